@@ -1,0 +1,42 @@
+# Every routine command of shopstream. The CLI (`.venv/bin/shopstream`) does the work; these are shortcuts.
+SHOPSTREAM := .venv/bin/shopstream
+PY := .venv/bin/python
+
+.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics
+
+install:
+	@scripts/bootstrap.sh
+
+up: install
+	@$(SHOPSTREAM) up
+
+down:
+	@$(SHOPSTREAM) down
+
+status:
+	@$(SHOPSTREAM) status
+
+logs:
+	@$(SHOPSTREAM) logs
+
+seed: install
+	@$(SHOPSTREAM) seed
+
+reset:
+	@$(SHOPSTREAM) reset
+
+lint: install
+	@.venv/bin/ruff check .
+
+typecheck: install
+	@.venv/bin/mypy
+
+unit: install
+	@$(PY) -m pytest -m "not integration" -q
+
+# The whole suite: lint, types, unit and integration tests against real PostgreSQL, Kafka and nginx.
+test: install lint typecheck
+	@$(PY) -m pytest -q
+
+bench: install
+	@$(SHOPSTREAM) bench products

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything shopstream needs, idempotently: Debian packages, a Python virtualenv with the
+# project in it, and the Apache Kafka jars from Maven Central. Fast when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+need_apt=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
+command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# Python virtualenv; reinstalled only when pyproject.toml changed.
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.shopstream-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "bootstrap: installing Python packages into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  touch "$stamp"
+fi
+
+# Kafka jars from Maven Central (pinned in infra/kafka/pom.xml).
+if [ -f infra/kafka/pom.xml ]; then
+  kstamp=infra/kafka/libs/.fetched
+  if [ ! -f "$kstamp" ] || [ infra/kafka/pom.xml -nt "$kstamp" ]; then
+    echo "bootstrap: fetching Kafka jars with Maven"
+    rm -rf infra/kafka/libs
+    (cd infra/kafka && mvn -B -q package -DskipTests)
+    touch "$kstamp"
+  fi
+fi

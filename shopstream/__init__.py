@@ -1,0 +1,1 @@
+"""shopstream: shared plumbing (configuration, Kafka, outbox, metrics, logging) and the runtime."""

@@ -1,0 +1,125 @@
+"""The one place that reads configuration.
+
+Every setting is an environment variable named ``SHOPSTREAM_<FIELD>``; the same variables drive the
+local platform, the tests, compose, Kubernetes and ECS. ``Settings.from_env()`` reads them all, so the
+dataclass below is the complete list of what shopstream can be told.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_PREFIX = "SHOPSTREAM_"
+
+SERVICES = ("product", "order")
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = _doc("folder for PostgreSQL, Kafka, gateway state and logs", "")
+    log_level: str = _doc("logging level of the Python processes", "INFO")
+    instance_id: str = _doc("name of this process instance (set by the runtime)", "local-1")
+
+    gateway_port: int = _doc("API gateway (nginx) port", 8080)
+    gateway_status_port: int = _doc("nginx stub_status and fixed-response ceiling port", 8079)
+    product_port: int = _doc("product-service port of instance 1", 8081)
+    order_port: int = _doc("order-service port of instance 1", 8082)
+    console_port: int = _doc("operator console port", 8090)
+    instance_port_step: int = _doc("instance n listens on port + (n-1) * step", 100)
+    product_instances: int = _doc("product-service instances started by `up`", 1)
+    order_instances: int = _doc("order-service instances started by `up`", 1)
+
+    gateway_rate_limit: int = _doc("requests per second allowed per client at the gateway", 5000)
+    gateway_rate_burst: int = _doc("burst above the rate before the gateway answers 429", 10000)
+    gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
+
+    postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
+    postgres_port: int = _doc("PostgreSQL port of the private cluster", 15432)
+    postgres_user: str = _doc("PostgreSQL role the services use", "shopstream")
+    postgres_password: str = _doc("PostgreSQL password (empty: trust on loopback)", "")
+    product_database_url: str = _doc("product-service database URL (derived when empty)", "")
+    order_database_url: str = _doc("order-service database URL (derived when empty)", "")
+    db_pool_size: int = _doc("connections in each service instance's pool", 10)
+
+    kafka_bootstrap: str = _doc("Kafka bootstrap servers (derived from kafka_port when empty)", "")
+    kafka_port: int = _doc("Kafka broker port of the local broker", 19092)
+    kafka_controller_port: int = _doc("KRaft controller port of the local broker", 19093)
+    kafka_heap: str = _doc("Kafka broker JVM heap", "512m")
+    topic_partitions: str = _doc(
+        "partitions per topic, `topic=n,...`",
+        "product-events=6,order-events=6,stock-events=6,payment-events=6,dead-letter=1",
+    )
+    topic_replication: int = _doc("replication factor of the topics", 1)
+
+    relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
+    relay_idle_seconds: float = _doc("relay wait between polls when the outbox is empty", 0.05)
+
+    cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
+    cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
+    page_size_max: int = _doc("largest page a list or search may ask for", 100)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: {exc}") from exc
+        return cls(**values)
+
+    @staticmethod
+    def env_names() -> list[str]:
+        return [ENV_PREFIX + f.name.upper() for f in fields(Settings)]
+
+    # Derived values -------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else PROJECT_ROOT / "data"
+
+    @property
+    def kafka_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    def database_url(self, service: str) -> str:
+        explicit = getattr(self, f"{service}_database_url")
+        if explicit:
+            return str(explicit)
+        auth = self.postgres_user
+        if self.postgres_password:
+            auth += f":{self.postgres_password}"
+        return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{service}"
+
+    def service_port(self, service: str, instance: int = 1) -> int:
+        base = int(getattr(self, f"{service}_port"))
+        return base + (instance - 1) * self.instance_port_step
+
+    def topics(self) -> dict[str, int]:
+        result: dict[str, int] = {}
+        for item in self.topic_partitions.split(","):
+            name, _, count = item.strip().partition("=")
+            result[name] = int(count or 1)
+        return result
+
+    def as_env(self) -> dict[str, str]:
+        """The settings as environment variables, to hand to a child process."""
+        env = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "data_dir":
+                value = str(self.data_path)
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+        return env
