@@ -1,0 +1,291 @@
+"""product-service HTTP API: catalog CRUD, stock, search. Run: ``shopstream serve product``."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+from litestar import Litestar, Request, Response, delete, get, patch, post, put
+from litestar.params import Parameter
+
+from services.product.adapters import repository
+from services.product.adapters.cache import ProductCache
+from services.product.adapters.catalog import Catalog, NotFound
+from services.product.domain import model
+from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
+from services.product.domain.search import build_query
+from services.product.entrypoints.cache_listener import CacheListener
+from services.product.entrypoints.schemas import (
+    NewProduct,
+    ProductChanges,
+    ProductReplacement,
+    ProductView,
+    SearchResult,
+    StockAdjustment,
+    StockLevel,
+    editable_values,
+    to_cents,
+    view,
+)
+from shopstream import db
+from shopstream import logging as shop_logging
+from shopstream.config import Settings
+from shopstream.http import Problem, create_app, field_error
+
+JSON = "application/json"
+_ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
+_encode = msgspec.json.encode
+
+
+class State:
+    """What one instance holds while it runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cache = ProductCache(settings.cache_max_entries, settings.cache_ttl_seconds)
+        self.listener = CacheListener(settings, self.cache)
+        self.pool: asyncpg.Pool | None = None
+        self.catalog: Catalog | None = None
+
+
+STATE: State
+
+
+def _catalog() -> Catalog:
+    assert STATE.catalog is not None
+    return STATE.catalog
+
+
+def _product_id(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise Problem(400, "Invalid product id", f"{raw!r} is not a UUID", [field_error("id", "must be a UUID")]) from None
+
+
+def _expected_version(request: Request[Any, Any, Any]) -> int | None:
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    match = _ETAG.match(header.strip())
+    if not match:
+        raise Problem(400, "Invalid If-Match", "If-Match must be an ETag this service issued",
+                      [field_error("If-Match", "must look like \"3\"")])
+    return int(match.group(1))
+
+
+def _invalid(exc: CatalogError) -> Problem:
+    return Problem(400, "Invalid product", str(exc), [field_error(f, m) for f, m in exc.errors])
+
+
+def _not_found(product_id: str) -> Problem:
+    return Problem(404, "Product not found", f"no product {product_id}", [field_error("id", "unknown product")])
+
+
+def _stale(exc: StaleVersion) -> Problem:
+    return Problem(412, "Precondition failed", f"{exc}; read the product again and retry",
+                   [field_error("If-Match", "stale version")])
+
+
+def _answer(product: model.Product, status: int = 200, headers: dict[str, str] | None = None) -> Response[ProductView]:
+    body = _encode(view(product))
+    STATE.cache.invalidate(product.id, product.version)
+    return Response(body, status_code=status, media_type=JSON, headers={"ETag": product.etag, **(headers or {})})  # type: ignore[arg-type]
+
+
+@post("/products", status_code=201, summary="Create a product")
+async def create_product(data: NewProduct) -> Response[ProductView]:
+    """Create a product; emits ProductCreated."""
+    try:
+        values = editable_values(data)
+        product = model.new_product(str(uuid.uuid4()), values)
+        stored = await _catalog().create(product)
+    except CatalogError as exc:
+        if any(f == "sku" and "exists" in m for f, m in exc.errors):
+            raise Problem(409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+        raise _invalid(exc) from exc
+    return _answer(stored, 201, {"Location": f"/products/{stored.id}"})
+
+
+@get("/products/{product_id:str}", summary="Read a product")
+async def read_product(request: Request[Any, Any, Any], product_id: str) -> Response[ProductView]:
+    """A product by id, with its ETag; served from this instance's cache when warm."""
+    pid = _product_id(product_id)
+    entry = STATE.cache.get(pid)
+    if entry is None:
+        assert STATE.pool is not None
+        product = await repository.get(STATE.pool, pid)
+        if product is None:
+            raise _not_found(pid)
+        body = _encode(view(product))
+        STATE.cache.put(pid, product.version, body, product.etag)
+        etag = product.etag
+    else:
+        body, etag = entry.body, entry.etag
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers={"ETag": etag})  # type: ignore[arg-type]
+    return Response(body, media_type=JSON, headers={"ETag": etag})  # type: ignore[arg-type]
+
+
+async def _revise(request: Request[Any, Any, Any], product_id: str, changes: dict[str, Any]) -> Response[ProductView]:
+    pid = _product_id(product_id)
+    try:
+        stored = await _catalog().revise(pid, changes, _expected_version(request))
+    except NotFound:
+        raise _not_found(pid) from None
+    except StaleVersion as exc:
+        raise _stale(exc) from exc
+    except CatalogError as exc:
+        if any("exists" in m for _, m in exc.errors):
+            raise Problem(409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+        raise _invalid(exc) from exc
+    return _answer(stored)
+
+
+@put("/products/{product_id:str}", summary="Replace a product's editable fields")
+async def replace_product(request: Request[Any, Any, Any], product_id: str, data: ProductReplacement) -> Response[ProductView]:
+    """Full update. Send If-Match with the ETag you read: a stale write answers 412."""
+    try:
+        changes = editable_values(data)
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+    return await _revise(request, product_id, changes)
+
+
+@patch("/products/{product_id:str}", summary="Change some fields of a product")
+async def patch_product(request: Request[Any, Any, Any], product_id: str, data: ProductChanges) -> Response[ProductView]:
+    """Partial update (merge patch). Send If-Match with the ETag you read: a stale write answers 412."""
+    try:
+        changes = editable_values(data)
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+    return await _revise(request, product_id, changes)
+
+
+@delete("/products/{product_id:str}", status_code=204, summary="Delete a product")
+async def delete_product(request: Request[Any, Any, Any], product_id: str) -> None:
+    """Delete a product; emits ProductDeleted."""
+    pid = _product_id(product_id)
+    try:
+        await _catalog().delete(pid, _expected_version(request))
+    except NotFound:
+        raise _not_found(pid) from None
+    except StaleVersion as exc:
+        raise _stale(exc) from exc
+
+
+@put("/products/{product_id:str}/stock", summary="Set the stock level")
+async def set_stock(request: Request[Any, Any, Any], product_id: str, data: StockLevel) -> Response[ProductView]:
+    """Set the units in stock (a stock count); emits StockChanged."""
+    pid = _product_id(product_id)
+    try:
+        stored = await _catalog().set_stock(pid, data.stock, _expected_version(request), data.reason)
+    except NotFound:
+        raise _not_found(pid) from None
+    except StaleVersion as exc:
+        raise _stale(exc) from exc
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+    return _answer(stored)
+
+
+@post("/products/{product_id:str}/stock/adjustments", status_code=200, summary="Add or remove stock")
+async def adjust_stock(product_id: str, data: StockAdjustment) -> Response[ProductView]:
+    """Add (delta > 0) or remove (delta < 0) units atomically; never below zero (409)."""
+    pid = _product_id(product_id)
+    try:
+        stored = await _catalog().adjust_stock(pid, data.delta, data.reason)
+    except NotFound:
+        raise _not_found(pid) from None
+    except InsufficientStock as exc:
+        raise Problem(409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]) from exc
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+    return _answer(stored)
+
+
+def _price(raw: str | None, field: str) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return to_cents(Decimal(raw), field)
+    except InvalidOperation:
+        raise Problem(400, "Invalid query", f"{field} must be a number", [field_error(field, "must be a number")]) from None
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+
+
+@get("/products", summary="Search and filter the catalog")
+async def search_products(
+    q: Annotated[str, Parameter(description="full-text search over name and description")] = "",
+    category: str = "",
+    brand: str = "",
+    min_price: Annotated[str | None, Parameter(description="lowest price, inclusive")] = None,
+    max_price: Annotated[str | None, Parameter(description="highest price, inclusive")] = None,
+    in_stock: bool = False,
+    sort: Annotated[str, Parameter(description="relevance | newest | price_asc | price_desc | name")] = "",
+    limit: Annotated[int, Parameter(description="page size, at most the configured maximum")] = 20,
+    cursor: Annotated[str, Parameter(description="next_cursor of the previous page")] = "",
+    facets: Annotated[bool, Parameter(description="include product counts per category")] = False,
+) -> Response[SearchResult]:
+    """Keyset-paginated search: follow next_cursor; pages stay stable while products are added."""
+    try:
+        query = build_query(
+            text=q, category=category, brand=brand,
+            min_price_cents=_price(min_price, "min_price"), max_price_cents=_price(max_price, "max_price"),
+            in_stock=in_stock, sort=sort, limit=limit, limit_max=STATE.settings.page_size_max,
+            cursor=cursor, facets=facets,
+        )
+    except CatalogError as exc:
+        raise Problem(400, "Invalid query", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+    assert STATE.pool is not None
+    products, ranks, next_cursor = await repository.search(STATE.pool, query)
+    result = SearchResult(
+        items=[view(p) for p in products],
+        next_cursor=next_cursor,
+        facets={"category": await repository.category_facets(STATE.pool, query)} if facets else None,
+        relevance=ranks if query.effective_sort == "relevance" else None,
+    )
+    return Response(_encode(result), media_type=JSON)  # type: ignore[arg-type]
+
+
+async def _startup() -> None:
+    STATE.pool = await db.create_pool(STATE.settings, "product")
+    STATE.catalog = Catalog(STATE.pool)
+    STATE.listener.start()
+
+
+async def _shutdown() -> None:
+    STATE.listener.stop()
+    if STATE.pool is not None:
+        await STATE.pool.close()
+
+
+async def _ready() -> bool:
+    if STATE.pool is None or not STATE.listener.assigned.is_set():
+        return False
+    try:
+        return await STATE.pool.fetchval("SELECT 1") == 1
+    except (OSError, asyncpg.PostgresError):
+        return False
+
+
+def create(settings: Settings | None = None) -> Litestar:
+    global STATE
+    settings = settings or Settings.from_env()
+    shop_logging.configure(f"product-{settings.instance_id}", settings.log_level)
+    STATE = State(settings)
+    return create_app(
+        "product",
+        "shopstream product-service",
+        "Catalog CRUD, stock and search. Every change emits an event on the product-events topic.",
+        [create_product, read_product, replace_product, patch_product, delete_product, set_stock,
+         adjust_stock, search_products],
+        ready_check=_ready,
+        on_startup=[_startup],
+        on_shutdown=[_shutdown],
+    )

@@ -1,0 +1,64 @@
+"""PostgreSQL access: connection pools and versioned schema migrations.
+
+Migrations are plain SQL files named ``NNNN_description.sql``. The shared ones (outbox, processed
+events) apply to every service database first, then the service's own. Each file runs once, in its
+own transaction, under an advisory lock so that concurrent starters cannot race.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+
+from shopstream.config import PROJECT_ROOT, Settings
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x5E0A57
+
+
+def service_migrations(service: str) -> Path:
+    return PROJECT_ROOT / "services" / service / "migrations"
+
+
+def migration_files(service: str) -> list[tuple[str, Path]]:
+    found: list[tuple[str, Path]] = []
+    for scope, folder in (("shared", SHARED_MIGRATIONS), (service, service_migrations(service))):
+        for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+            found.append((f"{scope}/{path.stem}", path))
+    return found
+
+
+async def migrate(database_url: str, service: str) -> list[str]:
+    """Apply pending migrations; return the versions applied now."""
+    conn = await asyncpg.connect(database_url)
+    applied_now: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, path in migration_files(service):
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(path.read_text())
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+            applied_now.append(version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        await conn.close()
+    return applied_now
+
+
+async def create_pool(settings: Settings, service: str) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        settings.database_url(service),
+        min_size=min(2, settings.db_pool_size),
+        max_size=settings.db_pool_size,
+        command_timeout=30,
+    )
+    assert pool is not None
+    return pool

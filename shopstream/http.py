@@ -1,0 +1,193 @@
+"""What every service's HTTP app has in common: health, readiness, metrics, OpenAPI docs at /docs,
+request ids, and errors as RFC 9457 problem+json naming the field at fault."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shopstream.logging import request_id
+
+PROBLEM_JSON = "application/problem+json"
+
+REQUESTS = Counter(
+    "http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
+)
+LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
+
+
+class Problem(HTTPException):
+    """An error answered as problem+json; ``errors`` name the fields at fault."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: Sequence[dict[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail or title, headers=headers)
+        self.title = title
+        self.errors = list(errors)
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str = "",
+    errors: Sequence[dict[str, str]] = (),
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = list(errors)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def field_error(field: str, message: str) -> dict[str, str]:
+    return {"field": field, "message": message}
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
+    errors = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        message = str(item.get("message", "invalid"))
+        key = str(item.get("key", ""))
+        unknown = _UNKNOWN_FIELD.search(message)
+        at_path = _AT_PATH.search(message)
+        if unknown:
+            key = unknown.group(1)
+        elif at_path and at_path.group(1):
+            key = at_path.group(1) if key in ("", "data") else f"{key}.{at_path.group(1)}"
+        errors.append(field_error(key or "body", _AT_PATH.sub("", message).strip(" -")))
+    return errors
+
+
+def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    errors = _validation_errors(exc)
+    return problem(400, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+
+
+def _on_problem(_: Request[Any, Any, Any], exc: Problem) -> Response[Any]:
+    return problem(exc.status_code, exc.title, str(exc.detail), exc.errors, exc.headers)
+
+
+def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    title = {400: "Bad request", 404: "Not found", 405: "Method not allowed"}.get(
+        exc.status_code, "Request failed"
+    )
+    detail = str(exc.detail)
+    errors = [field_error("body", detail)] if detail.startswith("JSON is malformed") else []
+    return problem(exc.status_code, title, detail, errors, exc.headers)
+
+
+def _on_crash(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return problem(500, "Internal error", "the service failed to answer; see its log")
+
+
+def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
+    """Request id in and out, request count and latency by route template."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            rid = ""
+            for name, value in scope["headers"]:
+                if name == b"x-request-id":
+                    rid = value.decode("latin-1")[:64]
+                    break
+            token = request_id.set(rid)
+            started = time.perf_counter()
+            status = 500
+
+            async def send_wrapper(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    if rid:
+                        message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_wrapper)
+            finally:
+                route = scope.get("path_template") or "unmatched"
+                method = scope["method"]
+                LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
+                REQUESTS.labels(service, method, route, str(status)).inc()
+                request_id.reset(token)
+
+        return wrapped
+
+    return middleware
+
+
+def create_app(
+    service: str,
+    title: str,
+    description: str,
+    route_handlers: Sequence[Any],
+    ready_check: Callable[[], Awaitable[bool]],
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> Litestar:
+    @get("/health/live", include_in_schema=False, sync_to_thread=False)
+    def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/health/ready", include_in_schema=False)
+    async def ready() -> Response[dict[str, str]]:
+        ok = await ready_check()
+        return Response({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
+
+    @get("/metrics", include_in_schema=False, sync_to_thread=False)
+    def metrics() -> Response[bytes]:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return Litestar(
+        route_handlers=[live, ready, metrics, *route_handlers],
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
+        middleware=[request_context_middleware(service)],
+        exception_handlers={
+            ValidationException: _on_validation,
+            Problem: _on_problem,
+            NotFoundException: _on_http,
+            HTTPException: _on_http,
+            Exception: _on_crash,
+        },
+        openapi_config=OpenAPIConfig(
+            title=title,
+            version="1.0.0",
+            description=description,
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+        logging_config=None,
+        debug=False,
+    )
+
+
+__all__ = ["PROBLEM_JSON", "MediaType", "Problem", "create_app", "field_error", "problem"]

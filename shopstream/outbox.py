@@ -1,0 +1,164 @@
+"""Transactional outbox and the relay that publishes it to Kafka.
+
+``add`` writes an event in the caller's transaction, so the event exists if and only if the change
+committed. The relay publishes pending rows in id order with an idempotent producer and marks them
+published only after Kafka acknowledged them: a relay killed mid-batch publishes the unmarked rows
+again on restart (at least once), and consumers drop the duplicates by event id. One relay per
+database holds an advisory lock, so per-key order is never broken by two relays racing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import asyncpg
+import msgspec
+from prometheus_client import Counter, Gauge, Histogram
+
+from shopstream import kafka
+from shopstream.config import Settings
+from shopstream.events import Event, encode
+
+log = logging.getLogger(__name__)
+
+RELAY_LOCK = 0x0B7B0C
+NOTIFY_CHANNEL = "outbox"
+
+PUBLISHED = Counter("outbox_events_published_total", "Events published by the relay", ["service", "topic"])
+PENDING = Gauge("outbox_pending_events", "Outbox rows not yet published", ["service"])
+OLDEST = Gauge("outbox_oldest_pending_age_seconds", "Age of the oldest unpublished row", ["service"])
+RELAY_LAG = Histogram(
+    "outbox_relay_lag_seconds",
+    "From the change's commit to Kafka's acknowledgement",
+    ["service"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+async def add(
+    conn: asyncpg.Connection,
+    topic: str,
+    key: str,
+    event: Event,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Record an event in the current transaction (the caller owns the transaction)."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        event.id,
+        topic,
+        key,
+        event.type,
+        encode(event),
+        msgspec.json.encode(headers or {}).decode(),
+    )
+    await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+
+
+class Relay:
+    def __init__(self, settings: Settings, service: str) -> None:
+        self.settings = settings
+        self.service = service
+        self.stopping = asyncio.Event()
+        self._wakeup = asyncio.Event()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        conn = await asyncpg.connect(self.settings.database_url(self.service))
+        producer = kafka.producer(self.settings, **{"client.id": f"{self.service}-relay"})
+        try:
+            await self._become_leader(conn)
+            await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
+            log.info("relay for %s is publishing", self.service)
+            last_prune = last_gauges = 0.0
+            while not self.stopping.is_set():
+                published = await self.publish_batch(conn, producer)
+                if time.monotonic() - last_gauges > 1:
+                    await self._refresh_gauges(conn)
+                    last_gauges = time.monotonic()
+                if time.monotonic() - last_prune > 60:
+                    await self._prune(conn)
+                    last_prune = time.monotonic()
+                if published == 0:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(
+                            self._wakeup.wait(), timeout=max(self.settings.relay_idle_seconds, 0.5)
+                        )
+                    except TimeoutError:
+                        pass
+        finally:
+            producer.flush(10)
+            await conn.close()
+
+    async def _become_leader(self, conn: asyncpg.Connection) -> None:
+        while not self.stopping.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
+                return
+            log.info("another relay holds the outbox of %s; standing by", self.service)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=2)
+            except TimeoutError:
+                pass
+
+    async def publish_batch(self, conn: asyncpg.Connection, producer: Any) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, message_key, payload, headers, created_at FROM outbox"
+            " WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.settings.relay_batch_size,
+        )
+        if not rows:
+            return 0
+        failures: list[str] = []
+
+        def on_delivery(err: Any, _msg: Any) -> None:
+            if err is not None:
+                failures.append(str(err))
+
+        for row in rows:
+            headers = [(k, str(v).encode()) for k, v in msgspec.json.decode(row["headers"]).items()]
+            while True:
+                try:
+                    producer.produce(
+                        row["topic"],
+                        key=row["message_key"].encode(),
+                        value=bytes(row["payload"]),
+                        headers=headers,
+                        on_delivery=on_delivery,
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        remaining = await asyncio.to_thread(producer.flush, 30)
+        if remaining or failures:
+            # Nothing is marked: the whole batch goes again, and consumers drop what was delivered.
+            log.error("relay batch not acknowledged (%s left, errors %s)", remaining, failures[:3])
+            await asyncio.sleep(1)
+            return 0
+        ids = [row["id"] for row in rows]
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+        now = time.time()
+        for row in rows:
+            PUBLISHED.labels(self.service, row["topic"]).inc()
+            RELAY_LAG.labels(self.service).observe(max(0.0, now - row["created_at"].timestamp()))
+        return len(rows)
+
+    async def _refresh_gauges(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
+            " FROM outbox WHERE published_at IS NULL"
+        )
+        PENDING.labels(self.service).set(row["n"])
+        OLDEST.labels(self.service).set(float(row["age"] or 0))
+
+    async def _prune(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'"
+        )

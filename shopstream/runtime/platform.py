@@ -1,0 +1,232 @@
+"""The whole local platform: which processes make it up, and bringing them up, down and to scale."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shopstream import db
+from shopstream.config import PROJECT_ROOT, Settings
+from shopstream.runtime import gateway, kafka_broker, postgres, processes
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service: its HTTP app (scaled by instances), its outbox relay and its event consumers."""
+
+    name: str
+    workers: tuple[str, ...] = ()  # `shopstream consume <name>`-style worker kinds beside the relay
+
+    @property
+    def present(self) -> bool:
+        return (PROJECT_ROOT / "services" / self.name / "entrypoints" / "app.py").exists()
+
+
+SPECS = (
+    ServiceSpec("product"),
+    ServiceSpec("order"),
+)
+
+
+def specs() -> list[ServiceSpec]:
+    return [s for s in SPECS if s.present]
+
+
+def relay_metrics_port(settings: Settings, service: str) -> int:
+    return settings.service_port(service) + 1000
+
+
+def worker_metrics_port(settings: Settings, service: str, index: int) -> int:
+    return settings.service_port(service) + 1100 + index
+
+
+def shopstream_cli() -> list[str]:
+    return [sys.executable, "-m", "shopstream.cli"]
+
+
+# --- instance bookkeeping -----------------------------------------------------------------------
+
+def _state_file(settings: Settings) -> Path:
+    return processes.run_dir(settings) / "instances.json"
+
+
+def instance_counts(settings: Settings) -> dict[str, int]:
+    try:
+        return {k: int(v) for k, v in json.loads(_state_file(settings).read_text()).items()}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _save_counts(settings: Settings, counts: dict[str, int]) -> None:
+    _state_file(settings).write_text(json.dumps(counts))
+
+
+def upstreams(settings: Settings) -> dict[str, list[int]]:
+    counts = instance_counts(settings)
+    return {
+        spec.name: [settings.service_port(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)]
+        for spec in SPECS
+    }
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+def instance_name(service: str, instance: int) -> str:
+    return f"{service}-{instance}"
+
+
+def start_instance(settings: Settings, service: str, instance: int) -> int:
+    name = instance_name(service, instance)
+    port = settings.service_port(service, instance)
+    argv = [*shopstream_cli(), "serve", service, "--port", str(port)]
+    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+
+
+def wait_instance_ready(settings: Settings, service: str, instance: int, timeout: float = 60) -> None:
+    name = instance_name(service, instance)
+    url = f"http://127.0.0.1:{settings.service_port(service, instance)}/health/ready"
+    processes.wait_until(lambda: processes.http_ok(url), timeout, name, processes.read_pid(settings, name))
+
+
+def start_relay(settings: Settings, service: str) -> int:
+    name = f"{service}-relay"
+    if processes.alive(processes.read_pid(settings, name)):
+        return processes.read_pid(settings, name) or 0
+    argv = [*shopstream_cli(), "relay", service, "--metrics-port", str(relay_metrics_port(settings, service))]
+    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+
+
+def start_workers(settings: Settings, spec: ServiceSpec) -> None:
+    for index, kind in enumerate(spec.workers):
+        name = f"{spec.name}-{kind}"
+        if processes.alive(processes.read_pid(settings, name)):
+            continue
+        port = worker_metrics_port(settings, spec.name, index)
+        argv = [*shopstream_cli(), kind, spec.name, "--metrics-port", str(port)]
+        processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+
+
+def migrate_all(settings: Settings) -> dict[str, list[str]]:
+    async def run() -> dict[str, list[str]]:
+        return {s.name: await db.migrate(settings.database_url(s.name), s.name) for s in specs()}
+
+    return asyncio.run(run())
+
+
+def up(settings: Settings, log: callable = print) -> float:  # type: ignore[valid-type]
+    """Start everything that is not running; return the seconds it took."""
+    started = time.monotonic()
+    kafka_broker.start(settings)  # the JVM boots while PostgreSQL starts and migrates
+    postgres.start(settings)
+    log(f"postgres  ready on :{settings.postgres_port}")
+    for service, versions in migrate_all(settings).items():
+        if versions:
+            log(f"migrated  {service}: {', '.join(versions)}")
+    kafka_broker.wait_ready(settings)
+    kafka_broker.ensure_topics(settings)
+    log(f"kafka     ready on :{settings.kafka_port} (topics: {settings.topic_partitions})")
+    counts = instance_counts(settings)
+    for spec in specs():
+        wanted = counts.get(spec.name) or int(getattr(settings, f"{spec.name}_instances"))
+        counts[spec.name] = wanted
+        start_relay(settings, spec.name)
+        start_workers(settings, spec)
+        for i in range(1, wanted + 1):
+            if not processes.alive(processes.read_pid(settings, instance_name(spec.name, i))):
+                start_instance(settings, spec.name, i)
+    _save_counts(settings, counts)
+    for spec in specs():
+        for i in range(1, counts[spec.name] + 1):
+            wait_instance_ready(settings, spec.name, i)
+        log(f"{spec.name:<9} ready: {counts[spec.name]} instance(s)")
+    if gateway.running(settings):
+        gateway.reload(settings, upstreams(settings))
+    else:
+        gateway.start(settings, upstreams(settings))
+    log(f"gateway   ready on :{settings.gateway_port}")
+    return time.monotonic() - started
+
+
+def scale(settings: Settings, service: str, count: int) -> None:
+    """Start or stop instances, then point the gateway at exactly the ready ones."""
+    if service not in {s.name for s in specs()}:
+        raise ValueError(f"unknown service {service!r}")
+    if count < 0:
+        raise ValueError("instances must be >= 0")
+    counts = instance_counts(settings)
+    current = counts.get(service, 0)
+    for i in range(current + 1, count + 1):
+        start_instance(settings, service, i)
+    for i in range(current + 1, count + 1):
+        wait_instance_ready(settings, service, i)
+    counts[service] = count
+    _save_counts(settings, counts)
+    if gateway.running(settings):
+        gateway.reload(settings, upstreams(settings))
+    # Removed instances leave the gateway first, then finish their in-flight requests and exit.
+    for i in range(count + 1, current + 1):
+        processes.stop(settings, instance_name(service, i))
+
+
+def down(settings: Settings) -> None:
+    gateway.stop(settings)
+    for name in processes.managed_names(settings):
+        if name != kafka_broker.NAME:
+            processes.stop(settings, name)
+    kafka_broker.stop(settings)
+    postgres.stop(settings)
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    name: str
+    pid: int | None
+    port: int | None
+    health: str
+    rss_mb: float
+    command: str
+
+
+def status(settings: Settings) -> list[ProcessStatus]:
+    rows: list[ProcessStatus] = []
+
+    def add(name: str, pid: int | None, port: int | None, health: str) -> None:
+        alive = processes.alive(pid)
+        rows.append(
+            ProcessStatus(
+                name,
+                pid if alive else None,
+                port,
+                health if alive else "down",
+                processes.rss_bytes(pid) / 2**20 if alive and pid else 0.0,
+                processes.command_line(pid)[:80] if alive and pid else "",
+            )
+        )
+
+    pg_pid = postgres.pid(settings)
+    add("postgres", pg_pid, settings.postgres_port, "up" if postgres.running(settings) else "starting")
+    kafka_pid = kafka_broker.pid(settings)
+    add("kafka", kafka_pid, settings.kafka_port, "up" if processes.port_open(settings.kafka_port) else "starting")
+    counts = instance_counts(settings)
+    for spec in specs():
+        for i in range(1, counts.get(spec.name, 0) + 1):
+            port = settings.service_port(spec.name, i)
+            ready = processes.http_ok(f"http://127.0.0.1:{port}/health/ready")
+            add(instance_name(spec.name, i), processes.read_pid(settings, instance_name(spec.name, i)), port,
+                "ready" if ready else "not ready")
+        relay = f"{spec.name}-relay"
+        port = relay_metrics_port(settings, spec.name)
+        add(relay, processes.read_pid(settings, relay), port,
+            "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting")
+        for index, kind in enumerate(spec.workers):
+            name = f"{spec.name}-{kind}"
+            port = worker_metrics_port(settings, spec.name, index)
+            add(name, processes.read_pid(settings, name), port,
+                "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting")
+    add("gateway", gateway.pid(settings), settings.gateway_port,
+        "up" if processes.port_open(settings.gateway_port) else "down")
+    return rows
