@@ -1,0 +1,23 @@
+#!/bin/sh
+# Entry point of the shopstream service images: runs `shopstream ARGS...`, with three additions.
+# - No arguments: serve this image's service (APP_SERVICE) on all interfaces.
+# - SHOPSTREAM_INSTANCE_ID defaults to the host name (the pod name in Kubernetes, the task's host
+#   name on ECS, the container id in compose), so every replica has its own name.
+# - `migrate` first provisions what migrations cannot create themselves: the service databases
+#   and the Kafka topics (shopstream-provision), so a fresh RDS/MSK or compose stack just works.
+set -eu
+
+if [ -z "${SHOPSTREAM_INSTANCE_ID:-}" ]; then
+    SHOPSTREAM_INSTANCE_ID=$(cat /proc/sys/kernel/hostname)
+    export SHOPSTREAM_INSTANCE_ID
+fi
+
+if [ "$#" -eq 0 ]; then
+    set -- serve "${APP_SERVICE}" --host 0.0.0.0
+fi
+
+if [ "$1" = "migrate" ]; then
+    shopstream-provision
+fi
+
+exec shopstream "$@"
