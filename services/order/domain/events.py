@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from .values import CancelledBy, LineItem, OrderLine, ProcessingMode, ShippingAddress
+from services.order.domain.values import (
+    CancelledBy,
+    LineItem,
+    OrderLine,
+    ProcessingMode,
+    ShippingAddress,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,11 +20,16 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
-from . import events as ev
-from .errors import AlreadyRecorded, CannotCancel, IllegalTransition, InvalidOrder
-from .placement import PlaceOrder, price_lines, validate_place_order
-from .state import OrderState, OrderStatus, evolve, fold
-from .values import CancelledBy, LineItem, require_aware, same_items
+from services.order.domain import events as ev
+from services.order.domain.errors import (
+    AlreadyRecorded,
+    CannotCancel,
+    IllegalTransition,
+    InvalidOrder,
+)
+from services.order.domain.placement import PlaceOrder, price_lines, validate_place_order
+from services.order.domain.state import OrderState, OrderStatus, evolve, fold
+from services.order.domain.values import CancelledBy, LineItem, require_aware, same_items
 
 _ENDED_BY_FAILURE = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
 E = TypeVar("E", bound=ev.OrderEvent)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid5
 
-from .countries import is_country_code
-from .errors import FieldError, InvalidOrder
-from .values import LineItem, OrderLine, ProcessingMode, ShippingAddress
+from services.order.domain.countries import is_country_code
+from services.order.domain.errors import FieldError, InvalidOrder
+from services.order.domain.values import LineItem, OrderLine, ProcessingMode, ShippingAddress
 
 MAX_LINES = 100
 """More lines than this is a "huge order" and is refused."""

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from . import events as ev
-from .values import (
+from services.order.domain import events as ev
+from services.order.domain.values import (
     CancelledBy,
     LineItem,
     OrderLine,
