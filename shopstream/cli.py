@@ -94,14 +94,23 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run one instance of a service's HTTP app under granian (replaces this process)."""
     port = args.port or settings.service_port(args.service)
     argv = [
-        sys.executable, "-m", "granian",
-        "--interface", "asgi",
-        "--host", args.host,
-        "--port", str(port),
-        "--workers", "1",
-        "--loop", "uvloop",
-        "--backlog", "2048",
-        "--workers-kill-timeout", "20",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        args.host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--backlog",
+        "2048",
+        "--workers-kill-timeout",
+        "20",
         "--factory",
         f"services.{args.service}.entrypoints.app:create",
     ]
@@ -117,7 +126,9 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
 
     shop_logging.configure(f"{args.service}-relay", settings.log_level)
     if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1" if args.host == "127.0.0.1" else args.host)
+        start_http_server(
+            args.metrics_port, addr="127.0.0.1" if args.host == "127.0.0.1" else args.host
+        )
     relay = Relay(settings, args.service)
 
     async def main() -> None:
@@ -135,10 +146,25 @@ def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream.runtime import kafka_broker
 
     extra = list(args.args)
-    if args.tool in ("topics", "consumer-groups", "consumer-perf-test", "console-consumer",
-                     "get-offsets", "metadata-quorum", "configs") and "--bootstrap-server" not in extra:
+    if (
+        args.tool
+        in (
+            "topics",
+            "consumer-groups",
+            "consumer-perf-test",
+            "console-consumer",
+            "get-offsets",
+            "metadata-quorum",
+            "configs",
+        )
+        and "--bootstrap-server" not in extra
+    ):
         extra = ["--bootstrap-server", settings.kafka_servers, *extra]
-    if args.tool == "producer-perf-test" and "--bootstrap-server" not in extra and "--producer-props" not in extra:
+    if (
+        args.tool == "producer-perf-test"
+        and "--bootstrap-server" not in extra
+        and "--producer-props" not in extra
+    ):
         extra = [*extra, "--producer-props", f"bootstrap.servers={settings.kafka_servers}"]
     return subprocess.call(kafka_broker.tool(args.tool, *extra))
 
@@ -155,7 +181,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("up", help="start the whole platform").set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop every process").set_defaults(func=cmd_down)
-    sub.add_parser("status", help="every process with pid, port, health").set_defaults(func=cmd_status)
+    sub.add_parser("status", help="every process with pid, port, health").set_defaults(
+        func=cmd_status
+    )
 
     s = sub.add_parser("logs", help="show (or follow) the log files")
     s.add_argument("name", nargs="?", default="", help="process name prefix, e.g. product or kafka")
@@ -191,7 +219,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_relay)
 
-    s = sub.add_parser("kafka", help="run a Kafka tool: topics, consumer-groups, producer-perf-test, ...")
+    s = sub.add_parser(
+        "kafka", help="run a Kafka tool: topics, consumer-groups, producer-perf-test, ..."
+    )
     s.add_argument("tool")
     s.add_argument("args", nargs=argparse.REMAINDER)
     s.set_defaults(func=cmd_kafka)

@@ -60,7 +60,9 @@ class Settings:
     topic_replication: int = _doc("replication factor of the topics", 1)
 
     relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
-    relay_idle_seconds: float = _doc("relay wait between polls when the outbox is empty", 0.05)
+    relay_idle_seconds: float = _doc(
+        "relay's fallback poll when the outbox is empty (a commit wakes it at once via NOTIFY)", 0.5
+    )
 
     cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
@@ -74,7 +76,7 @@ class Settings:
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is None or raw == "":
                 continue
-            kind = type(f.default)
+            kind: Any = type(f.default)
             try:
                 values[f.name] = kind(raw)
             except ValueError as exc:

@@ -10,11 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from shopstream.config import PROJECT_ROOT, Settings
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 0x5E0A57
+
+# What a unit of work hands around: a plain connection or one borrowed from a pool.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def service_migrations(service: str) -> Path:

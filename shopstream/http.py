@@ -3,11 +3,13 @@ request ids, and errors as RFC 9457 problem+json naming the field at fault."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
@@ -18,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from shopstream.logging import request_id
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter(
     "http_requests_total", "HTTP requests answered", ["service", "method", "route", "status"]
@@ -29,7 +32,7 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 _AT_PATH = re.compile(r"at `\$\.?([^`]*)`")
 
 
@@ -64,28 +67,64 @@ def problem(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def encoded(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None, media_type: str = "application/json"
+) -> Response[Any]:
+    """A response whose body is already JSON bytes (cached, or encoded by msgspec)."""
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
 def field_error(field: str, message: str) -> dict[str, str]:
     return {"field": field, "message": message}
 
 
+def _error_of(message: str, key: str = "") -> dict[str, str]:
+    """A field error from a msgspec message: the field it names, or its `$.path`, or the key."""
+    named = _NAMED_FIELD.search(message)
+    at_path = _AT_PATH.search(message)
+    path = at_path.group(1) if at_path else ""
+    if named:
+        key = f"{path}.{named.group(1)}" if path else named.group(1)
+    elif path:
+        key = path if key in ("", "data") else f"{key}.{path}"
+    elif key == "data":
+        key = "body"
+    return field_error(key or "body", _AT_PATH.sub("", message).strip(" -"))
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, str]]:
-    errors = []
-    for item in exc.extra if isinstance(exc.extra, list) else []:
-        message = str(item.get("message", "invalid"))
-        key = str(item.get("key", ""))
-        unknown = _UNKNOWN_FIELD.search(message)
-        at_path = _AT_PATH.search(message)
-        if unknown:
-            key = unknown.group(1)
-        elif at_path and at_path.group(1):
-            key = at_path.group(1) if key in ("", "data") else f"{key}.{at_path.group(1)}"
-        errors.append(field_error(key or "body", _AT_PATH.sub("", message).strip(" -")))
-    return errors
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return [_error_of(str(i.get("message", "invalid")), str(i.get("key", ""))) for i in items]
+
+
+T = TypeVar("T")
+
+
+async def strict_body(request: Request[Any, Any, Any], body_type: type[T]) -> T:
+    """The JSON body decoded strictly: no "5" for 5, no unknown fields.
+
+    Litestar converts leniently (it must, for query strings), so handlers that declare ``data`` for
+    the OpenAPI document decode the body again here, strictly.
+    """
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw, type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        error = _error_of(str(exc))
+        raise Problem(
+            400, "Invalid request", f"{error['field']}: {error['message']}", [error]
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise Problem(
+            400, "Bad request", f"JSON is malformed: {exc}", [field_error("body", str(exc))]
+        ) from None
 
 
 def _on_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
     errors = _validation_errors(exc)
-    return problem(400, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+    return problem(
+        400, "Invalid request", "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors
+    )
 
 
 def _on_problem(_: Request[Any, Any, Any], exc: Problem) -> Response[Any]:
@@ -101,7 +140,8 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     return problem(exc.status_code, title, detail, errors, exc.headers)
 
 
-def _on_crash(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the service failed to answer; see its log")
 
 
@@ -127,14 +167,17 @@ def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
                 if message["type"] == "http.response.start":
                     status = message["status"]
                     if rid:
-                        message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                        message["headers"] = [
+                            *message.get("headers", []),
+                            (b"x-request-id", rid.encode()),
+                        ]
                 await send(message)
 
             try:
                 await app(scope, receive, send_wrapper)
             finally:
                 route = scope.get("path_template") or "unmatched"
-                method = scope["method"]
+                method = str(scope.get("method", ""))
                 LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
                 REQUESTS.labels(service, method, route, str(status)).inc()
                 request_id.reset(token)

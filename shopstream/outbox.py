@@ -10,6 +10,7 @@ database holds an advisory lock, so per-key order is never broken by two relays 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -20,6 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from shopstream import kafka
 from shopstream.config import Settings
+from shopstream.db import Connection
 from shopstream.events import Event, encode
 
 log = logging.getLogger(__name__)
@@ -27,9 +29,13 @@ log = logging.getLogger(__name__)
 RELAY_LOCK = 0x0B7B0C
 NOTIFY_CHANNEL = "outbox"
 
-PUBLISHED = Counter("outbox_events_published_total", "Events published by the relay", ["service", "topic"])
+PUBLISHED = Counter(
+    "outbox_events_published_total", "Events published by the relay", ["service", "topic"]
+)
 PENDING = Gauge("outbox_pending_events", "Outbox rows not yet published", ["service"])
-OLDEST = Gauge("outbox_oldest_pending_age_seconds", "Age of the oldest unpublished row", ["service"])
+OLDEST = Gauge(
+    "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished row", ["service"]
+)
 RELAY_LAG = Histogram(
     "outbox_relay_lag_seconds",
     "From the change's commit to Kafka's acknowledgement",
@@ -39,7 +45,7 @@ RELAY_LAG = Histogram(
 
 
 async def add(
-    conn: asyncpg.Connection,
+    conn: Connection,
     topic: str,
     key: str,
     event: Event,
@@ -79,6 +85,7 @@ class Relay:
             log.info("relay for %s is publishing", self.service)
             last_prune = last_gauges = 0.0
             while not self.stopping.is_set():
+                self._wakeup.clear()  # before reading, so a commit during the batch wakes the next wait
                 published = await self.publish_batch(conn, producer)
                 if time.monotonic() - last_gauges > 1:
                     await self._refresh_gauges(conn)
@@ -87,13 +94,8 @@ class Relay:
                     await self._prune(conn)
                     last_prune = time.monotonic()
                 if published == 0:
-                    self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(
-                            self._wakeup.wait(), timeout=max(self.settings.relay_idle_seconds, 0.5)
-                        )
-                    except TimeoutError:
-                        pass
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.relay_idle_seconds)
         finally:
             producer.flush(10)
             await conn.close()
@@ -103,10 +105,8 @@ class Relay:
             if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
                 return
             log.info("another relay holds the outbox of %s; standing by", self.service)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), timeout=2)
-            except TimeoutError:
-                pass
 
     async def publish_batch(self, conn: asyncpg.Connection, producer: Any) -> int:
         rows = await conn.fetch(
@@ -143,7 +143,9 @@ class Relay:
             await asyncio.sleep(1)
             return 0
         ids = [row["id"] for row in rows]
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
+        )
         now = time.time()
         for row in rows:
             PUBLISHED.labels(self.service, row["topic"]).inc()
@@ -155,10 +157,9 @@ class Relay:
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age"
             " FROM outbox WHERE published_at IS NULL"
         )
+        assert row is not None
         PENDING.labels(self.service).set(row["n"])
         OLDEST.labels(self.service).set(float(row["age"] or 0))
 
     async def _prune(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(
-            "DELETE FROM outbox WHERE published_at < now() - interval '1 hour'"
-        )
+        await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '1 hour'")

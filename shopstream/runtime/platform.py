@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def shopstream_cli() -> list[str]:
 
 # --- instance bookkeeping -----------------------------------------------------------------------
 
+
 def _state_file(settings: Settings) -> Path:
     return processes.run_dir(settings) / "instances.json"
 
@@ -68,12 +70,15 @@ def _save_counts(settings: Settings, counts: dict[str, int]) -> None:
 def upstreams(settings: Settings) -> dict[str, list[int]]:
     counts = instance_counts(settings)
     return {
-        spec.name: [settings.service_port(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)]
+        spec.name: [
+            settings.service_port(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)
+        ]
         for spec in SPECS
     }
 
 
 # --- processes ---------------------------------------------------------------------------------
+
 
 def instance_name(service: str, instance: int) -> str:
     return f"{service}-{instance}"
@@ -86,17 +91,27 @@ def start_instance(settings: Settings, service: str, instance: int) -> int:
     return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
-def wait_instance_ready(settings: Settings, service: str, instance: int, timeout: float = 60) -> None:
+def wait_instance_ready(
+    settings: Settings, service: str, instance: int, timeout: float = 60
+) -> None:
     name = instance_name(service, instance)
     url = f"http://127.0.0.1:{settings.service_port(service, instance)}/health/ready"
-    processes.wait_until(lambda: processes.http_ok(url), timeout, name, processes.read_pid(settings, name))
+    processes.wait_until(
+        lambda: processes.http_ok(url), timeout, name, processes.read_pid(settings, name)
+    )
 
 
 def start_relay(settings: Settings, service: str) -> int:
     name = f"{service}-relay"
     if processes.alive(processes.read_pid(settings, name)):
         return processes.read_pid(settings, name) or 0
-    argv = [*shopstream_cli(), "relay", service, "--metrics-port", str(relay_metrics_port(settings, service))]
+    argv = [
+        *shopstream_cli(),
+        "relay",
+        service,
+        "--metrics-port",
+        str(relay_metrics_port(settings, service)),
+    ]
     return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
@@ -117,7 +132,7 @@ def migrate_all(settings: Settings) -> dict[str, list[str]]:
     return asyncio.run(run())
 
 
-def up(settings: Settings, log: callable = print) -> float:  # type: ignore[valid-type]
+def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     """Start everything that is not running; return the seconds it took."""
     started = time.monotonic()
     kafka_broker.start(settings)  # the JVM boots while PostgreSQL starts and migrates
@@ -208,25 +223,51 @@ def status(settings: Settings) -> list[ProcessStatus]:
         )
 
     pg_pid = postgres.pid(settings)
-    add("postgres", pg_pid, settings.postgres_port, "up" if postgres.running(settings) else "starting")
+    add(
+        "postgres",
+        pg_pid,
+        settings.postgres_port,
+        "up" if postgres.running(settings) else "starting",
+    )
     kafka_pid = kafka_broker.pid(settings)
-    add("kafka", kafka_pid, settings.kafka_port, "up" if processes.port_open(settings.kafka_port) else "starting")
+    add(
+        "kafka",
+        kafka_pid,
+        settings.kafka_port,
+        "up" if processes.port_open(settings.kafka_port) else "starting",
+    )
     counts = instance_counts(settings)
     for spec in specs():
         for i in range(1, counts.get(spec.name, 0) + 1):
             port = settings.service_port(spec.name, i)
             ready = processes.http_ok(f"http://127.0.0.1:{port}/health/ready")
-            add(instance_name(spec.name, i), processes.read_pid(settings, instance_name(spec.name, i)), port,
-                "ready" if ready else "not ready")
+            add(
+                instance_name(spec.name, i),
+                processes.read_pid(settings, instance_name(spec.name, i)),
+                port,
+                "ready" if ready else "not ready",
+            )
         relay = f"{spec.name}-relay"
         port = relay_metrics_port(settings, spec.name)
-        add(relay, processes.read_pid(settings, relay), port,
-            "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting")
+        add(
+            relay,
+            processes.read_pid(settings, relay),
+            port,
+            "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting",
+        )
         for index, kind in enumerate(spec.workers):
             name = f"{spec.name}-{kind}"
             port = worker_metrics_port(settings, spec.name, index)
-            add(name, processes.read_pid(settings, name), port,
-                "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting")
-    add("gateway", gateway.pid(settings), settings.gateway_port,
-        "up" if processes.port_open(settings.gateway_port) else "down")
+            add(
+                name,
+                processes.read_pid(settings, name),
+                port,
+                "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting",
+            )
+    add(
+        "gateway",
+        gateway.pid(settings),
+        settings.gateway_port,
+        "up" if processes.port_open(settings.gateway_port) else "down",
+    )
     return rows

@@ -72,11 +72,15 @@ def init(settings: Settings) -> None:
         _as_server_user(
             [
                 str(bin_dir() / "initdb"),
-                "-A", "trust",
-                "-U", settings.postgres_user,
-                "-E", "UTF8",
+                "-A",
+                "trust",
+                "-U",
+                settings.postgres_user,
+                "-E",
+                "UTF8",
                 "--locale=C.UTF-8",
-                "-D", str(data),
+                "-D",
+                str(data),
             ]
         ),
         check=True,
@@ -112,10 +116,15 @@ def start(settings: Settings) -> None:
         _as_server_user(
             [
                 str(bin_dir() / "pg_ctl"),
-                "-D", str(data),
-                "-l", str(log),
-                "-w", "-t", "60",
-                "-o", f"-p {settings.postgres_port} -k {data}",
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {settings.postgres_port} -k {data}",
                 "start",
             ]
         ),
@@ -130,7 +139,15 @@ def stop(settings: Settings) -> None:
         return
     subprocess.run(
         _as_server_user(
-            [str(bin_dir() / "pg_ctl"), "-D", str(cluster_dir(settings)), "-m", "fast", "-w", "stop"]
+            [
+                str(bin_dir() / "pg_ctl"),
+                "-D",
+                str(cluster_dir(settings)),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ]
         ),
         check=False,
         stdout=subprocess.DEVNULL,
@@ -141,12 +158,18 @@ def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
     result = subprocess.run(
         [
             shutil.which("psql") or str(bin_dir() / "psql"),
-            "-h", settings.postgres_host,
-            "-p", str(settings.postgres_port),
-            "-U", settings.postgres_user,
-            "-d", database,
-            "-v", "ON_ERROR_STOP=1",
-            "-Atqc", sql,
+            "-h",
+            settings.postgres_host,
+            "-p",
+            str(settings.postgres_port),
+            "-U",
+            settings.postgres_user,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atqc",
+            sql,
         ],
         check=True,
         capture_output=True,

@@ -10,6 +10,7 @@ from services.product.adapters import repository
 from services.product.domain import model
 from services.product.domain.model import CatalogError, Product, StaleVersion
 from shopstream import outbox
+from shopstream.db import Connection
 from shopstream.events import new_event
 
 SOURCE = "product-service"
@@ -23,7 +24,9 @@ class Catalog:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def _emit(self, conn: asyncpg.Connection, event_type: str, product_id: str, data: dict[str, Any]) -> None:
+    async def _emit(
+        self, conn: Connection, event_type: str, product_id: str, data: dict[str, Any]
+    ) -> None:
         event = new_event(event_type, product_id, data, source=SOURCE)
         await outbox.add(conn, model.TOPIC, product_id, event, {"event_type": event_type})
 
@@ -37,13 +40,15 @@ class Catalog:
             await self._emit(conn, model.PRODUCT_CREATED, stored.id, stored.as_event_data())
             return stored
 
-    async def _load(self, conn: asyncpg.Connection, product_id: str) -> Product:
+    async def _load(self, conn: Connection, product_id: str) -> Product:
         current = await repository.get(conn, product_id, lock=True)
         if current is None:
             raise NotFound(product_id)
         return current
 
-    async def revise(self, product_id: str, changes: dict[str, Any], expected_version: int | None) -> Product:
+    async def revise(
+        self, product_id: str, changes: dict[str, Any], expected_version: int | None
+    ) -> Product:
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._load(conn, product_id)
             revised = model.revise(current, changes, expected_version)
@@ -59,29 +64,44 @@ class Catalog:
             await self._emit(conn, model.PRODUCT_UPDATED, stored.id, data)
             return stored
 
-    async def set_stock(self, product_id: str, stock: int, expected_version: int | None, reason: str) -> Product:
+    async def set_stock(
+        self, product_id: str, stock: int, expected_version: int | None, reason: str
+    ) -> Product:
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._load(conn, product_id)
-            return await self._store_stock(conn, current, model.restock(current, stock, expected_version), reason)
+            return await self._store_stock(
+                conn, current, model.restock(current, stock, expected_version), reason
+            )
 
     async def adjust_stock(self, product_id: str, delta: int, reason: str) -> Product:
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._load(conn, product_id)
-            return await self._store_stock(conn, current, model.adjust_stock(current, delta), reason)
+            return await self._store_stock(
+                conn, current, model.adjust_stock(current, delta), reason
+            )
 
-    async def _store_stock(self, conn: asyncpg.Connection, before: Product, after: Product, reason: str) -> Product:
+    async def _store_stock(
+        self, conn: Connection, before: Product, after: Product, reason: str
+    ) -> Product:
         stored = await repository.save(conn, after)
         if stored is None:
             raise StaleVersion("changed concurrently")
-        await self._emit(conn, model.STOCK_CHANGED, stored.id, model.stock_changed_data(before, stored, reason))
+        await self._emit(
+            conn, model.STOCK_CHANGED, stored.id, model.stock_changed_data(before, stored, reason)
+        )
         return stored
 
-    async def delete(self, product_id: str, expected_version: int | None) -> None:
+    async def delete(self, product_id: str, expected_version: int | None) -> int:
+        """Delete; return the version the deletion is known by (caches drop anything older)."""
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._load(conn, product_id)
             if expected_version is not None and expected_version != current.version:
-                raise StaleVersion(f"version {expected_version} is stale; current is {current.version}")
+                raise StaleVersion(
+                    f"version {expected_version} is stale; current is {current.version}"
+                )
             await repository.delete(conn, product_id)
+            gone = current.version + 1
             await self._emit(
-                conn, model.PRODUCT_DELETED, product_id, {"id": product_id, "version": current.version + 1}
+                conn, model.PRODUCT_DELETED, product_id, {"id": product_id, "version": gone}
             )
+            return gone

@@ -9,13 +9,14 @@ import asyncpg
 
 from services.product.domain.model import Product
 from services.product.domain.search import SORTS, SearchQuery, encode_cursor
+from shopstream.db import Connection
 
-COLUMNS = "id::text, sku, name, description, category, brand, price_cents, stock, version, created_at, updated_at"
+COLUMNS = "id, sku, name, description, category, brand, price_cents, stock, version, created_at, updated_at"
 
 
 def to_product(row: asyncpg.Record) -> Product:
     return Product(
-        id=row["id"],
+        id=str(row["id"]),
         sku=row["sku"],
         name=row["name"],
         description=row["description"],
@@ -29,13 +30,15 @@ def to_product(row: asyncpg.Record) -> Product:
     )
 
 
-async def get(conn: asyncpg.Connection | asyncpg.Pool, product_id: str, lock: bool = False) -> Product | None:
+async def get(
+    conn: Connection | asyncpg.Pool, product_id: str, lock: bool = False
+) -> Product | None:
     sql = f"SELECT {COLUMNS} FROM products WHERE id = $1"
     row = await conn.fetchrow(sql + (" FOR UPDATE" if lock else ""), product_id)
     return to_product(row) if row else None
 
 
-async def insert(conn: asyncpg.Connection, product: Product) -> Product:
+async def insert(conn: Connection, product: Product) -> Product:
     row = await conn.fetchrow(
         f"INSERT INTO products (id, sku, name, description, category, brand, price_cents, stock)"
         f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}",
@@ -48,10 +51,11 @@ async def insert(conn: asyncpg.Connection, product: Product) -> Product:
         product.price_cents,
         product.stock,
     )
+    assert row is not None
     return to_product(row)
 
 
-async def save(conn: asyncpg.Connection, product: Product) -> Product | None:
+async def save(conn: Connection, product: Product) -> Product | None:
     """Write a revised product if nobody else did since it was read (its version minus one)."""
     row = await conn.fetchrow(
         f"UPDATE products SET sku=$2, name=$3, description=$4, category=$5, brand=$6,"
@@ -70,7 +74,7 @@ async def save(conn: asyncpg.Connection, product: Product) -> Product | None:
     return to_product(row) if row else None
 
 
-async def delete(conn: asyncpg.Connection, product_id: str) -> None:
+async def delete(conn: Connection, product_id: str) -> None:
     await conn.execute("DELETE FROM products WHERE id = $1", product_id)
 
 
@@ -100,35 +104,40 @@ def _filters(query: SearchQuery, args: list[Any], skip_category: bool = False) -
 def search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
     args: list[Any] = []
     where = _filters(query, args)
+    column, descending = SORTS[query.effective_sort]
     rank = "0::float8"
     if query.text:
         rank = (
             "(ts_rank_cd(search, websearch_to_tsquery('english', $1), 32)"
             " + word_similarity($1, name) * 0.1)::float8"
         )
-    column, descending = SORTS[query.effective_sort]
-    inner = f"SELECT {COLUMNS}, {rank} AS rank FROM products"
-    if where:
-        inner += " WHERE " + " AND ".join(where)
-    outer_where = ""
+    keyset = ""
     if query.after is not None:
         value, after_id = query.after
         if column == "created_at":
             value = datetime.fromisoformat(value)
         args.extend([value, after_id])
         op = "<" if descending else ">"
-        outer_where = f" WHERE ({column}, id) {op} (${len(args) - 1}, ${len(args)}::uuid)"
+        keyset = f"({column}, id) {op} (${len(args) - 1}, ${len(args)}::uuid)"
     direction = "DESC" if descending else "ASC"
+    order = f" ORDER BY {column} {direction}, id {direction} LIMIT ${len(args) + 1}"
     args.append(query.limit + 1)
-    sql = (
-        f"SELECT * FROM ({inner}) AS hit{outer_where}"
-        f" ORDER BY {column} {direction}, id {direction} LIMIT ${len(args)}"
-    )
-    return sql, args
+    if column == "rank":
+        # rank is computed, so the keyset applies to the ranked rows
+        inner = f"SELECT {COLUMNS}, {rank} AS rank FROM products WHERE " + " AND ".join(where)
+        return f"SELECT * FROM ({inner}) AS hit" + (
+            f" WHERE {keyset}" if keyset else ""
+        ) + order, args
+    # a plain column: the keyset condition sits beside the filters and uses the sort's index
+    conditions = [*where, keyset] if keyset else where
+    sql = f"SELECT {COLUMNS}, {rank} AS rank FROM products"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return sql + order, args
 
 
 async def search(
-    conn: asyncpg.Connection | asyncpg.Pool, query: SearchQuery
+    conn: Connection | asyncpg.Pool, query: SearchQuery
 ) -> tuple[list[Product], list[float], str | None]:
     """One page of products, their relevance, and the cursor of the next page (None at the end)."""
     sql, args = search_sql(query)
@@ -141,11 +150,13 @@ async def search(
         value = last[column]
         if isinstance(value, datetime):
             value = value.isoformat()
-        next_cursor = encode_cursor(query, value, last["id"])
+        next_cursor = encode_cursor(query, value, str(last["id"]))
     return [to_product(r) for r in page], [r["rank"] for r in page], next_cursor
 
 
-async def category_facets(conn: asyncpg.Connection | asyncpg.Pool, query: SearchQuery) -> dict[str, int]:
+async def category_facets(
+    conn: Connection | asyncpg.Pool, query: SearchQuery
+) -> dict[str, int]:
     """Products per category under every filter but the category itself."""
     args: list[Any] = []
     where = _filters(query, args, skip_category=True)

@@ -102,8 +102,13 @@ def build_query(
 def _fingerprint(query: SearchQuery) -> str:
     """Ties a cursor to the query that made it: a cursor is meaningless under other filters."""
     parts = (
-        query.text, query.category, query.brand, query.min_price_cents, query.max_price_cents,
-        query.in_stock, query.effective_sort,
+        query.text,
+        query.category,
+        query.brand,
+        query.min_price_cents,
+        query.max_price_cents,
+        query.in_stock,
+        query.effective_sort,
     )
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:12]
 

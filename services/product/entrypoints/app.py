@@ -34,9 +34,8 @@ from services.product.entrypoints.schemas import (
 from shopstream import db
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
-from shopstream.http import Problem, create_app, field_error
+from shopstream.http import Problem, create_app, encoded, field_error, strict_body
 
-JSON = "application/json"
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
 
@@ -64,7 +63,12 @@ def _product_id(raw: str) -> str:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise Problem(400, "Invalid product id", f"{raw!r} is not a UUID", [field_error("id", "must be a UUID")]) from None
+        raise Problem(
+            400,
+            "Invalid product id",
+            f"{raw!r} is not a UUID",
+            [field_error("id", "must be a UUID")],
+        ) from None
 
 
 def _expected_version(request: Request[Any, Any, Any]) -> int | None:
@@ -73,8 +77,12 @@ def _expected_version(request: Request[Any, Any, Any]) -> int | None:
         return None
     match = _ETAG.match(header.strip())
     if not match:
-        raise Problem(400, "Invalid If-Match", "If-Match must be an ETag this service issued",
-                      [field_error("If-Match", "must look like \"3\"")])
+        raise Problem(
+            400,
+            "Invalid If-Match",
+            "If-Match must be an ETag this service issued",
+            [field_error("If-Match", 'must look like "3"')],
+        )
     return int(match.group(1))
 
 
@@ -83,30 +91,43 @@ def _invalid(exc: CatalogError) -> Problem:
 
 
 def _not_found(product_id: str) -> Problem:
-    return Problem(404, "Product not found", f"no product {product_id}", [field_error("id", "unknown product")])
+    return Problem(
+        404, "Product not found", f"no product {product_id}", [field_error("id", "unknown product")]
+    )
 
 
 def _stale(exc: StaleVersion) -> Problem:
-    return Problem(412, "Precondition failed", f"{exc}; read the product again and retry",
-                   [field_error("If-Match", "stale version")])
+    return Problem(
+        412,
+        "Precondition failed",
+        f"{exc}; read the product again and retry",
+        [field_error("If-Match", "stale version")],
+    )
 
 
-def _answer(product: model.Product, status: int = 200, headers: dict[str, str] | None = None) -> Response[ProductView]:
+def _answer(
+    product: model.Product, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[ProductView]:
     body = _encode(view(product))
     STATE.cache.invalidate(product.id, product.version)
-    return Response(body, status_code=status, media_type=JSON, headers={"ETag": product.etag, **(headers or {})})  # type: ignore[arg-type]
+    return encoded(body, status, {"ETag": product.etag, **(headers or {})})
 
 
 @post("/products", status_code=201, summary="Create a product")
-async def create_product(data: NewProduct) -> Response[ProductView]:
+async def create_product(
+    request: Request[Any, Any, Any], data: NewProduct
+) -> Response[ProductView]:
     """Create a product; emits ProductCreated."""
+    data = await strict_body(request, NewProduct)
     try:
         values = editable_values(data)
         product = model.new_product(str(uuid.uuid4()), values)
         stored = await _catalog().create(product)
     except CatalogError as exc:
         if any(f == "sku" and "exists" in m for f, m in exc.errors):
-            raise Problem(409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+            raise Problem(
+                409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]
+            ) from exc
         raise _invalid(exc) from exc
     return _answer(stored, 201, {"Location": f"/products/{stored.id}"})
 
@@ -127,11 +148,13 @@ async def read_product(request: Request[Any, Any, Any], product_id: str) -> Resp
     else:
         body, etag = entry.body, entry.etag
     if request.headers.get("if-none-match") == etag:
-        return Response(b"", status_code=304, headers={"ETag": etag})  # type: ignore[arg-type]
-    return Response(body, media_type=JSON, headers={"ETag": etag})  # type: ignore[arg-type]
+        return encoded(b"", 304, {"ETag": etag})
+    return encoded(body, headers={"ETag": etag})
 
 
-async def _revise(request: Request[Any, Any, Any], product_id: str, changes: dict[str, Any]) -> Response[ProductView]:
+async def _revise(
+    request: Request[Any, Any, Any], product_id: str, changes: dict[str, Any]
+) -> Response[ProductView]:
     pid = _product_id(product_id)
     try:
         stored = await _catalog().revise(pid, changes, _expected_version(request))
@@ -141,14 +164,19 @@ async def _revise(request: Request[Any, Any, Any], product_id: str, changes: dic
         raise _stale(exc) from exc
     except CatalogError as exc:
         if any("exists" in m for _, m in exc.errors):
-            raise Problem(409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+            raise Problem(
+                409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]
+            ) from exc
         raise _invalid(exc) from exc
     return _answer(stored)
 
 
 @put("/products/{product_id:str}", summary="Replace a product's editable fields")
-async def replace_product(request: Request[Any, Any, Any], product_id: str, data: ProductReplacement) -> Response[ProductView]:
+async def replace_product(
+    request: Request[Any, Any, Any], product_id: str, data: ProductReplacement
+) -> Response[ProductView]:
     """Full update. Send If-Match with the ETag you read: a stale write answers 412."""
+    data = await strict_body(request, ProductReplacement)
     try:
         changes = editable_values(data)
     except CatalogError as exc:
@@ -157,8 +185,11 @@ async def replace_product(request: Request[Any, Any, Any], product_id: str, data
 
 
 @patch("/products/{product_id:str}", summary="Change some fields of a product")
-async def patch_product(request: Request[Any, Any, Any], product_id: str, data: ProductChanges) -> Response[ProductView]:
+async def patch_product(
+    request: Request[Any, Any, Any], product_id: str, data: ProductChanges
+) -> Response[ProductView]:
     """Partial update (merge patch). Send If-Match with the ETag you read: a stale write answers 412."""
+    data = await strict_body(request, ProductChanges)
     try:
         changes = editable_values(data)
     except CatalogError as exc:
@@ -171,19 +202,25 @@ async def delete_product(request: Request[Any, Any, Any], product_id: str) -> No
     """Delete a product; emits ProductDeleted."""
     pid = _product_id(product_id)
     try:
-        await _catalog().delete(pid, _expected_version(request))
+        gone = await _catalog().delete(pid, _expected_version(request))
     except NotFound:
         raise _not_found(pid) from None
     except StaleVersion as exc:
         raise _stale(exc) from exc
+    STATE.cache.invalidate(pid, gone)
 
 
 @put("/products/{product_id:str}/stock", summary="Set the stock level")
-async def set_stock(request: Request[Any, Any, Any], product_id: str, data: StockLevel) -> Response[ProductView]:
+async def set_stock(
+    request: Request[Any, Any, Any], product_id: str, data: StockLevel
+) -> Response[ProductView]:
     """Set the units in stock (a stock count); emits StockChanged."""
     pid = _product_id(product_id)
+    data = await strict_body(request, StockLevel)
     try:
-        stored = await _catalog().set_stock(pid, data.stock, _expected_version(request), data.reason)
+        stored = await _catalog().set_stock(
+            pid, data.stock, _expected_version(request), data.reason
+        )
     except NotFound:
         raise _not_found(pid) from None
     except StaleVersion as exc:
@@ -193,16 +230,23 @@ async def set_stock(request: Request[Any, Any, Any], product_id: str, data: Stoc
     return _answer(stored)
 
 
-@post("/products/{product_id:str}/stock/adjustments", status_code=200, summary="Add or remove stock")
-async def adjust_stock(product_id: str, data: StockAdjustment) -> Response[ProductView]:
+@post(
+    "/products/{product_id:str}/stock/adjustments", status_code=200, summary="Add or remove stock"
+)
+async def adjust_stock(
+    request: Request[Any, Any, Any], product_id: str, data: StockAdjustment
+) -> Response[ProductView]:
     """Add (delta > 0) or remove (delta < 0) units atomically; never below zero (409)."""
     pid = _product_id(product_id)
+    data = await strict_body(request, StockAdjustment)
     try:
         stored = await _catalog().adjust_stock(pid, data.delta, data.reason)
     except NotFound:
         raise _not_found(pid) from None
     except InsufficientStock as exc:
-        raise Problem(409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]) from exc
+        raise Problem(
+            409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]
+        ) from exc
     except CatalogError as exc:
         raise _invalid(exc) from exc
     return _answer(stored)
@@ -214,7 +258,12 @@ def _price(raw: str | None, field: str) -> int | None:
     try:
         return to_cents(Decimal(raw), field)
     except InvalidOperation:
-        raise Problem(400, "Invalid query", f"{field} must be a number", [field_error(field, "must be a number")]) from None
+        raise Problem(
+            400,
+            "Invalid query",
+            f"{field} must be a number",
+            [field_error(field, "must be a number")],
+        ) from None
     except CatalogError as exc:
         raise _invalid(exc) from exc
 
@@ -227,7 +276,9 @@ async def search_products(
     min_price: Annotated[str | None, Parameter(description="lowest price, inclusive")] = None,
     max_price: Annotated[str | None, Parameter(description="highest price, inclusive")] = None,
     in_stock: bool = False,
-    sort: Annotated[str, Parameter(description="relevance | newest | price_asc | price_desc | name")] = "",
+    sort: Annotated[
+        str, Parameter(description="relevance | newest | price_asc | price_desc | name")
+    ] = "",
     limit: Annotated[int, Parameter(description="page size, at most the configured maximum")] = 20,
     cursor: Annotated[str, Parameter(description="next_cursor of the previous page")] = "",
     facets: Annotated[bool, Parameter(description="include product counts per category")] = False,
@@ -235,22 +286,33 @@ async def search_products(
     """Keyset-paginated search: follow next_cursor; pages stay stable while products are added."""
     try:
         query = build_query(
-            text=q, category=category, brand=brand,
-            min_price_cents=_price(min_price, "min_price"), max_price_cents=_price(max_price, "max_price"),
-            in_stock=in_stock, sort=sort, limit=limit, limit_max=STATE.settings.page_size_max,
-            cursor=cursor, facets=facets,
+            text=q,
+            category=category,
+            brand=brand,
+            min_price_cents=_price(min_price, "min_price"),
+            max_price_cents=_price(max_price, "max_price"),
+            in_stock=in_stock,
+            sort=sort,
+            limit=limit,
+            limit_max=STATE.settings.page_size_max,
+            cursor=cursor,
+            facets=facets,
         )
     except CatalogError as exc:
-        raise Problem(400, "Invalid query", str(exc), [field_error(f, m) for f, m in exc.errors]) from exc
+        raise Problem(
+            400, "Invalid query", str(exc), [field_error(f, m) for f, m in exc.errors]
+        ) from exc
     assert STATE.pool is not None
     products, ranks, next_cursor = await repository.search(STATE.pool, query)
     result = SearchResult(
         items=[view(p) for p in products],
         next_cursor=next_cursor,
-        facets={"category": await repository.category_facets(STATE.pool, query)} if facets else None,
+        facets={"category": await repository.category_facets(STATE.pool, query)}
+        if facets
+        else None,
         relevance=ranks if query.effective_sort == "relevance" else None,
     )
-    return Response(_encode(result), media_type=JSON)  # type: ignore[arg-type]
+    return encoded(_encode(result))
 
 
 async def _startup() -> None:
@@ -283,8 +345,16 @@ def create(settings: Settings | None = None) -> Litestar:
         "product",
         "shopstream product-service",
         "Catalog CRUD, stock and search. Every change emits an event on the product-events topic.",
-        [create_product, read_product, replace_product, patch_product, delete_product, set_stock,
-         adjust_stock, search_products],
+        [
+            create_product,
+            read_product,
+            replace_product,
+            patch_product,
+            delete_product,
+            set_stock,
+            adjust_stock,
+            search_products,
+        ],
         ready_check=_ready,
         on_startup=[_startup],
         on_shutdown=[_shutdown],

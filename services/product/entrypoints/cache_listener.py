@@ -36,23 +36,28 @@ class CacheListener:
 
     def _run(self) -> None:
         consumer = kafka.consumer(
-            self.settings, f"product-cache-{self.settings.instance_id}", **{"enable.partition.eof": False}
+            self.settings,
+            f"product-cache-{self.settings.instance_id}",
+            **{"enable.partition.eof": False},
         )
         try:
             while not self._stop.is_set() and not self.assigned.is_set():
                 try:
                     topic = consumer.list_topics(model.TOPIC, timeout=5).topics[model.TOPIC]
                     if topic.error is None and topic.partitions:
-                        consumer.assign([TopicPartition(model.TOPIC, p, OFFSET_END) for p in topic.partitions])
+                        consumer.assign(
+                            [TopicPartition(model.TOPIC, p, OFFSET_END) for p in topic.partitions]
+                        )
                         self.assigned.set()
                 except Exception:
                     log.exception("cache listener cannot see %s yet", model.TOPIC)
                     self._stop.wait(1)
             while not self._stop.is_set():
                 for message in consumer.consume(500, timeout=0.2):
-                    if message.error():
+                    value = message.value()
+                    if message.error() or value is None:
                         continue
-                    self._apply(message.value())
+                    self._apply(value)
         finally:
             consumer.close()
 

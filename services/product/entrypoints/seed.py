@@ -17,41 +17,99 @@ from shopstream.config import Settings
 SEED = 20261125
 CATALOG: dict[str, tuple[list[str], list[str], tuple[int, int]]] = {
     # category: (product kinds, brands, price range in cents)
-    "Electronics": (["Headphones", "Speaker", "Charger", "Power Bank", "Smartwatch", "Earbuds", "Webcam"],
-                    ["Sonora", "Voltix", "Auralis", "Nexon", "Pulsewave"], (1500, 49900)),
-    "Computers": (["Laptop", "Monitor", "Keyboard", "Mouse", "Docking Station", "SSD", "Router"],
-                  ["Corelyn", "Bytecraft", "Quantix", "Helion"], (1900, 249900)),
-    "Home & Kitchen": (["Coffee Maker", "Blender", "Kettle", "Toaster", "Knife Set", "Frying Pan", "Air Fryer"],
-                       ["Hearthly", "Cucina", "Brewmaster", "Oakline"], (900, 39900)),
-    "Sports & Outdoors": (["Running Shoes", "Yoga Mat", "Tent", "Backpack", "Water Bottle", "Bike Helmet"],
-                          ["Trailpeak", "Stridex", "Summitgear", "Aerofit"], (800, 59900)),
-    "Books": (["Novel", "Cookbook", "Travel Guide", "Biography", "Poetry Collection", "Atlas"],
-              ["Inkwell Press", "Northstar Books", "Paperlane"], (500, 6900)),
-    "Toys & Games": (["Puzzle", "Board Game", "Building Blocks", "Plush Bear", "Kite", "Card Game"],
-                     ["Playwise", "Tinkertot", "Funforge"], (500, 12900)),
-    "Beauty": (["Face Cream", "Shampoo", "Perfume", "Lip Balm", "Hair Dryer", "Serum"],
-               ["Lumiere", "Botanica", "Velvetine"], (400, 15900)),
-    "Garden": (["Hose", "Pruning Shears", "Planter", "Lawn Mower", "Seed Kit", "Garden Gloves"],
-               ["Greenthumb", "Verdant", "Bloomfield"], (600, 89900)),
-    "Fashion": (["Jacket", "Sneakers", "Scarf", "Jeans", "Wool Sweater", "Sunglasses", "Wallet"],
-                ["Northwind", "Urbanite", "Kestrel", "Maison Clair"], (1200, 29900)),
-    "Office": (["Notebook", "Desk Lamp", "Office Chair", "Pen Set", "Whiteboard", "Stapler"],
-               ["Scriptor", "Deskwell", "Papyra"], (300, 59900)),
+    "Electronics": (
+        ["Headphones", "Speaker", "Charger", "Power Bank", "Smartwatch", "Earbuds", "Webcam"],
+        ["Sonora", "Voltix", "Auralis", "Nexon", "Pulsewave"],
+        (1500, 49900),
+    ),
+    "Computers": (
+        ["Laptop", "Monitor", "Keyboard", "Mouse", "Docking Station", "SSD", "Router"],
+        ["Corelyn", "Bytecraft", "Quantix", "Helion"],
+        (1900, 249900),
+    ),
+    "Home & Kitchen": (
+        ["Coffee Maker", "Blender", "Kettle", "Toaster", "Knife Set", "Frying Pan", "Air Fryer"],
+        ["Hearthly", "Cucina", "Brewmaster", "Oakline"],
+        (900, 39900),
+    ),
+    "Sports & Outdoors": (
+        ["Running Shoes", "Yoga Mat", "Tent", "Backpack", "Water Bottle", "Bike Helmet"],
+        ["Trailpeak", "Stridex", "Summitgear", "Aerofit"],
+        (800, 59900),
+    ),
+    "Books": (
+        ["Novel", "Cookbook", "Travel Guide", "Biography", "Poetry Collection", "Atlas"],
+        ["Inkwell Press", "Northstar Books", "Paperlane"],
+        (500, 6900),
+    ),
+    "Toys & Games": (
+        ["Puzzle", "Board Game", "Building Blocks", "Plush Bear", "Kite", "Card Game"],
+        ["Playwise", "Tinkertot", "Funforge"],
+        (500, 12900),
+    ),
+    "Beauty": (
+        ["Face Cream", "Shampoo", "Perfume", "Lip Balm", "Hair Dryer", "Serum"],
+        ["Lumiere", "Botanica", "Velvetine"],
+        (400, 15900),
+    ),
+    "Garden": (
+        ["Hose", "Pruning Shears", "Planter", "Lawn Mower", "Seed Kit", "Garden Gloves"],
+        ["Greenthumb", "Verdant", "Bloomfield"],
+        (600, 89900),
+    ),
+    "Fashion": (
+        ["Jacket", "Sneakers", "Scarf", "Jeans", "Wool Sweater", "Sunglasses", "Wallet"],
+        ["Northwind", "Urbanite", "Kestrel", "Maison Clair"],
+        (1200, 29900),
+    ),
+    "Office": (
+        ["Notebook", "Desk Lamp", "Office Chair", "Pen Set", "Whiteboard", "Stapler"],
+        ["Scriptor", "Deskwell", "Papyra"],
+        (300, 59900),
+    ),
 }
-ADJECTIVES = ["Wireless", "Compact", "Premium", "Ergonomic", "Lightweight", "Classic", "Pro", "Eco",
-              "Smart", "Portable", "Deluxe", "Essential", "Ultra", "Vintage", "Rugged", "Silent"]
+ADJECTIVES = [
+    "Wireless",
+    "Compact",
+    "Premium",
+    "Ergonomic",
+    "Lightweight",
+    "Classic",
+    "Pro",
+    "Eco",
+    "Smart",
+    "Portable",
+    "Deluxe",
+    "Essential",
+    "Ultra",
+    "Vintage",
+    "Rugged",
+    "Silent",
+]
 COLORS = ["Black", "White", "Silver", "Blue", "Red", "Green", "Graphite", "Sand", "Navy", "Olive"]
-PHRASES = ["built to last", "with a two-year warranty", "loved by reviewers", "easy to clean",
-           "made from recycled materials", "with fast shipping", "a bestseller this season",
-           "designed for everyday use", "tested for durability", "with a sleek modern finish",
-           "energy efficient", "perfect as a gift", "compact enough for travel", "quiet in operation"]
+PHRASES = [
+    "built to last",
+    "with a two-year warranty",
+    "loved by reviewers",
+    "easy to clean",
+    "made from recycled materials",
+    "with fast shipping",
+    "a bestseller this season",
+    "designed for everyday use",
+    "tested for durability",
+    "with a sleek modern finish",
+    "energy efficient",
+    "perfect as a gift",
+    "compact enough for travel",
+    "quiet in operation",
+]
 
 
 def generate(count: int) -> list[tuple[object, ...]]:
     rng = random.Random(SEED)
     categories = list(CATALOG)
     epoch = datetime(2026, 1, 1, tzinfo=UTC)
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for i in range(count):
         category = categories[i % len(categories)]
         kinds, brands, (low, high) = CATALOG[category]
@@ -69,14 +127,18 @@ def generate(count: int) -> list[tuple[object, ...]]:
         created = epoch + timedelta(seconds=i * 60 + rng.randint(0, 59))
         product_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         sku = f"{category[:3].upper().replace(' ', 'X').replace('&', 'N')}-{i:07d}"
-        rows.append((product_id, sku, name, description, category, brand, price, stock, created, created))
+        rows.append(
+            (product_id, sku, name, description, category, brand, price, stock, created, created)
+        )
     return rows
 
 
 async def seed_catalog(settings: Settings, count: int, force: bool = False) -> int:
     conn = await asyncpg.connect(settings.database_url("product"))
     try:
-        seeded = await conn.fetchval("SELECT count(*) FROM products WHERE sku ~ '^[A-Z]{3}-[0-9]{7}$'")
+        seeded = await conn.fetchval(
+            "SELECT count(*) FROM products WHERE sku ~ '^[A-Z]{3}-[0-9]{7}$'"
+        )
         if seeded >= count and not force:
             return int(seeded)
         rows = generate(count)
@@ -85,8 +147,18 @@ async def seed_catalog(settings: Settings, count: int, force: bool = False) -> i
             await conn.copy_records_to_table(
                 "products",
                 records=rows,
-                columns=["id", "sku", "name", "description", "category", "brand", "price_cents",
-                         "stock", "created_at", "updated_at"],
+                columns=[
+                    "id",
+                    "sku",
+                    "name",
+                    "description",
+                    "category",
+                    "brand",
+                    "price_cents",
+                    "stock",
+                    "created_at",
+                    "updated_at",
+                ],
             )
         await conn.execute("ANALYZE products")
         return count
