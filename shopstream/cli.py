@@ -37,7 +37,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{'process':<16}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}  command")
     for r in rows:
         print(
-            f"{r.name:<16}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}  {r.command}"
+            f"{r.name:<16}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}  {r.program}"
         )
     return 0 if all(r.health in ("up", "ready") for r in rows) else 1
 

@@ -205,6 +205,15 @@ class ProcessStatus:
     rss_mb: float
     command: str
 
+    @property
+    def program(self) -> str:
+        """The command shortened for a table: a JVM by its main class, anything else by its start."""
+        words = self.command.split()
+        if words and words[0].endswith("java") and "-cp" in words:
+            rest = words[words.index("-cp") + 2 :]
+            return "java " + " ".join(w.rsplit("/", 1)[-1] for w in rest)
+        return self.command[:70]
+
 
 def status(settings: Settings) -> list[ProcessStatus]:
     rows: list[ProcessStatus] = []
@@ -218,7 +227,7 @@ def status(settings: Settings) -> list[ProcessStatus]:
                 port,
                 health if alive else "down",
                 processes.rss_bytes(pid) / 2**20 if alive and pid else 0.0,
-                processes.command_line(pid)[:80] if alive and pid else "",
+                processes.command_line(pid) if alive and pid else "",
             )
         )
 
