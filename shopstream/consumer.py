@@ -14,6 +14,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from confluent_kafka import Message, TopicPartition
@@ -158,7 +159,8 @@ class EventConsumer:
             ("dlq.consumer_group", self.group.encode()),
             ("dlq.attempts", str(attempts).encode()),
         ]
-        headers.extend((k, v) for k, v in (message.headers() or []))
+        original: Any = message.headers() or []
+        headers.extend(original)
         self._producer.produce(
             DEAD_LETTER_TOPIC, key=message.key(), value=message.value(), headers=headers
         )
