@@ -29,7 +29,14 @@ from services.order.domain.errors import (
 )
 from services.order.domain.placement import PlaceOrder, price_lines, validate_place_order
 from services.order.domain.state import OrderState, OrderStatus, evolve, fold
-from services.order.domain.values import CancelledBy, LineItem, require_aware, same_items
+from services.order.domain.values import (
+    CancelledBy,
+    LineItem,
+    require_aware,
+    require_reason,
+    require_stock_lines,
+    same_items,
+)
 
 _ENDED_BY_FAILURE = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
 E = TypeVar("E", bound=ev.OrderEvent)
@@ -121,7 +128,7 @@ class Order:
         action = "record stock reserved"
         if s.reserved:
             raise AlreadyRecorded(s.order_id, s.status, action, "a reservation is recorded already")
-        _require_items(items)
+        require_stock_lines(items)
         fresh = s.status is OrderStatus.PENDING and s.stock_rejected_reason is None
         if not fresh and s.status not in _ENDED_BY_FAILURE:
             raise self._illegal(action, "the stock outcome is known already")
@@ -136,7 +143,7 @@ class Order:
         if s.status is not OrderStatus.PENDING:
             raise self._illegal(action, "only a pending order waits for stock")
         return self._trigger(ev.StockRejected(
-            order_id=s.order_id, occurred_at=at, reason=_reason(reason), product_id=product_id
+            order_id=s.order_id, occurred_at=at, reason=require_reason(reason), product_id=product_id
         ))
 
     def record_payment_authorized(
@@ -163,7 +170,7 @@ class Order:
         if s.status is not OrderStatus.STOCK_RESERVED or s.compensating:
             raise self._illegal(action, "the order does not wait for a payment")
         return self._trigger(
-            ev.PaymentDeclined(order_id=s.order_id, occurred_at=at, reason=_reason(reason))
+            ev.PaymentDeclined(order_id=s.order_id, occurred_at=at, reason=require_reason(reason))
         )
 
     # Decisions of the order service --------------------------------------------------------------
@@ -187,7 +194,7 @@ class Order:
         if not s.held:
             raise self._illegal(action, "no stock is held")
         return self._trigger(ev.StockReleased(
-            order_id=s.order_id, occurred_at=at, lines=s.held, reason=_reason(reason)
+            order_id=s.order_id, occurred_at=at, lines=s.held, reason=require_reason(reason)
         ))
 
     def void_payment(self, at: datetime) -> ev.PaymentVoided:
@@ -207,7 +214,7 @@ class Order:
             raise AlreadyRecorded(s.order_id, s.status, action, "cancelled already")
         if s.status.is_terminal:
             raise CannotCancel(s.order_id, s.status, action, f"the order is {s.status.lower()}")
-        reason = _reason(reason)
+        reason = require_reason(reason)
         done = self._compensate(reason, at)
         cancelled = ev.OrderCancelled(order_id=s.order_id, occurred_at=at, reason=reason, by=by)
         return (*done, self._trigger(cancelled))
@@ -219,7 +226,7 @@ class Order:
             raise AlreadyRecorded(s.order_id, s.status, action, "rejected already")
         if s.status.is_terminal:
             raise self._illegal(action, "the order has ended")
-        reason = _reason(reason)
+        reason = require_reason(reason)
         done = self._compensate(reason, at)
         rejected = ev.OrderRejected(order_id=s.order_id, occurred_at=at, reason=reason)
         return (*done, self._trigger(rejected))
@@ -243,16 +250,3 @@ class Order:
     def _illegal(self, action: str, why: str) -> IllegalTransition:
         return IllegalTransition(self._state.order_id, self._state.status, action, why)
 
-
-def _reason(reason: str) -> str:
-    if not reason or not reason.strip():
-        raise ValueError("a reason must not be empty")
-    return reason
-
-
-def _require_items(items: tuple[LineItem, ...]) -> None:
-    products = [i.product_id for i in items]
-    if not items or len(set(products)) != len(products):
-        raise ValueError(f"stock lines must be non-empty with one line per product: {items!r}")
-    if any(isinstance(i.quantity, bool) or i.quantity < 1 for i in items):
-        raise ValueError(f"stock quantities must be at least 1: {items!r}")

@@ -95,3 +95,19 @@ def require_aware(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"timestamp {at!r} has no timezone")
     return at
+
+
+def require_reason(reason: str) -> str:
+    """Cancellations, rejections and releases always say why."""
+    if not reason or not reason.strip():
+        raise ValueError("a reason must not be empty")
+    return reason
+
+
+def require_stock_lines(items: tuple[LineItem, ...]) -> None:
+    """A reservation names each product once, each with a quantity of at least 1."""
+    products = [i.product_id for i in items]
+    if not items or len(set(products)) != len(products):
+        raise ValueError(f"stock lines must be non-empty with one line per product: {items!r}")
+    if any(isinstance(i.quantity, bool) or i.quantity < 1 for i in items):
+        raise ValueError(f"stock quantities must be at least 1: {items!r}")

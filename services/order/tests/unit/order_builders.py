@@ -12,7 +12,7 @@ from services.order.domain.order import Order
 from services.order.domain.placement import PlaceOrder
 from services.order.domain.saga import react
 from services.order.domain.state import OrderStatus
-from services.order.domain.values import LineItem, ProcessingMode, ShippingAddress
+from services.order.domain.values import CancelledBy, LineItem, ProcessingMode, ShippingAddress
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ORDER = UUID("0b7c9f4e-2a51-4d1c-9a3e-6f5d2c1b0a01")
@@ -120,3 +120,20 @@ def order_in(status: OrderStatus) -> Order:
         order.collect_events()
     assert order.status is status
     return order
+
+
+def all_events_of_one_order() -> list[ev.OrderEvent]:
+    """One event of each type, all for ORDER (not a coherent story)."""
+    return [
+        placed().events[0],
+        ev.StockReserved(order_id=ORDER, occurred_at=at(1), lines=items()),
+        ev.StockRejected(order_id=ORDER, occurred_at=at(1), reason="none", product_id=P3),
+        ev.PaymentAuthorized(order_id=ORDER, occurred_at=at(2), payment_id=PAY,
+                             amount_cents=TOTAL),
+        ev.PaymentDeclined(order_id=ORDER, occurred_at=at(2), reason="no"),
+        ev.PaymentVoided(order_id=ORDER, occurred_at=at(3), payment_id=PAY),
+        ev.StockReleased(order_id=ORDER, occurred_at=at(3), lines=items(), reason="r"),
+        ev.OrderConfirmed(order_id=ORDER, occurred_at=at(3)),
+        ev.OrderCancelled(order_id=ORDER, occurred_at=at(4), reason="r", by=CancelledBy.SAGA),
+        ev.OrderRejected(order_id=ORDER, occurred_at=at(4), reason="r"),
+    ]

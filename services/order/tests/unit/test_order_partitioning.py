@@ -17,16 +17,13 @@ from services.order.domain.partitioning import (
     murmur2,
     partition_for,
 )
-from services.order.domain.values import CancelledBy
 from services.order.tests.unit.order_builders import (
     CUSTOMER,
     ORDER,
     OTHER_ORDER,
     P1,
-    PAY,
-    TOTAL,
+    all_events_of_one_order,
     at,
-    items,
     placed,
 )
 
@@ -78,22 +75,6 @@ def test_key_fields_come_from_order_placed_or_the_order_state():
     assert isinstance(placed_event, ev.OrderPlaced)
     assert KeyFields.of_placed(placed_event) == KeyFields.of_state(order.state) == KeyFields(
         ORDER, CUSTOMER, P1)
-
-
-def all_events_of_one_order() -> list[ev.OrderEvent]:
-    return [
-        placed().events[0],
-        ev.StockReserved(order_id=ORDER, occurred_at=at(1), lines=items()),
-        ev.StockRejected(order_id=ORDER, occurred_at=at(1), reason="none", product_id=UUID(int=3)),
-        ev.PaymentAuthorized(order_id=ORDER, occurred_at=at(2), payment_id=PAY,
-                             amount_cents=TOTAL),
-        ev.PaymentDeclined(order_id=ORDER, occurred_at=at(2), reason="no"),
-        ev.PaymentVoided(order_id=ORDER, occurred_at=at(3), payment_id=PAY),
-        ev.StockReleased(order_id=ORDER, occurred_at=at(3), lines=items(), reason="r"),
-        ev.OrderConfirmed(order_id=ORDER, occurred_at=at(3)),
-        ev.OrderCancelled(order_id=ORDER, occurred_at=at(4), reason="r", by=CancelledBy.SAGA),
-        ev.OrderRejected(order_id=ORDER, occurred_at=at(4), reason="r"),
-    ]
 
 
 @pytest.mark.parametrize("strategy", list(PartitionStrategy))
