@@ -1,0 +1,248 @@
+"""One configuration everywhere: compose, Kubernetes and ECS set the same settings, no others.
+
+Every name ``Settings.env_names()`` lists must be set by each deployment or appear in the allow-list
+below with the reason the deployment takes the default. No deployment may set a SHOPSTREAM_* name
+that Settings does not know. Ports, health paths, routes and commands agree across deployments.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from shopstream.config import Settings
+from shopstream.runtime import gateway as local_gateway
+from tests.deploy import helpers as h
+
+LOCAL_ONLY = {
+    "SHOPSTREAM_INSTANCE_PORT_STEP": "local `up` puts instance n on port + (n-1)*step; containers "
+    "all listen on the same port and scale by replicas",
+    "SHOPSTREAM_PRODUCT_INSTANCES": "instances started by local `up`; replicas come from the "
+    "autoscaler (HPA, ECS) or `--scale` (compose)",
+    "SHOPSTREAM_ORDER_INSTANCES": "as SHOPSTREAM_PRODUCT_INSTANCES",
+    "SHOPSTREAM_CONSOLE_PORT": "the local operator console stands in for a Kafka UI; containers "
+    "run kafbat/kafka-ui on 8090 instead",
+    "SHOPSTREAM_KAFKA_PORT": "port of the broker local `up` starts; deployments give "
+    "SHOPSTREAM_KAFKA_BOOTSTRAP, which takes precedence",
+    "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "controller port of the local broker only",
+    "SHOPSTREAM_KAFKA_HEAP": "heap of the local broker only; the Kafka containers and MSK size "
+    "their own",
+    "SHOPSTREAM_INSTANCE_ID": "the image entrypoint sets it from the host name (pod name, task "
+    "host, container id) so every replica has its own (deploy/docker/entrypoint.sh)",
+    "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "
+    "in its secret instead of a URL",
+    "SHOPSTREAM_ORDER_DATABASE_URL": "as SHOPSTREAM_PRODUCT_DATABASE_URL",
+}
+NO_GATEWAY = {
+    name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
+    "(RateLimitPer5Minutes); services enforce body size and content type themselves"
+    for name in (
+        "SHOPSTREAM_GATEWAY_PORT",
+        "SHOPSTREAM_GATEWAY_STATUS_PORT",
+        "SHOPSTREAM_GATEWAY_RATE_LIMIT",
+        "SHOPSTREAM_GATEWAY_RATE_BURST",
+        "SHOPSTREAM_GATEWAY_BODY_LIMIT",
+    )
+}
+# Per deployment: the settings it knowingly leaves at their default, and why.
+KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
+    "compose": LOCAL_ONLY,
+    "k8s-dev": LOCAL_ONLY,
+    "k8s-eks": LOCAL_ONLY,
+    "ecs": {**LOCAL_ONLY, **NO_GATEWAY},
+}
+
+
+# Settings whose value belongs to the environment (addresses, credentials, sizes of the cluster).
+PER_ENVIRONMENT = {
+    "SHOPSTREAM_DATA_DIR",
+    "SHOPSTREAM_LOG_LEVEL",
+    "SHOPSTREAM_POSTGRES_HOST",
+    "SHOPSTREAM_POSTGRES_PORT",
+    "SHOPSTREAM_POSTGRES_USER",
+    "SHOPSTREAM_POSTGRES_PASSWORD",
+    "SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_TOPIC_PARTITIONS",
+    "SHOPSTREAM_TOPIC_REPLICATION",
+    "SHOPSTREAM_PRODUCT_SERVICE_URL",
+}
+# A tuning setting a deployment sets to something other than the code's default: (deployment,
+# name) -> why. Empty: every deployment runs the measured defaults, spelled out.
+DELIBERATE_OVERRIDES: dict[tuple[str, str], str] = {}
+
+
+def names_set(deployment: str) -> set[str]:
+    return {name for w in h.workloads(deployment) for name in w.env}
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_every_setting_is_set_or_knowingly_defaulted(deployment: str) -> None:
+    missing = h.settings_names() - names_set(deployment) - set(KNOWINGLY_DEFAULT[deployment])
+    assert not missing, (
+        f"{deployment} neither sets nor knowingly defaults {sorted(missing)}: set them in the "
+        "deployment, or add them to KNOWINGLY_DEFAULT with the reason"
+    )
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_no_deployment_sets_a_setting_the_code_does_not_read(deployment: str) -> None:
+    unknown = names_set(deployment) - h.settings_names()
+    assert not unknown, f"{deployment} sets {sorted(unknown)}, which Settings does not read"
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_the_allow_list_is_honest(deployment: str) -> None:
+    allowed = set(KNOWINGLY_DEFAULT[deployment])
+    assert allowed <= h.settings_names(), f"stale allow-list: {sorted(allowed - h.settings_names())}"
+    contradicted = allowed & names_set(deployment)
+    assert not contradicted, f"{deployment} sets {sorted(contradicted)} yet allow-lists them"
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_every_python_container_gets_the_same_settings(deployment: str) -> None:
+    apps = [w for w in h.workloads(deployment) if w.is_app]
+    roles = {w.name for w in apps}
+    assert set(h.APP_ROLES) <= roles, f"{deployment} lacks {sorted(set(h.APP_ROLES) - roles)}"
+    reference = set(apps[0].env)
+    for w in apps:
+        assert set(w.env) == reference, (
+            f"{deployment}: {w.name} sets {sorted(set(w.env) ^ reference)} differently from "
+            f"{apps[0].name}"
+        )
+        if deployment != "compose":
+            assert w.env.get("SHOPSTREAM_POSTGRES_PASSWORD") == "<secret>", (
+                f"{deployment}: {w.name} must take the database password from a secret"
+            )
+    if deployment == "compose":  # no secret store: the password comes from the shell or .env
+        raw = h.COMPOSE_FILE.read_text()
+        assert "SHOPSTREAM_POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-" in raw
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_literal_values_parse_as_settings(deployment: str) -> None:
+    for w in h.workloads(deployment):
+        literal = {k: v for k, v in w.env.items() if not v.startswith("<")}
+        Settings.from_env(literal)  # raises on a value of the wrong type
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_tuning_values_are_the_code_defaults(deployment: str) -> None:
+    """A deployment spells out tuning settings, so a default changed in code must change here too."""
+    defaults = Settings()
+    parameters = h.cfn("ecs.yaml")["Parameters"] if deployment == "ecs" else {}
+    for w in h.workloads(deployment):
+        for name, value in w.env.items():
+            if name in PER_ENVIRONMENT or (deployment, name) in DELIBERATE_OVERRIDES:
+                continue
+            ref = re.fullmatch(r"<Ref:(\w+)>", value)
+            if ref:
+                value = str(parameters[ref.group(1)]["Default"])
+            field = name.removeprefix("SHOPSTREAM_").lower()
+            actual = getattr(Settings.from_env({name: value}), field)
+            assert actual == getattr(defaults, field), (
+                f"{deployment}: {w.name} sets {name}={value}, the code's default is "
+                f"{getattr(defaults, field)!r}: follow the code, or list it in DELIBERATE_OVERRIDES"
+            )
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_ports_agree_with_the_settings_and_each_other(deployment: str) -> None:
+    by_role = {w.name: w for w in h.workloads(deployment) if w.name != "migrate"}
+    for service, port in h.HTTP_PORTS.items():
+        w = by_role[service]
+        assert w.env[f"SHOPSTREAM_{service.upper()}_PORT"] == str(port)
+        assert port in w.ports, f"{deployment}: {service} does not expose {port}"
+        assert (port, h.LIVENESS_PATH) in w.liveness, f"{deployment}: {service} liveness"
+        assert w.command == h.command_of(service)
+    for w in h.workloads(deployment):
+        if "SHOPSTREAM_PRODUCT_SERVICE_URL" in w.env:
+            url = w.env["SHOPSTREAM_PRODUCT_SERVICE_URL"].rstrip("/")
+            assert url.endswith(f":{h.HTTP_PORTS['product']}"), f"{deployment}: {url}"
+    for role, port in h.METRICS_PORTS.items():
+        w = by_role[role]
+        assert w.command == h.command_of(role), f"{deployment}: {role} runs {w.command}"
+        assert (port, h.METRICS_PATH) in w.liveness, f"{deployment}: {role} health check"
+        if deployment != "compose":  # compose needs no declared port between containers
+            assert port in w.ports
+    migrate = [w for w in h.workloads(deployment) if w.name == "migrate"]
+    assert migrate and all(w.command == ["migrate"] for w in migrate)
+    if "gateway" in by_role:
+        gw = by_role["gateway"]
+        assert gw.env["SHOPSTREAM_GATEWAY_PORT"] == str(h.GATEWAY_PORT)
+        assert gw.env["SHOPSTREAM_GATEWAY_STATUS_PORT"] == str(h.GATEWAY_STATUS_PORT)
+        assert {h.GATEWAY_PORT, h.GATEWAY_STATUS_PORT} <= set(gw.ports)
+
+
+def test_the_contract_ports_are_the_settings_defaults() -> None:
+    defaults = Settings()
+    assert {s: defaults.service_port(s) for s in h.HTTP_PORTS} == h.HTTP_PORTS
+    assert defaults.gateway_port == h.GATEWAY_PORT
+    assert defaults.gateway_status_port == h.GATEWAY_STATUS_PORT
+
+
+@pytest.mark.parametrize("overlay", h.OVERLAYS)
+def test_kubernetes_readiness_and_services_match_the_ports(overlay: str) -> None:
+    docs = h.rendered(overlay)
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for service, port in h.HTTP_PORTS.items():
+        (w,) = [w for w in h.k8s_workloads(overlay) if w.name == service]
+        assert w.readiness == [(port, h.READINESS_PATH)]
+        assert [p["port"] for p in services[service]["spec"]["ports"]] == [port]
+    gateway_ports = [p["port"] for p in services["gateway"]["spec"]["ports"]]
+    assert gateway_ports == [h.GATEWAY_PORT]
+
+
+def test_load_balancer_target_groups_match_ports_and_readiness() -> None:
+    resources = h.cfn("ecs.yaml")["Resources"]
+    for service, port in h.HTTP_PORTS.items():
+        tg = resources[f"{service.capitalize()}TargetGroup"]["Properties"]
+        assert tg["Port"] == port
+        assert tg["HealthCheckPath"] == h.READINESS_PATH
+        assert tg["HealthCheckPort"] == "traffic-port"
+        svc = resources[f"{service.capitalize()}Service"]["Properties"]
+        (lb,) = svc["LoadBalancers"]
+        assert (lb["ContainerName"], lb["ContainerPort"]) == (service, port)
+
+
+def test_routes_agree_between_local_gateway_container_gateway_and_load_balancer() -> None:
+    prefixes = {route.service: route.prefix for route in local_gateway.ROUTES}
+    assert set(prefixes) == set(h.HTTP_PORTS)
+    template = h.GATEWAY_TEMPLATE.read_text()
+    template_routes = set(re.findall(r"location ~ \^(/[a-z]+)\(\?:/\|\$\)", template))
+    assert template_routes == set(prefixes.values())
+    resources = h.cfn("ecs.yaml")["Resources"]
+    alb_routes = {}
+    for res in resources.values():
+        if res["Type"] != "AWS::ElasticLoadBalancingV2::ListenerRule":
+            continue
+        (condition,) = res["Properties"]["Conditions"]
+        (action,) = res["Properties"]["Actions"]
+        target = action["TargetGroupArn"]["Ref"].removesuffix("TargetGroup").lower()
+        alb_routes[target] = sorted(condition["PathPatternConfig"]["Values"])
+    assert alb_routes == {s: sorted([p, f"{p}/*"]) for s, p in prefixes.items()}
+
+
+def test_prometheus_in_compose_scrapes_the_ports_the_containers_use() -> None:
+    import yaml
+
+    config = yaml.safe_load((h.DOCKER / "prometheus" / "prometheus.yml").read_text())
+    scraped = {
+        job["job_name"]: job["dns_sd_configs"][0]["port"]
+        for job in config["scrape_configs"]
+        if "dns_sd_configs" in job
+    }
+    assert scraped == {**h.HTTP_PORTS, **h.METRICS_PORTS}
+    compose_services = set(h.compose_config()["services"])
+    assert set(scraped) <= compose_services
+
+
+@pytest.mark.parametrize("overlay", h.OVERLAYS)
+def test_kubernetes_scrape_annotations_match_the_ports(overlay: str) -> None:
+    expected = {**h.HTTP_PORTS, **h.METRICS_PORTS}
+    for doc in h.rendered(overlay):
+        name = doc["metadata"]["name"]
+        if doc["kind"] == "Deployment" and name in expected:
+            annotations = doc["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/port"] == str(expected[name])
+            assert annotations["prometheus.io/path"] == h.METRICS_PATH
