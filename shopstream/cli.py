@@ -141,6 +141,22 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a service's event consumers (``services/<name>/entrypoints/consumers.py``)."""
+    import importlib
+
+    from prometheus_client import start_http_server
+
+    from shopstream import logging as shop_logging
+
+    shop_logging.configure(f"{args.service}-consumers", settings.log_level)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.host)
+    module = importlib.import_module(f"services.{args.service}.entrypoints.consumers")
+    asyncio.run(module.run(settings))
+    return 0
+
+
 def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
     """Run one of Kafka's own tools against the platform's broker."""
     from shopstream.runtime import kafka_broker
@@ -218,6 +234,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-port", type=int, default=0)
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_relay)
+
+    s = sub.add_parser("consume", help="run a service's event consumers")
+    s.add_argument("service", choices=["product", "order"])
+    s.add_argument("--metrics-port", type=int, default=0)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(func=cmd_consume)
 
     s = sub.add_parser(
         "kafka", help="run a Kafka tool: topics, consumer-groups, producer-perf-test, ..."

@@ -64,6 +64,18 @@ class Settings:
         "relay's fallback poll when the outbox is empty (a commit wakes it at once via NOTIFY)", 0.5
     )
 
+    order_default_mode: str = _doc("processing mode when a request names none: async or sync", "async")
+    order_partition_strategy: str = _doc(
+        "message key of order events: order_id, customer_id or product_id", "order_id"
+    )
+    product_service_url: str = _doc(
+        "where order-service reaches product-service (derived: the gateway)", ""
+    )
+    payment_decline_rate: float = _doc("share of payments the simulator declines", 0.05)
+    payment_latency_ms: float = _doc("simulated payment provider latency", 20.0)
+    payment_jitter_ms: float = _doc("random spread added to the simulated latency", 5.0)
+    payment_seed: int = _doc("seed of the payment simulator's decisions", 42)
+
     cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
@@ -95,6 +107,10 @@ class Settings:
     @property
     def kafka_servers(self) -> str:
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def product_service(self) -> str:
+        return self.product_service_url or f"http://127.0.0.1:{self.gateway_port}"
 
     def database_url(self, service: str) -> str:
         explicit = getattr(self, f"{service}_database_url")

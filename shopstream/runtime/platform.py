@@ -20,11 +20,16 @@ class ServiceSpec:
     """A service: its HTTP app (scaled by instances), its outbox relay and its event consumers."""
 
     name: str
-    workers: tuple[str, ...] = ()  # `shopstream consume <name>`-style worker kinds beside the relay
 
     @property
     def present(self) -> bool:
         return (PROJECT_ROOT / "services" / self.name / "entrypoints" / "app.py").exists()
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """Worker processes beside the relay: `shopstream consume <name>` when it has consumers."""
+        consumers = PROJECT_ROOT / "services" / self.name / "entrypoints" / "consumers.py"
+        return ("consume",) if consumers.exists() else ()
 
 
 SPECS = (

@@ -67,5 +67,10 @@ class ProductCache:
             if entry is not None and entry.version < version:
                 del self._entries[product_id]
 
+    def evict(self, product_id: str) -> None:
+        """Forget a product now; its event will record the new version when it arrives."""
+        with self._lock:
+            self._entries.pop(product_id, None)
+
     def __len__(self) -> int:
         return len(self._entries)

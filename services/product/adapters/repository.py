@@ -154,9 +154,7 @@ async def search(
     return [to_product(r) for r in page], [r["rank"] for r in page], next_cursor
 
 
-async def category_facets(
-    conn: Connection | asyncpg.Pool, query: SearchQuery
-) -> dict[str, int]:
+async def category_facets(conn: Connection | asyncpg.Pool, query: SearchQuery) -> dict[str, int]:
     """Products per category under every filter but the category itself."""
     args: list[Any] = []
     where = _filters(query, args, skip_category=True)

@@ -13,12 +13,12 @@ from litestar import Litestar, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from services.product.adapters import repository
-from services.product.adapters.cache import ProductCache
 from services.product.adapters.catalog import Catalog, NotFound
 from services.product.domain import model
 from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
 from services.product.domain.search import build_query
-from services.product.entrypoints.cache_listener import CacheListener
+from services.product.entrypoints import reservation_routes
+from services.product.entrypoints import state as runtime
 from services.product.entrypoints.schemas import (
     NewProduct,
     ProductChanges,
@@ -40,23 +40,9 @@ _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
 
 
-class State:
-    """What one instance holds while it runs."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.cache = ProductCache(settings.cache_max_entries, settings.cache_ttl_seconds)
-        self.listener = CacheListener(settings, self.cache)
-        self.pool: asyncpg.Pool | None = None
-        self.catalog: Catalog | None = None
-
-
-STATE: State
-
-
 def _catalog() -> Catalog:
-    assert STATE.catalog is not None
-    return STATE.catalog
+    assert runtime.STATE.catalog is not None
+    return runtime.STATE.catalog
 
 
 def _product_id(raw: str) -> str:
@@ -109,7 +95,7 @@ def _answer(
     product: model.Product, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response[ProductView]:
     body = _encode(view(product))
-    STATE.cache.invalidate(product.id, product.version)
+    runtime.STATE.cache.invalidate(product.id, product.version)
     return encoded(body, status, {"ETag": product.etag, **(headers or {})})
 
 
@@ -136,14 +122,14 @@ async def create_product(
 async def read_product(request: Request[Any, Any, Any], product_id: str) -> Response[ProductView]:
     """A product by id, with its ETag; served from this instance's cache when warm."""
     pid = _product_id(product_id)
-    entry = STATE.cache.get(pid)
+    entry = runtime.STATE.cache.get(pid)
     if entry is None:
-        assert STATE.pool is not None
-        product = await repository.get(STATE.pool, pid)
+        assert runtime.STATE.pool is not None
+        product = await repository.get(runtime.STATE.pool, pid)
         if product is None:
             raise _not_found(pid)
         body = _encode(view(product))
-        STATE.cache.put(pid, product.version, body, product.etag)
+        runtime.STATE.cache.put(pid, product.version, body, product.etag)
         etag = product.etag
     else:
         body, etag = entry.body, entry.etag
@@ -207,7 +193,7 @@ async def delete_product(request: Request[Any, Any, Any], product_id: str) -> No
         raise _not_found(pid) from None
     except StaleVersion as exc:
         raise _stale(exc) from exc
-    STATE.cache.invalidate(pid, gone)
+    runtime.STATE.cache.invalidate(pid, gone)
 
 
 @put("/products/{product_id:str}/stock", summary="Set the stock level")
@@ -294,7 +280,7 @@ async def search_products(
             in_stock=in_stock,
             sort=sort,
             limit=limit,
-            limit_max=STATE.settings.page_size_max,
+            limit_max=runtime.STATE.settings.page_size_max,
             cursor=cursor,
             facets=facets,
         )
@@ -302,12 +288,12 @@ async def search_products(
         raise Problem(
             400, "Invalid query", str(exc), [field_error(f, m) for f, m in exc.errors]
         ) from exc
-    assert STATE.pool is not None
-    products, ranks, next_cursor = await repository.search(STATE.pool, query)
+    assert runtime.STATE.pool is not None
+    products, ranks, next_cursor = await repository.search(runtime.STATE.pool, query)
     result = SearchResult(
         items=[view(p) for p in products],
         next_cursor=next_cursor,
-        facets={"category": await repository.category_facets(STATE.pool, query)}
+        facets={"category": await repository.category_facets(runtime.STATE.pool, query)}
         if facets
         else None,
         relevance=ranks if query.effective_sort == "relevance" else None,
@@ -316,31 +302,30 @@ async def search_products(
 
 
 async def _startup() -> None:
-    STATE.pool = await db.create_pool(STATE.settings, "product")
-    STATE.catalog = Catalog(STATE.pool)
-    STATE.listener.start()
+    runtime.STATE.pool = await db.create_pool(runtime.STATE.settings, "product")
+    runtime.STATE.catalog = Catalog(runtime.STATE.pool)
+    runtime.STATE.listener.start()
 
 
 async def _shutdown() -> None:
-    STATE.listener.stop()
-    if STATE.pool is not None:
-        await STATE.pool.close()
+    runtime.STATE.listener.stop()
+    if runtime.STATE.pool is not None:
+        await runtime.STATE.pool.close()
 
 
 async def _ready() -> bool:
-    if STATE.pool is None or not STATE.listener.assigned.is_set():
+    if runtime.STATE.pool is None or not runtime.STATE.listener.assigned.is_set():
         return False
     try:
-        return await STATE.pool.fetchval("SELECT 1") == 1
+        return await runtime.STATE.pool.fetchval("SELECT 1") == 1
     except (OSError, asyncpg.PostgresError):
         return False
 
 
 def create(settings: Settings | None = None) -> Litestar:
-    global STATE
     settings = settings or Settings.from_env()
     shop_logging.configure(f"product-{settings.instance_id}", settings.log_level)
-    STATE = State(settings)
+    runtime.STATE = runtime.State(settings)
     return create_app(
         "product",
         "shopstream product-service",
@@ -354,6 +339,7 @@ def create(settings: Settings | None = None) -> Litestar:
             set_stock,
             adjust_stock,
             search_products,
+            *reservation_routes.ROUTES,
         ],
         ready_check=_ready,
         on_startup=[_startup],

@@ -1,0 +1,163 @@
+"""Stock reservations over HTTP, for orders placed in sync mode (the async saga reserves through
+Kafka, see consumers.py). Idempotent per order id, so a retried call never takes stock twice."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from msgspec import Meta
+
+from services.product.adapters import reservations
+from services.product.domain.reservation import (
+    MAX_LINES,
+    Line,
+    OutOfStock,
+    Reservation,
+    ReservationError,
+    UnknownProduct,
+    same_lines,
+)
+from services.product.entrypoints import state as runtime
+from shopstream.http import Problem, encoded, field_error, strict_body
+
+
+class RequestedLine(msgspec.Struct, forbid_unknown_fields=True):
+    product_id: str
+    quantity: Annotated[int, Meta(ge=1, le=1000)]
+
+
+class ReservationRequest(msgspec.Struct, forbid_unknown_fields=True):
+    order_id: str
+    lines: Annotated[list[RequestedLine], Meta(min_length=1, max_length=MAX_LINES)]
+
+
+class HeldLineView(msgspec.Struct):
+    product_id: str
+    quantity: int
+    unit_price_cents: int
+
+
+class ReservationView(msgspec.Struct):
+    order_id: str
+    status: str
+    lines: list[HeldLineView]
+
+
+def _uuid(raw: str, field: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise Problem(
+            400, "Invalid id", f"{field} must be a UUID", [field_error(field, "must be a UUID")]
+        ) from None
+
+
+def _view(reservation: Reservation, status: int = 200) -> Response[Any]:
+    body = ReservationView(
+        reservation.order_id,
+        reservation.status,
+        [HeldLineView(h.product_id, h.quantity, h.unit_price_cents) for h in reservation.lines],
+    )
+    for line in reservation.lines:
+        runtime.STATE.cache.evict(line.product_id)
+    return encoded(msgspec.json.encode(body), status)
+
+
+@post("/reservations", status_code=201, summary="Reserve stock for an order (all lines or none)")
+async def reserve(
+    request: Request[Any, Any, Any], data: ReservationRequest
+) -> Response[ReservationView]:
+    """201 when held now; 200 when this order already holds the same lines; 409 out of stock."""
+    data = await strict_body(request, ReservationRequest)
+    order_id = _uuid(data.order_id, "order_id")
+    lines = [
+        Line(_uuid(x.product_id, f"lines[{i}].product_id"), x.quantity)
+        for i, x in enumerate(data.lines)
+    ]
+    index = {line.product_id: i for i, line in enumerate(lines)}
+    try:
+        async with runtime.STATE.db.acquire() as conn, conn.transaction():
+            existing = await reservations.find(conn, order_id)
+            if existing is not None:
+                if not same_lines(existing, lines):
+                    raise Problem(
+                        409,
+                        "Reservation differs",
+                        f"order {order_id} already reserved other lines",
+                        [field_error("lines", "differ from the order's existing reservation")],
+                    )
+                return _view(existing, 200)
+            held = await reservations.reserve(conn, order_id, lines)
+    except ReservationError as exc:
+        raise Problem(
+            400, "Invalid reservation", str(exc), [field_error(f, m) for f, m in exc.errors]
+        ) from exc
+    except OutOfStock as exc:
+        field = f"lines[{index.get(exc.product_id, 0)}].quantity"
+        raise Problem(
+            409, "Out of stock", str(exc), [field_error(field, "more than the available stock")]
+        ) from exc
+    except UnknownProduct as exc:
+        field = f"lines[{index.get(exc.product_id, 0)}].product_id"
+        raise Problem(
+            422, "Unknown product", str(exc), [field_error(field, "unknown product")]
+        ) from exc
+    return _view(held, 201)
+
+
+@get("/reservations/{order_id:str}", summary="An order's reservation")
+async def read_reservation(order_id: str) -> Response[ReservationView]:
+    oid = _uuid(order_id, "order_id")
+    async with runtime.STATE.db.acquire() as conn:
+        found = await reservations.find(conn, oid)
+    if found is None:
+        raise Problem(
+            404,
+            "No reservation",
+            f"nothing reserved for order {oid}",
+            [field_error("order_id", "unknown")],
+        )
+    return _view(found)
+
+
+@post(
+    "/reservations/{order_id:str}/release", status_code=200, summary="Give back what an order holds"
+)
+async def release(order_id: str) -> Response[ReservationView]:
+    """Releases exactly the held lines; a second call releases nothing and says so (no lines)."""
+    oid = _uuid(order_id, "order_id")
+    async with runtime.STATE.db.acquire() as conn, conn.transaction():
+        released = await reservations.release(conn, oid)
+    if released is None:
+        raise Problem(
+            404,
+            "No reservation",
+            f"nothing reserved for order {oid}",
+            [field_error("order_id", "unknown")],
+        )
+    return _view(released)
+
+
+@post(
+    "/reservations/{order_id:str}/commit",
+    status_code=200,
+    summary="The order is confirmed: sell the held stock",
+)
+async def commit(order_id: str) -> Response[ReservationView]:
+    oid = _uuid(order_id, "order_id")
+    async with runtime.STATE.db.acquire() as conn, conn.transaction():
+        committed = await reservations.commit(conn, oid)
+    if committed is None:
+        raise Problem(
+            404,
+            "No reservation",
+            f"nothing reserved for order {oid}",
+            [field_error("order_id", "unknown")],
+        )
+    return _view(committed)
+
+
+ROUTES = [reserve, read_reservation, release, commit]
