@@ -18,6 +18,8 @@ def producer(settings: Settings, **overrides: Any) -> Producer:
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # Kafka's Java default: a key lands on the partition other clients and tools expect.
+        "partitioner": "murmur2_random",
     }
     config.update(overrides)
     return Producer(config)

@@ -1,17 +1,21 @@
 """A realistic, deterministic catalog for demos and the performance lab (``shopstream seed``).
 
 The same count always gives the same products (ids, names, prices, stock), so benchmarks and
-tests can name them. Seeding is a bulk load (COPY): it emits no events, like restoring a backup.
+tests can name them. Seeding is a bulk load (COPY); a ProductCreated event per product goes into the outbox in the same
+transaction, so every consumer of product events (the order service's catalog) learns the catalog.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from services.product.domain import model
+from shopstream import events
 from shopstream.config import Settings
 
 SEED = 20261125
@@ -133,6 +137,25 @@ def generate(count: int) -> list[tuple[object, ...]]:
     return rows
 
 
+FIELDS = ("id", "sku", "name", "description", "category", "brand", "price_cents", "stock")
+
+
+def _created_event(row: tuple[object, ...]) -> tuple[object, ...]:
+    data: dict[str, object] = {name: value for name, value in zip(FIELDS, row, strict=False)}
+    data["id"] = str(data["id"])
+    data["version"] = 1
+    event = events.new_event(model.PRODUCT_CREATED, str(data["id"]), data, source="product-service")
+    headers = json.dumps({"event_type": model.PRODUCT_CREATED})
+    return (
+        uuid.UUID(event.id),
+        model.TOPIC,
+        event.aggregate_id,
+        event.type,
+        events.encode(event),
+        headers,
+    )
+
+
 async def seed_catalog(settings: Settings, count: int, force: bool = False) -> int:
     conn = await asyncpg.connect(settings.database_url("product"))
     try:
@@ -160,6 +183,12 @@ async def seed_catalog(settings: Settings, count: int, force: bool = False) -> i
                     "updated_at",
                 ],
             )
+            await conn.copy_records_to_table(
+                "outbox",
+                records=[_created_event(row) for row in rows],
+                columns=["event_id", "topic", "message_key", "event_type", "payload", "headers"],
+            )
+            await conn.execute("SELECT pg_notify('outbox', '')")
         await conn.execute("ANALYZE products")
         return count
     finally:
