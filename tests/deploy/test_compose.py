@@ -1,0 +1,112 @@
+"""docker-compose.yml: valid for Compose v2 (its real binary, offline), healthy start-up order,
+the seed's ports, Kafka in KRaft mode, pinned images, Grafana and Prometheus provisioned."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.deploy import helpers as h
+
+SEED_PORTS = {
+    "gateway": 8080,
+    "product": 8081,
+    "order": 8082,
+    "kafka-ui": 8090,
+    "prometheus": 9090,
+    "zipkin": 9411,
+    "grafana": 3000,
+}
+ONE_OFF = {"migrate"}
+
+
+def test_compose_config_passes() -> None:
+    result = h.run([h.compose_binary(), "-f", str(h.COMPOSE_FILE), "config", "-q"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_compose_config_fails_a_broken_file(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        "services:\n"
+        "  app:\n"
+        "    image: nginx:1.28.0\n"
+        "    depends_on:\n"
+        "      missing:\n"
+        "        condition: service_healthy\n"
+    )
+    result = h.run([h.compose_binary(), "-f", str(broken), "config", "-q"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "missing" in result.stderr
+
+
+def test_every_service_has_a_health_check_and_starts_after_its_dependencies() -> None:
+    services = h.compose_config()["services"]
+    for name, svc in services.items():
+        check = svc.get("healthcheck") or {}
+        if name in ONE_OFF:
+            assert svc.get("restart") == "no"
+        else:
+            assert check.get("test") and not check.get("disable"), f"{name} has no health check"
+        for dep, how in (svc.get("depends_on") or {}).items():
+            expected = "service_completed_successfully" if dep in ONE_OFF else "service_healthy"
+            assert how["condition"] == expected, f"{name} waits for {dep} only to start"
+    for role in h.APP_ROLES:
+        assert "migrate" in services[role]["depends_on"], f"{role} may start before migrations"
+    assert set(services["migrate"]["depends_on"]) == {"postgres", "kafka"}
+
+
+def test_the_seed_ports_are_published() -> None:
+    services = h.compose_config()["services"]
+    for name, port in SEED_PORTS.items():
+        published = {int(p["published"]) for p in services[name].get("ports") or []}
+        assert port in published, f"{name} is not on :{port}"
+
+
+def test_kafka_runs_the_official_image_in_kraft_mode() -> None:
+    kafka = h.compose_config()["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    env = kafka["environment"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in k for k in env)
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the settings
+    bootstrap = h.compose_config()["services"]["product"]["environment"]["SHOPSTREAM_KAFKA_BOOTSTRAP"]
+    assert bootstrap in env["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_kafka_ui_is_kafbat() -> None:
+    ui = h.compose_config()["services"]["kafka-ui"]
+    assert ui["image"].startswith("kafbat/kafka-ui:")
+    assert ui["environment"]["KAFKA_CLUSTERS_0_BOOTSTRAPSERVERS"] == "kafka:9092"
+
+
+def test_images_are_pinned() -> None:
+    for name, svc in h.compose_config()["services"].items():
+        image = svc["image"]
+        tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+        assert tag and tag != "latest", f"{name}: {image} is not pinned"
+
+
+def test_grafana_is_provisioned_with_datasources_and_dashboards() -> None:
+    grafana = h.compose_config()["services"]["grafana"]
+    mounts = {v["target"]: Path(v["source"]) for v in grafana["volumes"] if v["type"] == "bind"}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    dashboards_dir = mounts["/var/lib/grafana/dashboards/shopstream"]
+    sources = yaml.safe_load((provisioning / "datasources" / "datasources.yml").read_text())
+    uids = {d["uid"] for d in sources["datasources"]}
+    services = h.compose_config()["services"]
+    for source in sources["datasources"]:
+        host, port = source["url"].removeprefix("http://").split(":")
+        assert host in services and int(port) in {int(p["target"]) for p in services[host]["ports"]}
+    providers = yaml.safe_load((provisioning / "dashboards" / "dashboards.yml").read_text())
+    assert providers["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards/shopstream"
+    dashboards = sorted(dashboards_dir.glob("*.json"))
+    assert dashboards, "no dashboard to provision"
+    for path in dashboards:
+        board = json.loads(path.read_text())
+        assert board["uid"] and board["title"] and board["panels"]
+        for panel in board["panels"]:
+            assert panel["datasource"]["uid"] in uids, f"{path.name}: {panel['title']}"
+            assert all(t["expr"].strip() for t in panel["targets"])
