@@ -80,6 +80,24 @@ class Settings:
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
 
+    prometheus_port: int = _doc("Prometheus server port (0: not started by `up`)", 9090)
+    prometheus_scrape_interval: str = _doc("how often Prometheus scrapes every target", "5s")
+    prometheus_retention: str = _doc("how long Prometheus keeps samples", "7d")
+    node_exporter_port: int = _doc("node exporter (the machine's metrics) port", 9100)
+    nginx_exporter_port: int = _doc("nginx exporter (the gateway's stub_status) port", 9113)
+    postgres_exporter_port: int = _doc("postgres exporter port", 9187)
+    kafka_metrics_port: int = _doc("Kafka broker's JMX exporter agent port", 9404)
+    zipkin_port: int = _doc("Zipkin server port (0: no Zipkin, no tracing)", 9411)
+    zipkin_heap: str = _doc("Zipkin server JVM heap", "256m")
+    tracing_sample_ratio: float = _doc(
+        "share of new traces sampled; a request carrying a sampled traceparent is always traced",
+        0.1,
+    )
+    aws_emf_namespace: str = _doc(
+        "CloudWatch namespace: when set, services also log key metrics in Embedded Metric Format",
+        "",
+    )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ) if env is None else env
