@@ -33,6 +33,25 @@ LOCAL_ONLY = {
     "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "
     "in its secret instead of a URL",
     "SHOPSTREAM_ORDER_DATABASE_URL": "as SHOPSTREAM_PRODUCT_DATABASE_URL",
+    # The local platform's observability processes (shopstream/runtime/observability.py); the
+    # deployments run their own Prometheus, exporters and Zipkin containers or managed services.
+    **{
+        f"SHOPSTREAM_{name}": "a process local `up` starts; deployments run their own"
+        for name in (
+            "PROMETHEUS_PORT",
+            "PROMETHEUS_SCRAPE_INTERVAL",
+            "PROMETHEUS_RETENTION",
+            "NODE_EXPORTER_PORT",
+            "NGINX_EXPORTER_PORT",
+            "POSTGRES_EXPORTER_PORT",
+            "KAFKA_METRICS_PORT",
+            "ZIPKIN_PORT",
+            "ZIPKIN_HEAP",
+        )
+    },
+    "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
+    "SHOPSTREAM_AWS_EMF_NAMESPACE": "empty (no CloudWatch EMF) until the ECS task definitions set "
+    "it; CloudWatch wiring of issue 6",
 }
 NO_GATEWAY = {
     name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
