@@ -82,8 +82,12 @@ def compose_binary() -> str:
     return str(binary)
 
 
-def run(argv: list[str], cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+def run(
+    argv: list[str], cwd: Path = ROOT, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @cache
@@ -184,7 +188,9 @@ def compose_workloads() -> list[Workload]:
 
 def k8s_workloads(overlay: str) -> list[Workload]:
     docs = rendered(overlay)
-    config_maps = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"}
+    config_maps = {
+        d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "ConfigMap"
+    }
     secrets = {d["metadata"]["name"]: d.get("data") or {} for d in docs if d["kind"] == "Secret"}
     found = []
     for doc in docs:
@@ -203,7 +209,9 @@ def k8s_workloads(overlay: str) -> list[Workload]:
                     env.update(dict.fromkeys(secrets.get(ref, {}), "<secret>"))
             for item in container.get("env") or []:
                 env[item["name"]] = item.get("value", "<secret>")
-            ports_by_name = {p.get("name"): p["containerPort"] for p in container.get("ports") or []}
+            ports_by_name = {
+                p.get("name"): p["containerPort"] for p in container.get("ports") or []
+            }
 
             def probe(spec: dict[str, Any] | None, ports: dict[Any, int] = ports_by_name) -> list:
                 if not spec or "httpGet" not in spec:

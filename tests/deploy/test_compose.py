@@ -72,7 +72,9 @@ def test_kafka_runs_the_official_image_in_kraft_mode() -> None:
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert not any("ZOOKEEPER" in k for k in env)
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from the settings
-    bootstrap = h.compose_config()["services"]["product"]["environment"]["SHOPSTREAM_KAFKA_BOOTSTRAP"]
+    bootstrap = h.compose_config()["services"]["product"]["environment"][
+        "SHOPSTREAM_KAFKA_BOOTSTRAP"
+    ]
     assert bootstrap in env["KAFKA_ADVERTISED_LISTENERS"]
 
 

@@ -48,8 +48,18 @@ def nginx_test(conf_body: str, tmp_path: Path) -> tuple[int, str]:
         f"    include {tmp_path}/default.conf;\n"
         "}\n"
     )
-    result = h.run([local_gateway.nginx_binary(), "-t", "-p", f"{tmp_path}/", "-c", str(main),
-                    "-e", f"{tmp_path}/logs/error.log"])
+    result = h.run(
+        [
+            local_gateway.nginx_binary(),
+            "-t",
+            "-p",
+            f"{tmp_path}/",
+            "-c",
+            str(main),
+            "-e",
+            f"{tmp_path}/logs/error.log",
+        ]
+    )
     return result.returncode, result.stderr
 
 
@@ -88,7 +98,9 @@ def test_routes_and_methods_match_the_local_gateway(route: local_gateway.Route) 
     allowed = set(re.findall(rf'"{route.service} ([A-Z]+)" 1;', text))
     assert allowed == set(route.methods)
     assert f"proxy_pass http://{route.upstream};" in text
-    assert re.search(rf"server {route.service}:\$\{{SHOPSTREAM_{route.service.upper()}_PORT\}}", text)
+    assert re.search(
+        rf"server {route.service}:\$\{{SHOPSTREAM_{route.service.upper()}_PORT\}}", text
+    )
 
 
 def test_problem_answers_match_the_local_gateway() -> None:

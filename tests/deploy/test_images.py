@@ -88,7 +88,9 @@ def test_images_are_multi_stage_pinned_non_root_and_health_checked(dockerfile: P
         assert re.search(r":[0-9][\w.-]*$", base), f"base image {base} has no pinned version tag"
     final = stages[-1]
     users = [i.split()[1] for i in final if i.upper().startswith("USER ")]
-    assert users and users[-1].split(":")[0] not in ("root", "0"), "runtime stage must not run as root"
+    assert users and users[-1].split(":")[0] not in ("root", "0"), (
+        "runtime stage must not run as root"
+    )
     assert any(i.upper().startswith("HEALTHCHECK ") for i in final)
 
 
@@ -105,9 +107,9 @@ def test_build_context_keeps_what_the_dockerfiles_copy() -> None:
             if line.startswith("COPY ") and "--from=" not in line:
                 sources = [s for s in line.split()[1:-1] if not s.startswith("--")]
                 for source in sources:
-                    assert any(source.rstrip("/") == k or source.startswith(k + "/") for k in kept), (
-                        f"{dockerfile.name} copies {source}, which .dockerignore leaves out"
-                    )
+                    assert any(
+                        source.rstrip("/") == k or source.startswith(k + "/") for k in kept
+                    ), f"{dockerfile.name} copies {source}, which .dockerignore leaves out"
                     assert (h.ROOT / source).exists(), f"{dockerfile.name} copies missing {source}"
     for heavy in (".venv", ".git", "data"):
         assert not any(heavy == k or k.startswith(heavy + "/") for k in kept)
@@ -143,9 +145,7 @@ def _entrypoint(env: dict[str, str], *args: str) -> list[str]:
 
 def test_entrypoint_serves_the_image_service_by_default(entrypoint_env: dict[str, str]) -> None:
     hostname = socket.gethostname()
-    assert _entrypoint(entrypoint_env) == [
-        f"shopstream serve order --host 0.0.0.0 id={hostname}"
-    ]
+    assert _entrypoint(entrypoint_env) == [f"shopstream serve order --host 0.0.0.0 id={hostname}"]
 
 
 def test_entrypoint_provisions_before_migrating(entrypoint_env: dict[str, str]) -> None:
@@ -158,7 +158,9 @@ def test_entrypoint_provisions_before_migrating(entrypoint_env: dict[str, str]) 
 
 def test_entrypoint_passes_other_commands_through(entrypoint_env: dict[str, str]) -> None:
     calls = _entrypoint(entrypoint_env, "relay", "product", "--metrics-port", "9101")
-    assert [c.rsplit(" id=", 1)[0] for c in calls] == ["shopstream relay product --metrics-port 9101"]
+    assert [c.rsplit(" id=", 1)[0] for c in calls] == [
+        "shopstream relay product --metrics-port 9101"
+    ]
 
 
 # The health check script, against a real HTTP server on loopback. ------------------------------

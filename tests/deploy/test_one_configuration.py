@@ -113,7 +113,9 @@ def test_no_deployment_sets_a_setting_the_code_does_not_read(deployment: str) ->
 @pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
 def test_the_allow_list_is_honest(deployment: str) -> None:
     allowed = set(KNOWINGLY_DEFAULT[deployment])
-    assert allowed <= h.settings_names(), f"stale allow-list: {sorted(allowed - h.settings_names())}"
+    assert allowed <= h.settings_names(), (
+        f"stale allow-list: {sorted(allowed - h.settings_names())}"
+    )
     contradicted = allowed & names_set(deployment)
     assert not contradicted, f"{deployment} sets {sorted(contradicted)} yet allow-lists them"
 
