@@ -50,7 +50,9 @@ def test_scale_up_and_down_without_dropping_requests(platform) -> None:
 
     def traffic() -> None:
         nonlocal answered
-        with httpx.Client(base_url=platform.gateway, timeout=10, headers={"X-Client-Id": "scale-test"}) as c:
+        with httpx.Client(
+            base_url=platform.gateway, timeout=10, headers={"X-Client-Id": "scale-test"}
+        ) as c:
             while not stop.is_set():
                 for attempt in (1, 2):
                     try:
@@ -88,3 +90,36 @@ def test_scale_up_and_down_without_dropping_requests(platform) -> None:
     assert failures == [], failures[:5]
     log = processes.log_file(settings, "product-3").read_text()
     assert "Listening at" in log
+
+
+def test_kafka_tools_run_through_the_cli(platform) -> None:
+    import subprocess
+    import sys
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "shopstream.cli", "kafka", "topics", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert {"product-events", "order-events", "stock-events", "dead-letter"} <= set(
+        listed.stdout.split()
+    )
+    described = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shopstream.cli",
+            "kafka",
+            "topics",
+            "--describe",
+            "--topic",
+            "product-events",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert described.stdout.count("Partition:") == platform.settings.topics()["product-events"]
