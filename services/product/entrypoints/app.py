@@ -73,6 +73,9 @@ def _expected_version(request: Request[Any, Any, Any]) -> int | None:
 
 
 def _invalid(exc: CatalogError) -> Problem:
+    """400 naming the fields; 409 when the broken rule is a unique SKU."""
+    if any(f == "sku" and "exists" in m for f, m in exc.errors):
+        return Problem(409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors])
     return Problem(400, "Invalid product", str(exc), [field_error(f, m) for f, m in exc.errors])
 
 
@@ -110,10 +113,6 @@ async def create_product(
         product = model.new_product(str(uuid.uuid4()), values)
         stored = await _catalog().create(product)
     except CatalogError as exc:
-        if any(f == "sku" and "exists" in m for f, m in exc.errors):
-            raise Problem(
-                409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]
-            ) from exc
         raise _invalid(exc) from exc
     return _answer(stored, 201, {"Location": f"/products/{stored.id}"})
 
@@ -139,20 +138,17 @@ async def read_product(request: Request[Any, Any, Any], product_id: str) -> Resp
 
 
 async def _revise(
-    request: Request[Any, Any, Any], product_id: str, changes: dict[str, Any]
+    request: Request[Any, Any, Any], product_id: str, body: msgspec.Struct
 ) -> Response[ProductView]:
     pid = _product_id(product_id)
     try:
+        changes = editable_values(body)
         stored = await _catalog().revise(pid, changes, _expected_version(request))
     except NotFound:
         raise _not_found(pid) from None
     except StaleVersion as exc:
         raise _stale(exc) from exc
     except CatalogError as exc:
-        if any("exists" in m for _, m in exc.errors):
-            raise Problem(
-                409, "Duplicate SKU", str(exc), [field_error(f, m) for f, m in exc.errors]
-            ) from exc
         raise _invalid(exc) from exc
     return _answer(stored)
 
@@ -162,12 +158,7 @@ async def replace_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductReplacement
 ) -> Response[ProductView]:
     """Full update. Send If-Match with the ETag you read: a stale write answers 412."""
-    data = await strict_body(request, ProductReplacement)
-    try:
-        changes = editable_values(data)
-    except CatalogError as exc:
-        raise _invalid(exc) from exc
-    return await _revise(request, product_id, changes)
+    return await _revise(request, product_id, await strict_body(request, ProductReplacement))
 
 
 @patch("/products/{product_id:str}", summary="Change some fields of a product")
@@ -175,12 +166,7 @@ async def patch_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductChanges
 ) -> Response[ProductView]:
     """Partial update (merge patch). Send If-Match with the ETag you read: a stale write answers 412."""
-    data = await strict_body(request, ProductChanges)
-    try:
-        changes = editable_values(data)
-    except CatalogError as exc:
-        raise _invalid(exc) from exc
-    return await _revise(request, product_id, changes)
+    return await _revise(request, product_id, await strict_body(request, ProductChanges))
 
 
 @delete("/products/{product_id:str}", status_code=204, summary="Delete a product")

@@ -55,6 +55,17 @@ def _uuid(raw: str, field: str) -> str:
         ) from None
 
 
+def _known(reservation: Reservation | None, order_id: str) -> Reservation:
+    if reservation is None:
+        raise Problem(
+            404,
+            "No reservation",
+            f"nothing reserved for order {order_id}",
+            [field_error("order_id", "unknown")],
+        )
+    return reservation
+
+
 def _view(reservation: Reservation, status: int = 200) -> Response[Any]:
     body = ReservationView(
         reservation.order_id,
@@ -113,14 +124,7 @@ async def read_reservation(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
     async with runtime.STATE.db.acquire() as conn:
         found = await reservations.find(conn, oid)
-    if found is None:
-        raise Problem(
-            404,
-            "No reservation",
-            f"nothing reserved for order {oid}",
-            [field_error("order_id", "unknown")],
-        )
-    return _view(found)
+    return _view(_known(found, oid))
 
 
 @post(
@@ -131,14 +135,7 @@ async def release(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
     async with runtime.STATE.db.acquire() as conn, conn.transaction():
         released = await reservations.release(conn, oid)
-    if released is None:
-        raise Problem(
-            404,
-            "No reservation",
-            f"nothing reserved for order {oid}",
-            [field_error("order_id", "unknown")],
-        )
-    return _view(released)
+    return _view(_known(released, oid))
 
 
 @post(
@@ -150,14 +147,7 @@ async def commit(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
     async with runtime.STATE.db.acquire() as conn, conn.transaction():
         committed = await reservations.commit(conn, oid)
-    if committed is None:
-        raise Problem(
-            404,
-            "No reservation",
-            f"nothing reserved for order {oid}",
-            [field_error("order_id", "unknown")],
-        )
-    return _view(committed)
+    return _view(_known(committed, oid))
 
 
 ROUTES = [reserve, read_reservation, release, commit]

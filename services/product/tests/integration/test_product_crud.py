@@ -103,6 +103,9 @@ def test_duplicate_sku_is_a_conflict(platform) -> None:
         again = c.post("/products", json=new_product(sku=first["sku"]))
         assert again.status_code == 409
         assert again.json()["errors"][0]["field"] == "sku"
+        other = create(c)
+        renamed = c.patch(f"/products/{other['id']}", json={"sku": first["sku"]})
+        assert renamed.status_code == 409 and renamed.json()["errors"][0]["field"] == "sku"
 
 
 def test_openapi_document_is_served(platform) -> None:
