@@ -4,8 +4,10 @@ the seed's ports, Kafka in KRaft mode, pinned images, Grafana and Prometheus pro
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.deploy import helpers as h
@@ -112,3 +114,19 @@ def test_grafana_is_provisioned_with_datasources_and_dashboards() -> None:
         for panel in board["panels"]:
             assert panel["datasource"]["uid"] in uids, f"{path.name}: {panel['title']}"
             assert all(t["expr"].strip() for t in panel["targets"])
+
+
+def _promtool() -> str:
+    found = shutil.which("promtool")
+    if not found:
+        pytest.skip("promtool comes with Debian's prometheus package (scripts/bootstrap.sh)")
+    return found
+
+
+def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    config = h.DOCKER / "prometheus" / "prometheus.yml"
+    result = h.run([_promtool(), "check", "config", str(config)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / "prometheus.yml"
+    broken.write_text(config.read_text().replace("scrape_interval: 5s", "scrape_interval: often"))
+    assert h.run([_promtool(), "check", "config", str(broken)]).returncode != 0
