@@ -1,0 +1,384 @@
+"""The local platform's observability: Prometheus, its exporters, Zipkin and the operator console.
+
+``up`` calls ``start`` once the gateway answers: it writes Prometheus' configuration (the rules in
+``infra/prometheus/rules``) and its file-based discovery targets from the running instances, then
+starts whatever is not running. ``scale`` calls ``write_targets`` so Prometheus follows the instance
+count (it watches the files). Everything lives under ``<data>/prometheus``, ``<data>/logs`` and
+``<data>/run``; ``down`` stops these processes with the rest, by their pid files.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import sys
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shopstream.config import PROJECT_ROOT, Settings
+from shopstream.runtime import processes
+
+PROMETHEUS_HOME = PROJECT_ROOT / "infra" / "prometheus"
+RULES_DIR = PROMETHEUS_HOME / "rules"
+KAFKA_JMX_CONFIG = PROMETHEUS_HOME / "kafka-jmx.yaml"
+LIBS = PROJECT_ROOT / "infra" / "observability" / "libs"
+
+PROMETHEUS = "prometheus"
+NODE_EXPORTER = "node-exporter"
+NGINX_EXPORTER = "nginx-exporter"
+POSTGRES_EXPORTER = "postgres-exporter"
+ZIPKIN = "zipkin"
+CONSOLE = "console"
+
+# The node exporter collectors the resources dashboard reads; the rest cost CPU for nothing here.
+NODE_COLLECTORS = (
+    "cpu",
+    "meminfo",
+    "loadavg",
+    "filesystem",
+    "diskstats",
+    "netdev",
+    "pressure",
+    "vmstat",
+    "stat",
+)
+
+
+def _lib(pattern: str) -> Path | None:
+    found = sorted(LIBS.glob(pattern))
+    return found[-1] if found else None
+
+
+def jmx_agent_jar() -> Path | None:
+    return _lib("jmx_prometheus_javaagent-*.jar")
+
+
+def zipkin_jar() -> Path | None:
+    return _lib("zipkin-server-*-exec.jar")
+
+
+def kafka_agent_args(settings: Settings) -> list[str]:
+    """The broker's ``-javaagent:`` for its JMX metrics, or nothing when the jar is not fetched."""
+    jar = jmx_agent_jar()
+    if jar is None or not settings.kafka_metrics_port:
+        return []
+    return [f"-javaagent:{jar}=127.0.0.1:{settings.kafka_metrics_port}:{KAFKA_JMX_CONFIG}"]
+
+
+# --- Prometheus configuration -------------------------------------------------------------------
+
+
+def prometheus_dir(settings: Settings) -> Path:
+    return settings.data_path / "prometheus"
+
+
+def targets_dir(settings: Settings) -> Path:
+    return prometheus_dir(settings) / "targets"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scrape job: its name, its metrics path, and the file its targets are discovered from."""
+
+    name: str
+    metrics_path: str = "/metrics"
+
+
+def _target(port: int, process: str, **labels: str) -> dict[str, Any]:
+    return {"targets": [f"127.0.0.1:{port}"], "labels": {"process": process, **labels}}
+
+
+def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Every scrape job's target groups, from the settings and the running instance counts."""
+    from shopstream.runtime import platform  # platform imports this module
+
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    counts = platform.instance_counts(settings)
+    for spec in platform.specs():
+        jobs[spec.name] = [
+            _target(
+                settings.service_port(spec.name, i),
+                platform.instance_name(spec.name, i),
+                service=spec.name,
+            )
+            for i in range(1, counts.get(spec.name, 0) + 1)
+        ]
+        jobs[f"{spec.name}-relay"] = [
+            _target(
+                platform.relay_metrics_port(settings, spec.name),
+                f"{spec.name}-relay",
+                service=spec.name,
+            )
+        ]
+        jobs[f"{spec.name}-consumer"] = [
+            _target(
+                platform.worker_metrics_port(settings, spec.name, index),
+                f"{spec.name}-{kind}",
+                service=spec.name,
+            )
+            for index, kind in enumerate(spec.workers)
+        ]
+    jobs["gateway"] = [_target(settings.nginx_exporter_port, "gateway")]
+    jobs["postgres"] = [_target(settings.postgres_exporter_port, "postgres")]
+    jobs["node"] = [_target(settings.node_exporter_port, "node")]
+    if settings.kafka_metrics_port and jmx_agent_jar() is not None:
+        jobs["kafka"] = [_target(settings.kafka_metrics_port, "kafka")]
+    jobs["prometheus"] = [_target(settings.prometheus_port, PROMETHEUS)]
+    if settings.zipkin_port and zipkin_jar() is not None:
+        jobs["zipkin"] = [_target(settings.zipkin_port, ZIPKIN)]
+    if settings.console_port and _console_present():
+        jobs["console"] = [_target(settings.console_port, CONSOLE)]
+    return jobs
+
+
+METRICS_PATHS = {"zipkin": "/prometheus"}
+
+
+def write_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
+    """Rewrite the discovery files; Prometheus notices the change and follows it."""
+    folder = targets_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = scrape_targets(settings)
+    for job, groups in jobs.items():
+        path = folder / f"{job}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(groups, indent=1))
+        os.replace(tmp, path)  # atomic: Prometheus never reads half a file
+    for stale in folder.glob("*.json"):
+        if stale.stem not in jobs:
+            stale.unlink()
+    return jobs
+
+
+def prometheus_config(settings: Settings, jobs: Sequence[str]) -> str:
+    folder = targets_dir(settings)
+    config = {
+        "global": {
+            "scrape_interval": settings.prometheus_scrape_interval,
+            "evaluation_interval": settings.prometheus_scrape_interval,
+            "external_labels": {"platform": "shopstream-local"},
+        },
+        "rule_files": [str(RULES_DIR / "*.yml")],
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "metrics_path": METRICS_PATHS.get(job, "/metrics"),
+                "file_sd_configs": [{"files": [str(folder / f"{job}.json")]}],
+            }
+            for job in jobs
+        ],
+    }
+    return "# Written by `shopstream up` (shopstream/runtime/observability.py): do not edit.\n" + (
+        yaml.safe_dump(config, sort_keys=False)
+    )
+
+
+def write_prometheus_config(settings: Settings) -> Path:
+    jobs = write_targets(settings)
+    path = prometheus_dir(settings) / "prometheus.yml"
+    path.write_text(prometheus_config(settings, list(jobs)))
+    return path
+
+
+def promtool() -> str:
+    return shutil.which("promtool") or "/usr/bin/promtool"
+
+
+# --- processes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Component:
+    """One observability process: how to start it and how to tell it answers."""
+
+    name: str
+    port: int
+    health_path: str
+    argv: Callable[[Settings], list[str]]
+    env: Callable[[Settings], dict[str, str]] = lambda s: {}
+    timeout: float = 30.0
+
+    def health_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.health_path}"
+
+
+def _prometheus_argv(settings: Settings) -> list[str]:
+    home = prometheus_dir(settings)
+    return [
+        shutil.which("prometheus") or "/usr/bin/prometheus",
+        f"--config.file={home / 'prometheus.yml'}",
+        f"--storage.tsdb.path={home / 'tsdb'}",
+        f"--storage.tsdb.retention.time={settings.prometheus_retention}",
+        f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
+        "--web.enable-lifecycle",
+    ]
+
+
+def _node_argv(settings: Settings) -> list[str]:
+    return [
+        shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter",
+        f"--web.listen-address=127.0.0.1:{settings.node_exporter_port}",
+        "--collector.disable-defaults",
+        *(f"--collector.{name}" for name in NODE_COLLECTORS),
+    ]
+
+
+def _nginx_argv(settings: Settings) -> list[str]:
+    return [
+        shutil.which("prometheus-nginx-exporter") or "/usr/bin/prometheus-nginx-exporter",
+        f"-nginx.scrape-uri=http://127.0.0.1:{settings.gateway_status_port}/nginx_status",
+        f"-web.listen-address=127.0.0.1:{settings.nginx_exporter_port}",
+        "-nginx.retries=30",
+        "-nginx.retry-interval=1s",
+    ]
+
+
+def _postgres_argv(settings: Settings) -> list[str]:
+    return [
+        shutil.which("prometheus-postgres-exporter") or "/usr/bin/prometheus-postgres-exporter",
+        f"--web.listen-address=127.0.0.1:{settings.postgres_exporter_port}",
+        "--disable-settings-metrics",
+    ]
+
+
+def _postgres_env(settings: Settings) -> dict[str, str]:
+    auth = settings.postgres_user
+    if settings.postgres_password:
+        auth += f":{settings.postgres_password}"
+    dsn = f"postgresql://{auth}@{settings.postgres_host}:{settings.postgres_port}/postgres"
+    return {"DATA_SOURCE_NAME": dsn + "?sslmode=disable"}
+
+
+def _zipkin_argv(settings: Settings) -> list[str]:
+    jar = zipkin_jar()
+    assert jar is not None
+    heap = settings.zipkin_heap
+    return [
+        "java",
+        "-Xms32m",
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",  # one small heap on 2 cores: the least memory and threads
+        "-XX:TieredStopAtLevel=1",
+        "-Xss512k",
+        "-jar",
+        str(jar),
+        "--server.address=127.0.0.1",
+        "--logging.level.root=WARN",
+    ]
+
+
+def _zipkin_env(settings: Settings) -> dict[str, str]:
+    return {"QUERY_PORT": str(settings.zipkin_port), "STORAGE_TYPE": "mem", "MEM_MAX_SPANS": "200000"}
+
+
+def _console_argv(settings: Settings) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.console_port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--factory",
+        "shopstream.console.app:create",
+    ]
+
+
+def components(settings: Settings) -> list[Component]:
+    """The observability processes this machine and these settings call for, in start order."""
+    wanted: list[Component] = []
+    if settings.node_exporter_port:
+        wanted.append(Component(NODE_EXPORTER, settings.node_exporter_port, "/metrics", _node_argv))
+    if settings.nginx_exporter_port:
+        wanted.append(
+            Component(NGINX_EXPORTER, settings.nginx_exporter_port, "/metrics", _nginx_argv)
+        )
+    if settings.postgres_exporter_port:
+        wanted.append(
+            Component(
+                POSTGRES_EXPORTER,
+                settings.postgres_exporter_port,
+                "/metrics",
+                _postgres_argv,
+                _postgres_env,
+            )
+        )
+    if settings.zipkin_port and zipkin_jar() is not None:
+        wanted.append(
+            Component(ZIPKIN, settings.zipkin_port, "/health", _zipkin_argv, _zipkin_env, 90.0)
+        )
+    if settings.prometheus_port:
+        wanted.append(
+            Component(PROMETHEUS, settings.prometheus_port, "/-/ready", _prometheus_argv)
+        )
+    if settings.console_port and _console_present():
+        wanted.append(Component(CONSOLE, settings.console_port, "/health", _console_argv))
+    return wanted
+
+
+def _console_present() -> bool:
+    return (PROJECT_ROOT / "shopstream" / "console" / "app.py").exists()
+
+
+def _reload_prometheus(settings: Settings) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{settings.prometheus_port}/-/reload", method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as exc:  # the files are still right; the next start reads them
+        print(f"prometheus reload failed: {exc}", file=sys.stderr)
+
+
+def start(settings: Settings, log: Callable[[str], object] = print) -> None:
+    """Start every observability process that is not running and wait until each answers."""
+    prometheus_dir(settings).mkdir(parents=True, exist_ok=True)
+    write_prometheus_config(settings)
+    started: list[Component] = []
+    for comp in components(settings):
+        if processes.alive(processes.read_pid(settings, comp.name)):
+            if comp.name == PROMETHEUS:
+                _reload_prometheus(settings)  # rules or jobs may have changed since it started
+            continue
+        processes.spawn(settings, comp.name, comp.argv(settings), env=comp.env(settings))
+        started.append(comp)
+    for comp in started:
+        processes.wait_until(
+            functools.partial(processes.http_ok, comp.health_url()),
+            comp.timeout,
+            comp.name,
+            processes.read_pid(settings, comp.name),
+        )
+    for comp in components(settings):
+        log(f"{comp.name:<9} ready on :{comp.port}")
+
+
+def status(settings: Settings) -> list[tuple[str, int | None, int, str]]:
+    """(name, pid, port, health) of each observability process, for ``shopstream status``."""
+    rows = []
+    for comp in components(settings):
+        healthy = processes.http_ok(comp.health_url())
+        rows.append(
+            (
+                comp.name,
+                processes.read_pid(settings, comp.name),
+                comp.port,
+                "up" if healthy else "starting",
+            )
+        )
+    return rows
