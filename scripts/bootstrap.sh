@@ -11,6 +11,11 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
+# Observability: Prometheus and its exporters; Chromium for the console's browser tests.
+for pkg in prometheus prometheus-node-exporter prometheus-nginx-exporter prometheus-postgres-exporter; do
+  command -v "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -39,5 +44,16 @@ if [ -f infra/kafka/pom.xml ]; then
     rm -rf infra/kafka/libs
     (cd infra/kafka && mvn -B -q package -DskipTests)
     touch "$kstamp"
+  fi
+fi
+
+# The JMX exporter agent (Kafka's metrics) and the Zipkin server from Maven Central.
+if [ -f infra/observability/pom.xml ]; then
+  ostamp=infra/observability/libs/.fetched
+  if [ ! -f "$ostamp" ] || [ infra/observability/pom.xml -nt "$ostamp" ]; then
+    echo "bootstrap: fetching the JMX exporter agent and Zipkin with Maven"
+    rm -rf infra/observability/libs
+    (cd infra/observability && mvn -B -q package)
+    touch "$ostamp"
   fi
 fi

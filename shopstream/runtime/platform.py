@@ -12,7 +12,7 @@ from pathlib import Path
 
 from shopstream import db
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream.runtime import gateway, kafka_broker, postgres, processes
+from shopstream.runtime import gateway, kafka_broker, observability, postgres, processes
 
 
 @dataclass(frozen=True)
@@ -168,6 +168,7 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     else:
         gateway.start(settings, upstreams(settings))
     log(f"gateway   ready on :{settings.gateway_port}")
+    observability.start(settings, log)
     return time.monotonic() - started
 
 
@@ -187,6 +188,7 @@ def scale(settings: Settings, service: str, count: int) -> None:
     _save_counts(settings, counts)
     if gateway.running(settings):
         gateway.reload(settings, upstreams(settings))
+    observability.write_targets(settings)  # Prometheus follows the discovery files
     # Removed instances leave the gateway first, then finish their in-flight requests and exit.
     for i in range(count + 1, current + 1):
         processes.stop(settings, instance_name(service, i))
@@ -284,4 +286,6 @@ def status(settings: Settings) -> list[ProcessStatus]:
         settings.gateway_port,
         "up" if processes.port_open(settings.gateway_port) else "down",
     )
+    for name, pid, port, health in observability.status(settings):
+        add(name, pid, port, health)
     return rows
