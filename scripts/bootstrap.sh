@@ -36,6 +36,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# vegeta, the performance lab's open-loop constant-rate load generator, from the Go module proxy.
+if [ ! -x .tools/bin/vegeta ]; then
+  GO=$(command -v go || echo /usr/local/go/bin/go)
+  if [ ! -x "$GO" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq golang-go >/dev/null
+    GO=$(command -v go)
+  fi
+  echo "bootstrap: building vegeta into .tools/bin"
+  GOBIN="$ROOT/.tools/bin" GOTOOLCHAIN=auto "$GO" install github.com/tsenart/vegeta/v12@v12.13.0
+fi
+
 # Kafka jars from Maven Central (pinned in infra/kafka/pom.xml).
 if [ -f infra/kafka/pom.xml ]; then
   kstamp=infra/kafka/libs/.fetched
