@@ -215,6 +215,20 @@ def test_alarms_cover_latency_errors_lag_and_outbox_age() -> None:
     assert len(resources("ecs.yaml", "AWS::Logs::LogGroup")) == len(h.APP_ROLES)
 
 
+def test_services_log_metrics_in_the_namespace_the_alarms_read() -> None:
+    for task in resources("ecs.yaml", "AWS::ECS::TaskDefinition").values():
+        for container in task["Properties"]["ContainerDefinitions"]:
+            env = {e["Name"]: e["Value"] for e in container["Environment"]}
+            assert env["SHOPSTREAM_AWS_EMF_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    custom = [
+        a["Properties"]
+        for a in resources("ecs.yaml", "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") in ("ConsumerLag", "OutboxOldestAgeSeconds")
+    ]
+    assert len(custom) == 4
+    assert all(a["Namespace"] == {"Ref": "MetricsNamespace"} for a in custom)
+
+
 def test_eks_cluster_and_nodes() -> None:
     nodegroup = resources("eks.yaml", "AWS::EKS::Nodegroup")["NodeGroup"]["Properties"]
     scaling = nodegroup["ScalingConfig"]

@@ -50,8 +50,10 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
-    "SHOPSTREAM_AWS_EMF_NAMESPACE": "empty (no CloudWatch EMF) until the ECS task definitions set "
-    "it; CloudWatch wiring of issue 6",
+}
+NO_CLOUDWATCH = {
+    "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics; ECS sets "
+    "it to the namespace its alarms and lag policies read (MetricsNamespace)",
 }
 NO_GATEWAY = {
     name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
@@ -66,9 +68,9 @@ NO_GATEWAY = {
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": LOCAL_ONLY,
-    "k8s-dev": LOCAL_ONLY,
-    "k8s-eks": LOCAL_ONLY,
+    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH},
+    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH},
+    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH},
     "ecs": {**LOCAL_ONLY, **NO_GATEWAY},
 }
 
@@ -85,6 +87,7 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_TOPIC_PARTITIONS",
     "SHOPSTREAM_TOPIC_REPLICATION",
     "SHOPSTREAM_PRODUCT_SERVICE_URL",
+    "SHOPSTREAM_AWS_EMF_NAMESPACE",
 }
 # A tuning setting a deployment sets to something other than the code's default: (deployment,
 # name) -> why. Empty: every deployment runs the measured defaults, spelled out.
