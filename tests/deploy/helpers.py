@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -166,8 +167,6 @@ def shopstream_env(env: dict[str, Any]) -> dict[str, str]:
 
 
 def _url_port_path(url: str) -> tuple[int, str]:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return int(parts.port or 80), parts.path
 
@@ -178,7 +177,6 @@ def compose_workloads() -> list[Workload]:
         env = shopstream_env(svc.get("environment") or {})
         ports = [int(p["target"]) for p in svc.get("ports") or []]
         command = list(svc.get("command") or [])
-        liveness = []
         test = (svc.get("healthcheck") or {}).get("test") or []
         urls = [part for part in test if isinstance(part, str) and part.startswith("http://")]
         liveness = [_url_port_path(u) for u in urls]
@@ -274,14 +272,6 @@ def ecs_workloads() -> list[Workload]:
                 )
             )
     return found
-
-
-def deployments() -> dict[str, list[Workload]]:
-    return {
-        "compose": compose_workloads(),
-        **{f"k8s-{o}": k8s_workloads(o) for o in OVERLAYS},
-        "ecs": ecs_workloads(),
-    }
 
 
 DEPLOYMENT_NAMES = ("compose", *(f"k8s-{o}" for o in OVERLAYS), "ecs")
