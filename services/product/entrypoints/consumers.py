@@ -33,7 +33,7 @@ from shopstream.events import Event, new_event, now_iso
 
 log = logging.getLogger(__name__)
 
-GROUP = "product-stock"
+GROUP = "product-saga"
 RESERVATION_RELEASED = "ReservationReleased"
 
 
