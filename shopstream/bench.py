@@ -641,21 +641,24 @@ async def _drop_bench_schema(settings: Settings) -> None:
 
 
 def _process_groups(settings: Settings) -> dict[str, list[int]]:
+    """The platform's processes by role; "background" is every other process the platform manages
+    (relays, event consumers, other services' instances), so their CPU is not counted as "other"."""
     from shopstream.runtime import gateway, kafka_broker, postgres, processes
 
-    product: list[int | None] = [
-        pid
-        for i in range(1, len(_product_ports(settings)) + 1)
-        if (pid := processes.read_pid(settings, f"product-{i}"))
-    ]
+    product_instances = {f"product-{i}" for i in range(1, len(_product_ports(settings)) + 1)}
+    managed = processes.managed_names(settings)
     groups: dict[str, list[int | None]] = {
         "gateway": [gateway.pid(settings)],
-        "product": product,
+        "product": [processes.read_pid(settings, n) for n in sorted(product_instances)],
         "postgres": [postgres.pid(settings)],
         "kafka": [kafka_broker.pid(settings)],
-        "relay": [processes.read_pid(settings, "product-relay")],
+        "background": [
+            processes.read_pid(settings, n)
+            for n in managed
+            if n not in product_instances and n != kafka_broker.NAME
+        ],
     }
-    return {name: [p for p in pids if p] for name, pids in groups.items()}
+    return {name: [p for p in pids if p and processes.alive(p)] for name, pids in groups.items()}
 
 
 def _scrape_cache(settings: Settings) -> tuple[float, float]:
@@ -884,10 +887,10 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def cpu_table(summary: dict[str, dict[str, Any]], ncpu: int) -> str:
-    names = ["gateway", "product", "postgres", "kafka", "relay"]
+    names = ["gateway", "product", "postgres", "kafka", "background"]
     header = (
         f"{'during':<40}{'loadgen':>8}"
-        + "".join(f"{n:>10}" for n in names)
+        + "".join(f"{n:>11}" for n in names)
         + f"{'driver':>8}{'other':>7}{'machine':>9}"
     )
     lines = [f"CPU in cores (medians over rounds; the machine has {ncpu})", header]
@@ -899,7 +902,7 @@ def cpu_table(summary: dict[str, dict[str, Any]], ncpu: int) -> str:
         other = row["other_cores"] or 0.0
         lines.append(
             f"{LABELS[kind]:<40}{_fmt(row['load_generator_cores'], '.2f'):>8}"
-            + "".join(f"{_fmt(c.get(n), '.2f'):>10}" for n in names)
+            + "".join(f"{_fmt(c.get(n), '.2f'):>11}" for n in names)
             + f"{_fmt(row['driver_cores'], '.2f'):>8}{other:>7.2f}"
             f"{_fmt(row['machine_busy_cores'], '.2f'):>9}"
         )
@@ -910,6 +913,10 @@ def cpu_table(summary: dict[str, dict[str, Any]], ncpu: int) -> str:
         ]
         if hot:
             busiest.append(f"  {LABELS[kind]}: " + "; ".join(hot))
+    lines.append(
+        "background: relays, consumers, other services' instances; driver: this command;"
+        " other: busy cores none of these account for (anything else on the machine)"
+    )
     if busiest:
         lines += ["busiest single process in any 1 s interval (>= 0.5 core):", *busiest]
     return "\n".join(lines)
