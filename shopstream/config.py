@@ -69,7 +69,9 @@ class Settings:
         "message key of order events: order_id, customer_id or product_id", "order_id"
     )
     product_service_url: str = _doc(
-        "where order-service reaches product-service (derived: the gateway)", ""
+        "where order-service reaches product-service (derived: product instance 1; the gateway"
+        " does not route the internal /reservations API)",
+        "",
     )
     payment_decline_rate: float = _doc("share of payments the simulator declines", 0.05)
     payment_latency_ms: float = _doc("simulated payment provider latency", 20.0)
@@ -128,7 +130,7 @@ class Settings:
 
     @property
     def product_service(self) -> str:
-        return self.product_service_url or f"http://127.0.0.1:{self.gateway_port}"
+        return self.product_service_url or f"http://127.0.0.1:{self.product_port}"
 
     def database_url(self, service: str) -> str:
         explicit = getattr(self, f"{service}_database_url")
