@@ -326,7 +326,9 @@ def components(settings: Settings) -> list[Component]:
             Component(PROMETHEUS, settings.prometheus_port, "/-/ready", _prometheus_argv)
         )
     if settings.console_port and _console_present():
-        wanted.append(Component(CONSOLE, settings.console_port, "/health", _console_argv))
+        wanted.append(
+            Component(CONSOLE, settings.console_port, "/health/ready", _console_argv)
+        )
     return wanted
 
 

@@ -21,6 +21,7 @@ EXPECTED_JOBS = {
     "kafka",
     "prometheus",
     "zipkin",
+    "console",
 }
 
 

@@ -1,0 +1,85 @@
+"""The platform's pulse, read from Prometheus' HTTP API (the recording rules in infra/prometheus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from shopstream.config import Settings
+
+# What the health view shows, as (title, PromQL, unit, labels that name a row).
+PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
+    ("Requests per second", "service:http_requests:rate1m", "req/s", ("service",)),
+    ("p99 latency", "service:http_request_duration_seconds:p99_1m", "s", ("service",)),
+    ("5xx errors per second", "service:http_request_errors:rate1m", "err/s", ("service",)),
+    ("Consumer lag", "group_topic:kafka_consumer_lag_messages:sum", "messages", ("group", "topic")),
+    ("Outbox pending", "max by (service) (outbox_pending_events)", "rows", ("service",)),
+    (
+        "Outbox oldest pending",
+        "max by (service) (outbox_oldest_pending_age_seconds)",
+        "s",
+        ("service",),
+    ),
+    ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
+    ("Targets down", "up == 0", "", ("job", "instance")),
+]
+
+
+@dataclass
+class Row:
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass
+class Panel:
+    title: str
+    expr: str
+    unit: str
+    keys: tuple[str, ...]
+    rows: list[Row] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass
+class Pulse:
+    reachable: bool
+    panels: list[Panel]
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+def base_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.prometheus_port}"
+
+
+async def query(client: httpx.AsyncClient, expr: str) -> list[Row]:
+    response = await client.get("/api/v1/query", params={"query": expr})
+    body = response.json()
+    if body.get("status") != "success":
+        raise RuntimeError(body.get("error", f"HTTP {response.status_code}"))
+    return [
+        Row(dict(r["metric"]), float(r["value"][1]))
+        for r in body["data"]["result"]
+        if r["value"][1] not in ("NaN", "+Inf", "-Inf")
+    ]
+
+
+async def pulse(settings: Settings) -> Pulse:
+    panels = [Panel(title, expr, unit, keys) for title, expr, unit, keys in PANELS]
+    try:
+        async with httpx.AsyncClient(base_url=base_url(settings), timeout=5) as client:
+            for panel in panels:
+                try:
+                    panel.rows = sorted(
+                        await query(client, panel.expr),
+                        key=lambda r: tuple(r.labels.get(k, "") for k in panel.keys),
+                    )
+                except RuntimeError as exc:
+                    panel.error = str(exc)
+            alerts = (await client.get("/api/v1/alerts")).json()["data"]["alerts"]
+    except httpx.HTTPError as exc:
+        return Pulse(False, panels, error=f"Prometheus at {base_url(settings)}: {exc}")
+    return Pulse(True, panels, [a for a in alerts if a.get("state") == "firing"])

@@ -1,0 +1,94 @@
+"""Real headless Chromium (Debian's `chromium`) loading a page: its DOM after load, or a screenshot."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise RuntimeError("chromium is not installed: run scripts/bootstrap.sh")
+    return found
+
+
+def _run(*args: str) -> str:
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        result = subprocess.run(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"chromium exited {result.returncode}: {result.stderr[-2000:]}")
+    return result.stdout
+
+
+def dom(url: str) -> str:
+    """The page's DOM as Chromium built it (`--dump-dom`)."""
+    return _run("--dump-dom", url)
+
+
+def screenshot(url: str, path: Path, width: int = 1280, height: int = 900) -> Path:
+    _run(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={path}", url)
+    if not path.exists() or path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+        raise RuntimeError(f"no PNG written to {path}")
+    return path
+
+
+class Tables(HTMLParser):
+    """The text of every table cell, by table class: {class: [[cell, ...], ...]}; plus all text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.text: list[str] = []
+        self._table: str | None = None
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("class") or ""
+            self.tables.setdefault(self._table, [])
+        elif tag == "tr" and self._table is not None:
+            self._row = []
+        elif tag in ("td", "th") and self._row is not None:
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self._table is not None:
+            self.tables[self._table].append(self._row)
+            self._row = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(html: str) -> Tables:
+    parser = Tables()
+    parser.feed(html)
+    return parser
