@@ -57,9 +57,17 @@ async def migrate(database_url: str, service: str) -> list[str]:
     return applied_now
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool connections never change session state (no SET, LISTEN or session advisory locks:
+    those run on dedicated connections), so asyncpg's default reset query, one more round trip
+    per request (`SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`), is skipped.
+    asyncpg still rolls back a transaction left open."""
+
+
 async def create_pool(settings: Settings, service: str) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         settings.database_url(service),
+        reset=_keep_session,
         min_size=min(2, settings.db_pool_size),
         max_size=settings.db_pool_size,
         command_timeout=30,
