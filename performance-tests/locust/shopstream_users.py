@@ -1,0 +1,235 @@
+"""Locust users for the performance lab (run by ``shopstream lab``, configured by environment).
+
+LAB_WEIGHTS   task weights, e.g. ``search=3,by_id=6,list_orders=1,place_order=2``
+LAB_DATA      JSON written by the lab: product ids, order products, customers, search windows
+LAB_MODE      processing mode of placed orders: sync or async
+LAB_THINK     think time between a user's requests, seconds (0: none, a closed loop at full speed)
+LAB_PHASES    [[seconds, users, spawn rate], ...]: a load shape (the burst test); empty: -u/-t
+LAB_OUT       where the results go at the end: HDR histogram per request name, statuses, timeline
+LAB_STATUS    a small JSON rewritten every second: elapsed, users, requests, rate, failures
+
+Answers that are business outcomes (409 out of stock, 402 payment declined) count as successes
+with their status; 429, 5xx and transport errors are failures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from gevent import spawn_later
+from locust import FastHttpUser, LoadTestShape, between, constant, events
+from locust.env import Environment
+
+from shopstream.lab.hdr import Latencies
+
+WEIGHTS = {
+    k: int(v)
+    for k, v in (
+        item.split("=") for item in os.environ.get("LAB_WEIGHTS", "by_id=1").split(",") if item
+    )
+}
+DATA: dict[str, Any] = json.loads(Path(os.environ["LAB_DATA"]).read_text()) if os.environ.get(
+    "LAB_DATA"
+) else {}
+MODE = os.environ.get("LAB_MODE", "async")
+THINK = float(os.environ.get("LAB_THINK", "0") or 0)
+PHASES = json.loads(os.environ.get("LAB_PHASES", "[]") or "[]")
+BUSINESS = {402, 409}
+
+_hist: dict[str, Latencies] = {}
+_counts: Counter[str] = Counter()
+_failures: Counter[str] = Counter()
+_statuses: dict[str, Counter[str]] = {}
+_second: list[float] = []
+_second_failures = [0]
+_timeline: list[dict[str, Any]] = []
+_started = [0.0]
+_started_wall = [0.0]
+_env: list[Environment] = []
+
+
+@events.request.add_listener
+def _on_request(
+    request_type: str,
+    name: str,
+    response_time: float,
+    response_length: int,
+    exception: Exception | None = None,
+    response: Any = None,
+    **_: Any,
+) -> None:
+    key = f"{request_type} {name}"
+    _hist.setdefault(key, Latencies()).record_ms(max(response_time, 0.001))
+    _counts[key] += 1
+    status = getattr(response, "status_code", 0) or 0
+    _statuses.setdefault(key, Counter())[str(status)] += 1
+    _second.append(response_time)
+    if exception is not None:
+        _failures[key] += 1
+        _second_failures[0] += 1
+
+
+def _users() -> int:
+    return _env[0].runner.user_count if _env and _env[0].runner else 0
+
+
+def _tick() -> None:
+    """Once a second: close the second in the timeline and rewrite the status file."""
+    now = time.monotonic() - _started[0]
+    values = Latencies.of_ms(v for v in _second if v > 0)
+    entry: dict[str, Any] = {
+        "t": round(now, 2),
+        "requests": len(_second),
+        "failures": _second_failures[0],
+        "users": _users(),
+    }
+    if values.count:
+        entry.update(
+            p50=values.percentile_ms(50), p95=values.percentile_ms(95), p99=values.percentile_ms(99)
+        )
+    _timeline.append(entry)
+    _second.clear()
+    _second_failures[0] = 0
+    status = os.environ.get("LAB_STATUS")
+    if status:
+        Path(status).write_text(
+            json.dumps(
+                {
+                    "users": entry["users"],
+                    "requests": sum(_counts.values()),
+                    "failures": sum(_failures.values()),
+                    "rate": entry["requests"],
+                }
+            )
+        )
+    spawn_later(1.0, _tick)
+
+
+@events.test_start.add_listener
+def _on_start(environment: Environment, **_: Any) -> None:
+    _env.append(environment)
+    _started[0] = time.monotonic()
+    _started_wall[0] = time.time()
+    spawn_later(1.0, _tick)
+
+
+@events.quitting.add_listener
+def _on_quit(environment: Environment, **_: Any) -> None:
+    out = os.environ.get("LAB_OUT")
+    if not out:
+        return
+    seconds = time.monotonic() - _started[0] if _started[0] else 0.0
+    result = {
+        "seconds": seconds,
+        "started_wall": _started_wall[0],
+        "users": _users(),
+        "requests": {
+            key: {
+                "count": _counts[key],
+                "failures": _failures[key],
+                "statuses": dict(_statuses.get(key, {})),
+                "hdr": hist.encode(),
+            }
+            for key, hist in _hist.items()
+        },
+        "timeline": _timeline,
+    }
+    Path(out).write_text(json.dumps(result))
+
+
+def _address() -> dict[str, str]:
+    return {
+        "name": "Lab Customer",
+        "line1": "1 Benchmark Way",
+        "city": "Lisbon",
+        "postal_code": "1000-001",
+        "country": "PT",
+    }
+
+
+class Shopper(FastHttpUser):
+    """One shopper: browses (search, product pages), looks at their orders, places orders."""
+
+    wait_time = between(THINK * 0.5, THINK * 1.5) if THINK > 0 else constant(0)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.client_id = f"lab-{uuid.uuid4().hex[:12]}"
+        customers = DATA.get("customers") or [str(uuid.uuid4())]
+        self.customer = random.choice(customers)
+        self.headers = {"X-Client-Id": self.client_id, "Accept": "application/json"}
+
+    def _get(self, path: str, name: str) -> None:
+        with self.client.get(path, name=name, headers=self.headers, catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"HTTP {r.status_code}")
+
+    def search(self) -> None:
+        w = random.choice(DATA["windows"])
+        low = random.randint(w[1], w[2])
+        high = low + random.randint(w[3], w[4])
+        self._get(
+            f"/products?category={w[0]}&min_price={low}&max_price={high}"
+            "&in_stock=true&sort=price_asc&limit=20",
+            "/products?search",
+        )
+
+    def by_id(self) -> None:
+        self._get(f"/products/{random.choice(DATA['products'])}", "/products/{id}")
+
+    def list_orders(self) -> None:
+        self._get(f"/orders?customer_id={self.customer}&limit=20", "/orders?customer_id")
+
+    def place_order(self) -> None:
+        pool = DATA["order_products"]
+        scarce = DATA.get("scarce_products") or []
+        lines = [{"product_id": pid, "quantity": 1} for pid in random.sample(pool, 2)]
+        if scarce and random.random() < DATA.get("scarce_share", 0.0):
+            lines.append({"product_id": random.choice(scarce), "quantity": 1})
+        body = {
+            "customer_id": self.customer,
+            "lines": lines,
+            "shipping_address": _address(),
+            "mode": MODE,
+        }
+        headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
+        with self.client.post(
+            "/orders", json=body, name=f"/orders ({MODE})", headers=headers, catch_response=True
+        ) as r:
+            if r.status_code in (200, 201, 202) or r.status_code in BUSINESS:
+                r.success()
+            else:
+                r.failure(f"HTTP {r.status_code}")
+
+    tasks = {
+        fn: WEIGHTS[name]
+        for name, fn in (
+            ("search", search),
+            ("by_id", by_id),
+            ("list_orders", list_orders),
+            ("place_order", place_order),
+        )
+        if WEIGHTS.get(name)
+    }
+
+
+if PHASES:
+
+    class Phases(LoadTestShape):
+        """The burst: users per phase, one phase after the other, then stop."""
+
+        def tick(self) -> tuple[int, float] | None:
+            elapsed = self.get_run_time()
+            for seconds, users, rate in PHASES:
+                if elapsed < seconds:
+                    return int(users), float(rate)
+                elapsed -= seconds
+            return None
