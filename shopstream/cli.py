@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from shopstream.config import Settings
+from shopstream.config import PROJECT_ROOT, Settings
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -191,6 +191,34 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     return run_product_benchmark(settings, args)
 
 
+def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the performance lab's tests against its own platform (data-lab/, ports +30000)."""
+    from pathlib import Path
+
+    from shopstream.lab import runner, testbed
+    from shopstream.lab.profiles import PROFILES
+
+    if args.action == "down":
+        testbed.down(testbed.lab_settings(settings, Path(args.data_dir), args.port_offset))
+        print("lab platform is down")
+        return 0
+    tests = list(runner.TESTS) if "all" in args.tests else sorted(set(args.tests))
+    try:
+        run_dir = runner.run(
+            settings,
+            tests,
+            PROFILES[args.profile],
+            data_dir=Path(args.data_dir),
+            port_offset=args.port_offset,
+            keep_up=not args.down_after,
+        )
+    except runner.CannotStart as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    summary = (run_dir / "summary.json").read_text()
+    return 0 if '"passed": false' not in summary else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shopstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -254,6 +282,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--connections", type=int, default=64)
     s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
     s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("lab", help="performance lab: PT-01..PT-05, ceilings, charts, HTML report")
+    s.add_argument("action", choices=["run", "down"])
+    s.add_argument(
+        "tests", nargs="*", default=["all"], choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05"]
+    )
+    s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    s.add_argument("--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder")
+    s.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
+    s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
+    s.set_defaults(func=cmd_lab)
     return p
 
 
