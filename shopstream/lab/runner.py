@@ -47,6 +47,10 @@ class Interrupted(Exception):
     pass
 
 
+class CannotStart(Exception):
+    """The lab platform cannot start (a port taken by another program)."""
+
+
 @dataclass
 class Lab:
     settings: Settings
@@ -525,13 +529,16 @@ def run(
     """Run the tests; return the run's folder (its report.html, summary.json, charts)."""
     from shopstream.lab import analysis, charts, report
 
+    settings = testbed.lab_settings(base, data_dir, port_offset)
+    problem = testbed.port_problem(settings)
+    if problem:
+        raise CannotStart(problem)
     machine = machine_info()
     rev, dirty = git_revision()
     started = datetime.now(UTC)
     run_dir = results_dir / run_id(started, rev)
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    settings = testbed.lab_settings(base, data_dir, port_offset)
     lab = Lab(settings, profile, run_dir, stop, log)
     t0 = time.monotonic()
 
@@ -545,9 +552,6 @@ def run(
     try:
         log(f"lab run {run_dir.name}: profile {profile.name}, tests {' '.join(tests)}")
         log(f"lab platform: {settings.data_path} (gateway :{settings.gateway_port}, PostgreSQL :{settings.postgres_port}, Kafka :{settings.kafka_port})")
-        problem = testbed.port_problem(settings)
-        if problem:
-            raise RuntimeError(problem)
         testbed.up(settings, log=lambda line: log("  " + line))
         lab.settings = settings = testbed.set_partitions(settings, 6, log)
         for service in testbed.services(settings):
