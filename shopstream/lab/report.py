@@ -209,6 +209,9 @@ def write(
     parts.append(image(charts["5-resource-heatmap"]))
     if "4-event-latency" in charts and "PT-04" not in summary.get("tests", {}):
         parts.append(image(charts["4-event-latency"]))
+    missing = [c for c in charts.values() if "path" not in c]
+    if missing:
+        parts.append("<h2>Charts not drawn</h2>" + "".join(image(c) for c in missing))
     parts.append("<h2>Environment</h2><pre>" + esc(_environment_text(environment)) + "</pre>")
     parts.append("</body></html>")
     path.write_text("\n".join(parts))

@@ -1,0 +1,133 @@
+"""What the lab reads from its tools: vegeta's results, Locust's JSON, ProducerPerformance's
+summary, the orders' stage timestamps; and the lab platform's settings."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shopstream.config import Settings
+from shopstream.lab import ceilings, orders, testbed
+from shopstream.lab.hdr import Latencies
+from shopstream.lab.load import parse_vegeta_csv, summarize_locust, summarize_vegeta, vegeta_target
+
+
+def csv_row(seq: int, sent_ns: int, latency_ns: int, status: int = 202, error: str = "") -> str:
+    return f"{sent_ns},{status},{latency_ns},10,20,{error},Ym9keQ==,,{seq},POST,http://x/orders,"
+
+
+def test_vegeta_csv_rows_become_hits() -> None:
+    hits = parse_vegeta_csv([csv_row(0, 1000, 5_000_000), "", csv_row(1, 2000, 6_000_000, 500, "boom")])
+    assert [(h.seq, h.status, h.error) for h in hits] == [(0, 202, ""), (1, 500, "boom")]
+
+
+def test_open_loop_summary_counts_from_the_schedule() -> None:
+    start, rate = 10**15, 10.0
+    lines = [csv_row(i, start + i * 100_000_000, 2_000_000) for i in range(10)]
+    # request 10 was due at 1.0 s but left at 1.5 s: 500 ms late
+    lines.append(csv_row(10, start + 1_500_000_000, 2_000_000))
+    lines.append(csv_row(11, start + 1_600_000_000, 1_000_000, 503))
+    s = summarize_vegeta(parse_vegeta_csv(lines), rate, 1.2)
+    assert s["requests"] == 12
+    assert s["failures"] == 1
+    assert s["statuses"] == {"202": 11, "503": 1}
+    assert s["latency_ms"]["max"] == pytest.approx(502, rel=1e-2)
+    assert s["uncorrected_latency_ms"]["max"] == pytest.approx(2, rel=1e-2)
+    assert Latencies.decode(s["hdr"]).count == 12
+    assert [e["t"] for e in s["timeline"]] == [1, 2]
+    assert s["timeline"][1]["failures"] == 1
+
+
+def test_vegeta_target_is_its_json_format() -> None:
+    line = json.loads(vegeta_target("POST", "http://h/orders", b'{"a":1}', {"Idempotency-Key": "k"}))
+    assert line == {
+        "method": "POST",
+        "url": "http://h/orders",
+        "body": base64.b64encode(b'{"a":1}').decode(),
+        "header": {"Idempotency-Key": ["k"]},
+    }
+
+
+def test_locust_results_are_merged_per_name_and_overall() -> None:
+    a, b = Latencies.of_ms([1.0, 2.0, 3.0]), Latencies.of_ms([10.0])
+    raw = {
+        "seconds": 2.0,
+        "requests": {
+            "GET /products/{id}": {"count": 3, "failures": 0, "statuses": {"200": 3}, "hdr": a.encode()},
+            "POST /orders (async)": {"count": 1, "failures": 1, "statuses": {"503": 1}, "hdr": b.encode()},
+        },
+        "timeline": [{"t": 1.0, "requests": 4, "failures": 1}],
+        "started_wall": 5.0,
+    }
+    s = summarize_locust(raw)
+    assert s["requests"] == 4 and s["failures"] == 1
+    assert s["rate"] == 2.0 and s["ok_rate"] == 1.5
+    assert s["latency_ms"]["max"] == pytest.approx(10, rel=1e-3)
+    assert s["per_name"]["GET /products/{id}"]["latency_ms"]["p50"] == pytest.approx(2, rel=1e-3)
+    assert s["started_wall"] == 5.0
+
+
+PERF_OUTPUT = """\
+9521 records sent, 1904.2 records/sec (1.27 MB/sec), 1012.3 ms avg latency, 1630.0 ms max latency.
+200000 records sent, 98765.4 records/sec (65.93 MB/sec), 250.12 ms avg latency, 640.00 ms max latency, 230 ms 50th, 450 ms 95th, 600 ms 99th, 630 ms 99.9th.
+"""
+
+
+def test_producer_performance_summary_line() -> None:
+    parsed = ceilings.parse_producer_perf(PERF_OUTPUT)
+    assert parsed["records"] == 200000
+    assert parsed["rate"] == 98765.4
+    assert parsed["latency_ms"]["p99"] == 600
+    with pytest.raises(ValueError):
+        ceilings.parse_producer_perf("nothing")
+
+
+def test_order_path_script_is_one_order_through_the_saga() -> None:
+    script = ceilings.order_path_script()
+    assert script.count("BEGIN;") == 4
+    for statement in ("order_events", "UPDATE lab_ceiling.products", "reservations", "outbox", "processed_events"):
+        assert statement in script
+    assert "public." not in script  # only scratch tables are written
+
+
+def test_stage_breakdown_of_orders() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def at(ms: float) -> str:
+        return (t0 + timedelta(milliseconds=ms)).isoformat()
+
+    rows = [
+        {"mode": "async", "outcome": "confirmed", "published_at": t0 + timedelta(milliseconds=5),
+         "timestamps": {"accepted": at(0), "stock_reserved": at(25), "payment_authorized": at(50),
+                        "confirmed": at(60)}},
+        {"mode": "async", "outcome": "stock_rejected", "published_at": None,
+         "timestamps": {"accepted": at(0), "stock_rejected": at(30), "rejected": at(40)}},
+    ]  # fmt: skip
+    b = orders.breakdown(rows)
+    assert b["orders"] == 2
+    assert b["outcomes"] == {"confirmed": 1, "stock_rejected": 1}
+    assert b["accepted_to_confirmed_ms"]["count"] == 1
+    assert b["accepted_to_confirmed_ms"]["p50"] == pytest.approx(60, rel=1e-3)
+    assert b["end_to_end_ms"]["count"] == 2
+    stages = b["stages_ms"]
+    assert stages["publish"]["p50"] == pytest.approx(5, rel=1e-3)
+    assert stages["reserve"]["p50"] == pytest.approx(20, rel=1e-3)
+    assert stages["pay"]["p50"] == pytest.approx(25, rel=1e-3)
+    assert stages["confirm"]["p50"] == pytest.approx(10, rel=1e-3)
+
+
+def test_the_lab_platform_has_its_own_ports_and_folder(tmp_path: object) -> None:
+    base = Settings(gateway_port=9999, prometheus_port=9090)
+    lab = testbed.lab_settings(base, testbed.LAB_DATA, 30000, partitions=3)
+    assert lab.gateway_port == 38080  # from the defaults, not the developer's override
+    assert lab.postgres_port == 45432
+    assert lab.kafka_port == 49092
+    assert lab.prometheus_port == 0 and lab.zipkin_port == 0
+    assert lab.data_path == testbed.LAB_DATA
+    assert lab.topics()["order-events"] == 3
+    assert lab.topics()["dead-letter"] == 1
+    assert lab.gateway_rate_limit >= 1_000_000
+    assert 38080 in testbed.ports(lab) and 45432 in testbed.ports(lab)
