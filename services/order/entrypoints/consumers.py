@@ -1,0 +1,252 @@
+"""order-service's event consumers: ``shopstream consume order``, one process, four tasks.
+
+- **saga** (group ``order-saga``, topic ``stock-events``): the product service's StockReserved /
+  StockRejected for async orders -> the saga reacts (authorizing the payment inline) -> events,
+  projection and outbox commit with the "event applied" record (shared idempotent consumer).
+  ReservationReleased (the product service confirming a release) changes nothing and is skipped.
+- **catalog replica** (group ``order-catalog``, topic ``product-events``): version-guarded
+  batch upserts of the products the order service validates and prices lines with.
+- **publication tracker** (group ``order-tracker``, topic ``order-events``): when each
+  OrderPlaced reached Kafka, for the "outbox published" stage of the latency breakdown.
+- **gauges**: orders by status and mode, from the projection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from confluent_kafka import KafkaException, Message
+
+from services.order.adapters import catalog, metrics
+from services.order.adapters.catalog import PRODUCT_TOPIC
+from services.order.adapters.payments import payment_gateway
+from services.order.adapters.product_client import ProductClient
+from services.order.adapters.unit_of_work import ORDER_TOPIC
+from services.order.application import OrderService, Outcome
+from services.order.domain import events as ev
+from services.order.domain.partitioning import PartitionStrategy
+from services.order.domain.values import LineItem
+from shopstream import db, events, kafka
+from shopstream.config import Settings
+from shopstream.consumer import EventConsumer, Poison
+from shopstream.db import Connection
+
+log = logging.getLogger(__name__)
+
+SAGA_GROUP = "order-saga"
+CATALOG_GROUP = "order-catalog"
+TRACKER_GROUP = "order-tracker"
+STOCK_TOPIC = "stock-events"
+GAUGE_SECONDS = 15.0
+
+
+def _time(raw: Any, fallback: str) -> datetime:
+    at = datetime.fromisoformat(str(raw or fallback))
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def stock_message(event: events.Event) -> ev.StockReserved | ev.StockRejected | None:
+    """The product service's answer as the order's event; None for the types the saga skips."""
+    if event.type not in ("StockReserved", "StockRejected"):
+        return None
+    data = event.data
+    try:
+        order_id = UUID(str(data.get("order_id") or event.aggregate_id))
+        at = _time(data.get("occurred_at"), event.occurred_at)
+        if event.type == "StockReserved":
+            lines = tuple(
+                LineItem(UUID(str(x["product_id"])), int(x["quantity"])) for x in data["lines"]
+            )
+            return ev.StockReserved(order_id=order_id, occurred_at=at, lines=lines)
+        product = data.get("product_id")
+        return ev.StockRejected(
+            order_id=order_id, occurred_at=at, reason=str(data.get("reason") or "rejected"),
+            product_id=UUID(str(product)) if product else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise Poison(f"unreadable {event.type}: {exc}") from exc
+
+
+class SagaHandler:
+    """The saga consumer's handler; metrics are observed once the consumer committed."""
+
+    def __init__(self, service: OrderService) -> None:
+        self.service = service
+        self._outcomes: dict[str, Outcome] = {}
+
+    async def handle(self, conn: Connection, event: events.Event) -> None:
+        message = stock_message(event)
+        if message is None:
+            return
+        outcome = Outcome()
+        self._outcomes[event.id] = outcome  # a retry replaces the outcome of a failed attempt
+        state = await self.service.on_stock_answer(conn, message, outcome)
+        if state is None:
+            self._outcomes.pop(event.id, None)
+            log.info("%s for unknown order %s skipped", event.type, message.order_id)
+
+    def after_apply(self, event: events.Event) -> None:
+        outcome = self._outcomes.pop(event.id, None)
+        if outcome is not None:
+            outcome.observe()
+
+
+class BatchLoop:
+    """A consumer group that applies each polled batch in one go, commits offsets after it, and
+    retries a batch until the database takes it (what it applies is idempotent)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topic: str,
+        apply: Callable[[list[Message]], Awaitable[None]],
+        batch: int = 2000,
+    ) -> None:
+        self.group = group
+        self.topic = topic
+        self.apply = apply
+        self.batch = batch
+        self.stopping = asyncio.Event()
+        self._consumer = kafka.consumer(settings, group)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        self._consumer.subscribe([self.topic])
+        try:
+            while not self.stopping.is_set():
+                polled = await asyncio.to_thread(self._consumer.consume, self.batch, 0.5)
+                messages = [m for m in polled if not m.error()]
+                if not messages:
+                    continue
+                await self._apply_until_done(messages)
+                with contextlib.suppress(KafkaException):
+                    await asyncio.to_thread(self._consumer.commit, asynchronous=False)
+        finally:
+            await asyncio.to_thread(self._consumer.close)
+
+    async def _apply_until_done(self, messages: list[Message]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.apply(messages)
+                return
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("%s: batch of %d failed, retrying: %s", self.group, len(messages), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+
+def _decoded(messages: list[Message]) -> list[tuple[Message, events.Event]]:
+    out = []
+    for message in messages:
+        try:
+            out.append((message, events.decode(message.value() or b"")))
+        except Exception:
+            log.warning("undecodable message on %s skipped", message.topic())
+    return out
+
+
+def catalog_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[None]]:
+    async def apply(messages: list[Message]) -> None:
+        entries = [e for _, event in _decoded(messages) if (e := catalog.entry_of(event))]
+        if entries:
+            async with pool.acquire() as conn:
+                await catalog.upsert(conn, entries)
+
+    return apply
+
+
+def publication_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[None]]:
+    async def apply(messages: list[Message]) -> None:
+        placed: dict[UUID, tuple[datetime, str, datetime]] = {}
+        for message, event in _decoded(messages):
+            if event.type != "OrderPlaced":
+                continue
+            kind, millis = message.timestamp()
+            published = datetime.fromtimestamp(millis / 1000, UTC) if kind else datetime.now(UTC)
+            try:
+                order_id = UUID(event.aggregate_id)
+                accepted = _time(event.data.get("occurred_at"), event.occurred_at)
+            except ValueError:
+                continue
+            placed[order_id] = (published, str(event.data.get("mode", "")), accepted)
+        if not placed:
+            return
+        async with pool.acquire() as conn:
+            new = await conn.fetch(
+                "INSERT INTO order_publications (order_id, published_at)"
+                " SELECT * FROM unnest($1::uuid[], $2::timestamptz[])"
+                " ON CONFLICT DO NOTHING RETURNING order_id",
+                list(placed),
+                [p[0] for p in placed.values()],
+            )
+        for row in new:  # observed once per order, however often the message came
+            published, mode, accepted = placed[row["order_id"]]
+            metrics.observe_published(mode, accepted, published)
+
+    return apply
+
+
+async def refresh_gauges(pool: asyncpg.Pool, stopping: asyncio.Event) -> None:
+    seen: set[tuple[str, str]] = set()
+    while not stopping.is_set():
+        try:
+            rows = await pool.fetch("SELECT status, mode, count(*) AS n FROM orders GROUP BY 1, 2")
+            now = {(r["status"], r["mode"]): r["n"] for r in rows}
+            for key in seen - now.keys():
+                metrics.ORDERS.labels(*key).set(0)
+            for key, n in now.items():
+                metrics.ORDERS.labels(*key).set(n)
+            seen |= now.keys()
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("order gauges not refreshed: %s", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), GAUGE_SECONDS)
+
+
+def build_service(settings: Settings, pool: asyncpg.Pool) -> tuple[OrderService, ProductClient]:
+    products = ProductClient(settings.product_service)
+    strategy = PartitionStrategy(settings.order_partition_strategy)
+    return OrderService(pool, products, payment_gateway(settings), strategy), products
+
+
+async def run(settings: Settings) -> None:
+    pool = await db.create_pool(settings, "order")
+    service, products = build_service(settings, pool)
+    saga = SagaHandler(service)
+    consumer = EventConsumer(
+        settings, pool, SAGA_GROUP, [STOCK_TOPIC], saga.handle, after_apply=saga.after_apply
+    )
+    replica = BatchLoop(settings, CATALOG_GROUP, PRODUCT_TOPIC, catalog_applier(pool))
+    tracker = BatchLoop(settings, TRACKER_GROUP, ORDER_TOPIC, publication_applier(pool))
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        consumer.stop()
+        replica.stop()
+        tracker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consumer.run())
+            tasks.create_task(replica.run())
+            tasks.create_task(tracker.run())
+            tasks.create_task(refresh_gauges(pool, stopping))
+    finally:
+        await products.close()
+        await pool.close()

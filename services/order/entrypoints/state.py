@@ -1,0 +1,53 @@
+"""What one order-service instance holds while it runs, shared by its route modules."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.order.adapters.payments import payment_gateway
+from services.order.adapters.product_client import ProductClient
+from services.order.application import OrderService
+from services.order.domain.partitioning import PartitionStrategy
+from services.order.domain.values import ProcessingMode
+from services.order.entrypoints.changes import ChangeFeed
+from shopstream.config import Settings
+
+
+class State:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        # Bad values fail here, at start, rather than on the first order.
+        self.default_mode = ProcessingMode(settings.order_default_mode)
+        self.strategy = PartitionStrategy(settings.order_partition_strategy)
+        self.feed = ChangeFeed(settings.database_url("order"))
+        self.pool: asyncpg.Pool | None = None
+        self._service: OrderService | None = None
+        self._products: ProductClient | None = None
+
+    async def start(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._products = ProductClient(self.settings.product_service)
+        self._service = OrderService(
+            pool, self._products, payment_gateway(self.settings), self.strategy
+        )
+        await self.feed.start()
+
+    async def stop(self) -> None:
+        await self.feed.stop()
+        if self._products is not None:
+            await self._products.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+    @property
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "the app has not started"
+        return self.pool
+
+    @property
+    def service(self) -> OrderService:
+        assert self._service is not None, "the app has not started"
+        return self._service
+
+
+STATE: State
