@@ -157,6 +157,13 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild_projections(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild the orders projection from the order event store (or only check it)."""
+    from services.order.entrypoints.rebuild import main
+
+    return main(settings, check=args.check)
+
+
 def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
     """Run one of Kafka's own tools against the platform's broker."""
     from shopstream.runtime import kafka_broker
@@ -250,6 +257,14 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_reset)
 
     sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser(
+        "rebuild-projections", help="rebuild the orders projection from the order event store"
+    )
+    s.add_argument(
+        "--check", action="store_true", help="only count the rows that differ; change nothing"
+    )
+    s.set_defaults(func=cmd_rebuild_projections)
 
     s = sub.add_parser("serve", help="run one instance of a service's HTTP API")
     s.add_argument("service", choices=["product", "order"])
