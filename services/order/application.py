@@ -251,22 +251,39 @@ class OrderService:
     async def process_sync(self, order: Order) -> OrderState:
         """Run the saga of a sync order inside the request: reserve over HTTP, authorize,
         confirm, compensating over HTTP what a failed step leaves held. Returns the final state."""
-        queue: deque[Command] = deque(react(order, order.events[0], self.clock()).commands)
-        state = order.state
+        first = react(order, order.events[0], self.clock()).commands
+        return await self._run_sync(order.id, first)
+
+    async def resume_sync(self, order_id: UUID) -> OrderState | None:
+        """Carry on with a sync order whose request died half way (a crash, a lost connection):
+        the step it waits for is taken again. Every step is idempotent, so a request that is
+        in fact still running does no harm. None when there is nothing to resume."""
+        order = await self.load(order_id)
+        if order is None or order.state.is_terminal or order.state.mode is not ProcessingMode.SYNC:
+            return None
+        commands = waiting_for(order.state)
+        if not commands:
+            return None
+        log.warning("resuming sync order %s (%s)", order_id, order.state.status)
+        return await self._run_sync(order_id, commands)
+
+    async def _run_sync(self, order_id: UUID, commands: Sequence[Command]) -> OrderState:
+        queue: deque[Command] = deque(commands)
         while queue:
             command = queue.popleft()
             answer = await self._execute_sync(command)
             if answer is None:
                 continue
-            reaction = await self.decide_now(order.id, answer)
+            reaction = await self.decide_now(order_id, answer)
             if reaction is None:
-                raise OrderNotFound(order.id)
-            state = reaction.order.state
+                raise OrderNotFound(order_id)
             queue.extend(reaction.commands)
-        if state.status is OrderStatus.CONFIRMED:
-            await self._commit_reservation(order.id)
-        latest = await self.load(order.id)
-        return latest.state if latest is not None else state
+        latest = await self.load(order_id)
+        if latest is None:
+            raise OrderNotFound(order_id)
+        if latest.state.status is OrderStatus.CONFIRMED:
+            await self._commit_reservation(order_id)
+        return latest.state
 
     async def _execute_sync(self, command: Command) -> ev.OrderEvent | None:
         if isinstance(command, AuthorizePayment):
@@ -351,6 +368,18 @@ class OrderService:
                 await self.void(command)
             # ReserveStock and ReleaseStock: the recorded OrderPlaced / StockReleased carry them.
         return state
+
+
+def waiting_for(state: OrderState) -> tuple[Command, ...]:
+    """The step a non-terminal order waits for, as the saga's command (empty: none pending)."""
+    if state.is_terminal or state.compensating:
+        return ()
+    if state.status is OrderStatus.PENDING and not state.reserved:
+        return (ReserveStock(order_id=state.order_id, lines=state.items),)
+    if state.status is OrderStatus.STOCK_RESERVED and state.payment_id is None:
+        return (AuthorizePayment(order_id=state.order_id, customer_id=state.customer_id,
+                                 amount_cents=state.total_cents),)
+    return ()
 
 
 class _Raced(Exception):

@@ -1,4 +1,4 @@
-"""order-service's event consumers: ``shopstream consume order``, one process, four tasks.
+"""order-service's event consumers: ``shopstream consume order``, one process, five tasks.
 
 - **saga** (group ``order-saga``, topic ``stock-events``): the product service's StockReserved /
   StockRejected for async orders -> the saga reacts (authorizing the payment inline) -> events,
@@ -8,6 +8,8 @@
   batch upserts of the products the order service validates and prices lines with.
 - **publication tracker** (group ``order-tracker``, topic ``order-events``): when each
   OrderPlaced reached Kafka, for the "outbox published" stage of the latency breakdown.
+- **sync recovery**: a sync order whose request died half way (the instance crashed, say) is
+  taken up again after ``SYNC_STALE_SECONDS`` without a change, so it still ends.
 - **gauges**: orders by status and mode, from the projection.
 """
 
@@ -46,6 +48,9 @@ CATALOG_GROUP = "order-catalog"
 TRACKER_GROUP = "order-tracker"
 STOCK_TOPIC = "stock-events"
 GAUGE_SECONDS = 15.0
+SYNC_STALE_SECONDS = 60.0
+"""A sync request's retries end well within this; an order quiet for longer lost its request."""
+SYNC_SWEEP_SECONDS = 15.0
 
 
 def _time(raw: Any, fallback: str) -> datetime:
@@ -215,6 +220,42 @@ async def refresh_gauges(pool: asyncpg.Pool, stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), GAUGE_SECONDS)
 
 
+async def stale_sync_orders(pool: asyncpg.Pool, older_than: float, limit: int = 100) -> list[UUID]:
+    rows = await pool.fetch(
+        "SELECT id FROM orders WHERE mode = 'sync'"
+        " AND status NOT IN ('CONFIRMED', 'CANCELLED', 'REJECTED')"
+        " AND updated_at < now() - make_interval(secs => $1)"
+        " ORDER BY updated_at LIMIT $2",
+        older_than,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
+async def recover_sync_orders(service: OrderService, older_than: float) -> int:
+    """Resume the stale sync orders once; returns how many were taken up."""
+    resumed = 0
+    for order_id in await stale_sync_orders(service.pool, older_than):
+        try:
+            if await service.resume_sync(order_id) is not None:
+                resumed += 1
+        except Exception:
+            log.exception("sync order %s could not be resumed; next sweep retries", order_id)
+    return resumed
+
+
+async def sweep_sync_orders(service: OrderService, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), SYNC_SWEEP_SECONDS)
+        if stopping.is_set():
+            return
+        try:
+            await recover_sync_orders(service, SYNC_STALE_SECONDS)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("sync order sweep failed: %s", exc)
+
+
 def build_service(settings: Settings, pool: asyncpg.Pool) -> tuple[OrderService, ProductClient]:
     products = ProductClient(settings.product_service)
     strategy = PartitionStrategy(settings.order_partition_strategy)
@@ -247,6 +288,7 @@ async def run(settings: Settings) -> None:
             tasks.create_task(replica.run())
             tasks.create_task(tracker.run())
             tasks.create_task(refresh_gauges(pool, stopping))
+            tasks.create_task(sweep_sync_orders(service, stopping))
     finally:
         await products.close()
         await pool.close()
