@@ -6,6 +6,7 @@ with ``make up``. It is started once, on first use, by tests that ask for ``plat
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
@@ -68,6 +69,10 @@ class Platform:
 def platform() -> Iterator[Platform]:
     os.environ.update(TEST_ENV)
     settings = Settings.from_env()
+    # One test platform per machine: a second test session waits here instead of tearing down
+    # the first one's platform (same ports, same folder).
+    lock = open(settings.data_path.parent / ".test-platform.lock", "w")  # noqa: SIM115 - held all session
+    fcntl.flock(lock, fcntl.LOCK_EX)
     if settings.data_path.exists():
         runtime.down(settings)  # leftovers of an interrupted run
         shutil.rmtree(settings.data_path)
@@ -76,6 +81,7 @@ def platform() -> Iterator[Platform]:
         yield Platform(settings)
     finally:
         runtime.down(settings)
+        lock.close()
 
 
 def consume_events(
