@@ -1,0 +1,116 @@
+"""The order service's catalog replica follows product-events (version-guarded), prices new
+orders, refuses deleted products, and looks up a product it has not heard of yet."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import msgspec
+import pytest
+from confluent_kafka import Producer
+
+from services.order.tests.integration.helpers import (
+    assert_problem,
+    body,
+    create,
+    order_db,
+)
+from shopstream import events
+from shopstream.runtime import platform as runtime
+from shopstream.runtime import processes
+from tests.platform_fixture import consume_events
+
+pytestmark = pytest.mark.integration
+
+
+async def _replica(platform, product_id: str, until, timeout: float = 60):
+    conn = await order_db(platform)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            row = await conn.fetchrow(
+                "SELECT name, price_cents, deleted, version FROM catalog WHERE product_id = $1",
+                uuid.UUID(product_id),
+            )
+            if row is not None and until(row):
+                return row
+            assert time.monotonic() < deadline, f"replica of {product_id}: {row}"
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def test_the_replica_follows_product_changes_and_prices_orders(platform) -> None:
+    with platform.client("product") as p:
+        pid = create(p, price=20.0)["id"]
+        await _replica(platform, pid, lambda r: r["version"] == 1 and r["price_cents"] == 2000)
+        assert p.patch(f"/products/{pid}", json={"price": 17.5}).status_code == 200
+        await _replica(platform, pid, lambda r: r["version"] == 2 and r["price_cents"] == 1750)
+    with platform.client("order") as c:
+        order = c.post("/orders", params={"mode": "sync"}, json=body([(pid, 2)])).json()
+        assert order["lines"][0]["unit_price_cents"] == 1750 and order["total_cents"] == 3500
+
+    # An old event replayed (a consumer reset, a duplicate) does not bring the old price back.
+    (created,) = consume_events(
+        platform.settings, "product-events",
+        keep=lambda e: e.aggregate_id == pid and e.type == "ProductCreated",
+        until=lambda evs: len(evs) >= 1,
+    )
+    # A sentinel behind the replay on the same partition: once it is applied, so is the replay.
+    sentinel = str(uuid.uuid4())
+    marker = events.new_event("ProductCreated", sentinel, {
+        "id": sentinel, "name": "sentinel", "price_cents": 1, "version": 1,
+    })
+    producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
+                         "partitioner": "murmur2_random"})
+    for event in (created, marker):
+        producer.produce("product-events", key=pid.encode(), value=events.encode(event))
+    producer.flush(10)
+    await _replica(platform, sentinel, lambda r: r["version"] == 1)
+    row = await _replica(platform, pid, lambda r: True)
+    assert (row["price_cents"], row["version"]) == (1750, 2)
+
+    with platform.client("product") as p:
+        assert p.delete(f"/products/{pid}").status_code == 204
+    await _replica(platform, pid, lambda r: r["deleted"])
+    with platform.client("order") as c:
+        refused = c.post("/orders", json=body([(pid, 1)]))
+        assert_problem(refused, 422, "lines[0].product_id")
+
+
+async def test_a_product_the_replica_has_not_heard_of_is_looked_up(platform) -> None:
+    settings = platform.settings
+    processes.stop(settings, "order-consume")  # the replica hears nothing for now
+    try:
+        with platform.client("product") as p:
+            pid = create(p, stock=3, price=4.0)["id"]
+        with platform.client("order") as c:
+            answer = c.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)]))
+            assert answer.status_code == 201, answer.text
+            assert answer.json()["total_cents"] == 400
+        conn = await order_db(platform)
+        try:
+            row = await conn.fetchrow(
+                "SELECT price_cents, version FROM catalog WHERE product_id = $1", uuid.UUID(pid)
+            )
+            assert row is not None and (row["price_cents"], row["version"]) == (400, 1)
+        finally:
+            await conn.close()
+    finally:
+        runtime.start_workers(settings, runtime.ServiceSpec("order"))
+
+
+def test_product_events_are_decoded_as_the_replica_expects(platform) -> None:
+    """The fields the replica reads are those product-service sends (docs/events.md)."""
+    with platform.client("product") as p:
+        pid = create(p, price=1.25)["id"]
+    (created,) = consume_events(
+        platform.settings, "product-events",
+        keep=lambda e: e.aggregate_id == pid and e.type == "ProductCreated",
+        until=lambda evs: len(evs) >= 1,
+    )
+    data = msgspec.to_builtins(created.data)
+    assert {"id", "name", "price_cents", "version"} <= set(data)
+    assert (data["price_cents"], data["version"]) == (125, 1)
