@@ -40,6 +40,8 @@ HZ = float(os.sysconf("SC_CLK_TCK"))
 LOCUST_SATURATED_CORES = 0.85
 # An open-loop generator that sent fewer than this share of its schedule fell behind.
 VEGETA_BEHIND_RATIO = 0.97
+# answers that are the shop's decision, not a failure: payment declined, out of stock
+BUSINESS_STATUSES = (402, 409)
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -290,7 +292,8 @@ def summarize_vegeta(hits: Sequence[VegetaHit], rate: float, seconds: float) -> 
         raw.record_ms(h.latency_ns / 1e6)
         lateness.record_ms(max(0, value - h.latency_ns) / 1e6 + 0.001)
         statuses[str(h.status)] += 1
-        bad = h.status == 0 or h.status >= 500 or h.status == 429 or bool(h.error)
+        # vegeta reports every non-2xx as an error; 402 and 409 are business outcomes here
+        bad = h.status == 0 or (h.status >= 400 and h.status not in BUSINESS_STATUSES)
         failures += bad
         second = int(h.seq / rate)
         per_second.setdefault(second, []).append(value / 1e6)

@@ -228,3 +228,11 @@ def _listener_is(port: int, pids: set[int]) -> bool:
         except OSError:
             continue
     return False
+
+
+def free_offset(base: Settings, data_dir: Path, candidates: list[int]) -> int:
+    """The first offset whose ports are all free (or already the lab platform's own)."""
+    for offset in candidates:
+        if not port_problem(lab_settings(base, data_dir, offset)):
+            return offset
+    raise RuntimeError(f"no free set of ports among offsets {candidates}")

@@ -29,14 +29,15 @@ def test_open_loop_summary_counts_from_the_schedule() -> None:
     lines = [csv_row(i, start + i * 100_000_000, 2_000_000) for i in range(10)]
     # request 10 was due at 1.0 s but left at 1.5 s: 500 ms late
     lines.append(csv_row(10, start + 1_500_000_000, 2_000_000))
-    lines.append(csv_row(11, start + 1_600_000_000, 1_000_000, 503))
-    s = summarize_vegeta(parse_vegeta_csv(lines), rate, 1.2)
-    assert s["requests"] == 12
-    assert s["failures"] == 1
-    assert s["statuses"] == {"202": 11, "503": 1}
+    lines.append(csv_row(11, start + 1_600_000_000, 1_000_000, 503, "503 Service Unavailable"))
+    lines.append(csv_row(12, start + 1_700_000_000, 1_000_000, 402, "402 Payment Required"))
+    s = summarize_vegeta(parse_vegeta_csv(lines), rate, 1.3)
+    assert s["requests"] == 13
+    assert s["failures"] == 1  # the 503; a declined payment is an answer, not a failure
+    assert s["statuses"] == {"202": 11, "503": 1, "402": 1}
     assert s["latency_ms"]["max"] == pytest.approx(502, rel=1e-2)
     assert s["uncorrected_latency_ms"]["max"] == pytest.approx(2, rel=1e-2)
-    assert Latencies.decode(s["hdr"]).count == 12
+    assert Latencies.decode(s["hdr"]).count == 13
     assert [e["t"] for e in s["timeline"]] == [1, 2]
     assert s["timeline"][1]["failures"] == 1
 

@@ -1,0 +1,98 @@
+"""The lab end to end: the smoke profile (seconds per step) against a real lab platform of its own
+(``data-test-lab/``, on the first free set of ports past +36700), every test, every chart, the
+report. Its figures mean nothing;
+what it proves is that each of them was measured and lands where the report reads it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from shopstream.config import PROJECT_ROOT, Settings
+from shopstream.lab import charts, runner, testbed
+from shopstream.lab.profiles import PROFILES
+
+DATA = PROJECT_ROOT / "data-test-lab"
+# away from the platforms people and tests run (+0, +20000) and the lab's own default (+30000)
+OFFSETS = list(range(36700, 46000, 700))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = Settings.from_env({})  # the defaults: never the test platform's environment
+    if DATA.exists():  # leftovers of an interrupted run: its settings are in its pid files' env
+        for offset in OFFSETS:
+            testbed.down(testbed.lab_settings(base, DATA, offset))
+        shutil.rmtree(DATA)
+    offset = testbed.free_offset(base, DATA, OFFSETS)
+    settings = testbed.lab_settings(base, DATA, offset)
+    results = tmp_path_factory.mktemp("lab-results")
+    try:
+        return runner.run(
+            base, list(runner.TESTS), PROFILES["smoke"], DATA, offset, results, keep_up=False
+        )
+    finally:
+        testbed.down(settings)
+        shutil.rmtree(DATA, ignore_errors=True)
+
+
+@pytest.mark.integration
+def test_raw_results_and_environment_are_written(run_dir: Path) -> None:
+    for name in ("environment.json", "ceilings.json", "summary.json", "report.html"):
+        assert (run_dir / name).is_file(), name
+    for test in runner.TESTS:
+        assert (run_dir / f"{test}.json").is_file()
+        assert (run_dir / f"{test}-processes.csv").read_text().count("\n") > 1
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["machine"]["cores"] >= 1
+    assert env["git_revision"]
+    assert env["versions"]["locust"] and env["versions"]["vegeta"] != "missing"
+    assert env["interrupted"] is False
+
+
+@pytest.mark.integration
+def test_ceilings_were_measured(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for name in ("nginx-fixed", "pgbench-read-mix", "pgbench-order-path", "kafka-producer"):
+        assert summary["ceilings"][name]["median"] > 0, name
+
+
+@pytest.mark.integration
+def test_every_test_measured_load_and_passed_its_audit(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    for test in runner.TESTS:
+        entry = summary["tests"][test]
+        assert not entry.get("error"), entry.get("error")
+        assert entry["audit"]["passed"] is True, entry["audit"]
+        rows = entry.get("rows") or [entry["row"]]
+        for row in rows:
+            assert row["ok_rate"] > 0 and row["p50_ms"] > 0, (test, row["step"])
+            assert row["loadgen_cores"] > 0
+    pt01 = summary["tests"]["PT-01"]["rows"]
+    assert all(r["x nginx-fixed"] > 0 and r["x pgbench-read-mix"] > 0 for r in pt01)
+    pt02 = summary["tests"]["PT-02"]["rows"]
+    assert {r["mode"] for r in pt02} == {"sync", "async"}
+    assert {r["loop"] for r in pt02} == {"open", "closed"}
+    assert all(r["e2e_p50_ms"] for r in pt02 if r["mode"] == "async")
+    pt04 = summary["tests"]["PT-04"]["rows"]
+    assert [r["partitions"] for r in pt04] == list(PROFILES["smoke"].pt04_partitions)
+    assert [len(r["order_events_per_partition"]) for r in pt04] == [1, 6]
+    assert all(r["kafka_ceiling"] > 0 and r["processed_per_s"] > 0 for r in pt04)
+    assert summary["tests"]["PT-05"]["timeline"]
+    heat = summary["heatmap"]["cpu"]
+    for component in ("gateway", "postgres", "kafka", "loadgen", "product (instances)"):
+        assert any(v for v in heat[component] if v), component
+
+
+@pytest.mark.integration
+def test_every_chart_and_the_report_come_from_the_measurements(run_dir: Path) -> None:
+    pngs = sorted(p.stem for p in (run_dir / "charts").glob("*.png"))
+    assert pngs == sorted(charts.CHARTS)
+    html = (run_dir / "report.html").read_text()
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == len(charts.CHARTS)
+    assert "not drawn" not in html
+    assert run_dir.name in html
