@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -38,6 +39,7 @@ from services.order.entrypoints.schemas import (
     OrderPage,
     OrderView,
     PlaceOrderRequest,
+    ProblemView,
 )
 from services.order.entrypoints.views import encode, event_view, order_view
 from shopstream import db
@@ -53,6 +55,22 @@ SSE_HEARTBEAT_SECONDS = 10.0
 _TERMINAL = {s.value for s in OrderStatus if s.is_terminal}
 _STATUSES = [s.value for s in OrderStatus]
 _FIELD_NAMES = {"idempotency_key": "Idempotency-Key"}
+
+
+def _problem_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(ProblemView, description=description, media_type=PROBLEM_JSON)
+
+
+PLACE_RESPONSES = {
+    201: ResponseSpec(OrderView, description="sync: confirmed; the final order"),
+    400: _problem_spec("malformed JSON, wrong types or unknown fields"),
+    402: _problem_spec("sync: payment declined; the stock was released; the order is cancelled"),
+    409: _problem_spec("sync: out of stock (the order is rejected, nothing is held), or the"
+                       " request with this Idempotency-Key is still being processed"),
+    422: _problem_spec("invalid order: every broken rule, by field; unknown product;"
+                       " Idempotency-Key reused for a different order"),
+    503: _problem_spec("the product service could not be reached"),
+}
 
 
 def _uuid(raw: str, field: str) -> uuid.UUID:
@@ -158,6 +176,7 @@ def _answer_sync(state: OrderState, view: OrderView, replayed: bool = False) -> 
     summary="Place an order",
     description="202 + Location (async), 201 (sync, confirmed), 409 out of stock, 402 payment"
     " declined, 422 invalid order or unknown product. Retry safely with an Idempotency-Key.",
+    responses=PLACE_RESPONSES,
 )
 async def place_order(
     request: Request[Any, Any, Any],
@@ -227,7 +246,11 @@ async def _changed(
     return view
 
 
-@get("/orders/{order_id:str}", summary="Read an order")
+@get(
+    "/orders/{order_id:str}",
+    summary="Read an order",
+    responses={400: _problem_spec("malformed id or query"), 404: _problem_spec("no such order")},
+)
 async def read_order(
     order_id: str,
     wait: Annotated[
@@ -320,7 +343,15 @@ async def list_orders(
     return encoded(encode(page))
 
 
-@post("/orders/{order_id:str}/cancel", status_code=200, summary="Cancel an order")
+@post(
+    "/orders/{order_id:str}/cancel",
+    status_code=200,
+    summary="Cancel an order",
+    responses={
+        404: _problem_spec("no such order"),
+        409: _problem_spec("the order is confirmed or rejected: it cannot be cancelled"),
+    },
+)
 async def cancel_order(
     request: Request[Any, Any, Any], order_id: str, data: CancelRequest | None = None
 ) -> Response[OrderView]:

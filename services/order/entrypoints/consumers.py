@@ -175,7 +175,9 @@ def catalog_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[N
 def publication_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[None]]:
     async def apply(messages: list[Message]) -> None:
         placed: dict[UUID, tuple[datetime, str, datetime]] = {}
-        for message, event in _decoded(messages):
+        # Only OrderPlaced matters here: skip the others by their header, undecoded.
+        wanted = [m for m in messages if dict(m.headers() or []).get("event_type") == b"OrderPlaced"]
+        for message, event in _decoded(wanted):
             if event.type != "OrderPlaced":
                 continue
             kind, millis = message.timestamp()

@@ -128,3 +128,20 @@ class EventStream(msgspec.Struct):
     order_id: str
     version: int
     events: list[EventView]
+
+
+class FieldErrorView(msgspec.Struct):
+    field: str
+    message: str
+
+
+class ProblemView(msgspec.Struct):
+    """RFC 9457 problem details; about an order, they also carry it (``order_id``, ``order``)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorView]
+    order_id: str | None = None
+    order: OrderView | None = None
