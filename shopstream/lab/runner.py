@@ -559,6 +559,9 @@ def run(
         lab.order_service = "order" in testbed.services(settings)
         log(f"preparing the workload (catalog of {profile.catalog:,} products, lab products)")
         lab.workload = prepare(settings, lab.raw, profile.catalog, order_service=lab.order_service)
+        # a fresh catalog's events (100k ProductCreated) must be through before anything is measured
+        drained = wait_drained(lab, max(profile.drain_timeout, 300))
+        log(f"nothing in flight ({drained}s)" if drained is not None else "still busy: measuring anyway")
         lab.pgbench_products = asyncio.run(ceilings.prepare_pgbench(settings))
         lab.pgbench_scripts = ceilings.write_pgbench_scripts(lab.raw / "pgbench")
         measure_ceilings(lab, 1)

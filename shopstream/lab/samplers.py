@@ -155,15 +155,10 @@ class KafkaProbe:
     """End offsets per partition and consumer-group lag, through the admin API."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
-        from confluent_kafka import Consumer
         from confluent_kafka.admin import AdminClient
 
         self.admin = AdminClient({"bootstrap.servers": bootstrap})
         self.topics = list(topics)
-        # a consumer only to read watermarks; it never joins a group
-        self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": "lab-probe", "enable.auto.commit": False}
-        )
         self.groups = self._groups()
 
     def _groups(self) -> list[str]:
@@ -177,16 +172,20 @@ class KafkaProbe:
         return {t: len(meta[t].partitions) for t in self.topics if t in meta}
 
     def end_offsets(self) -> dict[str, dict[int, int]]:
+        """Every partition's end offset, in one request to the broker."""
         from confluent_kafka import TopicPartition
+        from confluent_kafka.admin import OffsetSpec
 
+        wanted = {
+            TopicPartition(topic, p): OffsetSpec.latest()
+            for topic, count in self.partitions().items()
+            for p in range(count)
+        }
         out: dict[str, dict[int, int]] = {}
-        for topic, count in self.partitions().items():
-            out[topic] = {}
-            for p in range(count):
-                _, high = self.consumer.get_watermark_offsets(
-                    TopicPartition(topic, p), timeout=5, cached=False
-                )
-                out[topic][p] = int(high)
+        if not wanted:
+            return out
+        for tp, future in self.admin.list_offsets(wanted, request_timeout=5).items():
+            out.setdefault(tp.topic, {})[tp.partition] = int(future.result().offset)
         return out
 
     def committed(self, group: str) -> dict[str, dict[int, int]]:
@@ -219,4 +218,4 @@ class KafkaProbe:
         }
 
     def close(self) -> None:
-        self.consumer.close()
+        """Nothing to release: the admin client closes with the object."""
