@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics
+.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics lab lab-smoke
 
 install:
 	@scripts/bootstrap.sh
@@ -40,3 +40,12 @@ test: install lint typecheck
 
 bench: install
 	@$(SHOPSTREAM) bench products
+
+# The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
+# performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations.
+PROFILE ?= quick
+lab: install
+	@$(SHOPSTREAM) lab run all --profile $(PROFILE)
+
+lab-smoke: install
+	@$(SHOPSTREAM) lab run all --profile smoke
