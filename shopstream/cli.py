@@ -157,6 +157,13 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    """List the dead-lettered messages with their reasons, or replay them to their topics."""
+    from shopstream import dlq
+
+    return dlq.run(settings, dry_run=args.dry_run)
+
+
 def cmd_rebuild_projections(settings: Settings, args: argparse.Namespace) -> int:
     """Rebuild the orders projection from the order event store (or only check it)."""
     from services.order.entrypoints.rebuild import main
@@ -283,6 +290,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--metrics-port", type=int, default=0)
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_consume)
+
+    s = sub.add_parser("dlq", help="the dead-letter topic: `dlq replay [--dry-run]`")
+    dlq_sub = s.add_subparsers(dest="dlq_command", required=True)
+    r = dlq_sub.add_parser("replay", help="replay dead-lettered messages to their original topics")
+    r.add_argument("--dry-run", action="store_true", help="list them with reasons; change nothing")
+    r.set_defaults(func=cmd_dlq)
 
     s = sub.add_parser(
         "kafka", help="run a Kafka tool: topics, consumer-groups, producer-perf-test, ..."
