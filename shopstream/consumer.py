@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
-from confluent_kafka import Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from shopstream import events, kafka
@@ -44,6 +44,15 @@ LAG = Gauge(
 )
 
 Handler = Callable[[Connection, events.Event], Awaitable[None]]
+
+
+def next_batch(consumer: Consumer, most: int, wait: float = 0.5) -> list[Message]:
+    """Wait for one message, then take what else has already arrived: a batch under load, and no
+    wait for a batch to fill when traffic is light (``consume(n, t)`` waits out ``t``)."""
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, 0)]
 
 
 class Poison(Exception):
@@ -82,7 +91,7 @@ class EventConsumer:
         self._consumer.subscribe(self.topics)
         try:
             while not self.stopping.is_set():
-                messages = await asyncio.to_thread(self._consumer.consume, 500, 0.5)
+                messages = await asyncio.to_thread(self._next_batch)
                 batch = [m for m in messages if not m.error()]
                 if batch:
                     await self.process(batch)
@@ -92,6 +101,9 @@ class EventConsumer:
         finally:
             self._producer.flush(10)
             await asyncio.to_thread(self._consumer.close)
+
+    def _next_batch(self) -> list[Message]:
+        return next_batch(self._consumer, 500)
 
     async def process(self, batch: list[Message]) -> None:
         by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
@@ -183,7 +195,8 @@ class EventConsumer:
                 return
             positions = self._consumer.position(assigned)
             for tp in positions:
-                _, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=False)
+                # the high watermark every fetch response carries: no request to the broker
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
                 behind = high - tp.offset if tp.offset >= 0 else 0
                 LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, behind))
         except Exception:  # lag is best effort; never stop consuming for it
