@@ -223,3 +223,39 @@ def _environment_text(env: Mapping[str, Any]) -> str:
     lines.append("")
     lines += [f"{k}={v}" for k, v in sorted((env.get("settings") or {}).items())]
     return "\n".join(lines)
+
+
+# --- the same figures as Markdown, for docs/performance/README.md ----------------------------------
+def _md(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
+    head = "| " + " | ".join(h for _, h, _ in columns) + " |"
+    rule = "|" + "|".join("---" if not spec else "---:" for _, _, spec in columns) + "|"
+    body = [
+        "| " + " | ".join(str(r.get(k) if r.get(k) is not None else "-") if not spec else fmt(r.get(k), spec) for k, _, spec in columns) + " |"
+        for r in rows
+    ]  # fmt: skip
+    return "\n".join([head, rule, *body])
+
+
+def markdown(summary: Mapping[str, Any]) -> str:
+    """The run's main tables in Markdown (figures, ratios, load generator cost, audits)."""
+    out = []
+    csum = summary.get("ceilings", {})
+    out.append(_md(
+        [{"name": k, "median": v["median"], "unit": v["unit"], "rounds": " / ".join(fmt(x) for x in v["rounds"]), "lg": v.get("loadgen_cores")} for k, v in csum.items()],
+        [("name", "ceiling", ""), ("median", "median", ",.0f"), ("unit", "unit", ""), ("rounds", "per round", ""), ("lg", "generator cores", ".2f")],
+    ))  # fmt: skip
+    lg = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f")]
+    specs: dict[str, list[tuple[str, str, str]]] = {
+        "PT-01": [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *lg],
+        "PT-02": [*COMMON[:5], ("p99_ms", "p99 ms", ",.0f"), ("e2e_p50_ms", "accepted->confirmed p50 ms", ",.0f"), ("e2e_p95_ms", "p95 ms", ",.0f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *lg],
+        "PT-03": [*COMMON[:6], ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), *lg, ("machine_cores", "machine cores", ".2f")],
+        "PT-04": [("step", "step", ""), ("ok_rate", "accepted/s", ",.0f"), ("processed_per_s", "processed/s", ",.0f"), ("messages_per_s", "saga msg/s", ",.0f"), ("kafka_ceiling", "Kafka ceiling msg/s", ",.0f"), ("x kafka-producer", "x Kafka", ".4f"), ("e2e_p50_ms", "e2e p50 ms", ",.0f"), ("e2e_p95_ms", "e2e p95 ms", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f")],
+        "PT-05": [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), *lg],
+    }  # fmt: skip
+    for test, entry in summary.get("tests", {}).items():
+        rows = entry.get("rows") or ([entry["row"]] if entry.get("row") else [])
+        out.append(f"**{test}**\n\n" + _md(rows, specs.get(test, COMMON)))
+        audit = entry.get("audit") or {}
+        if audit.get("checks"):
+            out.append("audit: " + "; ".join(f"{k} {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for k, c in audit["checks"].items()))
+    return "\n\n".join(out)

@@ -43,6 +43,10 @@ TITLES = {
 READ_WEIGHTS = {"search": 3, "by_id": 6, "list_orders": 1}
 
 
+def say(line: str) -> None:
+    print(line, flush=True)  # progress must show at once, also when the output is a file
+
+
 class Interrupted(Exception):
     pass
 
@@ -523,7 +527,7 @@ def run(
     data_dir: Path = testbed.LAB_DATA,
     port_offset: int = testbed.LAB_PORT_OFFSET,
     results_dir: Path = RESULTS_DIR,
-    log: Callable[[str], object] = print,
+    log: Callable[[str], object] = say,
     keep_up: bool = True,
 ) -> Path:
     """Run the tests; return the run's folder (its report.html, summary.json, charts)."""

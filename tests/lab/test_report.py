@@ -96,3 +96,12 @@ def test_a_saturated_load_generator_is_flagged(tmp_path: Path) -> None:
     made = charts.draw_all(summary, tests, tmp_path)
     html = report.write(tmp_path / "r.html", ENVIRONMENT, builders.ceilings(), summary, tests, made).read_text()
     assert "The load generator saturated" in html
+
+
+def test_the_same_figures_as_markdown_for_the_docs() -> None:
+    summary = analysis.summarize(builders.ceilings(), builders.tests(), 2)
+    text = report.markdown(summary)
+    assert "| nginx-fixed | 105,000 | req/s |" in text
+    for test in ("PT-01", "PT-02", "PT-03", "PT-04", "PT-05"):
+        assert f"**{test}**" in text
+    assert "audit: no stock oversold ok" in text
