@@ -54,12 +54,6 @@ _STAGE_OF = {
     ev.OrderCancelled: "cancelled",
     ev.OrderRejected: "rejected",
 }
-_STATUS_OF = {
-    ev.OrderPlaced: "PENDING",
-    ev.OrderConfirmed: "CONFIRMED",
-    ev.OrderCancelled: "CANCELLED",
-    ev.OrderRejected: "REJECTED",
-}
 
 
 def compensation_reason(state: OrderState, reason: str) -> str:
@@ -91,16 +85,11 @@ def observe(recorded: Recorded) -> None:
     state = recorded.state
     mode = state.mode.value
     t = state.timestamps
+    for status in recorded.new_statuses:
+        TRANSITIONS.labels(status, mode).inc()
     for stored in recorded.events:
         event = stored.event
         kind = type(event)
-        status = _STATUS_OF.get(kind)
-        if status is not None:
-            TRANSITIONS.labels(status, mode).inc()
-        elif kind is ev.StockReserved and stored.version == 2:
-            TRANSITIONS.labels("STOCK_RESERVED", mode).inc()
-        elif kind is ev.PaymentAuthorized:
-            TRANSITIONS.labels("PAYMENT_AUTHORIZED", mode).inc()
         stage = _STAGE_OF.get(kind)
         if stage is not None:
             since = _seconds(event.occurred_at, t.accepted)

@@ -19,7 +19,7 @@ from services.order.adapters.event_store import StoredEvent
 from services.order.domain import events as ev
 from services.order.domain.order import Order
 from services.order.domain.partitioning import PartitionStrategy, message_key
-from services.order.domain.state import OrderState
+from services.order.domain.state import OrderState, fold
 from shopstream import outbox
 from shopstream.db import Connection
 from shopstream.events import Event
@@ -37,6 +37,8 @@ class Recorded:
 
     state: OrderState
     events: tuple[StoredEvent, ...]
+    new_statuses: tuple[str, ...] = ()
+    """The statuses the order entered with these events, in order."""
 
 
 def envelope(stored: StoredEvent) -> Event:
@@ -63,6 +65,8 @@ async def record(conn: Connection, order: Order, strategy: PartitionStrategy) ->
     pending = order.pending_events
     if not pending:
         return Recorded(order.state, ())
+    committed = order.events[: len(order.events) - len(pending)]
+    seen = len(fold(committed).history) if committed else 0
     stored = await event_store.append(conn, order.id, order.committed_version, pending)
     await projection.save(conn, order.state)
     key = message_key(pending[0], strategy, order.state).decode("ascii")
@@ -77,4 +81,5 @@ async def record(conn: Connection, order: Order, strategy: PartitionStrategy) ->
         "SELECT pg_notify($1, $2)", CHANGES_CHANNEL, f"{order.id}:{state.version}:{state.status}"
     )
     order.collect_events()
-    return Recorded(state, tuple(stored))
+    entered = tuple(change.status.value for change in state.history[seen:])
+    return Recorded(state, tuple(stored), entered)

@@ -14,7 +14,7 @@ import uuid
 import httpx
 import msgspec
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from services.order.domain import events as ev
@@ -220,3 +220,33 @@ async def test_a_sync_order_whose_request_died_is_resumed(platform, order_servic
         assert p.get(f"/reservations/{halfway_id}").json()["status"] == "committed"
     for order_id in (fresh.state.order_id, halfway_id):
         assert await service.resume_sync(order_id) is None, "an ended order is left alone"
+
+
+def test_a_poison_stock_answer_is_dead_lettered_and_the_saga_goes_on(platform) -> None:
+    order_id = str(uuid.uuid4())
+    poison = events.new_event("StockReserved", order_id, {"order_id": order_id, "lines": "many"})
+    _produce(platform, "stock-events", poison)
+    reader = Consumer({
+        "bootstrap.servers": platform.settings.kafka_servers,
+        "group.id": f"test-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+    })
+    reader.subscribe(["dead-letter"])
+    found: dict = {}
+    deadline = time.monotonic() + 60
+    try:
+        while not found:
+            assert time.monotonic() < deadline, "the poison message was not dead-lettered"
+            for message in reader.consume(500, 0.5):
+                if message.error() or poison.id.encode() not in (message.value() or b""):
+                    continue
+                found = {k: v.decode() for k, v in message.headers() or []}
+    finally:
+        reader.close()
+    assert found["dlq.consumer_group"] == SAGA_GROUP
+    assert found["dlq.original_topic"] == "stock-events"
+    assert found["dlq.reason"].startswith("poison: unreadable StockReserved")
+    with platform.client() as gw:
+        pid = create(gw, stock=2)["id"]
+        order = gw.post("/orders", json=body([(pid, 1)])).json()
+        assert wait_until_ended(gw, order["id"])["status"] == "CONFIRMED"
