@@ -1,0 +1,209 @@
+"""OpenTelemetry tracing, shared by every process: HTTP apps, outbox relays, event consumers.
+
+One async order is one trace: the HTTP request's span (with the gateway's X-Request-Id) is current
+while the handler writes its outbox row, so ``outbox.add`` stores the W3C ``traceparent`` in the
+row's headers; the relay publishes the row as a child span and carries the context in the Kafka
+message's headers; each consumer continues it while it applies the event, and the events its handler
+writes in turn carry it on. SQL statements are spans too (asyncpg instrumentation).
+
+Sampling: ``SHOPSTREAM_TRACING_SAMPLE_RATIO`` of new traces; a request or message that arrives with a
+sampled ``traceparent`` is always traced (parent-based). ``SHOPSTREAM_ZIPKIN_PORT=0`` turns tracing off
+entirely (no provider, no cost beyond a no-op call). Spans go to Zipkin's ``/api/v2/spans``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from shopstream.config import Settings
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_configured: str | None = None
+TRACER_NAME = "shopstream"
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def zipkin_endpoint(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.zipkin_port}/api/v2/spans"
+
+
+def setup(settings: Settings, service: str) -> bool:
+    """Install the process's tracer provider once; True when tracing is on."""
+    global _configured
+    with _lock:
+        if _configured is not None:
+            return _configured != ""
+        if not settings.zipkin_port:
+            _configured = ""
+            return False
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+        provider = TracerProvider(
+            resource=Resource.create(
+                {"service.name": service, "service.instance.id": settings.instance_id}
+            ),
+            sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
+        )
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                ZipkinExporter(endpoint=zipkin_endpoint(settings), timeout=5),
+                schedule_delay_millis=1000,
+            )
+        )
+        trace.set_tracer_provider(provider)
+        try:
+            from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+            AsyncPGInstrumentor().instrument()
+        except Exception:  # SQL spans are a bonus; never stop a service for them
+            log.warning("asyncpg instrumentation unavailable", exc_info=True)
+        _configured = service
+        return True
+
+
+def flush() -> None:
+    provider: Any = trace.get_tracer_provider()
+    if hasattr(provider, "force_flush"):
+        provider.force_flush(5000)
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer(TRACER_NAME)
+
+
+def current_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (empty when there is no sampled span)."""
+    span = trace.get_current_span()
+    if not span.get_span_context().is_valid:
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return {k: v for k, v in carrier.items() if k in TRACE_HEADERS}
+
+
+def context_of(headers: Mapping[str, Any]) -> otel_context.Context:
+    """The trace context a message or request carried (str or bytes values)."""
+    carrier = {
+        k.lower(): v.decode("latin-1") if isinstance(v, bytes) else str(v)
+        for k, v in headers.items()
+        if k.lower() in TRACE_HEADERS and v is not None
+    }
+    return propagate.extract(carrier)
+
+
+@contextlib.contextmanager
+def span(
+    name: str,
+    kind: SpanKind,
+    parent: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span]:
+    """A current span, child of the context in ``parent`` headers when given; errors recorded."""
+    ctx = context_of(parent) if parent is not None else None
+    with tracer().start_as_current_span(
+        name, context=ctx, kind=kind, attributes=dict(attributes or {}), record_exception=False
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            if current.is_recording():
+                current.record_exception(exc)
+                current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+
+
+__all__ = ["SpanKind", "context_of", "current_headers", "flush", "setup", "span", "tracer"]
+
+
+# --- HTTP -------------------------------------------------------------------------------------
+
+UNTRACED_PATHS = ("/health/", "/metrics")
+
+
+class ServerSpan:
+    """The span of one HTTP request; ``finish`` names it by its route template once routed."""
+
+    def __init__(self, span: Span | None) -> None:
+        self.span = span
+
+    def finish(self, method: str, route: str, status: int) -> None:
+        if self.span is None or not self.span.is_recording():
+            return
+        self.span.update_name(f"{method} {route}")
+        self.span.set_attribute("http.route", route)
+        self.span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            self.span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+
+
+@contextlib.contextmanager
+def server_span(scope: Mapping[str, Any], request_id: str) -> Iterator[ServerSpan]:
+    """A SERVER span for an ASGI request, continuing the caller's ``traceparent`` if it sent one."""
+    path = str(scope.get("path", ""))
+    if _configured in (None, "") or path.startswith(UNTRACED_PATHS):
+        yield ServerSpan(None)
+        return
+    headers = {
+        name.decode("latin-1"): value
+        for name, value in scope.get("headers", [])
+        if name in (b"traceparent", b"tracestate")
+    }
+    method = str(scope.get("method", ""))
+    attributes = {"http.request.method": method, "url.path": path}
+    if request_id:
+        attributes["shopstream.request_id"] = request_id
+    with span(f"{method} {path}", SpanKind.SERVER, headers, attributes) as current:
+        yield ServerSpan(current)
+
+
+# --- Kafka ------------------------------------------------------------------------------------
+
+
+def publish_headers(headers: Mapping[str, Any], topic: str, key: str) -> list[tuple[str, bytes]]:
+    """An outbox row's headers for Kafka; a traced row gets a PRODUCER span and its context."""
+    out = {k: str(v) for k, v in headers.items()}
+    if _configured not in (None, "") and "traceparent" in out:
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "messaging.kafka.message.key": key,
+        }
+        with span(f"publish {topic}", SpanKind.PRODUCER, out, attributes):
+            out.update(current_headers())
+    return [(k, v.encode()) for k, v in out.items()]
+
+
+@contextlib.contextmanager
+def consumer_span(message: Any, group: str) -> Iterator[Span | None]:
+    """A CONSUMER span around applying one Kafka message, continuing the trace it carries."""
+    if _configured in (None, ""):
+        yield None
+        return
+    headers = dict(message.headers() or [])
+    key = message.key()
+    attributes = {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": message.topic() or "",
+        "messaging.destination.partition.id": str(message.partition()),
+        "messaging.kafka.offset": int(message.offset() or 0),
+        "messaging.consumer.group.name": group,
+        "messaging.kafka.message.key": key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key or ""),
+    }
+    with span(f"process {message.topic()}", SpanKind.CONSUMER, headers, attributes) as current:
+        yield current
