@@ -20,7 +20,7 @@ import asyncpg
 from confluent_kafka import Consumer, Message, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from shopstream import events, kafka
+from shopstream import events, kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 
@@ -80,6 +80,8 @@ class EventConsumer:
         self.retry_backoff = retry_backoff
         self.after_apply = after_apply  # runs after the DB commit, before the offset commit
         self.stopping = asyncio.Event()
+        # the worker process's name (`product-consume`) when the runtime set one, else the group
+        tracing.setup(settings, group if settings.instance_id == "local-1" else settings.instance_id)
         self._consumer = kafka.consumer(settings, group)
         self._producer = kafka.producer(settings, **{"client.id": f"{group}-dlq"})
         self._last_lag = 0.0
@@ -112,7 +114,8 @@ class EventConsumer:
 
         async def in_order(messages: list[Message]) -> None:
             for message in messages:
-                await self._apply_or_dead_letter(message)
+                with tracing.consumer_span(message, self.group):
+                    await self._apply_or_dead_letter(message)
 
         await asyncio.gather(*(in_order(ms) for ms in by_partition.values()))
 

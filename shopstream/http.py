@@ -17,6 +17,8 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from shopstream import tracing
+from shopstream.config import Settings
 from shopstream.logging import request_id
 
 PROBLEM_JSON = "application/problem+json"
@@ -173,14 +175,16 @@ def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
                         ]
                 await send(message)
 
-            try:
-                await app(scope, receive, send_wrapper)
-            finally:
-                route = scope.get("path_template") or "unmatched"
-                method = str(scope.get("method", ""))
-                LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
-                REQUESTS.labels(service, method, route, str(status)).inc()
-                request_id.reset(token)
+            with tracing.server_span(scope, rid) as span:
+                try:
+                    await app(scope, receive, send_wrapper)
+                finally:
+                    route = scope.get("path_template") or "unmatched"
+                    method = str(scope.get("method", ""))
+                    LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
+                    REQUESTS.labels(service, method, route, str(status)).inc()
+                    span.finish(method, route, status)
+                    request_id.reset(token)
 
         return wrapped
 
@@ -196,6 +200,8 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
+    tracing.setup(Settings.from_env(), service)
+
     @get("/health/live", include_in_schema=False, sync_to_thread=False)
     def live() -> dict[str, str]:
         return {"status": "ok"}

@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
-from shopstream import kafka
+from shopstream import kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 from shopstream.events import Event, encode
@@ -60,7 +60,7 @@ async def add(
         key,
         event.type,
         encode(event),
-        msgspec.json.encode(headers or {}).decode(),
+        msgspec.json.encode({**tracing.current_headers(), **(headers or {})}).decode(),
     )
     await conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
@@ -77,6 +77,7 @@ class Relay:
         self._wakeup.set()
 
     async def run(self) -> None:
+        tracing.setup(self.settings, f"{self.service}-relay")
         conn = await asyncpg.connect(self.settings.database_url(self.service))
         producer = kafka.producer(self.settings, **{"client.id": f"{self.service}-relay"})
         try:
@@ -123,7 +124,9 @@ class Relay:
                 failures.append(str(err))
 
         for row in rows:
-            headers = [(k, str(v).encode()) for k, v in msgspec.json.decode(row["headers"]).items()]
+            headers = tracing.publish_headers(
+                msgspec.json.decode(row["headers"]), row["topic"], row["message_key"]
+            )
             while True:
                 try:
                     producer.produce(
