@@ -32,10 +32,11 @@ class UslFit:
 
     @property
     def peak_n(self) -> float | None:
-        """Instances at which throughput peaks (kappa > 0), or None when it only flattens."""
+        """Instances at which throughput peaks (kappa > 0), or None when it only flattens. With
+        sigma >= 1 it peaks at one instance: every added one costs more than it brings."""
         if self.kappa <= 0:
             return None
-        return math.sqrt(max(0.0, 1 - self.sigma) / self.kappa)
+        return max(1.0, math.sqrt(max(0.0, 1 - self.sigma) / self.kappa))
 
     def errors(self) -> list[float]:
         """Relative error of the fit at each measured point."""

@@ -52,7 +52,9 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, s
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def image(chart: Mapping[str, str]) -> str:
+def image(chart: Mapping[str, str], shown: set[str] | None = None) -> str:
+    if shown is not None:
+        shown.add(chart["title"])
     if "path" not in chart:
         return f"<p class=note>Chart <b>{esc(chart['title'])}</b> not drawn: {esc(chart.get('missing'))}</p>"
     data = base64.b64encode(Path(chart["path"]).read_bytes()).decode()
@@ -89,7 +91,9 @@ COMMON = [
 LOADGEN = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("loadgen_saturated", "saturated", "")]
 
 
-def test_section(test: str, entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]]) -> str:
+def test_section(
+    test: str, entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], shown: set[str]
+) -> str:
     parts = [f"<h2>{esc(test)} {esc(TITLES.get(test, ''))}</h2>"]
     if entry.get("skipped"):
         return parts[0] + f"<p class=note>Skipped: {esc(entry['skipped'])}</p>"
@@ -103,23 +107,23 @@ def test_section(test: str, entry: Mapping[str, Any], charts: Mapping[str, Mappi
         sat = entry.get("saturation")
         if sat:
             parts.append(f"<p>Saturation point: <b>{sat['users']} users</b> at {fmt(sat['ok_rate'])} req/s (the lowest load within 10% of the best throughput measured).</p>")
-        parts.append(image(charts["1-concurrency-throughput"]))
+        parts.append(image(charts["1-concurrency-throughput"], shown))
     elif test == "PT-02":
         parts.append(table(rows, [*COMMON, ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("e2e_p95_ms", "p95", ",.0f"), ("x nginx-fixed", "x nginx", ".3f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_outbox", "peak outbox", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
         outcomes = [{"step": r["step"], **{k: v for k, v in (r.get("outcomes") or {}).items()}} for r in rows]
         keys = sorted({k for o in outcomes for k in o if k != "step"})
         if keys:
             parts.append(table(outcomes, [("step", "outcomes of the step's orders", ""), *[(k, k, ",.0f") for k in keys]]))
-        parts += [image(charts["2-sync-vs-async"]), image(charts["6-percentiles"])]
+        parts += [image(charts["2-sync-vs-async"], shown), image(charts["6-percentiles"], shown)]
     elif test == "PT-03":
         parts.append(table(rows, [*COMMON, ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
         parts.append(model_block(entry))
-        parts.append(image(charts["3-scaling"]))
+        parts.append(image(charts["3-scaling"], shown))
     elif test == "PT-04":
         parts.append(table(rows, [("step", "step", ""), ("ok_rate", "accepted/s", ",.0f"), ("processed_per_s", "processed/s", ",.0f"), ("messages_per_s", "saga msg/s", ",.0f"), ("kafka_ceiling", "Kafka ceiling msg/s", ",.0f"), ("x kafka-producer", "x Kafka", ".3f"), ("e2e_p50_ms", "e2e p50 ms", ",.0f"), ("e2e_p95_ms", "e2e p95 ms", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
         bal = [{"step": r["step"], **{k: v for k, v in (r.get("balance") or {}).items()}} for r in rows]
         parts.append(table(bal, [("step", "order-events balance", ""), ("partitions", "partitions", ",.0f"), ("max_over_mean", "max/mean", ".2f"), ("cv", "coeff. of variation", ".2f")]))
-        parts += [image(charts["8-partitions"]), image(charts["4-event-latency"])]
+        parts += [image(charts["8-partitions"], shown), image(charts["4-event-latency"], shown)]
     elif test == "PT-05":
         parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".3f"), *LOADGEN]))
         parts.append(
@@ -130,9 +134,28 @@ def test_section(test: str, entry: Mapping[str, Any], charts: Mapping[str, Mappi
             f"<b>latency recovered {fmt(entry.get('recovery_seconds'), '.0f')} s</b> after the peak (p95 back under 1.5x the base for 3 s); "
             f"<b>backlog recovered {fmt(entry.get('backlog_recovery_seconds'), '.0f')} s</b> after it.</p>"
         )
-        parts.append(image(charts["7-burst"]))
+        parts.append(image(charts["7-burst"], shown))
     parts.append(audit_block(entry.get("audit")))
     return "\n".join(parts)
+
+
+def memory_table(summary: Mapping[str, Any]) -> str:
+    """Peak RSS per component over each test's steps (the per-second samples are in the CSVs)."""
+    hm = summary.get("heatmap") or {}
+    cols, rss = hm.get("columns") or [], hm.get("rss_mb") or {}
+    if not cols or not rss:
+        return ""
+    tests = sorted({c.split(" ", 1)[0] for c in cols})
+    rows = []
+    for name in sorted(rss):
+        row: dict[str, Any] = {"component": name}
+        for test in tests:
+            values = [v for c, v in zip(cols, rss[name], strict=True) if c.startswith(test) and v is not None]
+            row[test] = max(values) if values else None
+        rows.append(row)
+    return "<p>Peak memory (RSS, MB; instances added up) per test:</p>" + table(
+        rows, [("component", "component", ""), *[(t, t, ",.0f") for t in tests]]
+    )
 
 
 def model_block(entry: Mapping[str, Any]) -> str:
@@ -203,13 +226,15 @@ def write(
     parts.append(table(crow, [("name", "ceiling", ""), ("median", "median", ",.0f"), ("unit", "unit", ""), ("rounds", "per round", ""), ("lg", "generator cores", ".2f")]))
     commands = {k: v[0].get("command", "") for k, v in ceilings.items() if v}
     parts.append("<details><summary>ceiling commands</summary><pre>" + esc("\n".join(f"{k}: {c}" for k, c in commands.items())) + "</pre></details>")
+    shown: set[str] = set()
     for test, entry in summary.get("tests", {}).items():
-        parts.append(test_section(test, entry, charts))
+        parts.append(test_section(test, entry, charts, shown))
     parts.append("<h2>Resources</h2>")
-    parts.append(image(charts["5-resource-heatmap"]))
-    if "4-event-latency" in charts and "PT-04" not in summary.get("tests", {}):
-        parts.append(image(charts["4-event-latency"]))
-    missing = [c for c in charts.values() if "path" not in c]
+    parts.append(image(charts["5-resource-heatmap"], shown))
+    parts.append(memory_table(summary))
+    if "path" in charts.get("4-event-latency", {}) and charts["4-event-latency"]["title"] not in shown:
+        parts.append(image(charts["4-event-latency"], shown))
+    missing = [c for c in charts.values() if "path" not in c and c["title"] not in shown]
     if missing:
         parts.append("<h2>Charts not drawn</h2>" + "".join(image(c) for c in missing))
     parts.append("<h2>Environment</h2><pre>" + esc(_environment_text(environment)) + "</pre>")

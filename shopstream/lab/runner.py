@@ -68,6 +68,7 @@ class Lab:
     pgbench_scripts: dict[str, list[Path]] = field(default_factory=dict)
     pgbench_products: int = 0
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # the running test's, as measured
 
     @property
     def gateway(self) -> str:
@@ -178,6 +179,7 @@ def measure(
         }
         if probe is not None:
             probe.close()
+    lab.steps.append(record)  # kept even if a later step is interrupted
     record["cpu_cores"] = mean_cores(record["samples"], record.get("load_seconds"))
     record["peak_rss_mb"] = peak(record["samples"], "rss_mb")
     load = record["load"]
@@ -439,8 +441,9 @@ def run_test(lab: Lab, test: str) -> dict[str, Any]:
     products = lab.workload.lab_products
     before = asyncio.run(audit.snapshot(lab.settings, products, lab.order_service))
     since = datetime.now(UTC)
+    lab.steps = result["steps"]
     try:
-        result["steps"] = SCENARIOS[test](lab)
+        SCENARIOS[test](lab)
     except Interrupted:
         result["interrupted"] = True
     except Exception as exc:

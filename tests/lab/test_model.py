@@ -47,6 +47,12 @@ def test_a_flat_curve_is_all_contention() -> None:
     assert fit.predict(16) == pytest.approx(500, rel=0.03)
 
 
+def test_retrograde_from_the_start_peaks_at_one_instance() -> None:
+    fit = model.fit_usl([(1, 600.0), (2, 450.0), (4, 350.0), (8, 300.0)])
+    assert fit.sigma > 1
+    assert fit.peak_n == 1.0
+
+
 def test_usl_needs_two_points() -> None:
     with pytest.raises(ValueError):
         model.fit_usl([(1, 100.0)])
