@@ -9,13 +9,11 @@ unknown topic or partition, a limit out of range, an order id that is not a UUID
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import asyncpg
 import httpx
 from litestar import Litestar, MediaType, get
 from litestar.params import Parameter
@@ -78,48 +76,25 @@ class Console:
         return {int(r.labels["partition"]): r.value for r in rows}
 
     async def order(self, order_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
-        """The order from the order service's API and its stream from the event store."""
-        notes: list[str] = []
-        order: dict[str, Any] | None = None
-        url = f"http://127.0.0.1:{self.settings.gateway_port}/orders/{order_id}"
+        """The order and its event stream (the event store), from the order service's API."""
+        base = f"http://127.0.0.1:{self.settings.gateway_port}/orders/{order_id}"
+        headers = {"X-Client-Id": "shopstream-console"}
         try:
-            async with httpx.AsyncClient(timeout=5) as client:
-                response = await client.get(url, headers={"X-Client-Id": "shopstream-console"})
-            if response.status_code == 200:
-                order = response.json()
-            elif response.status_code != 404:
-                notes.append(f"order service answered {response.status_code}")
+            async with httpx.AsyncClient(timeout=5, headers=headers) as client:
+                order, stream = await asyncio.gather(client.get(base), client.get(f"{base}/events"))
         except httpx.HTTPError as exc:
-            notes.append(f"order service unreachable: {exc}")
-        events: list[dict[str, Any]] = []
-        try:
-            conn = await asyncpg.connect(self.settings.database_url("order"), timeout=5)
-            try:
-                rows = await conn.fetch(
-                    "SELECT version, type, data::text AS data, occurred_at FROM order_events"
-                    " WHERE order_id = $1 ORDER BY version",
-                    uuid.UUID(order_id),
-                )
-            finally:
-                await conn.close()
-            events = [
-                {
-                    "version": r["version"],
-                    "type": r["type"],
-                    "occurred_at": r["occurred_at"].isoformat(),
-                    "data": json.loads(r["data"]),
-                }
-                for r in rows
-            ]
-        except (asyncpg.UndefinedTableError, asyncpg.InvalidCatalogNameError):
-            notes.append("the order service's event store does not exist yet")
-        except (OSError, asyncpg.PostgresError) as exc:
-            notes.append(f"event store unreachable: {exc}")
-        if order is None and not events and not notes:
+            raise Problem(503, "Order service unreachable", str(exc)) from None
+        if order.status_code == 404:
             raise Problem(
                 404, "Unknown order", f"no order {order_id}", [field_error("id", "no such order")]
             )
-        return order, events, "; ".join(notes)
+        if order.status_code != 200:
+            raise Problem(
+                502, "Order service failed", f"GET /orders/{order_id} answered {order.status_code}"
+            )
+        events = stream.json().get("events", []) if stream.status_code == 200 else []
+        note = "" if stream.status_code == 200 else f"events answered {stream.status_code}"
+        return order.json(), events, note
 
     def trace_link(self, order_id: str) -> str:
         if not self.settings.zipkin_port:

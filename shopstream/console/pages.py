@@ -235,7 +235,26 @@ def dead_letters(found: list[Message], total: int, limit: int) -> str:
     return page("Dead letters", "/kafka/dead-letter", body)
 
 
-def orders(order_id: str, order: dict[str, Any] | None, events: list[dict[str, Any]], note: str, zipkin: str) -> str:
+def _timeline(stamps: dict[str, str]) -> list[list[Any]]:
+    """Each saga stage with its time and the milliseconds since the order was accepted."""
+    from datetime import datetime
+
+    parsed = []
+    for stage, when in stamps.items():
+        try:
+            parsed.append((datetime.fromisoformat(when.replace("Z", "+00:00")), stage, when))
+        except ValueError:
+            continue
+    parsed.sort()
+    if not parsed:
+        return []
+    first = parsed[0][0]
+    return [[stage, when, round((at - first).total_seconds() * 1000, 1)] for at, stage, when in parsed]
+
+
+def orders(
+    order_id: str, order: dict[str, Any] | None, events: list[dict[str, Any]], note: str, trace: str
+) -> str:
     form = (
         '<form action="/orders" method="get"><label>order id <input name="id" '
         f'value="{escape(order_id)}" placeholder="a UUID"></label> <button>find</button></form>'
@@ -244,13 +263,28 @@ def orders(order_id: str, order: dict[str, Any] | None, events: list[dict[str, A
     if note:
         parts.append(f"<p class=muted>{escape(note)}</p>")
     if order is not None:
-        parts.append("<h2>Order</h2>" + table(["field", "value"], [[k, pretty(v) if isinstance(v, dict | list) else v] for k, v in order.items()], "order"))
-    if events:
+        summary = [
+            [k, order.get(k, "")]
+            for k in ("id", "status", "outcome", "mode", "version", "total_cents", "customer_id", "reason")
+            if order.get(k) is not None
+        ]
+        parts.append("<h2>Order</h2>" + table(["field", "value"], summary, "order"))
+        parts.append(
+            "<h2>Saga timeline</h2>"
+            + table(["stage", "at", "ms since first"], _timeline(order.get("timestamps") or {}), "timeline")
+        )
+    if order is not None:
         rows = [
             [e.get("version", ""), e.get("type", ""), e.get("occurred_at", ""), pretty(e.get("data", {}))]
             for e in events
         ]
-        parts.append("<h2>Event stream</h2>" + table(["version", "type", "occurred at", "data"], rows, "events"))
-    if order is not None and zipkin:
-        parts.append(f'<p><a class=trace href="{escape(zipkin)}">its trace in Zipkin</a></p>')
+        parts.append(
+            "<h2>Event stream (event store)</h2>"
+            + table(["version", "type", "occurred at", "data"], rows, "events")
+        )
+        if trace:
+            parts.append(
+                f'<p><a class=trace href="{escape(trace)}">its trace in Zipkin</a> '
+                "<span class=muted>(when it was sampled)</span></p>"
+            )
     return page("Orders", "/orders", "".join(parts))

@@ -157,12 +157,37 @@ def test_dead_letter_view_shows_the_reason(platform, poison) -> None:
     assert "console-test" in headers and "{not json" in value
 
 
+def test_orders_view_shows_the_order_its_timeline_and_event_stream(platform) -> None:
+    from services.order.tests.integration.helpers import APPROVE, body, wait_until_ended
+    from services.product.tests.integration.helpers import create
+
+    with platform.client() as gw:
+        item = create(gw, stock=4)
+        placed = gw.post("/orders", params={"mode": "async"}, json=body([(item["id"], 2)], APPROVE))
+        assert placed.status_code == 202, placed.text
+        order_id = placed.json()["id"]
+        assert wait_until_ended(gw, order_id)["status"] == "CONFIRMED"
+
+    page = browser.parse(browser.dom(console_url(platform, f"/orders?id={order_id}")))
+    order = dict(row for row in page.tables["order"][1:])
+    assert order["id"] == order_id and order["status"] == "CONFIRMED" and order["mode"] == "async"
+    types = [row[1] for row in page.tables["events"][1:]]
+    assert types[0] == "OrderPlaced" and types[-1] == "OrderConfirmed", types
+    assert "StockReserved" in types and "PaymentAuthorized" in types
+    assert [int(row[0]) for row in page.tables["events"][1:]] == list(range(1, len(types) + 1))
+    stages = [row[0] for row in page.tables["timeline"][1:]]
+    assert len(stages) >= 3 and float(page.tables["timeline"][-1][2]) >= 0, stages
+    assert "its trace in Zipkin" in " ".join(page.text)
+
+
 def test_orders_view_form_and_bad_ids(platform) -> None:
     page = browser.parse(browser.dom(console_url(platform, "/orders")))
     assert "order id" in " ".join(page.text)
     bad = api(platform, "/orders", id="not-a-uuid")
     assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
     assert bad.json()["errors"][0]["field"] == "id"
+    unknown = api(platform, "/orders", id=str(uuid.uuid4()))
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize(
