@@ -60,11 +60,20 @@ def step_row(step: Mapping[str, Any], ceil: Mapping[str, float | None], against:
         "loadgen_saturated": gen.get("saturated", False),
         "loadgen_note": gen.get("saturation_reason", ""),
         "machine_cores": step.get("cpu_cores", {}).get("machine"),
+        "other_cores": other_cores(step.get("cpu_cores", {})),
         "drain_seconds": step.get("drain_seconds"),
     }
     for name in against:
         row[f"x {name}"] = stats.ratio(ok_rate, ceil.get(name))
     return row
+
+
+def other_cores(cores: Mapping[str, float]) -> float | None:
+    """Busy cores of the machine that none of the sampled processes (the lab's included) used:
+    other work on this shared machine."""
+    if "machine" not in cores:
+        return None
+    return max(0.0, cores["machine"] - sum(v for k, v in cores.items() if k != "machine"))
 
 
 def backlog_series(step: Mapping[str, Any]) -> list[tuple[float, float, float]]:

@@ -88,7 +88,12 @@ COMMON = [
     ("p99_ms", "p99 ms", ",.1f"),
     ("p99.9_ms", "p99.9 ms", ",.1f"),
 ]
-LOADGEN = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("loadgen_saturated", "saturated", "")]
+LOADGEN = [
+    ("loadgen", "load gen", ""),
+    ("loadgen_cores", "its cores", ".2f"),
+    ("loadgen_saturated", "saturated", ""),
+    ("other_cores", "other work, cores", ".2f"),
+]
 
 
 def test_section(
@@ -269,7 +274,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
         [{"name": k, "median": v["median"], "unit": v["unit"], "rounds": " / ".join(fmt(x) for x in v["rounds"]), "lg": v.get("loadgen_cores")} for k, v in csum.items()],
         [("name", "ceiling", ""), ("median", "median", ",.0f"), ("unit", "unit", ""), ("rounds", "per round", ""), ("lg", "generator cores", ".2f")],
     ))  # fmt: skip
-    lg = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f")]
+    lg = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f")]
     specs: dict[str, list[tuple[str, str, str]]] = {
         "PT-01": [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *lg],
         "PT-02": [*COMMON[:5], ("p99_ms", "p99 ms", ",.0f"), ("e2e_p50_ms", "accepted->confirmed p50 ms", ",.0f"), ("e2e_p95_ms", "p95 ms", ",.0f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *lg],
