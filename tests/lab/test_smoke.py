@@ -71,7 +71,9 @@ def test_every_test_measured_load_and_passed_its_audit(run_dir: Path) -> None:
         rows = entry.get("rows") or [entry["row"]]
         for row in rows:
             assert row["ok_rate"] > 0 and row["p50_ms"] > 0, (test, row["step"])
-            assert row["loadgen_cores"] > 0
+            assert row["loadgen"] in ("locust", "vegeta") and row["loadgen_cores"] is not None
+            if row["loadgen"] == "locust":  # vegeta sending 10/s may stay under one clock tick
+                assert row["loadgen_cores"] > 0
     pt01 = summary["tests"]["PT-01"]["rows"]
     assert all(r["x nginx-fixed"] > 0 and r["x pgbench-read-mix"] > 0 for r in pt01)
     pt02 = summary["tests"]["PT-02"]["rows"]
