@@ -32,7 +32,7 @@ fi
 stamp=.venv/.shopstream-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "bootstrap: installing Python packages into .venv"
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev,lab]"
   touch "$stamp"
 fi
 
