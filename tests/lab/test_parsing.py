@@ -132,3 +132,24 @@ def test_the_lab_platform_has_its_own_ports_and_folder(tmp_path: object) -> None
     assert lab.topics()["dead-letter"] == 1
     assert lab.gateway_rate_limit >= 1_000_000
     assert 38080 in testbed.ports(lab) and 45432 in testbed.ports(lab)
+
+
+def test_a_port_held_by_another_program_is_named() -> None:
+    import socket
+
+    base = Settings()
+    data = testbed.LAB_DATA.parent / "data-test-lab-ports"
+    with socket.socket() as sock:
+        for offset in range(43013, 45000, 97):  # the lab's gateway port would be 8080 + offset
+            try:
+                sock.bind(("127.0.0.1", base.gateway_port + offset))
+                break
+            except OSError:
+                continue
+        else:
+            pytest.skip("no free port to hold")
+        sock.listen()
+        problem = testbed.port_problem(testbed.lab_settings(base, data, offset))
+        assert f"port {base.gateway_port + offset} is taken" in problem
+        with pytest.raises(RuntimeError, match="no free set of ports"):
+            testbed.free_offset(base, data, [offset])
