@@ -15,6 +15,7 @@ from services.product.adapters.cache import INVALIDATION_LAG, ProductCache
 from services.product.domain import model
 from shopstream import events, kafka
 from shopstream.config import Settings
+from shopstream.consumer import next_batch
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class CacheListener:
                     log.exception("cache listener cannot see %s yet", model.TOPIC)
                     self._stop.wait(1)
             while not self._stop.is_set():
-                for message in consumer.consume(500, timeout=0.2):
+                for message in next_batch(consumer, 500, 0.2):
                     value = message.value()
                     if message.error() or value is None:
                         continue
