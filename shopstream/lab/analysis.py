@@ -91,9 +91,14 @@ def pt01(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
     rows = [step_row(s, ceil, ["nginx-fixed", "pgbench-read-mix"]) for s in steps]
     points = [(float(r["users"]), float(r["ok_rate"] or 0)) for r in rows]
     knee = stats.saturation_point(points)
+    best = max(rows, key=lambda r: r["ok_rate"] or 0) if rows else None
     return {
         "rows": rows,
-        "saturation": rows[knee] if knee is not None else None,
+        "saturation": (
+            {"users": knee, "ok_rate": best["ok_rate"], "best_at_users": best["users"]}
+            if knee is not None and best
+            else None
+        ),
         "ideal": stats.ideal_line(points),
     }
 

@@ -70,7 +70,8 @@ def concurrency(summary: Mapping[str, Any], path: Path) -> Path:
         ax.plot([n for n, _ in ideal], [x for _, x in ideal], "--", color="grey", label="linear from the first point")
     sat = entry.get("saturation")
     if sat:
-        ax.axvline(sat["users"], color="#c0392b", ls=":", label=f"saturation: {sat['users']} users, {sat['ok_rate']:,.0f} req/s")
+        ax.axvline(sat["users"], color="#c0392b", ls=":", label=f"saturation: ~{sat['users']:.0f} users ({sat['ok_rate']:,.0f} req/s at best)")
+        ax.axhline(sat["ok_rate"], color="#c0392b", ls=":", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("concurrent users (log)")
     ax.set_ylabel("successful requests/s")

@@ -108,20 +108,23 @@ def test_section(
         parts.append("<p class=note>Interrupted (Ctrl-C): the steps below are what was measured.</p>")
     rows = entry.get("rows") or ([entry["row"]] if entry.get("row") else [])
     if test == "PT-01":
-        parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".3f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
+        parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
         sat = entry.get("saturation")
         if sat:
-            parts.append(f"<p>Saturation point: <b>{sat['users']} users</b> at {fmt(sat['ok_rate'])} req/s (the lowest load within 10% of the best throughput measured).</p>")
+            parts.append(
+                f"<p>Saturation point: <b>about {fmt(sat['users'])} users</b>, where throughput growing as at the lightest load "
+                f"would reach the best measured, {fmt(sat['ok_rate'])} req/s (at {fmt(sat['best_at_users'])} users). Past it, more users only queue.</p>"
+            )
         parts.append(image(charts["1-concurrency-throughput"], shown))
     elif test == "PT-02":
-        parts.append(table(rows, [*COMMON, ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("e2e_p95_ms", "p95", ",.0f"), ("x nginx-fixed", "x nginx", ".3f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_outbox", "peak outbox", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
+        parts.append(table(rows, [*COMMON, ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("e2e_p95_ms", "p95", ",.0f"), ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_outbox", "peak outbox", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
         outcomes = [{"step": r["step"], **{k: v for k, v in (r.get("outcomes") or {}).items()}} for r in rows]
         keys = sorted({k for o in outcomes for k in o if k != "step"})
         if keys:
             parts.append(table(outcomes, [("step", "outcomes of the step's orders", ""), *[(k, k, ",.0f") for k in keys]]))
         parts += [image(charts["2-sync-vs-async"], shown), image(charts["6-percentiles"], shown)]
     elif test == "PT-03":
-        parts.append(table(rows, [*COMMON, ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
+        parts.append(table(rows, [*COMMON, ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
         parts.append(model_block(entry))
         parts.append(image(charts["3-scaling"], shown))
     elif test == "PT-04":
@@ -130,7 +133,7 @@ def test_section(
         parts.append(table(bal, [("step", "order-events balance", ""), ("partitions", "partitions", ",.0f"), ("max_over_mean", "max/mean", ".2f"), ("cv", "coeff. of variation", ".2f")]))
         parts += [image(charts["8-partitions"], shown), image(charts["4-event-latency"], shown)]
     elif test == "PT-05":
-        parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".3f"), *LOADGEN]))
+        parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN]))
         parts.append(
             "<p>"
             f"Base p95 {fmt(entry.get('base_p95_ms'), ',.1f')} ms; peak p95 {fmt(entry.get('peak_p95_ms'), ',.1f')} ms; "

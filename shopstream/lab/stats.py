@@ -24,20 +24,18 @@ def ratios(value: float | None, ceilings: Mapping[str, float | None]) -> dict[st
     return {f"x {name}": ratio(value, ceiling) for name, ceiling in ceilings.items()}
 
 
-def saturation_point(points: Sequence[tuple[float, float]], within: float = 0.10) -> int | None:
-    """Index of the saturation point of a (load, throughput) curve: the lowest load whose
-    throughput is within `within` of the best measured. Past it, more load buys (almost) no more
-    throughput, only longer queues."""
+def saturation_point(points: Sequence[tuple[float, float]]) -> float | None:
+    """The knee of a (load, throughput) curve: where the light-load line (throughput growing in
+    proportion to the load, as at the lightest load measured) meets the best throughput measured.
+    Below it the system keeps up with its users; past it more users only queue (operational
+    laws: N* = X_max / (X(n0) / n0))."""
     if not points:
         return None
+    n0, x0 = min(points)
     best = max(x for _, x in points)
-    if best <= 0:
+    if n0 <= 0 or x0 <= 0 or best <= 0:
         return None
-    ordered = sorted(range(len(points)), key=lambda i: points[i][0])
-    for i in ordered:
-        if points[i][1] >= (1 - within) * best:
-            return i
-    return None  # pragma: no cover - the best point always qualifies
+    return best / (x0 / n0)
 
 
 def ideal_line(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
