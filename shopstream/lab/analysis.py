@@ -267,7 +267,7 @@ def _cv(values: list[float]) -> float | None:
 
 
 def heatmap(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Mean cores and peak RSS per component (rows) and step (columns)."""
+    """Mean cores and peak memory (PSS of each tree) per component (rows) and step (columns)."""
     columns: list[str] = []
     cpu: dict[str, list[float | None]] = {}
     rss: dict[str, list[float | None]] = {}
@@ -279,9 +279,16 @@ def heatmap(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             for name, value in step.get("cpu_cores", {}).items():
                 if name != "machine":
                     folded[component(name)] = folded.get(component(name), 0.0) + value
-            mem: dict[str, float] = {}
-            for name, value in step.get("peak_rss_mb", {}).items():
-                mem[component(name)] = mem.get(component(name), 0.0) + value
+            other = other_cores(step.get("cpu_cores", {}))
+            if other is not None:
+                folded["other work on the machine"] = other
+            mem: dict[str, float] = {}  # peak PSS of each process tree (shared pages split)
+            for sample in step.get("samples", []):
+                at: dict[str, float] = {}
+                for name, value in (sample.get("pss_mb") or {}).items():
+                    at[component(name)] = at.get(component(name), 0.0) + value
+                for name, value in at.items():
+                    mem[name] = max(mem.get(name, 0.0), value)
             for name in set(folded) | set(cpu):
                 cpu.setdefault(name, [None] * col).append(folded.get(name))
             for name in set(mem) | set(rss):
@@ -289,7 +296,7 @@ def heatmap(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             for table in (cpu, rss):
                 for values in table.values():
                     values.extend([None] * (col + 1 - len(values)))
-    return {"columns": columns, "cpu": cpu, "rss_mb": rss}
+    return {"columns": columns, "cpu": cpu, "pss_mb": rss}
 
 
 def summarize(

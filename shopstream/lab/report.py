@@ -148,9 +148,10 @@ def test_section(
 
 
 def memory_table(summary: Mapping[str, Any]) -> str:
-    """Peak RSS per component over each test's steps (the per-second samples are in the CSVs)."""
+    """Peak memory per component over each test's steps (the per-second samples, RSS and PSS, are
+    in the CSVs)."""
     hm = summary.get("heatmap") or {}
-    cols, rss = hm.get("columns") or [], hm.get("rss_mb") or {}
+    cols, rss = hm.get("columns") or [], hm.get("pss_mb") or {}
     if not cols or not rss:
         return ""
     tests = sorted({c.split(" ", 1)[0] for c in cols})
@@ -161,7 +162,7 @@ def memory_table(summary: Mapping[str, Any]) -> str:
             values = [v for c, v in zip(cols, rss[name], strict=True) if c.startswith(test) and v is not None]
             row[test] = max(values) if values else None
         rows.append(row)
-    return "<p>Peak memory (RSS, MB; instances added up) per test:</p>" + table(
+    return "<p>Peak memory per test (MB, PSS of each process tree: PostgreSQL's backends and nginx's workers included, shared pages split; instances added up):</p>" + table(
         rows, [("component", "component", ""), *[(t, t, ",.0f") for t in tests]]
     )
 
