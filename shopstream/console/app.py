@@ -217,7 +217,20 @@ def routes(console: Console) -> list[Any]:
         order, events, note = await console.order(oid)
         return {"order": order, "events": events, "note": note, "trace": console.trace_link(oid)}
 
+    @get("/dashboards", media_type=MediaType.HTML, include_in_schema=False)
+    async def dashboards_page() -> str:
+        return pages.dashboards_index(health.dashboards())
+
+    @get("/dashboards/{uid:str}", media_type=MediaType.HTML, include_in_schema=False)
+    async def dashboard_page(uid: str) -> str:
+        board = next((b for b in health.dashboards() if b["uid"] == uid), None)
+        if board is None:
+            raise Problem(404, "Unknown dashboard", f"no dashboard {uid!r}", [field_error("uid", "no such dashboard")])
+        return pages.dashboard(board, await health.evaluate(console.settings, board))
+
     return [
+        dashboards_page,
+        dashboard_page,
         health_page,
         health_api,
         kafka_page,

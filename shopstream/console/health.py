@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from shopstream.config import Settings
+from shopstream.config import PROJECT_ROOT, Settings
 
 # What the health view shows, as (title, PromQL, unit, labels that name a row).
 PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
@@ -83,3 +84,28 @@ async def pulse(settings: Settings) -> Pulse:
     except httpx.HTTPError as exc:
         return Pulse(False, panels, error=f"Prometheus at {base_url(settings)}: {exc}")
     return Pulse(True, panels, [a for a in alerts if a.get("state") == "firing"])
+
+
+DASHBOARDS = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
+
+
+def dashboards() -> list[dict[str, Any]]:
+    """The provisioned Grafana dashboards, as the JSON Grafana reads."""
+    return [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
+
+
+async def evaluate(
+    settings: Settings, board: dict[str, Any]
+) -> list[tuple[str, str, list[tuple[dict[str, str], float]], str]]:
+    """Every target of every panel, evaluated now: (title, legend, [(labels, value)], error)."""
+    results = []
+    async with httpx.AsyncClient(base_url=base_url(settings), timeout=5) as client:
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                try:
+                    rows = await query(client, target["expr"])
+                    values = [(r.labels, r.value) for r in rows]
+                    results.append((panel["title"], target.get("legendFormat", ""), values, ""))
+                except (RuntimeError, httpx.HTTPError) as exc:
+                    results.append((panel["title"], target.get("legendFormat", ""), [], str(exc)))
+    return results

@@ -18,6 +18,7 @@ NAV = (
     ("/kafka/groups", "Consumer groups"),
     ("/kafka/dead-letter", "Dead letters"),
     ("/orders", "Orders"),
+    ("/dashboards", "Dashboards"),
 )
 
 STYLE = """
@@ -288,3 +289,38 @@ def orders(
                 "<span class=muted>(when it was sampled)</span></p>"
             )
     return page("Orders", "/orders", "".join(parts))
+
+
+def dashboards_index(boards: list[dict[str, Any]]) -> str:
+    rows = [
+        [link(f"/dashboards/{b['uid']}", b["title"]), len(b["panels"]), b.get("description", "")]
+        for b in boards
+    ]
+    body = (
+        "<p>The provisioned Grafana dashboards (deploy/grafana/dashboards), evaluated live against "
+        "this platform's Prometheus: every panel's current values.</p>"
+        + table(["dashboard", "panels", "about"], rows, "dashboards")
+    )
+    return page("Dashboards", "/dashboards", body)
+
+
+def dashboard(board: dict[str, Any], results: list[tuple[str, str, list[Any], str]]) -> str:
+    """``results``: (panel title, legend, rows of (labels, value), error) per panel target."""
+    parts = []
+    for title, legend, rows, error in results:
+        shown = [[_legend(legend, labels), value] for labels, value in rows[:30]]
+        err = f"<p class=bad>{escape(error)}</p>" if error else ""
+        parts.append(
+            f'<div class=card><h2>{escape(title)}</h2>{err}'
+            f"{table(['series', 'value'], shown, 'panel-' + _slug(title))}</div>"
+        )
+    return page(board["title"], "/dashboards", "".join(parts), refresh=10)
+
+
+def _legend(legend: str, labels: dict[str, str]) -> str:
+    if not legend:
+        return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or "value"
+    out = legend
+    for key, value in labels.items():
+        out = out.replace("{{" + key + "}}", value)
+    return out

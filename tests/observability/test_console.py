@@ -180,6 +180,17 @@ def test_orders_view_shows_the_order_its_timeline_and_event_stream(platform) -> 
     assert "its trace in Zipkin" in " ".join(page.text)
 
 
+def test_dashboards_view_evaluates_the_grafana_panels_live(platform) -> None:
+    index = browser.parse(browser.dom(console_url(platform, "/dashboards")))
+    titles = [row[0] for row in index.tables["dashboards"][1:]]
+    assert len(titles) == 5 and "shopstream / Kafka" in titles, titles
+    page = browser.parse(browser.dom(console_url(platform, "/dashboards/shopstream-kafka")))
+    partitions = page.tables["panel-partitions"][1:]
+    expected = sum(platform.settings.topics().values())
+    assert int(float(partitions[0][1])) >= expected, partitions  # plus __consumer_offsets
+    assert "class=bad" not in browser.dom(console_url(platform, "/dashboards/shopstream-postgresql"))
+
+
 def test_orders_view_form_and_bad_ids(platform) -> None:
     page = browser.parse(browser.dom(console_url(platform, "/orders")))
     assert "order id" in " ".join(page.text)
@@ -202,6 +213,7 @@ def test_orders_view_form_and_bad_ids(platform) -> None:
         ("/api/kafka/topics/product-events/messages", {"limit": 501}, 400, "limit"),
         ("/kafka/dead-letter", {"limit": "many"}, 400, "limit"),
         ("/api/orders/not-a-uuid", {}, 400, "id"),
+        ("/dashboards/no-such-board", {}, 404, "uid"),
     ],
 )
 def test_bad_input_is_a_4xx_problem(platform, path, params, status, field) -> None:
