@@ -17,7 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import tracing
+from shopstream import emf, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -181,8 +181,10 @@ def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
                 finally:
                     route = scope.get("path_template") or "unmatched"
                     method = str(scope.get("method", ""))
-                    LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
+                    elapsed = time.perf_counter() - started
+                    LATENCY.labels(service, method, route).observe(elapsed)
                     REQUESTS.labels(service, method, route, str(status)).inc()
+                    emf.record(service, method, route, status, elapsed)
                     span.finish(method, route, status)
                     request_id.reset(token)
 
@@ -200,7 +202,9 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Litestar:
-    tracing.setup(Settings.from_env(), service)
+    settings = Settings.from_env()
+    tracing.setup(settings, service)
+    emf.configure(settings.aws_emf_namespace)  # CloudWatch EMF on stdout, when on AWS
 
     @get("/health/live", include_in_schema=False, sync_to_thread=False)
     def live() -> dict[str, str]:
