@@ -48,7 +48,15 @@ def body(lines: list[tuple[str, int]], customer: str = APPROVE, **overrides: Any
 
 
 def stock(client: httpx.Client, product_id: str) -> int:
-    return int(client.get(f"/products/{product_id}").json()["stock"])
+    """The product's stock as the database holds it now.
+
+    ``GET /products/{id}`` may answer from an instance's read cache, which follows changes made
+    by other processes (the saga consumers) only as fast as product-events reach it; search reads
+    the database. The test products each have a category of their own (see ``create``).
+    """
+    category = client.get(f"/products/{product_id}").json()["category"]
+    page = client.get("/products", params={"category": category, "limit": 100}).json()
+    return int(next(p["stock"] for p in page["items"] if p["id"] == product_id))
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = 60, pause: float = 0.1) -> Any:

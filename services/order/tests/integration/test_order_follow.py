@@ -120,10 +120,13 @@ async def test_an_idempotency_key_makes_a_retry_safe(platform) -> None:
             assert_problem(other, 422, "Idempotency-Key")
         # The same key from another customer is another order.
         key = f"shared-{uuid.uuid4().hex}"
-        a = c.post("/orders", json=body([(pid, 1)], new_customer()), headers={"Idempotency-Key": key})
-        b = c.post("/orders", json=body([(pid, 1)], new_customer()), headers={"Idempotency-Key": key})
-        assert a.json()["id"] != b.json()["id"]
-        before = stock(p, pid)
+        a, b = (
+            c.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], new_customer()),
+                   headers={"Idempotency-Key": key}).json()
+            for _ in range(2)
+        )
+        assert (a.get("id") or a["order_id"]) != (b.get("id") or b["order_id"])
+        before = stock(p, pid)  # sync orders are settled when answered
 
     key = f"race-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60) as ac:
