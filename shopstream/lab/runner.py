@@ -30,7 +30,7 @@ from shopstream.lab.load import VEGETA
 from shopstream.lab.profiles import Profile
 from shopstream.lab.samplers import KafkaProbe, Sampler
 from shopstream.lab.stats import median
-from shopstream.lab.workload import Workload, prepare
+from shopstream.lab.workload import Workload, prepare, restock_scarce
 
 TESTS = ("PT-01", "PT-02", "PT-03", "PT-04", "PT-05")
 TITLES = {
@@ -439,6 +439,7 @@ def run_test(lab: Lab, test: str) -> dict[str, Any]:
         return result
     lab.log(f"== {test} {TITLES[test]}")
     products = lab.workload.lab_products
+    restock_scarce(lab.settings, lab.workload)
     before = asyncio.run(audit.snapshot(lab.settings, products, lab.order_service))
     since = datetime.now(UTC)
     lab.steps = result["steps"]

@@ -20,6 +20,9 @@ from shopstream.config import Settings
 ORDER_SKU = "LAB-ORD-{:04d}"
 SCARCE_SKU = "LAB-SCARCE-{:02d}"
 PLENTY = 100_000_000
+# units of each scarce product at the start of every test: 2% of orders take one, so a test of a
+# few thousand orders sells them out and "never oversold" is checked at the edge
+SCARCE_STOCK = 10
 CUSTOMER_NAMESPACE = uuid.UUID("3d6f0a52-1c1b-4d55-9a43-5f1f0c6b7e21")
 
 
@@ -111,13 +114,22 @@ async def _order_catalog_knows(settings: Settings, ids: list[str]) -> bool:
         await conn.close()
 
 
+def restock_scarce(settings: Settings, workload: Workload) -> None:
+    """Put the scarce products back to their starting stock (before each test)."""
+    gateway = f"http://127.0.0.1:{settings.gateway_port}"
+    with httpx.Client(base_url=gateway, timeout=30, headers={"X-Client-Id": "lab-setup"}) as c:
+        for pid in workload.scarce_products:
+            r = c.put(f"/products/{pid}/stock", json={"stock": workload.scarce_stock, "reason": "lab reset"})
+            r.raise_for_status()
+
+
 def prepare(
     settings: Settings,
     folder: Path,
     catalog: int,
     order_products: int = 200,
     scarce: int = 5,
-    scarce_stock: int = 50,
+    scarce_stock: int = SCARCE_STOCK,
     customer_count: int = 500,
     order_service: bool = True,
 ) -> Workload:
