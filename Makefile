@@ -42,10 +42,12 @@ bench: install
 	@$(SHOPSTREAM) bench products
 
 # The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
-# performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations.
+# performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations;
+# LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
 PROFILE ?= quick
+LAB_ARGS ?=
 lab: install
-	@$(SHOPSTREAM) lab run all --profile $(PROFILE)
+	@$(SHOPSTREAM) lab run all --profile $(PROFILE) $(LAB_ARGS)
 
 lab-smoke: install
-	@$(SHOPSTREAM) lab run all --profile smoke
+	@$(SHOPSTREAM) lab run all --profile smoke $(LAB_ARGS)
