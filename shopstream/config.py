@@ -91,6 +91,9 @@ class Settings:
     kafka_metrics_port: int = _doc("Kafka broker's JMX exporter agent port", 9404)
     zipkin_port: int = _doc("Zipkin server port (0: no Zipkin, no tracing)", 9411)
     zipkin_heap: str = _doc("Zipkin server JVM heap", "256m")
+    zipkin_url: str = _doc(
+        "where services send spans, e.g. http://zipkin:9411 (derived: the local Zipkin)", ""
+    )
     tracing_sample_ratio: float = _doc(
         "share of new traces sampled; a request carrying a sampled traceparent is always traced",
         0.1,
