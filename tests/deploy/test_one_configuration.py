@@ -50,6 +50,8 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
+    "SHOPSTREAM_ZIPKIN_URL": "derived from SHOPSTREAM_ZIPKIN_PORT on the local platform; a deployment "
+    "with a Zipkin sets it (or SHOPSTREAM_ZIPKIN_PORT=0 to turn tracing off)",
 }
 NO_CLOUDWATCH = {
     "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics; ECS sets "
