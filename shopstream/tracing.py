@@ -8,7 +8,8 @@ writes in turn carry it on. SQL statements are spans too (asyncpg instrumentatio
 
 Sampling: ``SHOPSTREAM_TRACING_SAMPLE_RATIO`` of new traces; a request or message that arrives with a
 sampled ``traceparent`` is always traced (parent-based). ``SHOPSTREAM_ZIPKIN_PORT=0`` turns tracing off
-entirely (no provider, no cost beyond a no-op call). Spans go to Zipkin's ``/api/v2/spans``.
+entirely (no provider, no cost beyond a no-op call). Spans go to Zipkin's ``/api/v2/spans`` at
+``SHOPSTREAM_ZIPKIN_URL`` (a deployment's Zipkin), else the local one on ``SHOPSTREAM_ZIPKIN_PORT``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 def zipkin_endpoint(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.zipkin_port}/api/v2/spans"
+    base = settings.zipkin_url.rstrip("/") or f"http://127.0.0.1:{settings.zipkin_port}"
+    return f"{base}/api/v2/spans"
 
 
 def setup(settings: Settings, service: str) -> bool:
