@@ -9,10 +9,12 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -71,7 +73,9 @@ def platform() -> Iterator[Platform]:
     settings = Settings.from_env()
     # One test platform per machine: a second test session waits here instead of tearing down
     # the first one's platform (same ports, same folder).
-    lock = open(settings.data_path.parent / ".test-platform.lock", "w")  # noqa: SIM115 - held all session
+    # (also across clones: the lock is named after the ports, not the folder)
+    lock_path = Path(tempfile.gettempdir()) / f"shopstream-test-platform-{settings.gateway_port}.lock"
+    lock = open(lock_path, "w")  # noqa: SIM115 - held all session
     fcntl.flock(lock, fcntl.LOCK_EX)
     if settings.data_path.exists():
         runtime.down(settings)  # leftovers of an interrupted run
