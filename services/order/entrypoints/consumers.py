@@ -38,7 +38,7 @@ from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import LineItem
 from shopstream import db, events, kafka
 from shopstream.config import Settings
-from shopstream.consumer import EventConsumer, Poison
+from shopstream.consumer import EventConsumer, Poison, next_batch
 from shopstream.db import Connection
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class BatchLoop:
         self._consumer.subscribe([self.topic])
         try:
             while not self.stopping.is_set():
-                polled = await asyncio.to_thread(self._consumer.consume, self.batch, 0.5)
+                polled = await asyncio.to_thread(next_batch, self._consumer, self.batch)
                 messages = [m for m in polled if not m.error()]
                 if not messages:
                     continue
