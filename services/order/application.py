@@ -80,7 +80,7 @@ class Placed:
 
 
 @dataclass
-class Outcome:
+class Observations:
     """The recorded decisions of one use case, for the metrics once they are committed."""
 
     recorded: list[Recorded] = field(default_factory=list)
@@ -188,7 +188,7 @@ class OrderService:
 
     # Deciding --------------------------------------------------------------------------------------
     async def decide(
-        self, conn: Connection, order_id: UUID, message: SagaMessage, outcome: Outcome
+        self, conn: Connection, order_id: UUID, message: SagaMessage, observations: Observations
     ) -> Reaction | None:
         """Lock and load the order, let the saga react, record its events (caller's transaction).
         None when the order does not exist."""
@@ -197,35 +197,35 @@ class OrderService:
             return None
         reaction = react(order, message, self.clock())
         if reaction.events:
-            outcome.recorded.append(await record(conn, reaction.order, self.strategy))
+            observations.recorded.append(await record(conn, reaction.order, self.strategy))
         return reaction
 
     async def decide_now(self, order_id: UUID, message: SagaMessage) -> Reaction | None:
         """``decide`` in a transaction of its own, retried when another writer got there first."""
         for attempt in range(1, CONFLICT_RETRIES + 1):
-            outcome = Outcome()
+            observations = Observations()
             try:
                 async with self.pool.acquire() as conn, conn.transaction():
-                    reaction = await self.decide(conn, order_id, message, outcome)
+                    reaction = await self.decide(conn, order_id, message, observations)
             except event_store.VersionConflict:
                 if attempt == CONFLICT_RETRIES:
                     raise
                 continue
-            outcome.observe()
+            observations.observe()
             return reaction
         raise AssertionError("not reached")
 
     async def reject(self, order_id: UUID, reason: str) -> OrderState:
         """End a pending order the saga cannot move on (its stock answer cannot be had)."""
-        outcome = Outcome()
+        observations = Observations()
         async with self.pool.acquire() as conn, conn.transaction():
             order = await event_store.load(conn, order_id, lock=True)
             if order is None:
                 raise OrderNotFound(order_id)
             if not order.state.is_terminal:
                 order.reject(reason, self.clock())
-                outcome.recorded.append(await record(conn, order, self.strategy))
-        outcome.observe()
+                observations.recorded.append(await record(conn, order, self.strategy))
+        observations.observe()
         return order.state
 
     # Payment ----------------------------------------------------------------------------------------
@@ -346,12 +346,12 @@ class OrderService:
 
     # Async processing -------------------------------------------------------------------------
     async def on_stock_answer(
-        self, conn: Connection, message: ev.StockReserved | ev.StockRejected, outcome: Outcome
+        self, conn: Connection, message: ev.StockReserved | ev.StockRejected, observations: Observations
     ) -> OrderState | None:
         """The product service's answer to an async order, in the consumer's transaction: record
         it and carry out what the saga decides (the payment, inline). Redelivery-safe: the saga
         ignores a second answer, and the payment is idempotent per order."""
-        reaction = await self.decide(conn, message.order_id, message, outcome)
+        reaction = await self.decide(conn, message.order_id, message, observations)
         if reaction is None:
             return None
         state = reaction.order.state
@@ -360,7 +360,7 @@ class OrderService:
             command = queue.popleft()
             if isinstance(command, AuthorizePayment):
                 answer = await self.authorize(command)
-                following = await self.decide(conn, message.order_id, answer, outcome)
+                following = await self.decide(conn, message.order_id, answer, observations)
                 if following is not None:
                     state = following.order.state
                     queue.extend(following.commands)

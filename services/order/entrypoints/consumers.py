@@ -32,7 +32,7 @@ from services.order.adapters.catalog import PRODUCT_TOPIC
 from services.order.adapters.payments import payment_gateway
 from services.order.adapters.product_client import ProductClient
 from services.order.adapters.unit_of_work import ORDER_TOPIC
-from services.order.application import OrderService, Outcome
+from services.order.application import Observations, OrderService
 from services.order.domain import events as ev
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import LineItem
@@ -85,23 +85,23 @@ class SagaHandler:
 
     def __init__(self, service: OrderService) -> None:
         self.service = service
-        self._outcomes: dict[str, Outcome] = {}
+        self._observations: dict[str, Observations] = {}
 
     async def handle(self, conn: Connection, event: events.Event) -> None:
         message = stock_message(event)
         if message is None:
             return
-        outcome = Outcome()
-        self._outcomes[event.id] = outcome  # a retry replaces the outcome of a failed attempt
-        state = await self.service.on_stock_answer(conn, message, outcome)
+        observations = Observations()
+        self._observations[event.id] = observations  # a retry replaces those of a failed attempt
+        state = await self.service.on_stock_answer(conn, message, observations)
         if state is None:
-            self._outcomes.pop(event.id, None)
+            self._observations.pop(event.id, None)
             log.info("%s for unknown order %s skipped", event.type, message.order_id)
 
     def after_apply(self, event: events.Event) -> None:
-        outcome = self._outcomes.pop(event.id, None)
-        if outcome is not None:
-            outcome.observe()
+        observations = self._observations.pop(event.id, None)
+        if observations is not None:
+            observations.observe()
 
 
 class BatchLoop:
