@@ -2,7 +2,8 @@
 
 Follows ``order-events`` and answers on ``stock-events`` (keyed by order id):
 - OrderPlaced (async mode) -> hold the stock of every line, or none -> StockReserved | StockRejected
-- StockReleased (the order gave its stock back) -> release exactly what is held -> ReservationReleased
+- StockReleased (the order gave its stock back), OrderRejected, OrderCancelled -> release exactly
+  what is held for the order (nothing if already released) -> ReservationReleased
 - OrderConfirmed -> the held stock is sold (reservation committed)
 Each event is applied once (shared idempotent consumer); the answer goes through the outbox in the
 same transaction as the stock change.
@@ -77,7 +78,9 @@ async def handle(conn: Connection, event: Event) -> None:
             return
         lines = [{"product_id": h.product_id, "quantity": h.quantity} for h in held.lines]
         await _answer(conn, STOCK_RESERVED, order_id, {"lines": lines})
-    elif event.type == "StockReleased":
+    elif event.type in ("StockReleased", "OrderRejected", "OrderCancelled"):
+        # An order that ended without confirmation holds nothing: even if it never learnt that its
+        # reservation was made (a sync request that lost the product service's answer).
         released = await reservations.release(conn, order_id)
         if released is not None and released.lines:
             lines = [{"product_id": h.product_id, "quantity": h.quantity} for h in released.lines]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import httpx
@@ -167,3 +168,33 @@ def test_saga_reservation_through_kafka_applies_each_event_once(platform) -> Non
         )
         assert c.get(f"/products/{pid}").json()["stock"] == 4
         assert c.get(f"/reservations/{ok}").json()["status"] == "released"
+
+
+def test_an_order_that_ends_unconfirmed_holds_nothing(platform) -> None:
+    """A sync order whose request lost the reservation's answer ends rejected without knowing what
+    was held: its OrderRejected event alone gives the stock back."""
+    with platform.client("product") as c:
+        pid = create(c, stock=6)["id"]
+        lost = _order((pid, 4))
+        assert c.post("/reservations", json=lost).status_code == 201
+        assert c.get(f"/reservations/{lost['order_id']}").json()["status"] == "held"
+    oid = lost["order_id"]
+    rejected = events.new_event(
+        "OrderRejected",
+        oid,
+        {"order_id": oid, "reason": "product service unreachable", "occurred_at": events.now_iso()},
+    )
+    _send(platform, rejected)
+    consume_events(
+        platform.settings,
+        "stock-events",
+        keep=lambda e: e.aggregate_id == oid,
+        until=lambda evs: any(e.type == "ReservationReleased" for e in evs),
+    )
+    with platform.client("product") as c:
+        assert c.get(f"/reservations/{oid}").json()["status"] == "released"
+    deadline = time.monotonic() + 10  # the instance's cache follows the StockChanged event
+    with platform.client("product") as c:
+        while c.get(f"/products/{pid}").json()["stock"] != 6:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
