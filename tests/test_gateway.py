@@ -1,7 +1,7 @@
 """The API gateway: the rendered nginx.conf, and the real nginx running it in front of echo servers.
 
-Integration tests start Debian's nginx on ports 41079/41080 with upstream echo servers on
-41181-41183 (41189 stays closed), all under a private data folder, so they run beside a running
+Integration tests start Debian's nginx on ports 31079/31080 with upstream echo servers on
+31181-31183 (31189 stays closed), all under a private data folder, so they run beside a running
 platform. Every request carries a fresh X-Client-Id unless a test pins one, so only the rate-limit
 test ever meets the (deliberately small) rate limit.
 """
@@ -31,10 +31,10 @@ try:  # tests/ is a plain folder today; keep working if it becomes a package
 except ImportError:
     from gateway_upstream import EchoServer
 
-GATEWAY_PORT = 41080
-STATUS_PORT = 41079
-ECHO_PORTS = (41181, 41182, 41183)
-CLOSED_PORT = 41189
+GATEWAY_PORT = 31080
+STATUS_PORT = 31079
+ECHO_PORTS = (31181, 31182, 31183)
+CLOSED_PORT = 31189
 RATE, BURST = 20, 20
 BODY_LIMIT = 4096
 PRODUCT_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
@@ -154,7 +154,7 @@ def start_gateway(settings: Settings) -> Iterator[StartGateway]:
 @pytest.fixture
 def standard(start_gateway: StartGateway, echo: Echo) -> Echo:
     """Products on two instances, orders on a third."""
-    start_gateway({"product": [41181, 41182], "order": [41183]})
+    start_gateway({"product": [31181, 31182], "order": [31183]})
     return echo
 
 
@@ -166,11 +166,11 @@ def _block(conf: str, opening: str) -> str:
 
 
 def test_render_lists_each_instance_in_its_upstream() -> None:
-    conf = gateway.render(Settings(), {"product": [41181, 41182], "order": [41183]})
+    conf = gateway.render(Settings(), {"product": [31181, 31182], "order": [31183]})
     product = _block(conf, "upstream product_service {")
     order = _block(conf, "upstream order_service {")
-    assert re.findall(r"server 127\.0\.0\.1:(\d+)", product) == ["41181", "41182"]
-    assert re.findall(r"server 127\.0\.0\.1:(\d+)", order) == ["41183"]
+    assert re.findall(r"server 127\.0\.0\.1:(\d+)", product) == ["31181", "31182"]
+    assert re.findall(r"server 127\.0\.0\.1:(\d+)", order) == ["31183"]
     for block in (product, order):
         assert "least_conn;" in block
         assert "keepalive 64;" in block
@@ -179,7 +179,7 @@ def test_render_lists_each_instance_in_its_upstream() -> None:
 
 
 def test_render_routes_an_empty_instance_list_to_503() -> None:
-    for upstreams in ({"product": [41181], "order": []}, {"product": [41181]}):
+    for upstreams in ({"product": [31181], "order": []}, {"product": [31181]}):
         conf = gateway.render(Settings(), upstreams)
         assert "upstream order_service" not in conf
         assert "proxy_pass http://order_service" not in conf
@@ -259,7 +259,7 @@ def test_problem_pages_are_valid_json() -> None:
 
 @pytest.mark.integration
 def test_rendered_config_passes_nginx_t(settings: Settings) -> None:
-    for upstreams in ({"product": [41181, 41182], "order": [41183]}, {}):
+    for upstreams in ({"product": [31181, 31182], "order": [31183]}, {}):
         path = gateway.gateway_dir(settings) / "check.conf"
         gateway._write_conf(settings, upstreams, path)
         prefix = f"{gateway.gateway_dir(settings)}/"
@@ -275,15 +275,15 @@ def test_rendered_config_passes_nginx_t(settings: Settings) -> None:
 # The running gateway ----------------------------------------------------------------------------
 @pytest.mark.integration
 def test_start_and_stop(settings: Settings, start_gateway: StartGateway, echo: Echo) -> None:
-    master = start_gateway({"product": [41181], "order": [41183]})
+    master = start_gateway({"product": [31181], "order": [31183]})
     assert gateway.pid(settings) == master
     assert gateway.running(settings)
     assert gateway.pid_path(settings).exists()
     workers = [p for p, t in gateway._workers(master).items() if "worker process" in t]
     assert len(workers) == gateway.WORKER_PROCESSES
     # start() on a running gateway applies the upstreams in place rather than starting another.
-    assert gateway.start(settings, {"product": [41182], "order": [41183]}) == master
-    assert served_by(call("GET", "/products/1")) == 41182
+    assert gateway.start(settings, {"product": [31182], "order": [31183]}) == master
+    assert served_by(call("GET", "/products/1")) == 31182
 
     gateway.stop(settings)
     assert gateway.pid(settings) is None
@@ -298,14 +298,14 @@ def test_start_and_stop(settings: Settings, start_gateway: StartGateway, echo: E
 def test_routes_products_and_orders(standard: Echo) -> None:
     for path in ("/products", "/products/42", "/products/42/stock?x=1&y=2", "/products/"):
         reply = call("GET", path)
-        assert served_by(reply) in (41181, 41182)
+        assert served_by(reply) in (31181, 31182)
         seen = reply.json()
         assert seen["path"] == path
         assert seen["headers"]["host"] == f"127.0.0.1:{GATEWAY_PORT}"
         assert seen["headers"]["x-forwarded-for"] == "127.0.0.1"
     for path in ("/orders", "/orders/7", "/orders/7/lines"):
         reply = call("GET", path)
-        assert served_by(reply) == 41183
+        assert served_by(reply) == 31183
         assert reply.json()["path"] == path
     assert call("GET", "/products", headers={"Host": "shop.example"}).json()["headers"][
         "host"
@@ -405,12 +405,12 @@ def test_writes_with_a_body_must_be_json(standard: Echo) -> None:
 @pytest.mark.integration
 def test_post_without_a_body_needs_no_content_type(standard: Echo) -> None:
     reply = call("POST", "/orders/7/cancel")  # http.client sends Content-Length: 0
-    assert served_by(reply) == 41183
+    assert served_by(reply) == 31183
     assert reply.json()["headers"].get("content-length") == "0"
     assert "content-type" not in reply.json()["headers"]
 
     bare = post_without_length("/orders/8/cancel")
-    assert served_by(bare) == 41183
+    assert served_by(bare) == 31183
     assert bare.json()["method"] == "POST"
     assert bare.json()["path"] == "/orders/8/cancel"
 
@@ -518,7 +518,7 @@ def test_upstream_errors_pass_through_untouched(standard: Echo) -> None:
         reply = call("GET", f"/products/1?status={status}")
         assert reply.status == status
         assert reply.header("Content-Type") == "application/json"
-        assert reply.json()["port"] in (41181, 41182)
+        assert reply.json()["port"] in (31181, 31182)
 
 
 @pytest.mark.integration
@@ -577,7 +577,7 @@ def test_status_port_serves_fixed_response_and_stub_status(standard: Echo) -> No
 def test_reload_changes_instances_without_failing_a_request(
     settings: Settings, start_gateway: StartGateway, echo: Echo
 ) -> None:
-    master = start_gateway({"product": [41181, 41182], "order": [41183]})
+    master = start_gateway({"product": [31181, 31182], "order": [31183]})
     stop = threading.Event()
     failures: list[str] = []
     counts = Counter[str]()
@@ -635,13 +635,13 @@ def test_reload_changes_instances_without_failing_a_request(
         time.sleep(0.3)
         slow.start()
         time.sleep(0.2)  # the slow request is now inside an old worker
-        gateway.reload(settings, {"product": [41181, 41182, 41183], "order": [41183]})
+        gateway.reload(settings, {"product": [31181, 31182, 31183], "order": [31183]})
         after_add = Counter(served_by(call("GET", f"/products/{i}")) for i in range(30))
         time.sleep(0.3)
-        gateway.reload(settings, {"product": [41182, 41183], "order": [41183]})
-        removed_at = len(echo[41181].seen())
+        gateway.reload(settings, {"product": [31182, 31183], "order": [31183]})
+        removed_at = len(echo[31181].seen())
         time.sleep(0.5)
-        removed_after = len(echo[41181].seen()) - removed_at
+        removed_after = len(echo[31181].seen()) - removed_at
     finally:
         stop.set()
         for thread in threads:
@@ -651,7 +651,7 @@ def test_reload_changes_instances_without_failing_a_request(
     assert failures == [], failures[:10]
     assert counts["GET"] > 50 and counts["POST"] > 20 and counts["keepalive"] > 20, counts
     assert in_flight["r"].status == 200
-    assert after_add[41183] > 0, after_add
+    assert after_add[31183] > 0, after_add
     assert removed_after == 0
     assert gateway.pid(settings) == master  # reloaded, never restarted
 
@@ -660,22 +660,22 @@ def test_reload_changes_instances_without_failing_a_request(
 def test_reload_with_a_broken_config_keeps_serving_the_old_one(
     settings: Settings, start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    start_gateway({"product": [41181], "order": [41183]})
+    start_gateway({"product": [31181], "order": [31183]})
     before = gateway.conf_path(settings).read_text()
     real_render = gateway.render
     monkeypatch.setattr(
         gateway, "render", lambda s, u: real_render(s, u).replace("least_conn;", "least_conn")
     )
     with pytest.raises(RuntimeError, match="nginx -t"):
-        gateway.reload(settings, {"product": [41182], "order": [41183]})
+        gateway.reload(settings, {"product": [31182], "order": [31183]})
     assert gateway.conf_path(settings).read_text() == before
-    assert served_by(call("GET", "/products/1")) == 41181
+    assert served_by(call("GET", "/products/1")) == 31181
 
 
 @pytest.mark.integration
 def test_start_reports_a_port_in_use(settings: Settings, start_gateway: StartGateway) -> None:
     with EchoServer(GATEWAY_PORT), pytest.raises(RuntimeError, match="did not start"):
-        start_gateway({"product": [41181]})
+        start_gateway({"product": [31181]})
     assert gateway.pid(settings) is None
 
 
