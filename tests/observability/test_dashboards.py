@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from shopstream.config import PROJECT_ROOT
 from shopstream.runtime import observability
 from tests.observability import prom
+from tests.observability.poison import refused_by_the_product_saga
 
 BUILD = runpy.run_path(str(PROJECT_ROOT / "infra" / "grafana" / "dashboards.py"))
 FOLDER = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
@@ -65,11 +66,12 @@ def _traffic(platform, stop: threading.Event) -> None:
 
     with platform.client() as gw:
         item = create(gw, stock=100_000)
+        browsed = create(gw, stock=1)  # never ordered, so never evicted: its reads hit the cache
         n = 0
         while not stop.is_set():
             n += 1
             gw.get("/products", params={"limit": 5})
-            gw.get(f"/products/{item['id']}")
+            gw.get(f"/products/{browsed['id']}")
             customer = DECLINE if n % 4 == 0 else APPROVE
             gw.post("/orders", params={"mode": "async"}, json=body([(item["id"], 1)], customer))
             if n % 5 == 0:
@@ -78,10 +80,8 @@ def _traffic(platform, stop: threading.Event) -> None:
 
 
 def _poison_and_duplicate(platform) -> None:
-    """A message no consumer can decode (dead-lettered) and an order event delivered twice."""
+    """A dead-lettered message, and an order event delivered twice (the saga group skips it)."""
     settings = platform.settings
-    producer = Producer({"bootstrap.servers": settings.kafka_servers})
-    producer.produce("order-events", key=f"poison-{uuid.uuid4().hex[:6]}", value=b"{broken")
     consumer = Consumer({"bootstrap.servers": settings.kafka_servers,
                          "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
 
@@ -92,18 +92,20 @@ def _poison_and_duplicate(platform) -> None:
                 continue
             consumer.assign([TopicPartition("order-events", p, max(low, high - 5))])
             for message in consumer.consume(5, timeout=5):
-                if message.error() is None and (message.value() or b"").startswith(b'{"'):
+                if message.error() is None:
                     return message
         return None
 
+    producer = Producer({"bootstrap.servers": settings.kafka_servers})
     try:
-        # the same event again: the product service's saga group must skip it as a duplicate
+        # the same event again (a relay that published twice): the saga group must skip it
         message = prom.poll(an_order_event, 60, lambda: "no order event on order-events")
         producer.produce("order-events", key=message.key(), value=message.value(),  # type: ignore[attr-defined]
                          headers=message.headers() or [])  # type: ignore[attr-defined]
     finally:
         consumer.close()
     assert producer.flush(10) == 0
+    refused_by_the_product_saga(settings)  # after the pick, so the duplicate is a real order event
 
 
 @pytest.mark.integration
