@@ -68,13 +68,30 @@ def setup(settings: Settings, service: str) -> bool:
         )
         trace.set_tracer_provider(provider)
         try:
-            from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-
-            AsyncPGInstrumentor().instrument()
+            _instrument_sql()
         except Exception:  # SQL spans are a bonus; never stop a service for them
             log.warning("asyncpg instrumentation unavailable", exc_info=True)
         _configured = service
         return True
+
+
+def _instrument_sql() -> None:
+    """SQL spans, only inside a sampled trace: a statement outside one (a relay's outbox poll, a
+    gauge refresh) would otherwise start a trace of its own, and costs its parsing for nothing."""
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+    def only_in_traces(wrapped: Any) -> Any:
+        async def wrapper(self: Any, func: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            if not trace.get_current_span().is_recording():
+                return await func(*args, **kwargs)
+            return await wrapped(self, func, instance, args, kwargs)
+
+        return wrapper
+
+    cls: Any = AsyncPGInstrumentor
+    cls._do_execute = only_in_traces(cls._do_execute)
+    cls._do_cursor_execute = only_in_traces(cls._do_cursor_execute)
+    AsyncPGInstrumentor().instrument()
 
 
 def flush() -> None:
