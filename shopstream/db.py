@@ -74,3 +74,13 @@ async def create_pool(settings: Settings, service: str) -> asyncpg.Pool:
     )
     assert pool is not None
     return pool
+
+
+async def reachable(pool: asyncpg.Pool | None) -> bool:
+    """The readiness half every service shares: its pool answers a query."""
+    if pool is None:
+        return False
+    try:
+        return await pool.fetchval("SELECT 1") == 1
+    except (OSError, asyncpg.PostgresError):
+        return False

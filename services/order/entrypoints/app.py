@@ -18,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -395,12 +394,7 @@ async def _shutdown() -> None:
 
 
 async def _ready() -> bool:
-    if runtime.STATE.pool is None or not runtime.STATE.feed.listening:
-        return False
-    try:
-        return await runtime.STATE.pool.fetchval("SELECT 1") == 1
-    except (OSError, asyncpg.PostgresError):
-        return False
+    return runtime.STATE.feed.listening and await db.reachable(runtime.STATE.pool)
 
 
 def create(settings: Settings | None = None) -> Litestar:

@@ -7,7 +7,6 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
@@ -300,12 +299,7 @@ async def _shutdown() -> None:
 
 
 async def _ready() -> bool:
-    if runtime.STATE.pool is None or not runtime.STATE.listener.assigned.is_set():
-        return False
-    try:
-        return await runtime.STATE.pool.fetchval("SELECT 1") == 1
-    except (OSError, asyncpg.PostgresError):
-        return False
+    return runtime.STATE.listener.assigned.is_set() and await db.reachable(runtime.STATE.pool)
 
 
 def create(settings: Settings | None = None) -> Litestar:
