@@ -125,9 +125,13 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             )
             for index, kind in enumerate(spec.workers)
         ]
-    jobs["gateway"] = [_target(settings.nginx_exporter_port, "gateway")]
-    jobs["postgres"] = [_target(settings.postgres_exporter_port, "postgres")]
-    jobs["node"] = [_target(settings.node_exporter_port, "node")]
+    for job, port in (
+        ("gateway", settings.nginx_exporter_port),
+        ("postgres", settings.postgres_exporter_port),
+        ("node", settings.node_exporter_port),
+    ):
+        if port:  # the lab runs Prometheus without the exporters (they would be measured too)
+            jobs[job] = [_target(port, job)]
     if settings.kafka_metrics_port and jmx_agent_jar() is not None:
         jobs["kafka"] = [_target(settings.kafka_metrics_port, "kafka")]
     jobs["prometheus"] = [_target(settings.prometheus_port, PROMETHEUS)]
@@ -139,6 +143,11 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 
 
 METRICS_PATHS = {"zipkin": "/prometheus"}
+# The lab's load generator: its discovery file belongs to the lab, which lists a generator there
+# only while one runs (shopstream.lab.scrape); here the job and an empty file just exist. Scraped
+# every second, since a lab step lasts seconds.
+LOADGEN_JOB = "loadgen"
+LOADGEN_SCRAPE_INTERVAL = "1s"
 
 
 def write_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
@@ -151,8 +160,11 @@ def write_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(groups, indent=1))
         os.replace(tmp, path)  # atomic: Prometheus never reads half a file
+    loadgen = folder / f"{LOADGEN_JOB}.json"
+    if not loadgen.exists():
+        loadgen.write_text("[]")
     for stale in folder.glob("*.json"):
-        if stale.stem not in jobs:
+        if stale.stem not in jobs and stale != loadgen:
             stale.unlink()
     return jobs
 
@@ -171,8 +183,16 @@ def prometheus_config(settings: Settings, jobs: Sequence[str]) -> str:
                 "job_name": job,
                 "metrics_path": METRICS_PATHS.get(job, "/metrics"),
                 "file_sd_configs": [{"files": [str(folder / f"{job}.json")]}],
+                **(
+                    {
+                        "scrape_interval": LOADGEN_SCRAPE_INTERVAL,
+                        "scrape_timeout": LOADGEN_SCRAPE_INTERVAL,
+                    }
+                    if job == LOADGEN_JOB
+                    else {}
+                ),
             }
-            for job in jobs
+            for job in [*jobs, LOADGEN_JOB]
         ],
     }
     return "# Written by `shopstream up` (shopstream/runtime/observability.py): do not edit.\n" + (
