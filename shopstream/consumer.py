@@ -20,7 +20,7 @@ import asyncpg
 from confluent_kafka import Consumer, Message, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
-from shopstream import events, kafka, tracing
+from shopstream import emf, events, kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 
@@ -42,6 +42,9 @@ HANDLE_SECONDS = Histogram(
 LAG = Gauge(
     "kafka_consumer_lag_messages", "Messages behind the log end", ["group", "topic", "partition"]
 )
+# A group's lag as this process sees it (its partitions), for CloudWatch: the ECS lag alarms and
+# scaling policies read ConsumerLag with the one dimension ConsumerGroup.
+EMF_LAG = emf.declare("ConsumerLag", "Count", ("ConsumerGroup",), "sampled")
 
 Handler = Callable[[Connection, events.Event], Awaitable[None]]
 
@@ -82,6 +85,7 @@ class EventConsumer:
         self.stopping = asyncio.Event()
         # the worker process's name (`product-consume`) when the runtime set one, else the group
         tracing.setup(settings, group if settings.instance_id == "local-1" else settings.instance_id)
+        emf.configure(settings.aws_emf_namespace)
         self._consumer = kafka.consumer(settings, group)
         self._producer = kafka.producer(settings, **{"client.id": f"{group}-dlq"})
         self._last_lag = 0.0
@@ -197,10 +201,13 @@ class EventConsumer:
             if not assigned:
                 return
             positions = self._consumer.position(assigned)
+            total = 0
             for tp in positions:
                 # the high watermark every fetch response carries: no request to the broker
                 _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-                behind = high - tp.offset if tp.offset >= 0 else 0
-                LAG.labels(self.group, tp.topic, str(tp.partition)).set(max(0, behind))
+                behind = max(0, high - tp.offset if tp.offset >= 0 else 0)
+                LAG.labels(self.group, tp.topic, str(tp.partition)).set(behind)
+                total += behind
+            emf.observe(EMF_LAG, {"ConsumerGroup": self.group}, total)
         except Exception:  # lag is best effort; never stop consuming for it
             log.debug("lag export failed", exc_info=True)

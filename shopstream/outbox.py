@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
-from shopstream import kafka, tracing
+from shopstream import emf, kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 from shopstream.events import Event, encode
@@ -36,6 +36,9 @@ PENDING = Gauge("outbox_pending_events", "Outbox rows not yet published", ["serv
 OLDEST = Gauge(
     "outbox_oldest_pending_age_seconds", "Age of the oldest unpublished row", ["service"]
 )
+# The same two figures for CloudWatch (ECS alarms on OutboxOldestAgeSeconds, dimension Service).
+EMF_OLDEST = emf.declare("OutboxOldestAgeSeconds", "Seconds", ("Service",), "sampled")
+EMF_PENDING = emf.declare("OutboxPendingEvents", "Count", ("Service",), "sampled")
 RELAY_LAG = Histogram(
     "outbox_relay_lag_seconds",
     "From the change's commit to Kafka's acknowledgement",
@@ -78,6 +81,7 @@ class Relay:
 
     async def run(self) -> None:
         tracing.setup(self.settings, f"{self.service}-relay")
+        emf.configure(self.settings.aws_emf_namespace)
         conn = await asyncpg.connect(self.settings.database_url(self.service))
         producer = kafka.producer(self.settings, **{"client.id": f"{self.service}-relay"})
         try:
@@ -161,8 +165,11 @@ class Relay:
             " FROM outbox WHERE published_at IS NULL"
         )
         assert row is not None
+        age = float(row["age"] or 0)
         PENDING.labels(self.service).set(row["n"])
-        OLDEST.labels(self.service).set(float(row["age"] or 0))
+        OLDEST.labels(self.service).set(age)
+        emf.observe(EMF_PENDING, {"Service": self.service}, row["n"])
+        emf.observe(EMF_OLDEST, {"Service": self.service}, age)
 
     async def _prune(self, conn: asyncpg.Connection) -> None:
         await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '1 hour'")

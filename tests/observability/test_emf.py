@@ -1,4 +1,5 @@
-"""CloudWatch Embedded Metric Format, checked against the specification's rules.
+"""CloudWatch Embedded Metric Format, checked against the specification's rules, and against what
+the CloudFormation templates read.
 
 The validator below encodes the EMF specification (root `_aws` with an integer millisecond
 Timestamp and CloudWatchMetrics directives; each directive's Namespace, DimensionSets referencing
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from collections.abc import Iterator
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -68,7 +72,7 @@ def spec_errors(doc: Any) -> list[str]:
 
 def test_request_metrics_flush_valid_documents() -> None:
     out = io.StringIO()
-    metrics = emf.RequestMetrics("shopstream", out, clock=lambda: 1_700_000_000.0)
+    metrics = emf.Metrics("shopstream", out, clock=lambda: 1_700_000_000.0)
     for status in (200, 200, 404, 503):
         metrics.record("order", "POST", "/orders", status, 0.012)
     metrics.record("product", "GET", "/products", 200, 0.003)
@@ -92,7 +96,7 @@ def test_request_metrics_flush_valid_documents() -> None:
 
 def test_latency_values_stay_within_the_limit() -> None:
     out = io.StringIO()
-    metrics = emf.RequestMetrics("shopstream", out)
+    metrics = emf.Metrics("shopstream", out)
     for i in range(1000):
         metrics.record("product", "GET", "/products/{id}", 200, i / 1000)
     metrics.flush()
@@ -124,3 +128,221 @@ def test_the_validator_catches_what_cloudwatch_would_reject() -> None:
 def test_off_unless_a_namespace_is_set() -> None:
     assert emf.configure("") is None
     emf.record("order", "GET", "/orders", 200, 0.01)  # a no-op, not an error
+
+
+@pytest.fixture
+def emitted(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The process's aggregator, as ``configure`` would install it, writing into a buffer; call
+    the fixture's value to flush and read the documents back."""
+    out = io.StringIO()
+    metrics = emf.Metrics("shopstream", out, clock=lambda: 1_700_000_000.0)
+    monkeypatch.setattr(emf, "_metrics", metrics)
+
+    def flushed() -> list[dict[str, Any]]:
+        metrics.flush()
+        docs = [json.loads(line) for line in out.getvalue().splitlines()]
+        out.truncate(0)
+        out.seek(0)
+        for doc in docs:
+            assert spec_errors(doc) == [], doc
+        return docs
+
+    yield flushed
+
+
+def one(docs: list[dict[str, Any]], metric: str, **dimensions: str) -> Any:
+    """The value of ``metric`` in the one document with exactly these dimensions."""
+    found = [
+        d for d in docs
+        if metric in d and d["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [sorted(dimensions)]
+        and all(d[k] == v for k, v in dimensions.items())
+    ]
+    assert len(found) == 1, (metric, dimensions, docs)
+    return found[0][metric]
+
+
+GAUGE = emf.declare("TestQueueDepth", "Count", ("Queue",), "sampled")
+COUNTER = emf.declare("TestParcelsShipped", "Count", ("Queue",), "count")
+
+
+def test_counts_are_summed_and_readings_kept_per_dimension_values(emitted) -> None:
+    for n in (2, 5, 3):
+        emf.observe(GAUGE, {"Queue": "a"}, n)
+    emf.observe(GAUGE, {"Queue": "b"}, 7)
+    emf.count(COUNTER, {"Queue": "a"})
+    emf.count(COUNTER, {"Queue": "a"}, 4)
+    docs = emitted()
+    assert len(docs) == 2, "one document per set of dimension values, both metrics in it"
+    assert one(docs, "TestQueueDepth", Queue="a") == [2, 5, 3]
+    assert one(docs, "TestQueueDepth", Queue="b") == [7]
+    assert one(docs, "TestParcelsShipped", Queue="a") == 5
+    assert "TestParcelsShipped" not in next(d for d in docs if d["Queue"] == "b")
+    units = {m["Name"]: m["Unit"] for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units == {"TestQueueDepth": "Count", "TestParcelsShipped": "Count"}
+    assert emitted() == [], "a flush empties the aggregate"
+
+
+def test_a_busy_gauge_stays_within_the_values_limit(emitted) -> None:
+    for n in range(1000):
+        emf.observe(GAUGE, {"Queue": "busy"}, n)
+    values = one(emitted(), "TestQueueDepth", Queue="busy")
+    assert len(values) == 100 and len(set(values)) == 100
+
+
+def test_a_metric_is_written_only_with_its_declared_dimensions_and_kind(emitted) -> None:
+    with pytest.raises(ValueError, match="dimensions"):
+        emf.observe(GAUGE, {"Queue": "a", "Service": "x"}, 1)
+    with pytest.raises(ValueError, match="dimensions"):
+        emf.count(COUNTER, {}, 1)
+    with pytest.raises(ValueError, match="sampled"):
+        emf.count(GAUGE, {"Queue": "a"})
+    with pytest.raises(ValueError, match="count"):
+        emf.observe(COUNTER, {"Queue": "a"}, 1)
+    assert emitted() == []
+
+
+def test_one_name_is_one_metric() -> None:
+    assert emf.declare("TestQueueDepth", "Count", ("Queue",), "sampled") is not None  # the same again
+    with pytest.raises(ValueError, match="already declared"):
+        emf.declare("TestQueueDepth", "Count", ("Queue", "Service"), "sampled")
+    with pytest.raises(ValueError, match="unit"):
+        emf.declare("TestOther", "Parcels", ("Queue",), "count")
+
+
+def test_nothing_is_aggregated_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emf, "_metrics", None)
+    emf.observe(GAUGE, {"Queue": "a"}, 1)  # a no-op, not an error
+    emf.count(COUNTER, {"Queue": "a"})
+
+
+# The order saga's business metrics, from what one reaction records ---------------------------------
+
+
+def test_an_order_declined_after_its_reservation_emits_its_step_compensation_and_end(emitted) -> None:
+    from services.order.adapters import metrics
+    from services.order.adapters.event_store import StoredEvent
+    from services.order.adapters.unit_of_work import Recorded
+    from services.order.domain.saga import react
+    from services.order.domain.state import OrderStatus
+    from services.order.tests.unit.order_builders import ORDER, at, declined_msg, order_in
+
+    reserved = order_in(OrderStatus.STOCK_RESERVED)  # async, stock reserved 1 s after acceptance
+    reaction = react(reserved, declined_msg(), at(100))  # the decline itself happened at 2 s
+    stored = tuple(
+        StoredEvent(ORDER, reserved.version + i, uuid4(), event)
+        for i, event in enumerate(reaction.events, start=1)
+    )
+    metrics.observe(Recorded(reaction.order.state, stored, ("CANCELLED",)))
+    docs = emitted()
+    assert one(docs, "SagaStepDuration", Step="pay", Mode="async") == [1000.0]
+    assert one(docs, "Compensations", Action="release_stock", Reason="payment_declined") == 1
+    assert one(docs, "OrdersEnded", Outcome="payment_declined", Mode="async") == 1
+    assert len(docs) == 3, docs
+
+
+# The CloudFormation templates read only metrics the code writes ---------------------------------
+
+# The modules that declare what each process writes (HTTP apps, relays, consumers).
+EMITTERS = (
+    "shopstream.http",
+    "shopstream.outbox",
+    "shopstream.consumer",
+    "services.order.adapters.metrics",
+    "services.product.adapters.reservation_metrics",
+)
+
+
+def cfn_metric_references(template: Any) -> list[tuple[str, dict[str, str]]]:
+    """(metric name, {dimension: value}) of every metric the template reads in the namespace the
+    services write (the MetricsNamespace parameter): alarms, metric math, scaling policies and the
+    dashboard's JSON body."""
+    found: list[tuple[str, dict[str, str]]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("Namespace") == {"Ref": "MetricsNamespace"} and "MetricName" in node:
+                dims = {d["Name"]: d["Value"] for d in node.get("Dimensions", [])}
+                found.append((node["MetricName"], dims))
+            if "DashboardBody" in node:
+                found.extend(_dashboard_references(node["DashboardBody"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template)
+    return found
+
+
+def _dashboard_references(body: Any) -> list[tuple[str, dict[str, str]]]:
+    text = body["Fn::Sub"][0] if isinstance(body["Fn::Sub"], list) else body["Fn::Sub"]
+    text = text.replace("${MetricsNamespace}", "<services>")
+    text = re.sub(r"\$\{[^}]+\}", "0", text)  # other substitutions: any valid JSON will do
+    found = []
+    for widget in json.loads(text)["widgets"]:
+        previous: list[Any] = []
+        for row in widget.get("properties", {}).get("metrics", []):
+            fields = [x for x in row if not isinstance(x, dict)]
+            # "." repeats the row above's field at that position (CloudWatch's shorthand)
+            fields = [previous[i] if x == "." else x for i, x in enumerate(fields)]
+            previous = fields
+            if fields[0] == "<services>":
+                found.append((fields[1], dict(zip(fields[2::2], fields[3::2], strict=True))))
+    return found
+
+
+def test_the_reference_finder_reads_alarms_policies_and_dashboards() -> None:
+    template = {
+        "Resources": {
+            "A": {"Properties": {"Namespace": {"Ref": "MetricsNamespace"}, "MetricName": "X",
+                                 "Dimensions": [{"Name": "Service", "Value": "order"}]}},
+            "B": {"Properties": {"Metrics": [{"MetricStat": {"Metric": {
+                "Namespace": {"Ref": "MetricsNamespace"}, "MetricName": "Y"}}}]}},
+            "C": {"Properties": {"Namespace": "AWS/ECS", "MetricName": "CPUUtilization"}},
+            "D": {"Properties": {"DashboardBody": {"Fn::Sub": [json.dumps({"widgets": [
+                {"properties": {"value": "${Threshold}", "metrics": [
+                    ["${MetricsNamespace}", "Z", "ConsumerGroup", "g", {"label": "z"}],
+                    [".", ".", ".", "h"],
+                    ["AWS/ECS", "CPUUtilization"],
+                ]}}]}), {}]}}},
+        }
+    }
+    assert cfn_metric_references(template) == [
+        ("X", {"Service": "order"}),
+        ("Y", {}),
+        ("Z", {"ConsumerGroup": "g"}),
+        ("Z", {"ConsumerGroup": "h"}),
+    ]
+
+
+def test_every_metric_the_templates_read_is_one_the_services_write() -> None:
+    import importlib
+
+    from services.order.entrypoints import consumers as order_consumers
+    from services.product.entrypoints import consumers as product_consumers
+    from shopstream.runtime import platform
+    from tests.deploy import helpers as h
+
+    for module in EMITTERS:
+        importlib.import_module(module)
+    # the values the code writes for the dimensions whose values are fixed by the code
+    values = {
+        "ConsumerGroup": {product_consumers.GROUP, order_consumers.SAGA_GROUP},  # EventConsumers
+        "Service": {spec.name for spec in platform.specs()},
+    }
+    references = [
+        (template.name, name, dims)
+        for template in h.aws_templates()
+        for name, dims in cfn_metric_references(h.cfn(template.name))
+    ]
+    assert {"ConsumerLag", "OutboxOldestAgeSeconds"} <= {name for _, name, _ in references}
+    for template, name, dims in references:
+        declared = emf.DECLARED.get(name)
+        assert declared is not None, f"{template} reads {name}, which no process writes"
+        assert tuple(sorted(dims)) == declared.dimensions, (
+            f"{template} reads {name} by {sorted(dims)}; the services write it by {declared.dimensions}"
+        )
+        for dimension, value in dims.items():
+            if dimension in values:
+                assert value in values[dimension], f"{template}: {name} {dimension}={value!r} is never written"

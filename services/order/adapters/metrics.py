@@ -10,6 +10,10 @@ Stage times come from the events' own timestamps, so they mean the same in every
 - ``order_end_to_end_seconds{mode, outcome}``: accepted to the terminal state.
 - ``order_transitions_total{status, mode}``, ``order_compensations_total{action, reason, mode}`` and the
   gauge ``orders{status, mode}`` (refreshed from the projection by the consumer process).
+
+The same business figures go to CloudWatch as EMF when it is configured (``shopstream.emf``):
+``OrdersEnded{Outcome, Mode}``, ``SagaStepDuration{Step, Mode}`` (milliseconds) and
+``Compensations{Action, Reason}``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from services.order.adapters.unit_of_work import Recorded
 from services.order.domain import events as ev
 from services.order.domain.state import OrderState, OrderStatus
 from services.order.domain.values import CancelledBy
+from shopstream import emf
 
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -44,6 +49,10 @@ COMPENSATIONS = Counter(
     ["action", "reason", "mode"],
 )
 ORDERS = Gauge("orders", "Orders in the projection by status and mode", ["status", "mode"])
+
+EMF_ENDED = emf.declare("OrdersEnded", "Count", ("Outcome", "Mode"), "count")
+EMF_STEP = emf.declare("SagaStepDuration", "Milliseconds", ("Step", "Mode"), "sampled")
+EMF_COMPENSATIONS = emf.declare("Compensations", "Count", ("Action", "Reason"), "count")
 
 _STAGE_OF = {
     ev.StockReserved: "stock_reserved",
@@ -78,7 +87,17 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> float | None:
 def observe_published(mode: str, accepted: datetime, published: datetime) -> None:
     seconds = max(0.0, (published - accepted).total_seconds())
     STAGE.labels("published", mode).observe(seconds)
-    STEP.labels("publish", mode).observe(seconds)
+    _step("publish", mode, seconds)
+
+
+def _step(step: str, mode: str, seconds: float) -> None:
+    STEP.labels(step, mode).observe(seconds)
+    emf.observe(EMF_STEP, {"Step": step, "Mode": mode}, round(seconds * 1000, 3))
+
+
+def _compensation(action: str, reason: str, mode: str) -> None:
+    COMPENSATIONS.labels(action, reason, mode).inc()
+    emf.count(EMF_COMPENSATIONS, {"Action": action, "Reason": reason})
 
 
 def observe(recorded: Recorded) -> None:
@@ -103,14 +122,13 @@ def observe(recorded: Recorded) -> None:
         elif kind is ev.OrderConfirmed:
             step = ("confirm", _seconds(event.occurred_at, t.payment_authorized))
         if step is not None and step[1] is not None:
-            STEP.labels(step[0], mode).observe(step[1])
+            _step(step[0], mode, step[1])
         if isinstance(event, ev.StockReleased):
-            why = compensation_reason(state, event.reason)
-            COMPENSATIONS.labels("release_stock", why, mode).inc()
+            _compensation("release_stock", compensation_reason(state, event.reason), mode)
         elif isinstance(event, ev.PaymentVoided):
-            why = compensation_reason(state, state.reason or "")
-            COMPENSATIONS.labels("void_payment", why, mode).inc()
+            _compensation("void_payment", compensation_reason(state, state.reason or ""), mode)
         if kind in (ev.OrderConfirmed, ev.OrderCancelled, ev.OrderRejected):
+            emf.count(EMF_ENDED, {"Outcome": state.outcome.value, "Mode": mode})
             total = _seconds(event.occurred_at, t.accepted)
             if total is not None:
                 END_TO_END.labels(mode, state.outcome.value).observe(total)

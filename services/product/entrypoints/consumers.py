@@ -6,7 +6,8 @@ Follows ``order-events`` and answers on ``stock-events`` (keyed by order id):
   what is held for the order (nothing if already released) -> ReservationReleased
 - OrderConfirmed -> the held stock is sold (reservation committed)
 Each event is applied once (shared idempotent consumer); the answer goes through the outbox in the
-same transaction as the stock change.
+same transaction as the stock change. Beside it, the reservations-held figures are sampled
+(``adapters/reservation_metrics.py``: one process of all the instances exports them).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import logging
 import signal
 from typing import Any
 
-from services.product.adapters import reservations
+from services.product.adapters import reservation_metrics, reservations
 from services.product.domain.reservation import (
     STOCK_REJECTED,
     STOCK_RESERVED,
@@ -92,10 +93,18 @@ async def handle(conn: Connection, event: Event) -> None:
 async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "product")
     consumer = EventConsumer(settings, pool, GROUP, ["order-events"], handle)
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        consumer.stop()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, consumer.stop)
+        loop.add_signal_handler(sig, stop)
     try:
-        await consumer.run()
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(consumer.run())
+            tasks.create_task(reservation_metrics.sample_while(settings, stopping))
     finally:
         await pool.close()
