@@ -85,7 +85,8 @@ SERVICE_OVERVIEW = Dashboard(
 ORDER_PIPELINE = Dashboard(
     "shopstream-order-pipeline",
     "shopstream / order pipeline",
-    "Orders by state and mode, saga stages, compensations, outbox, Kafka lag and dead letters.",
+    "Orders by state and mode, saga stages, compensations, reservations held, outbox, Kafka lag and"
+    " dead letters.",
     [
         p("Orders by status and mode", "sum by (status, mode) (orders)", "{{status}} {{mode}}"),
         p(
@@ -116,6 +117,21 @@ ORDER_PIPELINE = Dashboard(
             "Compensations by reason (last hour)",
             "sum by (action, reason) (increase(order_compensations_total[1h]))",
             "{{action}} {{reason}}",
+        ),
+        p(
+            "Reservations held",
+            "max(product_reservations_held)",
+            "orders holding stock",
+            description="Read from the database by one product consumer; max, not sum: during a"
+            " hand-over two may briefly report the same figure.",
+        ),
+        p(
+            "Oldest held reservation",
+            "max(product_reservation_oldest_held_age_seconds)",
+            "age",
+            "s",
+            description="Seconds while the saga runs; minutes mean an order ended without giving"
+            " its stock back, or the saga stopped (alert ReservationHeldTooLong).",
         ),
         p("Outbox pending rows", "max by (service) (outbox_pending_events)", "{{service}}"),
         p("Outbox oldest pending age", "max by (service) (outbox_oldest_pending_age_seconds)", "{{service}}", "s"),

@@ -23,6 +23,13 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
         "s",
         ("service",),
     ),
+    ("Reservations held", "max(product_reservations_held)", "orders", ()),
+    (
+        "Oldest held reservation",
+        "max(product_reservation_oldest_held_age_seconds)",
+        "s",
+        (),
+    ),
     ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
     ("Targets down", "up == 0", "", ("job", "instance")),
 ]

@@ -66,6 +66,7 @@ def test_health_view_shows_live_figures_from_prometheus(platform, product) -> No
     panels = {
         "requests-per-second", "p99-latency", "5xx-errors-per-second", "consumer-lag",
         "outbox-pending", "outbox-oldest-pending", "dead-letter-messages", "targets-down",
+        "reservations-held", "oldest-held-reservation",
     }
     assert {f"panel-{p}" for p in panels} <= set(page.tables), sorted(page.tables)
     rates = {r[0]: float(r[1]) for r in page.tables["panel-requests-per-second"][1:]}
@@ -74,6 +75,8 @@ def test_health_view_shows_live_figures_from_prometheus(platform, product) -> No
     assert 0 < p99["product"] < 5, p99
     assert any(r[0] == "product" for r in page.tables["panel-outbox-pending"][1:])
     assert page.tables["panel-targets-down"][1:] == [["none"]]
+    held = page.tables["panel-reservations-held"][1:]  # one figure, from one product consumer
+    assert len(held) == 1 and float(held[0][0].replace(",", "")) >= 0, held
 
 
 def test_kafka_view_lists_broker_and_topics(platform) -> None:

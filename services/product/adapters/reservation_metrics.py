@@ -106,39 +106,49 @@ def _register() -> None:
         _registered = True
 
 
-def export(figures: Held) -> None:
-    COLLECTOR.update(figures)
-    dims = {"Service": SERVICE}
-    emf.observe(EMF_HELD, dims, figures.reservations)
-    emf.observe(EMF_OLDEST, dims, figures.oldest_age_seconds)
-
-
 async def _pause(stopping: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stopping.wait(), seconds)
 
 
-async def _lead_and_sample(conn: asyncpg.Connection, stopping: asyncio.Event, interval: float) -> None:
+async def _lead_and_sample(
+    conn: asyncpg.Connection, stopping: asyncio.Event, interval: float, collector: HeldCollector
+) -> None:
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SAMPLER_LOCK):
         await _pause(stopping, interval)  # another process exports the figures
         if stopping.is_set():
             return
     while not stopping.is_set():
-        export(await held(conn))
+        figures = await held(conn)
+        collector.update(figures)
+        dims = {"Service": SERVICE}
+        emf.observe(EMF_HELD, dims, figures.reservations)
+        emf.observe(EMF_OLDEST, dims, figures.oldest_age_seconds)
         await _pause(stopping, interval)
 
 
-async def sample_while(settings: Settings, stopping: asyncio.Event, interval: float = INTERVAL) -> None:
+async def sample_while(
+    settings: Settings,
+    stopping: asyncio.Event,
+    interval: float = INTERVAL,
+    collector: HeldCollector | None = None,
+) -> None:
     """Export the figures, if this process leads, until ``stopping``; never raises (the consumer
-    beside it must not stop for a metric)."""
-    _register()
+    beside it must not stop for a metric). ``collector``: the process's registered one unless given."""
+    if collector is None:
+        _register()
+        collector = COLLECTOR
     while not stopping.is_set():
         try:
-            conn = await asyncpg.connect(settings.database_url(SERVICE))
+            # its own connection: the session's advisory lock is the leadership, held while it lives
+            conn = await asyncpg.connect(
+                settings.database_url(SERVICE),
+                server_settings={"application_name": f"{SERVICE}-reservation-sampler"},
+            )
             try:
-                await _lead_and_sample(conn, stopping, interval)
+                await _lead_and_sample(conn, stopping, interval, collector)
             finally:
-                COLLECTOR.forget()
+                collector.forget()
                 await conn.close(timeout=5)
         except Exception as exc:
             log.warning("reservations held not sampled: %s", exc)
