@@ -11,8 +11,8 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
 command -v java >/dev/null 2>&1 || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
-# Observability: Prometheus and its exporters; Chromium for the console's browser tests.
-for pkg in prometheus prometheus-node-exporter prometheus-nginx-exporter prometheus-postgres-exporter; do
+# Observability: Prometheus, Alertmanager (with amtool) and the exporters; Chromium for the console's browser tests.
+for pkg in prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter prometheus-postgres-exporter; do
   command -v "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)

@@ -85,6 +85,10 @@ class Settings:
     prometheus_port: int = _doc("Prometheus server port (0: not started by `up`)", 9090)
     prometheus_scrape_interval: str = _doc("how often Prometheus scrapes every target", "5s")
     prometheus_retention: str = _doc("how long Prometheus keeps samples", "7d")
+    alertmanager_port: int = _doc(
+        "Alertmanager port: receives Prometheus' alerts, notifies the console (0: not started by `up`)",
+        9093,
+    )
     node_exporter_port: int = _doc("node exporter (the machine's metrics) port", 9100)
     nginx_exporter_port: int = _doc("nginx exporter (the gateway's stub_status) port", 9113)
     postgres_exporter_port: int = _doc("postgres exporter port", 9187)

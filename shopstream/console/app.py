@@ -1,6 +1,7 @@
-"""The operator console on :8090: Kafka, consumer groups, dead letters, orders and live health.
+"""The operator console on :8090: Kafka, consumer groups, dead letters, orders, alerts, live health.
 
-Read-only. Each view is an HTML page and the same data as JSON under ``/api``. Bad input (an
+Read-only, but for one write: Alertmanager's webhook appends its notifications to the console's
+alert log (``shopstream.console.alerts``). Each view is an HTML page and the same data as JSON under ``/api``. Bad input (an
 unknown topic or partition, a limit out of range, an order id that is not a UUID) is answered
 4xx problem+json by the shared HTTP plumbing. Run by ``up`` under granian:
 ``granian --interface asgi --factory shopstream.console.app:create``.
@@ -15,12 +16,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import httpx
-from litestar import Litestar, MediaType, get
+import msgspec
+from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
 
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
-from shopstream.console import health, pages
+from shopstream.console import alerts, health, pages
 from shopstream.console.kafka_view import (
     Group,
     KafkaView,
@@ -30,7 +32,7 @@ from shopstream.console.kafka_view import (
     UnknownTopic,
 )
 from shopstream.consumer import DEAD_LETTER_TOPIC
-from shopstream.http import Problem, create_app, field_error
+from shopstream.http import Problem, create_app, field_error, strict_body
 
 Limit = Annotated[int, Parameter(ge=1, le=500, description="how many messages, 1..500")]
 PartitionNo = Annotated[int, Parameter(ge=0, description="partition number")]
@@ -217,6 +219,29 @@ def routes(console: Console) -> list[Any]:
         order, events, note = await console.order(oid)
         return {"order": order, "events": events, "note": note, "trace": console.trace_link(oid)}
 
+    @get("/alerts", media_type=MediaType.HTML, include_in_schema=False)
+    async def alerts_page() -> str:
+        found = await console.run(alerts.notifications, console.settings)
+        return pages.alerts(alerts.states(found), found, console.settings.alertmanager_port)
+
+    @get("/api/alerts", summary="Each alert's latest notified state, and the notifications")
+    async def alerts_api(limit: Limit = 50) -> dict[str, Any]:
+        found = await console.run(alerts.notifications, console.settings)
+        return {
+            "alerts": [alerts.as_json(s) for s in alerts.states(found)],
+            "notifications": [msgspec.to_builtins(n) for n in reversed(found[-limit:])],
+        }
+
+    @post(
+        "/api/alerts/notifications",
+        status_code=200,
+        summary="Alertmanager's webhook: appends the notification to the alert log",
+    )
+    async def alert_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
+        notification = await strict_body(request, alerts.Notification)
+        stamped = await console.run(alerts.record, console.settings, notification)
+        return {"recorded": len(stamped.alerts), "received_at": stamped.received_at}
+
     @get("/dashboards", media_type=MediaType.HTML, include_in_schema=False)
     async def dashboards_page() -> str:
         return pages.dashboards_index(health.dashboards())
@@ -245,6 +270,9 @@ def routes(console: Console) -> list[Any]:
         dead_letter_api,
         orders_page,
         order_api,
+        alerts_page,
+        alerts_api,
+        alert_webhook,
     ]
 
 
@@ -259,7 +287,8 @@ def create(settings: Settings | None = None) -> Litestar:
     return create_app(
         "console",
         "shopstream operator console",
-        "Read-only views of Kafka, consumer groups, dead letters, orders and live health.",
+        "Read-only views of Kafka, consumer groups, dead letters, orders, alerts and live health;"
+        " Alertmanager's webhook.",
         routes(console),
         ready,
     )

@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from shopstream.console.alerts import AlertState, Notification
 from shopstream.console.health import Pulse
 from shopstream.console.kafka_view import Broker, Group, Message, Topic
 
@@ -18,6 +19,7 @@ NAV = (
     ("/kafka/groups", "Consumer groups"),
     ("/kafka/dead-letter", "Dead letters"),
     ("/orders", "Orders"),
+    ("/alerts", "Alerts"),
     ("/dashboards", "Dashboards"),
 )
 
@@ -98,10 +100,20 @@ def health(pulse: Pulse) -> str:
     if not pulse.reachable:
         parts.append(f"<p class=bad>Prometheus is not reachable: {escape(pulse.error)}</p>")
     alerts = [
-        (a["labels"].get("alertname", ""), a["labels"].get("severity", ""), a["annotations"].get("summary", ""))
+        (
+            a["labels"].get("alertname", ""),
+            a["labels"].get("severity", ""),
+            a["annotations"].get("summary", ""),
+            _when(a.get("activeAt", "")),
+        )
         for a in pulse.alerts
     ]
-    parts.append("<h2>Firing alerts</h2>" + table(["alert", "severity", "summary"], alerts, "alerts"))
+    parts.append(
+        "<h2>Firing alerts</h2>"
+        + table(["alert", "severity", "summary", "since (UTC)"], alerts, "alerts")
+        + '<p class=muted>as Prometheus evaluates them now; what Alertmanager notified: '
+        '<a href="/alerts">alerts</a></p>'
+    )
     for panel in pulse.panels:
         rows = [
             [*(r.labels.get(k, "") for k in panel.keys), r.value] for r in panel.rows
@@ -113,6 +125,63 @@ def health(pulse: Pulse) -> str:
             f"{table([*panel.keys, 'value'], rows, 'panel-' + _slug(panel.title))}</div>"
         )
     return page("Health", "/", "".join(parts), refresh=5)
+
+
+def _when(stamp: str) -> str:
+    """An RFC 3339 time as ``YYYY-MM-DD HH:MM:SS`` UTC; Alertmanager's zero time as empty."""
+    from datetime import UTC, datetime
+
+    if not stamp or stamp.startswith("0001-"):
+        return ""
+    try:
+        at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def alerts(states: list[AlertState], found: list[Notification], alertmanager_port: int) -> str:
+    """Each alert's latest notified state, then the notifications, newest first."""
+    current = [
+        [
+            Raw(f'<span class="{"bad" if s.status == "firing" else "ok"}">{escape(s.status)}</span>'),
+            s.name,
+            s.severity,
+            ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
+            s.summary,
+            _when(s.since),
+            _when(s.ended),
+            _when(s.notified),
+        ]
+        for s in states
+    ]
+    log = [
+        [
+            _when(n.received_at),
+            n.status,
+            ", ".join(f"{a.labels.get('alertname', '?')} ({a.status})" for a in n.alerts),
+        ]
+        for n in reversed(found[-50:])
+    ]
+    if alertmanager_port:
+        where = (
+            f"Alertmanager on :{alertmanager_port} notifies this console; silence an alert with "
+            f"<code>amtool --alertmanager.url=http://127.0.0.1:{alertmanager_port} silence add "
+            "alertname=&lt;name&gt; -c &quot;why&quot; -d 2h</code>."
+        )
+    else:
+        where = "No Alertmanager runs (<code>SHOPSTREAM_ALERTMANAGER_PORT=0</code>): nothing is notified."
+    body = (
+        f"<p>{where}</p><h2>Alerts, as last notified</h2>"
+        + table(
+            ["status", "alert", "severity", "labels", "summary", "since (UTC)", "resolved (UTC)", "notified (UTC)"],
+            current,
+            "notified-alerts",
+        )
+        + "<h2>Notifications, newest first</h2>"
+        + table(["received (UTC)", "status", "alerts"], log, "notifications")
+    )
+    return page("Alerts", "/alerts", body, refresh=10)
 
 
 def _slug(title: str) -> str:

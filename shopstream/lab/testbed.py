@@ -23,6 +23,7 @@ LAB_PORT_OFFSET = 30000
 # Settings that name a port of an observability process: 0 means "not started".
 OBSERVABILITY_PORTS = (
     "prometheus_port",
+    "alertmanager_port",
     "node_exporter_port",
     "nginx_exporter_port",
     "postgres_exporter_port",

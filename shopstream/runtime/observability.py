@@ -1,10 +1,12 @@
-"""The local platform's observability: Prometheus, its exporters, Zipkin and the operator console.
+"""The local platform's observability: Prometheus, Alertmanager, the exporters, Zipkin, the console.
 
 ``up`` calls ``start`` once the gateway answers: it writes Prometheus' configuration (the rules in
-``infra/prometheus/rules``) and its file-based discovery targets from the running instances, then
-starts whatever is not running. ``scale`` calls ``write_targets`` so Prometheus follows the instance
-count (it watches the files). Everything lives under ``<data>/prometheus``, ``<data>/logs`` and
-``<data>/run``; ``down`` stops these processes with the rest, by their pid files.
+``infra/prometheus/rules``, the local Alertmanager as where alerts go) and its file-based discovery
+targets from the running instances, writes Alertmanager's (one receiver: the console's webhook,
+which keeps every notification in ``<data>/logs/alert-notifications.log``), then starts whatever is
+not running. ``scale`` calls ``write_targets`` so Prometheus follows the instance count (it watches
+the files). Everything lives under ``<data>/prometheus``, ``<data>/alertmanager``, ``<data>/logs``
+and ``<data>/run``; ``down`` stops these processes with the rest, by their pid files.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ KAFKA_JMX_CONFIG = PROMETHEUS_HOME / "kafka-jmx.yaml"
 LIBS = PROJECT_ROOT / "infra" / "observability" / "libs"
 
 PROMETHEUS = "prometheus"
+ALERTMANAGER = "alertmanager"
 NODE_EXPORTER = "node-exporter"
 NGINX_EXPORTER = "nginx-exporter"
 POSTGRES_EXPORTER = "postgres-exporter"
@@ -135,6 +138,8 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     if settings.kafka_metrics_port and jmx_agent_jar() is not None:
         jobs["kafka"] = [_target(settings.kafka_metrics_port, "kafka")]
     jobs["prometheus"] = [_target(settings.prometheus_port, PROMETHEUS)]
+    if settings.alertmanager_port:
+        jobs["alertmanager"] = [_target(settings.alertmanager_port, ALERTMANAGER)]
     if settings.zipkin_port and zipkin_jar() is not None:
         jobs["zipkin"] = [_target(settings.zipkin_port, ZIPKIN)]
     if settings.console_port and _console_present():
@@ -178,6 +183,7 @@ def prometheus_config(settings: Settings, jobs: Sequence[str]) -> str:
             "external_labels": {"platform": "shopstream-local"},
         },
         "rule_files": [str(RULES_DIR / "*.yml")],
+        **_alerting(settings),
         "scrape_configs": [
             {
                 "job_name": job,
@@ -200,6 +206,13 @@ def prometheus_config(settings: Settings, jobs: Sequence[str]) -> str:
     )
 
 
+def _alerting(settings: Settings) -> dict[str, Any]:
+    if not settings.alertmanager_port:
+        return {}
+    target = f"127.0.0.1:{settings.alertmanager_port}"
+    return {"alerting": {"alertmanagers": [{"static_configs": [{"targets": [target]}]}]}}
+
+
 def write_prometheus_config(settings: Settings) -> Path:
     jobs = write_targets(settings)
     path = prometheus_dir(settings) / "prometheus.yml"
@@ -209,6 +222,55 @@ def write_prometheus_config(settings: Settings) -> Path:
 
 def promtool() -> str:
     return shutil.which("promtool") or "/usr/bin/promtool"
+
+
+# --- Alertmanager configuration -----------------------------------------------------------------
+
+# Local notifications should arrive while the cause is still on screen: a first notification 10 s
+# after an alert fires, changes (a new alert, a resolution) within 30 s. A still-firing alert is
+# repeated every 4 h, so the notification log stays short.
+GROUP_WAIT = "10s"
+GROUP_INTERVAL = "30s"
+REPEAT_INTERVAL = "4h"
+CONSOLE_RECEIVER = "console"
+
+
+def alertmanager_dir(settings: Settings) -> Path:
+    return settings.data_path / "alertmanager"
+
+
+def alertmanager_config(settings: Settings) -> str:
+    """One route to one receiver: the console's webhook, when the console runs."""
+    receiver: dict[str, Any] = {"name": CONSOLE_RECEIVER}
+    if settings.console_port and _console_present():
+        webhook = f"http://127.0.0.1:{settings.console_port}/api/alerts/notifications"
+        receiver["webhook_configs"] = [{"url": webhook, "send_resolved": True}]
+    config = {
+        "route": {
+            "receiver": CONSOLE_RECEIVER,
+            # every label set its own group: each alert is notified, and resolved, on its own
+            "group_by": ["..."],
+            "group_wait": GROUP_WAIT,
+            "group_interval": GROUP_INTERVAL,
+            "repeat_interval": REPEAT_INTERVAL,
+        },
+        "receivers": [receiver],
+    }
+    return "# Written by `shopstream up` (shopstream/runtime/observability.py): do not edit.\n" + (
+        yaml.safe_dump(config, sort_keys=False)
+    )
+
+
+def write_alertmanager_config(settings: Settings) -> Path:
+    home = alertmanager_dir(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "alertmanager.yml"
+    path.write_text(alertmanager_config(settings))
+    return path
+
+
+def amtool() -> str:
+    return shutil.which("amtool") or "/usr/bin/amtool"
 
 
 # --- processes ----------------------------------------------------------------------------------
@@ -238,6 +300,20 @@ def _prometheus_argv(settings: Settings) -> list[str]:
         f"--storage.tsdb.retention.time={settings.prometheus_retention}",
         f"--web.listen-address=127.0.0.1:{settings.prometheus_port}",
         "--web.enable-lifecycle",
+    ]
+
+
+def _alertmanager_argv(settings: Settings) -> list[str]:
+    home = alertmanager_dir(settings)
+    url = f"http://127.0.0.1:{settings.alertmanager_port}"
+    return [
+        shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager",
+        f"--config.file={home / 'alertmanager.yml'}",
+        f"--storage.path={home / 'data'}",
+        f"--web.listen-address=127.0.0.1:{settings.alertmanager_port}",
+        f"--web.external-url={url}",
+        # a single instance: no gossip port (its default, 0.0.0.0:9094, would clash between platforms)
+        "--cluster.listen-address=",
     ]
 
 
@@ -341,6 +417,10 @@ def components(settings: Settings) -> list[Component]:
         wanted.append(
             Component(ZIPKIN, settings.zipkin_port, "/health", _zipkin_argv, _zipkin_env, 90.0)
         )
+    if settings.alertmanager_port:
+        wanted.append(
+            Component(ALERTMANAGER, settings.alertmanager_port, "/-/ready", _alertmanager_argv)
+        )
     if settings.prometheus_port:
         wanted.append(
             Component(PROMETHEUS, settings.prometheus_port, "/-/ready", _prometheus_argv)
@@ -356,26 +436,26 @@ def _console_present() -> bool:
     return (PROJECT_ROOT / "shopstream" / "console" / "app.py").exists()
 
 
-def _reload_prometheus(settings: Settings) -> None:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{settings.prometheus_port}/-/reload", method="POST"
-    )
+def _reload(comp: Component) -> None:
+    request = urllib.request.Request(f"http://127.0.0.1:{comp.port}/-/reload", method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10):
             pass
     except OSError as exc:  # the files are still right; the next start reads them
-        print(f"prometheus reload failed: {exc}", file=sys.stderr)
+        print(f"{comp.name} reload failed: {exc}", file=sys.stderr)
 
 
 def start(settings: Settings, log: Callable[[str], object] = print) -> None:
     """Start every observability process that is not running and wait until each answers."""
     prometheus_dir(settings).mkdir(parents=True, exist_ok=True)
     write_prometheus_config(settings)
+    if settings.alertmanager_port:
+        write_alertmanager_config(settings)
     started: list[Component] = []
     for comp in components(settings):
         if processes.alive(processes.read_pid(settings, comp.name)):
-            if comp.name == PROMETHEUS:
-                _reload_prometheus(settings)  # rules or jobs may have changed since it started
+            if comp.name in (PROMETHEUS, ALERTMANAGER):
+                _reload(comp)  # rules, jobs or receivers may have changed since it started
             continue
         processes.spawn(settings, comp.name, comp.argv(settings), env=comp.env(settings))
         started.append(comp)

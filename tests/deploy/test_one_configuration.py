@@ -41,6 +41,7 @@ LOCAL_ONLY = {
             "PROMETHEUS_PORT",
             "PROMETHEUS_SCRAPE_INTERVAL",
             "PROMETHEUS_RETENTION",
+            "ALERTMANAGER_PORT",
             "NODE_EXPORTER_PORT",
             "NGINX_EXPORTER_PORT",
             "POSTGRES_EXPORTER_PORT",

@@ -20,6 +20,7 @@ EXPECTED_JOBS = {
     "node",
     "kafka",
     "prometheus",
+    "alertmanager",
     "zipkin",
     "console",
 }
