@@ -76,7 +76,8 @@ ACCESS_LOG_FLUSH_SECONDS = 1.5
 
 @dataclass
 class Bench:
-    """Measures one target or ceiling at a time, with what it cost every process on the machine."""
+    """Measures one target or ceiling at a time, and the CPU it cost the load generator and the
+    platform."""
 
     settings: Settings
     duration: int
@@ -134,16 +135,16 @@ class Bench:
         access_log = access_log_path(self.settings)
         log_offset = access_log.stat().st_size if access_log.exists() else 0
         cache_before = scrape_cache(self.settings) if kind == BY_ID else None
-        pgbench_log = self.workdir / f"pg-{round_number}-{kind}"
+        pgbench_log_prefix = self.workdir / f"pg-{round_number}-{kind}"
         if kind.startswith("pgbench"):
-            argv = self.pgbench_argv(kind, pgbench_log)
+            argv = self.pgbench_argv(kind, pgbench_log_prefix)
         else:
             argv = self.wrk_argv(kind, self.duration)
         record["cpu"], generator = self._run_sampled(argv, out)
         record["load_generator"] = {"program": Path(argv[0]).name, **generator}
         text = out.read_text(errors="replace")
         if kind.startswith("pgbench"):
-            result, tps = pgbench_result(text, pgbench_log)
+            result, tps = pgbench_result(text, pgbench_log_prefix)
             record["pgbench"] = {"tps": tps, "clients": PGBENCH_CLIENTS, "threads": PGBENCH_THREADS}
         else:
             result = parse_wrk(text)

@@ -86,25 +86,20 @@ def progress(record: dict[str, Any]) -> str:
 
 def print_report(report: dict[str, Any], out: Path) -> None:
     """The figures of a finished run, from the report written to `out`."""
-    machine, versions, summary, runs = (
-        report["machine"],
-        report["versions"],
-        report["summary"],
-        report["runs"],
-    )
-    run = report["settings"]
-    duration, dirty = run["duration_seconds"], report["git_dirty"]
+    machine, summary, runs = report["machine"], report["summary"], report["runs"]
+    setup = report["settings"]
+    duration, dirty = setup["duration_seconds"], report["git_dirty"]
     print()
     print(
         f"machine: {machine['cores']} cores ({machine['cpu_model']}), load average before "
         f"{' '.join(map(str, machine['load_average_before']))}; "
         f"git {report['git_revision']}{' (dirty)' if dirty else ''}"
     )
-    print("versions: " + "; ".join(f"{k} {v}" for k, v in versions.items()))
+    print("versions: " + "; ".join(f"{k} {v}" for k, v in report["versions"].items()))
     print(
-        f"wrk -t{run['wrk_threads']} -c{run['wrk_connections']} -d{duration}s; pgbench -M prepared "
-        f"-c {run['pgbench_clients']} -j {run['pgbench_threads']} -T {duration}; "
-        f"{run['rounds']} round(s); "
+        f"wrk -t{setup['wrk_threads']} -c{setup['wrk_connections']} -d{duration}s; "
+        f"pgbench -M prepared -c {setup['pgbench_clients']} -j {setup['pgbench_threads']} "
+        f"-T {duration}; {setup['rounds']} round(s); "
         "medians over rounds, ratios per round against the same round's ceiling"
     )
     print()
