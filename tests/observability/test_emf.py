@@ -346,3 +346,88 @@ def test_every_metric_the_templates_read_is_one_the_services_write() -> None:
         for dimension, value in dims.items():
             if dimension in values:
                 assert value in values[dimension], f"{template}: {name} {dimension}={value!r} is never written"
+
+
+# What the relay and the consumers write, on the test platform --------------------------------------
+
+
+@pytest.mark.integration
+async def test_the_relay_writes_the_oldest_pending_outbox_age(platform, emitted) -> None:
+    import asyncpg
+
+    from shopstream.outbox import Relay
+
+    conn = await asyncpg.connect(platform.settings.database_url("product"))
+    try:
+        # a row 90 s old that nobody else sees: it is rolled back, so never published
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            await conn.execute(
+                "INSERT INTO outbox (event_id, topic, message_key, event_type, payload, created_at)"
+                " VALUES ($1, 'test-emf', 'k', 'Test', ''::bytea, now() - interval '90 seconds')",
+                uuid4(),
+            )
+            await Relay(platform.settings, "product")._refresh_gauges(conn)
+        finally:
+            await transaction.rollback()
+    finally:
+        await conn.close()
+    docs = emitted()
+    [age] = one(docs, "OutboxOldestAgeSeconds", Service="product")
+    assert age >= 90
+    [pending] = one(docs, "OutboxPendingEvents", Service="product")
+    assert pending >= 1
+
+
+@pytest.mark.integration
+async def test_a_consumer_writes_its_group_lag(platform, emitted) -> None:
+    import asyncio
+
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from shopstream import db, events
+    from shopstream.consumer import EventConsumer
+
+    settings = platform.settings
+    topic, group = f"test-emf-{uuid4().hex[:8]}", f"test-emf-{uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": settings.kafka_servers})
+    for f in admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)]).values():
+        f.result()
+    producer = Producer({"bootstrap.servers": settings.kafka_servers})
+    for n in range(3):
+        event = events.new_event("TestHappened", str(n), {"n": n}, source="test")
+        producer.produce(topic, key=str(n), value=events.encode(event))
+    assert producer.flush(10) == 0
+    applied: list[str] = []
+
+    async def handle(_conn: Any, event: events.Event) -> None:
+        applied.append(event.id)
+
+    pool = await db.create_pool(settings, "product")
+    consumer = EventConsumer(settings, pool, group, [topic], handle)
+    task = asyncio.create_task(consumer.run())
+    try:
+        async with asyncio.timeout(60):
+            # the lag is read every 2 s, once partitions are assigned: wait for two readings
+            while len(applied) < 3 or emf._metrics is None or not _lag_readings(group):
+                await asyncio.sleep(0.2)
+    finally:
+        consumer.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        await pool.close()
+        admin.delete_topics([topic])
+    values = one(emitted(), "ConsumerLag", ConsumerGroup=group)
+    assert values and all(v >= 0 for v in values), values
+
+
+def _lag_readings(group: str) -> bool:
+    """Whether the aggregator holds a ConsumerLag reading for ``group`` (without flushing it)."""
+    metrics = emf._metrics
+    assert metrics is not None
+    with metrics._lock:
+        return any(
+            "ConsumerLag" in by_name and dict(key).get("ConsumerGroup") == group
+            for key, by_name in metrics._series.items()
+        )
