@@ -88,7 +88,13 @@ ORDER_PIPELINE = Dashboard(
     "Orders by state and mode, saga stages, compensations, reservations held, outbox, Kafka lag and"
     " dead letters.",
     [
-        p("Orders by status and mode", "sum by (status, mode) (orders)", "{{status}} {{mode}}"),
+        p(
+            "Orders by status and mode",
+            "max by (status, mode) (orders)",
+            "{{status}} {{mode}}",
+            # every order consumer process reports the whole projection: a sum would multiply it
+            description="From the orders projection, as each order consumer process reads it.",
+        ),
         p(
             "Orders entering a status per second",
             "sum by (status, mode) (rate(order_transitions_total[5m]))",
