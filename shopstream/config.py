@@ -48,11 +48,14 @@ class Settings:
     product_database_url: str = _doc("product-service database URL (derived when empty)", "")
     order_database_url: str = _doc("order-service database URL (derived when empty)", "")
     db_pool_size: int = _doc("connections in each service instance's pool", 10)
+    worker_db_pool_size: int = _doc(
+        "connections in each consumer process's pool (one event at a time needs few)", 4
+    )
 
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (derived from kafka_port when empty)", "")
     kafka_port: int = _doc("Kafka broker port of the local broker", 19092)
     kafka_controller_port: int = _doc("KRaft controller port of the local broker", 19093)
-    kafka_heap: str = _doc("Kafka broker JVM heap", "512m")
+    kafka_heap: str = _doc("Kafka broker JVM heap", "384m")
     topic_partitions: str = _doc(
         "partitions per topic, `topic=n,...`",
         "product-events=6,order-events=6,stock-events=6,payment-events=6,dead-letter=1",

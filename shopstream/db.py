@@ -64,13 +64,21 @@ async def _keep_session(_conn: asyncpg.Connection) -> None:
     asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(settings: Settings, service: str) -> asyncpg.Pool:
+async def create_pool(
+    settings: Settings, service: str, purpose: str = "http", size: int | None = None
+) -> asyncpg.Pool:
+    """``purpose`` names the process in ``pg_stat_activity`` (``product-http``, ``order-consume``),
+    so an operator sees who holds each backend. Every backend costs PostgreSQL memory (~10 MB of its
+    own plus the shared buffers it touches), so a pool is as large as its process's concurrency:
+    ``db_pool_size`` for an HTTP instance, ``worker_db_pool_size`` for a consumer."""
+    max_size = size or settings.db_pool_size
     pool = await asyncpg.create_pool(
         settings.database_url(service),
         reset=_keep_session,
-        min_size=min(2, settings.db_pool_size),
-        max_size=settings.db_pool_size,
+        min_size=min(2, max_size),
+        max_size=max_size,
         command_timeout=30,
+        server_settings={"application_name": f"{service}-{purpose}"},
     )
     assert pool is not None
     return pool

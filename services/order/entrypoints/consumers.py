@@ -265,7 +265,7 @@ def build_service(settings: Settings, pool: asyncpg.Pool) -> tuple[OrderService,
 
 
 async def run(settings: Settings) -> None:
-    pool = await db.create_pool(settings, "order")
+    pool = await db.create_pool(settings, "order", "consume", settings.worker_db_pool_size)
     service, products = build_service(settings, pool)
     saga = SagaHandler(service)
     consumer = EventConsumer(

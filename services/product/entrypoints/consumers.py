@@ -91,7 +91,7 @@ async def handle(conn: Connection, event: Event) -> None:
 
 
 async def run(settings: Settings) -> None:
-    pool = await db.create_pool(settings, "product")
+    pool = await db.create_pool(settings, "product", "consume", settings.worker_db_pool_size)
     consumer = EventConsumer(settings, pool, GROUP, ["order-events"], handle)
     stopping = asyncio.Event()
 
