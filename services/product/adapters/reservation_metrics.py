@@ -144,6 +144,7 @@ async def sample_while(
             conn = await asyncpg.connect(
                 settings.database_url(SERVICE),
                 server_settings={"application_name": f"{SERVICE}-reservation-sampler"},
+                command_timeout=10,  # a hung query ends; its stale reading is not exported meanwhile
             )
             try:
                 await _lead_and_sample(conn, stopping, interval, collector)
