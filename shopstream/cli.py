@@ -311,10 +311,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
     s.set_defaults(func=cmd_bench)
 
-    s = sub.add_parser("lab", help="performance lab: PT-01..PT-05, ceilings, charts, HTML report")
+    s = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report")
     s.add_argument("action", choices=["run", "down"])
     s.add_argument(
-        "tests", nargs="*", default="all", choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05"]
+        "tests",
+        nargs="*",
+        default="all",
+        choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
     )
     s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
     s.add_argument("--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder")

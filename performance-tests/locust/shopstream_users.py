@@ -7,6 +7,9 @@ LAB_THINK     think time between a user's requests, seconds (0: none, a closed l
 LAB_PHASES    [[seconds, users, spawn rate], ...]: a load shape (the burst test); empty: -u/-t
 LAB_OUT       where the results go at the end: HDR histogram per request name, statuses, timeline
 LAB_STATUS    a small JSON rewritten every second: elapsed, users, requests, rate, failures
+LAB_METRICS_PORT  when set, Prometheus metrics on 127.0.0.1:<port>/metrics while it runs: requests
+              by name, method and status, failures, a latency histogram, users (the lab lists
+              the port as a scrape target for as long as this process runs)
 
 Answers that are business outcomes (409 out of stock, 402 payment declined) count as successes
 with their status; 429, 5xx and transport errors are failures.
@@ -26,6 +29,14 @@ from typing import Any
 from gevent import spawn_later
 from locust import FastHttpUser, LoadTestShape, between, constant, events
 from locust.env import Environment
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    make_wsgi_app,
+)
+from prometheus_client import Counter as PromCounter
 
 from shopstream.lab.hdr import Latencies
 
@@ -54,6 +65,24 @@ _started = [0.0]
 _started_wall = [0.0]
 _env: list[Environment] = []
 
+# Its own registry: what the load generator did, without the default process collectors.
+REGISTRY = CollectorRegistry()
+disable_created_metrics()  # a *_created series per label set is noise at a scrape a second
+REQUESTS = PromCounter(
+    "locust_requests", "Requests sent, by name, method and HTTP status (0: no answer)",
+    ["name", "method", "status"], registry=REGISTRY,
+)  # fmt: skip
+FAILURES = PromCounter(
+    "locust_request_failures", "Requests counted as failures (429, 5xx, transport errors)",
+    ["name", "method"], registry=REGISTRY,
+)  # fmt: skip
+LATENCY = Histogram(
+    "locust_request_duration_seconds", "Response time as the user saw it",
+    ["name", "method"], registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)  # fmt: skip
+USERS = Gauge("locust_users", "Users running", registry=REGISTRY)
+
 
 @events.request.add_listener
 def _on_request(
@@ -71,13 +100,34 @@ def _on_request(
     status = getattr(response, "status_code", 0) or 0
     _statuses.setdefault(key, Counter())[str(status)] += 1
     _second.append(response_time)
+    REQUESTS.labels(name, request_type, str(status)).inc()
+    LATENCY.labels(name, request_type).observe(max(response_time, 0.0) / 1000)
     if exception is not None:
         _failures[key] += 1
         _second_failures[0] += 1
+        FAILURES.labels(name, request_type).inc()
 
 
 def _users() -> int:
     return _env[0].runner.user_count if _env and _env[0].runner else 0
+
+
+USERS.set_function(_users)
+
+
+def _serve_metrics() -> None:
+    """gevent's own WSGI server: one more greenlet in Locust's loop, no thread of its own."""
+    port = os.environ.get("LAB_METRICS_PORT")
+    if not port:
+        return
+    from gevent.pywsgi import WSGIServer
+
+    WSGIServer(("127.0.0.1", int(port)), make_wsgi_app(REGISTRY), log=None).start()
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    _serve_metrics()
 
 
 def _tick() -> None:

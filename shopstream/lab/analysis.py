@@ -1,6 +1,6 @@
 """From raw step records to the figures the report prints and the charts draw: every throughput
 absolute and as ratios to the same run's ceilings (medians over the ceiling rounds), saturation,
-scaling efficiency and the PT-03 models, partition balance, burst recovery."""
+scaling efficiency and the PT-03 models, partition balance, burst recovery, tracing's cost."""
 
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ def step_row(step: Mapping[str, Any], ceil: Mapping[str, float | None], against:
         "machine_cores": step.get("cpu_cores", {}).get("machine"),
         "other_cores": other_cores(step.get("cpu_cores", {})),
         "drain_seconds": step.get("drain_seconds"),
+        # what Prometheus scraped of the load generator (its loadgen job) during the step
+        "prom_scrapes": (load.get("prometheus") or {}).get("up"),
+        "prom_requests": (load.get("prometheus") or {}).get("requests"),
     }
     for name in against:
         row[f"x {name}"] = stats.ratio(ok_rate, ceil.get(name))
@@ -133,9 +136,8 @@ def demand_tiers(cores: Mapping[str, float]) -> dict[str, float]:
     for name, value in cores.items():
         if _INSTANCE.match(name) or name in ("machine", "lab"):
             continue
-        tier = {"gateway": "gateway", "postgres": "postgres", "kafka": "kafka", "loadgen": "load generator"}.get(
-            name, "relays and consumers"
-        )
+        tier = {"gateway": "gateway", "postgres": "postgres", "kafka": "kafka", "loadgen": "load generator",
+                "prometheus": "observability", "zipkin": "observability"}.get(name, "relays and consumers")  # fmt: skip
         tiers[tier] = tiers.get(tier, 0.0) + value
     return tiers
 
@@ -259,6 +261,67 @@ def pt05(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
     }
 
 
+# Not the platform's work: the machine total, the lab's own sampling, the load generator.
+NOT_PLATFORM = ("machine", "lab", "loadgen")
+
+
+def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[str, Any]:
+    """Tracing off against on, each a median over its repeats; the cost as the ratio of the
+    medians, and as the median of each repeat's own on/off ratio (the two arms of a repeat ran
+    back to back, so drift on the machine hits them alike)."""
+    rows = []
+    for s in steps:
+        row = step_row(s, ceil, ["nginx-fixed", "pgbench-order-path"])
+        cores = s.get("cpu_cores", {})
+        ok = row["ok_rate"] or 0.0
+        platform = sum(v for k, v in cores.items() if k not in NOT_PLATFORM)
+        order = sum(v for k, v in cores.items() if _INSTANCE.match(k) and k.startswith("order-"))
+        row["platform_cores"] = platform
+        row["zipkin_cores"] = cores.get("zipkin", 0.0)
+        row["platform_ms_per_order"] = 1000 * platform / ok if ok else None
+        row["order_ms_per_order"] = 1000 * order / ok if ok else None
+        row["zipkin_ms_per_order"] = 1000 * row["zipkin_cores"] / ok if ok else None
+        conf = (s.get("orders") or {}).get("accepted_to_confirmed_ms") or {}
+        row["e2e_p50_ms"] = conf.get("p50")
+        row["e2e_p95_ms"] = conf.get("p95")
+        rows.append(row)
+    labels = list(dict.fromkeys(r["tracing"] for r in rows))
+    keys = ("ok_rate", "p50_ms", "p95_ms", "e2e_p50_ms", "platform_ms_per_order", "order_ms_per_order",
+            "zipkin_ms_per_order", "loadgen_cores", "other_cores", "x nginx-fixed", "x pgbench-order-path")  # fmt: skip
+    arms = []
+    for label in labels:
+        mine = [r for r in rows if r["tracing"] == label]
+        rates = [r["ok_rate"] for r in mine if r["ok_rate"]]
+        arm: dict[str, Any] = {"tracing": label, "ratio": mine[0].get("ratio"), "repeats": len(mine)}
+        arm |= {k: stats.median(r.get(k) for r in mine) for k in keys}
+        arm["ok_rate_min"] = min(rates, default=None)
+        arm["ok_rate_max"] = max(rates, default=None)
+        arms.append(arm)
+    out: dict[str, Any] = {"rows": rows, "arms": arms}
+    off = next((a for a in arms if a["tracing"] == "off"), None)
+    on = next((a for a in arms if a["tracing"] != "off"), None)
+    if off and on:
+        paired = []
+        for repeat in sorted({r["repeat"] for r in rows}):
+            x_off = next((r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] == "off"), None)
+            x_on = next((r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] != "off"), None)
+            if x_off and x_on:
+                paired.append(x_on / x_off)
+        out["cost"] = {
+            "tracing": on["tracing"],
+            "throughput_ratio": stats.ratio(on["ok_rate"], off["ok_rate"]),
+            "paired_ratios": paired,
+            "paired_median": stats.median(paired),
+            "p50_ratio": stats.ratio(on["p50_ms"], off["p50_ms"]),
+            "p95_ratio": stats.ratio(on["p95_ms"], off["p95_ms"]),
+            "cpu_per_order_ratio": stats.ratio(on["platform_ms_per_order"], off["platform_ms_per_order"]),
+            # how far apart the repeats of the same setting were: the noise the ratio sits in
+            "off_spread": stats.ratio(off["ok_rate_max"], off["ok_rate_min"]),
+            "on_spread": stats.ratio(on["ok_rate_max"], on["ok_rate_min"]),
+        }
+    return out
+
+
 def _cv(values: list[float]) -> float | None:
     mean = sum(values) / len(values)
     if mean <= 0:
@@ -327,6 +390,8 @@ def summarize(
                 entry |= pt04(steps, ceil)
             elif test == "PT-05":
                 entry |= pt05(steps, ceil)
+            elif test == "PT-06":
+                entry |= pt06(steps, ceil)
         out["tests"][test] = entry
     out["heatmap"] = heatmap(tests)
     saturated = [
@@ -336,4 +401,23 @@ def summarize(
         if s.get("load", {}).get("loadgen", {}).get("saturated")
     ]
     out["loadgen_saturated"] = saturated
+    out["loadgen_scraped"] = loadgen_scraped(tests)
     return out
+
+
+def loadgen_scraped(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """How much of the load generators' work Prometheus saw, over the run: steps scraped at all,
+    and its last counter value against the generator's own count."""
+    steps = scraped = 0
+    counted = seen = 0.0
+    for result in tests.values():
+        for s in result.get("steps", []):
+            prom = s.get("load", {}).get("prometheus") or {}
+            if "scrapes" not in prom:
+                continue
+            steps += 1
+            if prom.get("up"):
+                scraped += 1
+                counted += s["load"].get("requests") or 0
+                seen += prom.get("requests") or 0
+    return {"steps": steps, "scraped": scraped, "share_of_requests": seen / counted if counted else None}

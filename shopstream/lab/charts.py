@@ -1,4 +1,4 @@
-"""The eight charts of the test plan, drawn from a run's summary as PNG files.
+"""The nine charts of the test plan, drawn from a run's summary as PNG files.
 
 1. concurrency vs throughput, with the saturation point (PT-01)
 2. sync vs async: throughput bars and latency lines (PT-02)
@@ -8,6 +8,7 @@
 6. percentile distribution per strategy (PT-02 open loop: sync vs async)
 7. burst response curve, with recovery and queue depth (PT-05)
 8. partitions vs throughput, with the message distribution (PT-04)
+9. tracing's cost: throughput and CPU per order, tracing off vs on, every repeat (PT-06)
 
 A chart whose test did not run (or measured nothing) is not drawn; ``draw_all`` says why.
 """
@@ -34,6 +35,7 @@ CHARTS = {
     "6-percentiles": "Latency percentile distribution per strategy (PT-02, open loop)",
     "7-burst": "Burst response and recovery (PT-05)",
     "8-partitions": "Partitions vs throughput (PT-04)",
+    "9-tracing-cost": "Tracing cost: off vs the default sample ratio (PT-06)",
 }
 COLORS = {"sync": "#c0392b", "async": "#2471a3"}
 STAGE_COLORS = {"publish": "#7fb3d5", "reserve": "#f5b041", "pay": "#58d68d", "confirm": "#af7ac5"}
@@ -297,6 +299,44 @@ def partitions(summary: Mapping[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
+def tracing_cost(summary: Mapping[str, Any], path: Path) -> Path:
+    rows = _rows(summary, "PT-06")
+    entry = summary["tests"]["PT-06"]
+    arms = entry.get("arms") or []
+    if len(arms) < 2:
+        raise NoData("PT-06 measured only one setting")
+    labels = [a["tracing"] for a in arms]
+    names = ["tracing off" if t == "off" else f"tracing at {t}" for t in labels]
+    colors = ["#7f8c8d" if t == "off" else "#2471a3" for t in labels]
+    x = np.arange(len(arms))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    ax.bar(x, [a["ok_rate"] or 0 for a in arms], 0.55, color=colors, alpha=0.8, label="median")
+    for i, t in enumerate(labels):
+        mine = [r["ok_rate"] or 0 for r in rows if r["tracing"] == t]
+        ax.plot([i] * len(mine), mine, "o", color="black", ms=4, label="each repeat" if i == 0 else None)
+    cost = entry.get("cost") or {}
+    if cost.get("throughput_ratio") is not None:
+        ax.set_title(f"Accepted orders/s: on/off = {cost['throughput_ratio']:.2f} (medians), "
+                     f"{cost.get('paired_median') or float('nan'):.2f} (per repeat)", fontsize=9)  # fmt: skip
+    ax.set_xticks(x, names)
+    ax.set_ylabel("async orders accepted/s (closed loop)")
+    ax.legend(fontsize=8, loc="lower right")
+    parts = [("order_ms_per_order", "order instances", "#2471a3"), ("zipkin_ms_per_order", "Zipkin", "#d68910")]
+    bottom = np.zeros(len(arms))
+    for key, label, color in parts:
+        vals = np.array([a.get(key) or 0.0 for a in arms])
+        ax2.bar(x, vals, 0.55, bottom=bottom, color=color, label=label)
+        bottom += vals
+    rest = np.array([a.get("platform_ms_per_order") or 0.0 for a in arms]) - bottom
+    ax2.bar(x, np.maximum(rest, 0), 0.55, bottom=bottom, color="#bdc3c7", label="rest of the platform")
+    ax2.set_xticks(x, names)
+    ax2.set_ylabel("CPU ms per accepted order (medians)")
+    ax2.set_title("CPU per order, whole platform", fontsize=9)
+    ax2.legend(fontsize=8)
+    fig.suptitle(CHARTS["9-tracing-cost"])
+    return _save(fig, path)
+
+
 def draw_all(summary: Mapping[str, Any], tests: Mapping[str, Any], folder: Path) -> dict[str, dict[str, str]]:
     """Every chart: {name: {"title", "path"} or {"title", "missing": why}}."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -309,6 +349,7 @@ def draw_all(summary: Mapping[str, Any], tests: Mapping[str, Any], folder: Path)
         "6-percentiles": lambda p: percentiles(summary, tests, p),
         "7-burst": lambda p: burst(summary, p),
         "8-partitions": lambda p: partitions(summary, p),
+        "9-tracing-cost": lambda p: tracing_cost(summary, p),
     }
     made: dict[str, dict[str, str]] = {}
     for name, make in makers.items():

@@ -8,6 +8,9 @@
   from the request's *scheduled* time (``hdr.corrected_latency_ns``), so a generator that fell
   behind cannot hide a stall (no coordinated omission).
 
+Both serve Prometheus metrics on ``metrics_port`` while they run (``shopstream.lab.scrape``
+registers them as a scrape target): Locust from the locustfile, vegeta with ``-prometheus-addr``.
+
 A run stops early when ``stop`` is set (Ctrl-C): the generator is asked to stop (SIGTERM to
 Locust, SIGINT to vegeta), writes what it measured, and that is kept.
 """
@@ -141,6 +144,7 @@ class LocustPlan:
     think_seconds: float = 0.0
     mode: str = "async"  # orders' processing mode
     phases: Sequence[tuple[float, int]] = ()  # burst: (seconds, users) one after the other
+    metrics_port: int = 0  # Prometheus metrics while it runs (0: none)
 
     def env(self, out: Path, status: Path) -> dict[str, str]:
         return {
@@ -151,6 +155,7 @@ class LocustPlan:
             "LAB_THINK": str(self.think_seconds),
             "LAB_MODE": self.mode,
             "LAB_PHASES": json.dumps([[s, u, self.spawn_rate] for s, u in self.phases]),
+            "LAB_METRICS_PORT": str(self.metrics_port or ""),
             "PYTHONUNBUFFERED": "1",
         }
 
@@ -342,6 +347,7 @@ def run_vegeta(
     on_start: Callable[[int], None],
     progress: Progress,
     timeout_seconds: float = 30.0,
+    metrics_port: int = 0,
 ) -> dict[str, Any]:
     if not VEGETA.exists():
         raise RuntimeError(f"{VEGETA} is missing: run scripts/bootstrap.sh")
@@ -354,6 +360,8 @@ def run_vegeta(
         f"-output={results}",
         "-keepalive=true",
     ]  # fmt: skip
+    if metrics_port:
+        argv.append(f"-prometheus-addr=127.0.0.1:{metrics_port}")
     child = Child(argv, workdir / f"{name}.vegeta.log", {}, signal.SIGINT)
     last = [0.0]
 

@@ -39,6 +39,10 @@ class Profile:
     pt05_recovery_seconds: float
     pt05_think: float
     drain_timeout: float  # how long the audit waits for in-flight work to finish
+    # PT-06 tracing cost: async orders, closed loop without think time, tracing off vs on
+    pt06_users: int = 50
+    pt06_seconds: float = 15
+    pt06_repeats: int = 3  # of each setting; the report gives the medians
 
 
 PROFILES = {
@@ -68,6 +72,9 @@ PROFILES = {
         pt05_recovery_seconds=4,
         pt05_think=0.2,
         drain_timeout=60,
+        pt06_users=10,
+        pt06_seconds=2,
+        pt06_repeats=1,
     ),
     "quick": Profile(
         name="quick",
@@ -122,5 +129,8 @@ PROFILES = {
         pt05_recovery_seconds=180,
         pt05_think=0.5,
         drain_timeout=600,
+        pt06_users=100,
+        pt06_seconds=60,
+        pt06_repeats=3,
     ),
 }

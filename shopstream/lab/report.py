@@ -143,8 +143,45 @@ def test_section(
             f"<b>backlog recovered {fmt(entry.get('backlog_recovery_seconds'), '.0f')} s</b> after it.</p>"
         )
         parts.append(image(charts["7-burst"], shown))
+    elif test == "PT-06":
+        parts.append(table(rows, [*COMMON[:6], ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("platform_ms_per_order", "platform CPU ms/order", ".2f"), ("zipkin_cores", "Zipkin cores", ".2f"), ("x pgbench-order-path", "x pgbench", ".3f"), *LOADGEN]))
+        parts.append(table(entry.get("arms") or [], TRACING_ARMS))
+        parts.append(tracing_block(entry))
+        parts.append(image(charts["9-tracing-cost"], shown))
     parts.append(audit_block(entry.get("audit")))
     return "\n".join(parts)
+
+
+TRACING_ARMS = [
+    ("tracing", "tracing (medians)", ""),
+    ("repeats", "repeats", ",.0f"),
+    ("ok_rate", "ok/s", ",.0f"),
+    ("ok_rate_min", "min", ",.0f"),
+    ("ok_rate_max", "max", ",.0f"),
+    ("p50_ms", "p50 ms", ",.1f"),
+    ("p95_ms", "p95 ms", ",.1f"),
+    ("platform_ms_per_order", "platform CPU ms/order", ".2f"),
+    ("zipkin_ms_per_order", "of it Zipkin", ".2f"),
+    ("x nginx-fixed", "x nginx", ".4f"),
+    ("x pgbench-order-path", "x pgbench", ".3f"),
+    ("other_cores", "other work, cores", ".2f"),
+]
+
+
+def tracing_block(entry: Mapping[str, Any]) -> str:
+    cost = entry.get("cost")
+    if not cost:
+        return "<p class=note>Tracing's cost needs both settings measured.</p>"
+    paired = ", ".join(f"{r:.2f}" for r in cost.get("paired_ratios") or [])
+    return (
+        f"<p>With tracing at ratio {esc(cost['tracing'])}, the same async order load gave <b>{fmt(cost['throughput_ratio'], '.2f')}x</b> the "
+        f"accepted orders/s of tracing off (ratio of the medians); each repeat's own on/off ratio: {esc(paired or '-')} "
+        f"(median {fmt(cost.get('paired_median'), '.2f')}). p50 latency x{fmt(cost.get('p50_ratio'), '.2f')}, p95 x{fmt(cost.get('p95_ratio'), '.2f')}; "
+        f"platform CPU per order x{fmt(cost.get('cpu_per_order_ratio'), '.2f')} (Zipkin, on these same cores, included).</p>"
+        f"<p class=note>The noise: repeats of the same setting differed by up to x{fmt(cost.get('off_spread'), '.2f')} (off) and "
+        f"x{fmt(cost.get('on_spread'), '.2f')} (on) between their slowest and fastest. A cost smaller than that spread is not "
+        "resolved by this run; more repeats or longer steps (the full profile) narrow it.</p>"
+    )
 
 
 def memory_table(summary: Mapping[str, Any]) -> str:
@@ -229,6 +266,13 @@ def write(
         "HDR histograms (Locust: closed-loop scenario users; vegeta: open loop at a constant rate, latency counted from "
         "each request's scheduled time, so no coordinated omission). The load generator's own CPU is in every table.</p>"
     )
+    scraped = summary.get("loadgen_scraped") or {}
+    if scraped.get("steps"):
+        parts.append(
+            f"<p>Prometheus scraped the load generator (job <code>loadgen</code>, listed while it ran) in {scraped['scraped']} of {scraped['steps']} steps; "
+            f"in those, its request counter reached {fmt(scraped.get('share_of_requests'), '.0%')} of what the generator counted itself "
+            "(a new target is scraped only a few seconds after it is listed, so the first seconds of each step are missed).</p>"
+        )
     if summary.get("loadgen_saturated"):
         parts.append("<p class=note><b>The load generator saturated</b> in: " + esc("; ".join(summary["loadgen_saturated"])) + ". Those steps measure the generator as much as the system.</p>")
     parts.append("<h2>Ceilings (same run, same machine)</h2>")
@@ -285,10 +329,13 @@ def markdown(summary: Mapping[str, Any]) -> str:
         "PT-03": [*COMMON[:6], ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), *lg, ("machine_cores", "machine cores", ".2f")],
         "PT-04": [("step", "step", ""), ("ok_rate", "accepted/s", ",.0f"), ("processed_per_s", "processed/s", ",.0f"), ("messages_per_s", "saga msg/s", ",.0f"), ("kafka_ceiling", "Kafka ceiling msg/s", ",.0f"), ("x kafka-producer", "x Kafka", ".4f"), ("e2e_p50_ms", "e2e p50 ms", ",.0f"), ("e2e_p95_ms", "e2e p95 ms", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f")],
         "PT-05": [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), *lg],
+        "PT-06": [*COMMON[:5], ("e2e_p50_ms", "accepted->confirmed p50 ms", ",.0f"), ("platform_ms_per_order", "platform CPU ms/order", ".2f"), ("zipkin_cores", "Zipkin cores", ".2f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("prom_requests", "requests Prometheus saw", ",.0f"), *lg],
     }  # fmt: skip
     for test, entry in summary.get("tests", {}).items():
         rows = entry.get("rows") or ([entry["row"]] if entry.get("row") else [])
         out.append(f"**{test}**\n\n" + _md(rows, specs.get(test, COMMON)))
+        if test == "PT-06" and entry.get("arms"):
+            out.append(_md(entry["arms"], TRACING_ARMS))
         audit = entry.get("audit") or {}
         if audit.get("checks"):
             out.append("audit: " + "; ".join(f"{k} {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for k, c in audit["checks"].items()))

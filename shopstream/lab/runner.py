@@ -25,20 +25,21 @@ from typing import Any
 
 from shopstream.bench import RESULTS_DIR, git_revision, machine_info, run_id
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream.lab import audit, ceilings, orders, testbed
+from shopstream.lab import audit, ceilings, orders, scrape, testbed
 from shopstream.lab.load import VEGETA
 from shopstream.lab.profiles import Profile
 from shopstream.lab.samplers import KafkaProbe, Sampler
 from shopstream.lab.stats import median
 from shopstream.lab.workload import Workload, prepare, restock_scarce
 
-TESTS = ("PT-01", "PT-02", "PT-03", "PT-04", "PT-05")
+TESTS = ("PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06")
 TITLES = {
     "PT-01": "Baseline: concurrency vs throughput",
     "PT-02": "Synchronous vs asynchronous orders",
     "PT-03": "Horizontal scaling",
     "PT-04": "Kafka partitions",
     "PT-05": "Burst",
+    "PT-06": "Tracing cost",
 }
 READ_WEIGHTS = {"search": 3, "by_id": 6, "list_orders": 1}
 
@@ -251,16 +252,44 @@ def measure_ceilings(lab: Lab, round_number: int) -> None:
 
 
 # --- the tests ------------------------------------------------------------------------------------
-def _locust(lab: Lab, name: str, **plan: Any) -> Callable[..., dict[str, Any]]:
+Drive = Callable[[Callable[[int], None], Callable[[dict[str, Any]], None]], dict[str, Any]]
+
+
+def _scraped(lab: Lab, name: str, tool: str, run: Callable[[int, Callable[[int], None], Callable[[dict[str, Any]], None]], dict[str, Any]]) -> Drive:
+    """A load generator that serves metrics on a port of its own, listed as Prometheus' loadgen
+    target from the moment it starts until it stops; what Prometheus saw goes with its result."""
+
+    def drive(on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        port = scrape.free_port()
+        run_name = lab.run_dir.name
+
+        def started(pid: int) -> None:
+            scrape.register(lab.settings, port, run_name, name, tool)
+            on_start(pid)
+
+        began = time.monotonic()
+        try:
+            result = run(port, started, progress)
+        finally:
+            scrape.unregister(lab.settings)
+        result["prometheus"] = scrape.seen(lab.settings, run_name, name, tool, time.monotonic() - began)
+        return result
+
+    return drive
+
+
+def _locust(lab: Lab, name: str, **plan: Any) -> Drive:
+    from dataclasses import replace
+
     from shopstream.lab.load import LocustPlan, run_locust
 
     assert lab.workload is not None
     locust_plan = LocustPlan(host=lab.gateway, data_file=lab.workload.path, **plan)
 
-    def drive(on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        return run_locust(locust_plan, lab.raw, name, lab.stop, on_start, progress)
+    def run(port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        return run_locust(replace(locust_plan, metrics_port=port), lab.raw, name, lab.stop, on_start, progress)
 
-    return drive
+    return _scraped(lab, name, "locust", run)
 
 
 def _attach_orders(lab: Lab, record: dict[str, Any]) -> None:
@@ -316,19 +345,19 @@ def _order_targets(lab: Lab, path: Path, mode: str, count: int) -> None:
     write_targets(path, lines())
 
 
-def _vegeta(lab: Lab, name: str, mode: str, rate: float, seconds: float) -> Callable[..., dict[str, Any]]:
+def _vegeta(lab: Lab, name: str, mode: str, rate: float, seconds: float) -> Drive:
     from shopstream.lab.load import run_vegeta
 
     targets = lab.raw / f"{name}.targets.jsonl"
     _order_targets(lab, targets, mode, int(rate * seconds * 1.05) + 10)
 
-    def drive(on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    def run(port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         try:
-            return run_vegeta(targets, rate, seconds, lab.raw, name, lab.stop, on_start, progress)
+            return run_vegeta(targets, rate, seconds, lab.raw, name, lab.stop, on_start, progress, metrics_port=port)
         finally:
             targets.unlink(missing_ok=True)
 
-    return drive
+    return _scraped(lab, name, "vegeta", run)
 
 
 def pt02(lab: Lab) -> list[dict[str, Any]]:
@@ -424,10 +453,39 @@ def pt05(lab: Lab) -> list[dict[str, Any]]:
     return [record]
 
 
+def pt06(lab: Lab) -> list[dict[str, Any]]:
+    """The same async order load (closed loop, fixed users, no think time, same length) with
+    tracing off and at the configured ratio, repeated with the order alternating (off, on; on,
+    off; ...) so drift on the shared machine hits both alike. Every step starts from freshly
+    restarted service processes, whichever the setting."""
+    p = lab.profile
+    ratio = lab.settings.tracing_sample_ratio
+    arms: list[tuple[str, float | None]] = [("off", None), (f"{ratio:g}", ratio)]
+    steps = []
+    try:
+        for repeat in range(1, p.pt06_repeats + 1):
+            for label, arm in arms if repeat % 2 else arms[::-1]:
+                lab.check_stop()
+                lab.settings = testbed.set_tracing(lab.settings, arm, lab.log)
+                name = f"PT-06-{'off' if arm is None else 'on'}-r{repeat}"
+                drive = _locust(
+                    lab, name, weights={"place_order": 1}, users=p.pt06_users,
+                    spawn_rate=max(p.pt06_users, 1), seconds=p.pt06_seconds, think_seconds=0.0, mode="async",
+                )  # fmt: skip
+                params = {"tracing": label, "ratio": arm, "repeat": repeat, "users": p.pt06_users, "mode": "async"}
+                record = measure(lab, "PT-06", f"tracing {label} #{repeat}", params, drive, p.pt06_seconds)
+                _attach_orders(lab, record)
+                steps.append(record)
+    finally:  # the other tests measure the services without tracing, and without Zipkin
+        lab.settings = testbed.set_tracing(lab.settings, None, lab.log)
+        testbed.stop_zipkin(lab.settings)
+    return steps
+
+
 SCENARIOS: dict[str, Callable[[Lab], list[dict[str, Any]]]] = {
-    "PT-01": pt01, "PT-02": pt02, "PT-03": pt03, "PT-04": pt04, "PT-05": pt05,
+    "PT-01": pt01, "PT-02": pt02, "PT-03": pt03, "PT-04": pt04, "PT-05": pt05, "PT-06": pt06,
 }  # fmt: skip
-NEEDS_ORDERS = {"PT-02"}
+NEEDS_ORDERS = {"PT-02", "PT-06"}
 
 
 def run_test(lab: Lab, test: str) -> dict[str, Any]:

@@ -2,9 +2,11 @@
 folder, so a run never disturbs a developer's platform (``data/``) or the tests' (``data-test/``).
 
 Every port setting is moved by an offset (+30000 by default: gateway 38080, PostgreSQL 45432, Kafka
-49092); observability (Prometheus, exporters, Zipkin, console) is not started, so it costs the
-measured system nothing; the gateway's per-client rate limit is raised so the limiter is not what
-gets measured. Partition counts are a lab step (PT-04): topics are deleted and created again, since
+49092); of observability only Prometheus runs (it scrapes the services and, while one runs, the
+load generator; its CPU is sampled like any process's): the exporters, Alertmanager and the console
+are not started, and Zipkin and tracing only for the tracing-cost test (``set_tracing``), so the
+rest of the plan measures the services without them. The gateway's per-client rate limit is raised
+so the limiter is not what gets measured. Partition counts are a lab step (PT-04): topics are deleted and created again, since
 Kafka can only grow a topic's partitions.
 """
 
@@ -20,9 +22,9 @@ from shopstream.config import PROJECT_ROOT, Settings
 
 LAB_DATA = PROJECT_ROOT / "data-lab"
 LAB_PORT_OFFSET = 30000
-# Settings that name a port of an observability process: 0 means "not started".
+# Settings that name a port of an observability process the lab does not start: 0 means "not
+# started" (for Zipkin also "no tracing").
 OBSERVABILITY_PORTS = (
-    "prometheus_port",
     "alertmanager_port",
     "node_exporter_port",
     "nginx_exporter_port",
@@ -166,6 +168,49 @@ def set_partitions(
     return wanted
 
 
+def offset_of(settings: Settings) -> int:
+    return settings.gateway_port - Settings().gateway_port
+
+
+def with_tracing(settings: Settings, ratio: float | None) -> Settings:
+    """The lab settings with tracing off (None) or on at `ratio`, spans to the lab's own Zipkin."""
+    if ratio is None:
+        return replace(settings, zipkin_port=0)
+    port = Settings().zipkin_port + offset_of(settings)
+    return replace(settings, zipkin_port=port, tracing_sample_ratio=ratio)
+
+
+def tracing_ratio(settings: Settings) -> float | None:
+    return settings.tracing_sample_ratio if settings.zipkin_port else None
+
+
+def set_tracing(
+    settings: Settings, ratio: float | None, log: Callable[[str], object] = print
+) -> Settings:
+    """Every service process (instances, relays, consumers) restarted with tracing off (None) or
+    on at `ratio`: a process sets tracing up once, from its environment. Zipkin, once started,
+    keeps running until ``stop_zipkin``: both settings then run beside the same idle or busy JVM
+    instead of one paying for its start."""
+    from shopstream.runtime import platform, processes
+
+    wanted = with_tracing(settings, ratio)
+    log(f"  services restarted with tracing {'off' if ratio is None else f'at ratio {ratio:g}'}")
+    counts = instances(settings)
+    for spec in platform.specs():
+        names = [platform.instance_name(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)]
+        names += [f"{spec.name}-relay", *(f"{spec.name}-{kind}" for kind in spec.workers)]
+        for name in names:
+            processes.stop(settings, name)
+    up(wanted, log=lambda line: None)  # starts Zipkin too when tracing is on
+    return wanted
+
+
+def stop_zipkin(settings: Settings) -> None:
+    from shopstream.runtime import observability, processes
+
+    processes.stop(settings, observability.ZIPKIN)
+
+
 def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     """Every port the lab platform may listen on."""
     used = [
@@ -174,6 +219,8 @@ def ports(settings: Settings, max_instances: int = 8) -> list[int]:
         settings.postgres_port,
         settings.kafka_port,
         settings.kafka_controller_port,
+        settings.prometheus_port,
+        with_tracing(settings, 1.0).zipkin_port,
     ]
     for service in ("product", "order"):
         used += [settings.service_port(service, i) for i in range(1, max_instances + 1)]

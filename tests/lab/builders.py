@@ -129,7 +129,14 @@ def tests() -> dict[str, dict[str, Any]]:
         elif 20 < e["t"] <= 23:
             e.update(p95=60.0)
     pt05 = [step("PT-05", "burst", {"phases": [[10, 50], [10, 1000], [10, 50]], "think_s": 0.5}, burst, lag=20.0)]
+    pt06 = []
+    for repeat, (off, on) in enumerate(((200, 180), (220, 190), (180, 171)), start=1):
+        for label, ratio, rate in (("off", None, off), ("0.1", 0.1, on)):
+            pt06.append(step("PT-06", f"tracing {label} #{repeat}",
+                             {"tracing": label, "ratio": ratio, "repeat": repeat, "users": 50, "mode": "async"},
+                             load(rate, 20), orders=order_breakdown(100),
+                             cpu_cores={**cpu_cores(), **({"zipkin": 0.1} if ratio else {})}))  # fmt: skip
     return {
         name: {"test": name, "title": name, "steps": s, "audit": AUDIT}
-        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-04", pt04), ("PT-05", pt05))
+        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-04", pt04), ("PT-05", pt05), ("PT-06", pt06))
     }

@@ -126,7 +126,13 @@ def test_the_lab_platform_has_its_own_ports_and_folder(tmp_path: object) -> None
     assert lab.gateway_port == 38080  # from the defaults, not the developer's override
     assert lab.postgres_port == 45432
     assert lab.kafka_port == 49092
-    assert lab.prometheus_port == 0 and lab.zipkin_port == 0
+    # Prometheus scrapes the lab; the exporters, the console and tracing stay off
+    assert lab.prometheus_port == 39090 and 39090 in testbed.ports(lab)
+    assert lab.zipkin_port == 0 and lab.node_exporter_port == 0 and lab.console_port == 0
+    traced = testbed.with_tracing(lab, 0.1)
+    assert traced.zipkin_port == 39411 and traced.tracing_sample_ratio == 0.1
+    assert testbed.tracing_ratio(lab) is None and testbed.tracing_ratio(traced) == 0.1
+    assert testbed.with_tracing(traced, None).zipkin_port == 0
     assert lab.data_path == testbed.LAB_DATA
     assert lab.topics()["order-events"] == 3
     assert lab.topics()["dead-letter"] == 1

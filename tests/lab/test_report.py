@@ -1,4 +1,4 @@
-"""From step records to figures, the eight charts and one self-contained HTML report."""
+"""From step records to figures, the nine charts and one self-contained HTML report."""
 
 from __future__ import annotations
 
@@ -59,6 +59,23 @@ def test_partition_balance_and_burst_recovery() -> None:
     assert pt05["peak_rate"] == 400
 
 
+def test_tracing_cost_is_the_ratio_of_medians_and_of_each_repeat() -> None:
+    summary = analysis.summarize(builders.ceilings(), builders.tests(), 2)
+    entry = summary["tests"]["PT-06"]
+    off, on = entry["arms"]
+    assert (off["tracing"], on["tracing"]) == ("off", "0.1")
+    assert off["ok_rate"] == pytest.approx(200) and on["ok_rate"] == pytest.approx(180)
+    cost = entry["cost"]
+    assert cost["throughput_ratio"] == pytest.approx(0.9)
+    assert cost["paired_ratios"] == pytest.approx([0.9, 190 / 220, 0.95])
+    assert cost["paired_median"] == pytest.approx(0.9)
+    assert cost["off_spread"] == pytest.approx(220 / 180)
+    # Zipkin's 0.1 core is platform CPU too: more CPU per order with tracing on
+    assert cost["cpu_per_order_ratio"] > 1
+    assert on["zipkin_ms_per_order"] == pytest.approx(1000 * 0.1 / 180)
+    assert on["x pgbench-order-path"] == pytest.approx(180 / 800)
+
+
 def test_every_chart_and_the_report_are_produced(tmp_path: Path) -> None:
     tests = builders.tests()
     summary = analysis.summarize(builders.ceilings(), tests, 2)
@@ -68,7 +85,7 @@ def test_every_chart_and_the_report_are_produced(tmp_path: Path) -> None:
         assert "path" in chart, f"{name}: {chart.get('missing')}"
         assert Path(chart["path"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     html = report.write(tmp_path / "report.html", ENVIRONMENT, builders.ceilings(), summary, tests, made).read_text()
-    assert len(re.findall(r"src='data:image/png;base64,", html)) == 8
+    assert len(re.findall(r"src='data:image/png;base64,", html)) == len(charts.CHARTS)
     assert "cannot show scaling past 2 instances" in html
     assert "Universal Scalability Law" in html
     assert "Consistency audit <span class=ok>passed</span>" in html

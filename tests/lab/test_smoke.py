@@ -88,9 +88,26 @@ def test_every_test_measured_load_and_passed_its_audit(run_dir: Path) -> None:
     assert [len(r["order_events_per_partition"]) for r in pt04] == [1, 6]
     assert all(r["kafka_ceiling"] > 0 and r["processed_per_s"] > 0 for r in pt04)
     assert summary["tests"]["PT-05"]["timeline"]
+    pt06 = summary["tests"]["PT-06"]
+    assert [a["tracing"] for a in pt06["arms"]] == ["off", "0.1"]
+    assert pt06["cost"]["throughput_ratio"] > 0 and pt06["cost"]["cpu_per_order_ratio"] > 0
+    on = [r for r in pt06["rows"] if r["tracing"] != "off"]
+    assert on and all(r["zipkin_cores"] > 0 for r in on)  # Zipkin ran, and received the spans
     heat = summary["heatmap"]["cpu"]
     for component in ("gateway", "postgres", "kafka", "loadgen", "product (instances)"):
         assert any(v for v in heat[component] if v), component
+
+
+@pytest.mark.integration
+def test_prometheus_scraped_the_load_generator(run_dir: Path) -> None:
+    """Prometheus' loadgen job found a generator up and read its request counter. Steps of 2 s may
+    end before Prometheus applies the new target, so this asks it of the run, not of every step."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    scraped = summary["loadgen_scraped"]
+    assert scraped["steps"] == sum(len(t.get("rows") or [t.get("row")]) for t in summary["tests"].values())
+    assert scraped["scraped"] >= 1 and scraped["share_of_requests"] > 0
+    rows = [r for t in summary["tests"].values() for r in (t.get("rows") or [t["row"]])]
+    assert any((r["prom_requests"] or 0) > 0 for r in rows if r["loadgen"] == "locust")
 
 
 @pytest.mark.integration
