@@ -90,7 +90,42 @@ async def pulse(settings: Settings) -> Pulse:
             alerts = (await client.get("/api/v1/alerts")).json()["data"]["alerts"]
     except httpx.HTTPError as exc:
         return Pulse(False, panels, error=f"Prometheus at {base_url(settings)}: {exc}")
-    return Pulse(True, panels, [a for a in alerts if a.get("state") == "firing"])
+    firing = [a for a in alerts if a.get("state") == "firing"]
+    if settings.alertmanager_port:
+        await _notification_states(settings, firing)
+    return Pulse(True, panels, firing)
+
+
+# Labels Prometheus adds to every alert it sends (its external labels), absent from its own API.
+EXTERNAL_LABELS = frozenset({"platform"})
+
+
+def _labels_key(labels: dict[str, str]) -> frozenset[tuple[str, str]]:
+    return frozenset((k, v) for k, v in labels.items() if k not in EXTERNAL_LABELS)
+
+
+async def _notification_states(settings: Settings, firing: list[dict[str, Any]]) -> None:
+    """Mark each firing alert with what Alertmanager does with it: active (routed to the receiver),
+    silenced, inhibited, or not received yet; a silenced alert still fires in Prometheus."""
+    url = f"http://127.0.0.1:{settings.alertmanager_port}/api/v2/alerts"
+    try:
+        async with httpx.AsyncClient(timeout=3) as client:
+            held = (await client.get(url)).json()
+    except (httpx.HTTPError, ValueError):
+        for alert in firing:
+            alert["alertmanager"] = "unreachable"
+        return
+    states = {}
+    for alert in held:
+        status = alert.get("status", {})
+        if status.get("silencedBy"):
+            states[_labels_key(alert["labels"])] = "silenced"
+        elif status.get("inhibitedBy"):
+            states[_labels_key(alert["labels"])] = "inhibited"
+        else:
+            states[_labels_key(alert["labels"])] = "active"
+    for alert in firing:
+        alert["alertmanager"] = states.get(_labels_key(alert["labels"]), "not received yet")
 
 
 DASHBOARDS = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"

@@ -105,12 +105,13 @@ def health(pulse: Pulse) -> str:
             a["labels"].get("severity", ""),
             a["annotations"].get("summary", ""),
             _when(a.get("activeAt", "")),
+            a.get("alertmanager", "-"),
         )
         for a in pulse.alerts
     ]
     parts.append(
         "<h2>Firing alerts</h2>"
-        + table(["alert", "severity", "summary", "since (UTC)"], alerts, "alerts")
+        + table(["alert", "severity", "summary", "since (UTC)", "Alertmanager"], alerts, "alerts")
         + '<p class=muted>as Prometheus evaluates them now; what Alertmanager notified: '
         '<a href="/alerts">alerts</a></p>'
     )

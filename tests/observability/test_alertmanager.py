@@ -200,7 +200,8 @@ def test_an_alert_prometheus_fires_reaches_alertmanager_and_the_console(platform
             None,
         )
 
-    received = prom.poll(in_alertmanager, 60, lambda: "Alertmanager never received it")
+    # Prometheus sends at once when an alert fires, then again every minute while it fires
+    received = prom.poll(in_alertmanager, 90, lambda: "Alertmanager never received it")
     assert received["labels"]["topic"] == "dead-letter"
     assert received["labels"]["platform"] == "shopstream-local"  # Prometheus' external label
     assert [r["name"] for r in received["receivers"]] == ["console"]
@@ -228,6 +229,29 @@ def test_an_alert_prometheus_fires_reaches_alertmanager_and_the_console(platform
     assert len(firing) == 1, page.tables["alerts"]
     assert firing[0][1] == "ticket"
     assert firing[0][3] == _at(fired["activeAt"]).strftime("%Y-%m-%d %H:%M:%S")
+    assert firing[0][4] == "active"
+
+    # Silenced with the package's amtool: still firing in Prometheus, marked so on the health view.
+    am = f"--alertmanager.url=http://127.0.0.1:{settings.alertmanager_port}"
+    silence = subprocess.run(
+        [observability.amtool(), am, "silence", "add", "alertname=DeadLetterNotEmpty",
+         "-c", "alert path check", "-d", "5m"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert silence.returncode == 0, silence.stderr
+    try:
+
+        def marked_silenced() -> bool:
+            page = browser.parse(browser.dom(_console(platform, "/")))
+            rows = [r for r in page.tables["alerts"][1:] if r[0] == "DeadLetterNotEmpty"]
+            return bool(rows) and rows[0][4] == "silenced"
+
+        prom.poll(marked_silenced, 30, lambda: "the health view never showed the silence")
+    finally:
+        subprocess.run(
+            [observability.amtool(), am, "silence", "expire", silence.stdout.strip()],
+            check=True, capture_output=True, timeout=30,
+        )
 
 
 @pytest.mark.integration
