@@ -217,7 +217,15 @@ def k8s_workloads(overlay: str) -> list[Workload]:
                 port = spec["httpGet"]["port"]
                 return [(ports.get(port, port), spec["httpGet"]["path"])]
 
-            name = "migrate" if is_init else doc["metadata"]["name"]
+            # A sidecar (the gateway's nginx exporter) is its own role, not a second gateway.
+            primary = pod["containers"][0]["name"]
+            name = (
+                "migrate"
+                if is_init
+                else doc["metadata"]["name"]
+                if container["name"] == primary
+                else container["name"]
+            )
             found.append(
                 Workload(
                     f"k8s-{overlay}",

@@ -40,6 +40,21 @@ def pod_labels(doc: dict[str, Any]) -> dict[str, str]:
     return dict(doc["spec"]["template"]["metadata"]["labels"])
 
 
+def shopstream_config(overlay: str) -> dict[str, Any]:
+    """The services' settings; the monitoring's ConfigMaps (Prometheus, rules) are beside it."""
+    (config,) = [
+        d
+        for d in of_kind(overlay, "ConfigMap")
+        if d["metadata"]["name"].startswith("shopstream-config-")
+    ]
+    return config
+
+
+def is_shopstream_image(image: str) -> bool:
+    """Our own images (services, gateway), as opposed to the exporters' and Prometheus'."""
+    return "shopstream/" in image and not image.startswith("shopstream/kafka:")
+
+
 # Rendering and schema validation ------------------------------------------------------------
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
 def test_every_rendered_object_validates_against_the_pinned_schemas(overlay: str) -> None:
@@ -109,16 +124,18 @@ def test_workloads_have_probes_resources_and_a_graceful_stop(overlay: str) -> No
         for container in pod["containers"]:
             assert "livenessProbe" in container and "readinessProbe" in container, name
         if name in (*h.HTTP_PORTS, "gateway"):
-            (container,) = pod["containers"]
+            (container,) = [c for c in pod["containers"] if c["name"] == name]
             assert container["lifecycle"]["preStop"], f"{name} has no pre-stop drain"
 
 
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
 def test_configuration_comes_from_a_configmap_and_credentials_from_a_secret(overlay: str) -> None:
-    (config,) = of_kind(overlay, "ConfigMap")
+    config = shopstream_config(overlay)
     assert not any("PASSWORD" in key for key in config["data"])
     for doc in of_kind(overlay, "Deployment"):
         for container in doc["spec"]["template"]["spec"]["containers"]:
+            if not is_shopstream_image(container["image"]):
+                continue
             refs = [s["configMapRef"]["name"] for s in container.get("envFrom", [])]
             assert refs == [config["metadata"]["name"]], doc["metadata"]["name"]
             for item in container.get("env", []):
@@ -132,10 +149,16 @@ def test_configuration_comes_from_a_configmap_and_credentials_from_a_secret(over
 
 
 def test_eks_overlay_uses_ecr_images_and_the_aws_endpoints() -> None:
-    for doc in of_kind("eks", "Deployment"):
-        for container in doc["spec"]["template"]["spec"]["containers"]:
-            assert ".dkr.ecr." in container["image"], container["image"]
-    (config,) = of_kind("eks", "ConfigMap")
+    ours = [
+        c["image"]
+        for doc in of_kind("eks", "Deployment")
+        for c in doc["spec"]["template"]["spec"]["containers"]
+        if "shopstream/" in c["image"]
+    ]
+    assert len(ours) >= len(h.APP_ROLES) + 1
+    for image in ours:
+        assert ".dkr.ecr." in image, image
+    config = shopstream_config("eks")
     assert config["data"]["SHOPSTREAM_POSTGRES_HOST"].endswith(".rds.amazonaws.com")
     assert ".kafka." in config["data"]["SHOPSTREAM_KAFKA_BOOTSTRAP"]
     (gateway,) = [d for d in of_kind("eks", "Service") if d["metadata"]["name"] == "gateway"]
@@ -160,7 +183,7 @@ def test_apis_scale_on_cpu_and_request_rate(overlay: str) -> None:
 
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
 def test_consumers_scale_on_kafka_lag_capped_at_the_partitions(overlay: str) -> None:
-    (config,) = of_kind(overlay, "ConfigMap")
+    config = shopstream_config(overlay)
     topics = Settings.from_env(config["data"]).topics()
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(overlay, "ScaledObject")}
     assert set(scaled) == set(h.CONSUMER_GROUPS)
@@ -194,6 +217,7 @@ def test_every_deployment_has_a_disruption_budget(overlay: str) -> None:
 
 # Network policies, evaluated ------------------------------------------------------------------
 NAMESPACE = "shopstream"
+MONITORING = "monitoring"
 
 
 def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -215,14 +239,16 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return True
 
 
-def _peer_matches(peer: dict[str, Any], labels: dict[str, str], namespace: str) -> bool:
+def _peer_matches(
+    peer: dict[str, Any], labels: dict[str, str], namespace: str, policy_ns: str
+) -> bool:
     if "ipBlock" in peer:
-        return namespace != NAMESPACE  # outside traffic arrives as an address
+        return namespace not in (NAMESPACE, MONITORING)  # outside traffic arrives as an address
     ns_labels = {"kubernetes.io/metadata.name": namespace}
     if "namespaceSelector" in peer:
         if not _selects(peer["namespaceSelector"], ns_labels):
             return False
-    elif namespace != NAMESPACE:
+    elif namespace != policy_ns:
         return False
     return _selects(peer.get("podSelector", {}), labels)
 
@@ -233,15 +259,29 @@ def _port_matches(ports: list[dict[str, Any]] | None, port: int) -> bool:
     return any(p["port"] <= port <= p.get("endPort", p["port"]) for p in ports)
 
 
-def allowed(overlay: str, src: dict[str, str], src_ns: str, dst: dict[str, str], port: int) -> bool:
-    """Whether NetworkPolicy semantics let src reach dst:port (both directions must allow)."""
+def allowed(
+    overlay: str,
+    src: dict[str, str],
+    src_ns: str,
+    dst: dict[str, str],
+    port: int,
+    dst_ns: str = NAMESPACE,
+) -> bool:
+    """Whether NetworkPolicy semantics let src reach dst:port (both directions must allow).
+
+    A policy applies to the pods of its own namespace only; the overlays hold two (shopstream and
+    monitoring), and a namespace of neither stands for anything else in the cluster."""
     policies = of_kind(overlay, "NetworkPolicy")
 
-    def direction(kind: str, subject: dict[str, str], peer: dict[str, str], peer_ns: str) -> bool:
+    def direction(
+        kind: str, subject: dict[str, str], subject_ns: str, peer: dict[str, str], peer_ns: str
+    ) -> bool:
         relevant = [
             p
             for p in policies
-            if kind in p["spec"]["policyTypes"] and _selects(p["spec"]["podSelector"], subject)
+            if kind in p["spec"]["policyTypes"]
+            and p["metadata"]["namespace"] == subject_ns
+            and _selects(p["spec"]["podSelector"], subject)
         ]
         if not relevant:
             return True
@@ -250,14 +290,18 @@ def allowed(overlay: str, src: dict[str, str], src_ns: str, dst: dict[str, str],
             _port_matches(rule.get("ports"), port)
             and (
                 peers_key not in rule
-                or any(_peer_matches(x, peer, peer_ns) for x in rule[peers_key])
+                or any(
+                    _peer_matches(x, peer, peer_ns, p["metadata"]["namespace"])
+                    for x in rule[peers_key]
+                )
             )
             for p in relevant
             for rule in p["spec"].get(key, [])
         )
 
-    egress_ok = src_ns != NAMESPACE or direction("Egress", src, dst, NAMESPACE)
-    return egress_ok and direction("Ingress", dst, src, src_ns)
+    return direction("Egress", src, src_ns, dst, dst_ns) and direction(
+        "Ingress", dst, dst_ns, src, src_ns
+    )
 
 
 def _labels(overlay: str, name: str) -> dict[str, str]:

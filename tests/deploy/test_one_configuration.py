@@ -46,16 +46,14 @@ LOCAL_ONLY = {
             "NGINX_EXPORTER_PORT",
             "POSTGRES_EXPORTER_PORT",
             "KAFKA_METRICS_PORT",
-            "ZIPKIN_PORT",
             "ZIPKIN_HEAP",
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
-    "SHOPSTREAM_ZIPKIN_URL": "derived from SHOPSTREAM_ZIPKIN_PORT on the local platform; a deployment "
-    "with a Zipkin sets it (or SHOPSTREAM_ZIPKIN_PORT=0 to turn tracing off)",
 }
 NO_CLOUDWATCH = {
-    "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics; ECS sets "
+    "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics (compose's, "
+    "deploy/k8s/monitoring on Kubernetes, EKS included); ECS sets "
     "it to the namespace its alarms and lag policies read (MetricsNamespace)",
 }
 NO_GATEWAY = {
@@ -91,6 +89,9 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_TOPIC_REPLICATION",
     "SHOPSTREAM_PRODUCT_SERVICE_URL",
     "SHOPSTREAM_AWS_EMF_NAMESPACE",
+    # Tracing is explicit everywhere: a Zipkin's URL, or port 0 for off (test_observability.py).
+    "SHOPSTREAM_ZIPKIN_URL",
+    "SHOPSTREAM_ZIPKIN_PORT",
 }
 # A tuning setting a deployment sets to something other than the code's default: (deployment,
 # name) -> why. Empty: every deployment runs the measured defaults, spelled out.
