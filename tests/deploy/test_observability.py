@@ -271,7 +271,17 @@ def pod_templates(docs: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
 def discovered(docs: tuple[dict[str, Any], ...], config: dict[str, Any]) -> dict[str, Any]:
     """job -> [(workload, namespace, port, path)]: what Prometheus would scrape, one pod per
     workload, as its kubernetes_sd_configs would describe it."""
-    found: dict[str, list[tuple[str, str, int, str]]] = {}
+    return {
+        job: [(t["workload"], t["namespace_"], t["port"], t["__metrics_path__"]) for t in targets]
+        for job, targets in discovered_targets(docs, config).items()
+    }
+
+
+def discovered_targets(
+    docs: tuple[dict[str, Any], ...], config: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """job -> the relabelled label sets of its targets (plus workload, namespace_ and port)."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for job in config["scrape_configs"]:
         (sd,) = job["kubernetes_sd_configs"]
         assert sd["role"] == "pod"
@@ -304,9 +314,8 @@ def discovered(docs: tuple[dict[str, Any], ...], config: dict[str, Any]) -> dict
             if target is None:
                 continue
             port = int(target["__address__"].rsplit(":", 1)[1])
-            found.setdefault(target["job"], []).append(
-                (name, namespace, port, target["__metrics_path__"])
-            )
+            extra = {"workload": name, "namespace_": namespace, "port": port}
+            found.setdefault(target["job"], []).append({**target, **extra})
     return found
 
 
@@ -561,3 +570,29 @@ def test_ecs_tracing_follows_the_zipkin_parameter_and_is_off_by_default() -> Non
         on, off = env["SHOPSTREAM_ZIPKIN_PORT"]["Fn::If"][1:]
         assert env["SHOPSTREAM_ZIPKIN_PORT"]["Fn::If"][0] == "HasZipkin", name
         assert off == "0" and int(on) != 0, f"{name}: tracing must be off without a URL"
+
+
+@pytest.mark.parametrize("overlay", h.OVERLAYS)
+def test_prometheus_adapter_reads_this_prometheus_by_namespace_and_pod(overlay: str) -> None:
+    """The HPAs' request rate: prometheus-adapter maps series onto pods by these two labels."""
+    values = yaml.safe_load((h.K8S / "addons" / "prometheus-adapter-values.yaml").read_text())
+    url = urlsplit(values["prometheus"]["url"])
+    name, namespace = (url.hostname or "").split(".")[:2]
+    (service,) = [
+        d
+        for d in of_kind(overlay, "Service")
+        if d["metadata"]["name"] == name and d["metadata"]["namespace"] == namespace
+    ]
+    assert values["prometheus"]["port"] in [p["port"] for p in service["spec"]["ports"]]
+    (prometheus,) = [
+        d for d in of_kind(overlay, "StatefulSet") if d["metadata"]["name"] == "prometheus"
+    ]
+    assert (
+        service["spec"]["selector"].items()
+        <= prometheus["spec"]["template"]["metadata"]["labels"].items()
+    )
+    targets = discovered_targets(h.rendered(overlay), k8s_prometheus_config(overlay))
+    for service_name in h.HTTP_PORTS:
+        (target,) = targets[service_name]
+        assert target["namespace"] == NAMESPACE
+        assert target["pod"] == f"{service_name}-0", "the pod label must be the pod's name"
