@@ -60,14 +60,19 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @pytest.fixture(scope="module")
-def local_jobs(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    """Every job the local platform's Prometheus scrapes when everything it can run is there."""
+def local_targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """The local platform's scrape jobs and target groups when everything it can run is there."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(local, "jmx_agent_jar", lambda: Path("jmx_prometheus_javaagent.jar"))
         mp.setattr(local, "zipkin_jar", lambda: Path("zipkin-server-exec.jar"))
         mp.setattr(local, "_console_present", lambda: True)
         settings = Settings(data_dir=str(tmp_path_factory.mktemp("local-platform")))
-        return set(local.scrape_targets(settings))
+        return local.scrape_targets(settings)
+
+
+@pytest.fixture(scope="module")
+def local_jobs(local_targets: dict[str, list[dict[str, Any]]]) -> set[str]:
+    return set(local_targets)
 
 
 def expected_jobs(deployment: str, local_jobs: set[str]) -> set[str]:
@@ -155,6 +160,30 @@ def test_compose_prometheus_scrapes_every_local_job(local_jobs: set[str]) -> Non
             if job in EXPORTER_PORTS:
                 assert port == EXPORTER_PORTS[job], f"{job} on :{port}"
     assert targets["zipkin"] == [("zipkin", DEFAULTS.zipkin_port, local.METRICS_PATHS["zipkin"])]
+
+
+def test_compose_targets_are_named_by_process_like_the_local_ones(
+    local_targets: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The resources dashboard sums by process and InstanceDown names it: without the label every
+    process of a job would be one series."""
+    names: list[str] = []
+    for job in compose_prometheus()["scrape_configs"]:
+        for static in job.get("static_configs") or []:
+            process = (static.get("labels") or {}).get("process")
+            assert process, f"{job['job_name']}: targets without a process label"
+            names += [process] * len(static["targets"])
+            local_names = {g["labels"]["process"] for g in local_targets.get(job["job_name"], [])}
+            if len(local_names) == 1:
+                assert {process} == local_names, f"{job['job_name']}: process {process}"
+        for sd in job.get("dns_sd_configs") or []:
+            for name in sd["names"]:
+                for replica in ("10.1.2.3", "10.1.2.4"):
+                    meta = {"__meta_dns_name": name, "__address__": f"{replica}:{sd['port']}"}
+                    target = _relabel(meta, job.get("relabel_configs") or [])
+                    assert target and target.get("process"), f"{job['job_name']}: no process"
+                    names.append(target["process"])
+    assert len(names) == len(set(names)), "two targets share a process label"
 
 
 def test_compose_prometheus_loads_the_local_rules_and_passes_promtool(tmp_path: Path) -> None:
