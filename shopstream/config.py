@@ -55,7 +55,7 @@ class Settings:
     kafka_bootstrap: str = _doc("Kafka bootstrap servers (derived from kafka_port when empty)", "")
     kafka_port: int = _doc("Kafka broker port of the local broker", 19092)
     kafka_controller_port: int = _doc("KRaft controller port of the local broker", 19093)
-    kafka_heap: str = _doc("Kafka broker JVM heap", "384m")
+    kafka_heap: str = _doc("Kafka broker JVM heap", "512m")
     topic_partitions: str = _doc(
         "partitions per topic, `topic=n,...`",
         "product-events=6,order-events=6,stock-events=6,payment-events=6,dead-letter=1",
