@@ -263,6 +263,19 @@ def pt05(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
 
 # Not the platform's work: the machine total, the lab's own sampling, the load generator.
 NOT_PLATFORM = ("machine", "lab", "loadgen")
+# Where tracing's CPU lands: every process that makes spans, and the server that receives them.
+TRACING_GROUPS = ("order instances", "product instances", "relays", "consumers", "postgres", "kafka", "zipkin", "gateway, prometheus")
+
+
+def tracing_group(process: str) -> str:
+    match = _INSTANCE.match(process)
+    if match:
+        return f"{match.group(1)} instances"
+    if process.endswith("-relay"):
+        return "relays"
+    if process.endswith("-consume"):
+        return "consumers"
+    return process if process in TRACING_GROUPS else "gateway, prometheus"
 
 
 def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[str, Any]:
@@ -281,6 +294,11 @@ def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
         row["platform_ms_per_order"] = 1000 * platform / ok if ok else None
         row["order_ms_per_order"] = 1000 * order / ok if ok else None
         row["zipkin_ms_per_order"] = 1000 * row["zipkin_cores"] / ok if ok else None
+        groups: dict[str, float] = dict.fromkeys(TRACING_GROUPS, 0.0)
+        for name, value in cores.items():
+            if name not in NOT_PLATFORM:
+                groups[tracing_group(name)] += value
+        row["ms_per_order"] = {g: 1000 * v / ok for g, v in groups.items()} if ok else {}
         conf = (s.get("orders") or {}).get("accepted_to_confirmed_ms") or {}
         row["e2e_p50_ms"] = conf.get("p50")
         row["e2e_p95_ms"] = conf.get("p95")
@@ -294,6 +312,9 @@ def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
         rates = [r["ok_rate"] for r in mine if r["ok_rate"]]
         arm: dict[str, Any] = {"tracing": label, "ratio": mine[0].get("ratio"), "repeats": len(mine)}
         arm |= {k: stats.median(r.get(k) for r in mine) for k in keys}
+        arm["ms_per_order"] = {
+            g: stats.median(r["ms_per_order"].get(g) for r in mine if r["ms_per_order"]) for g in TRACING_GROUPS
+        }
         arm["ok_rate_min"] = min(rates, default=None)
         arm["ok_rate_max"] = max(rates, default=None)
         arms.append(arm)

@@ -321,18 +321,18 @@ def tracing_cost(summary: Mapping[str, Any], path: Path) -> Path:
     ax.set_xticks(x, names)
     ax.set_ylabel("async orders accepted/s (closed loop)")
     ax.legend(fontsize=8, loc="lower right")
-    parts = [("order_ms_per_order", "order instances", "#2471a3"), ("zipkin_ms_per_order", "Zipkin", "#d68910")]
+    groups = list((arms[0].get("ms_per_order") or {}).keys())
+    palette = plt.get_cmap("tab10")
     bottom = np.zeros(len(arms))
-    for key, label, color in parts:
-        vals = np.array([a.get(key) or 0.0 for a in arms])
-        ax2.bar(x, vals, 0.55, bottom=bottom, color=color, label=label)
+    for i, group in enumerate(groups):
+        vals = np.array([(a.get("ms_per_order") or {}).get(group) or 0.0 for a in arms])
+        ax2.bar(x, vals, 0.55, bottom=bottom, color=palette(i), label=group)
         bottom += vals
-    rest = np.array([a.get("platform_ms_per_order") or 0.0 for a in arms]) - bottom
-    ax2.bar(x, np.maximum(rest, 0), 0.55, bottom=bottom, color="#bdc3c7", label="rest of the platform")
     ax2.set_xticks(x, names)
     ax2.set_ylabel("CPU ms per accepted order (medians)")
-    ax2.set_title("CPU per order, whole platform", fontsize=9)
-    ax2.legend(fontsize=8)
+    ax2.set_title("CPU per order by component, whole platform", fontsize=9)
+    ax2.set_ylim(0, max(bottom.max(), 1e-9) * 1.45)  # room for the legend above the bars
+    ax2.legend(fontsize=7, loc="upper left", ncol=3)
     fig.suptitle(CHARTS["9-tracing-cost"])
     return _save(fig, path)
 

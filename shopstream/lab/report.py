@@ -168,10 +168,19 @@ TRACING_ARMS = [
 ]
 
 
+def tracing_components(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """CPU ms per order by component, one column per setting (medians of the repeats)."""
+    arms = entry.get("arms") or []
+    groups = list((arms[0].get("ms_per_order") or {}) if arms else [])
+    return [{"component": g, **{a["tracing"]: (a.get("ms_per_order") or {}).get(g) for a in arms}} for g in groups]
+
+
 def tracing_block(entry: Mapping[str, Any]) -> str:
     cost = entry.get("cost")
     if not cost:
         return "<p class=note>Tracing's cost needs both settings measured.</p>"
+    arms = [a["tracing"] for a in entry.get("arms") or []]
+    per = table(tracing_components(entry), [("component", "CPU ms per order (medians)", ""), *[(a, f"tracing {a}", ".2f") for a in arms]])
     paired = ", ".join(f"{r:.2f}" for r in cost.get("paired_ratios") or [])
     return (
         f"<p>With tracing at ratio {esc(cost['tracing'])}, the same async order load gave <b>{fmt(cost['throughput_ratio'], '.2f')}x</b> the "
@@ -180,7 +189,7 @@ def tracing_block(entry: Mapping[str, Any]) -> str:
         f"platform CPU per order x{fmt(cost.get('cpu_per_order_ratio'), '.2f')} (Zipkin, on these same cores, included).</p>"
         f"<p class=note>The noise: repeats of the same setting differed by up to x{fmt(cost.get('off_spread'), '.2f')} (off) and "
         f"x{fmt(cost.get('on_spread'), '.2f')} (on) between their slowest and fastest. A cost smaller than that spread is not "
-        "resolved by this run; more repeats or longer steps (the full profile) narrow it.</p>"
+        "resolved by this run; more repeats or longer steps (the full profile) narrow it.</p>" + per
     )
 
 
@@ -336,6 +345,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
         out.append(f"**{test}**\n\n" + _md(rows, specs.get(test, COMMON)))
         if test == "PT-06" and entry.get("arms"):
             out.append(_md(entry["arms"], TRACING_ARMS))
+            arms = [a["tracing"] for a in entry["arms"]]
+            out.append(_md(tracing_components(entry), [("component", "CPU ms per order (medians)", ""), *[(a, f"tracing {a}", ".2f") for a in arms]]))
         audit = entry.get("audit") or {}
         if audit.get("checks"):
             out.append("audit: " + "; ".join(f"{k} {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for k, c in audit["checks"].items()))

@@ -74,6 +74,11 @@ def test_tracing_cost_is_the_ratio_of_medians_and_of_each_repeat() -> None:
     assert cost["cpu_per_order_ratio"] > 1
     assert on["zipkin_ms_per_order"] == pytest.approx(1000 * 0.1 / 180)
     assert on["x pgbench-order-path"] == pytest.approx(180 / 800)
+    # where the CPU went, per order: the relay is a relay, the instance an instance
+    assert off["ms_per_order"]["order instances"] == pytest.approx(1000 * 0.3 / 200)
+    assert off["ms_per_order"]["relays"] == pytest.approx(1000 * 0.05 / 200)
+    assert off["ms_per_order"]["zipkin"] == 0 and on["ms_per_order"]["zipkin"] > 0
+    assert "loadgen" not in off["ms_per_order"] and "lab" not in off["ms_per_order"]
 
 
 def test_every_chart_and_the_report_are_produced(tmp_path: Path) -> None:
