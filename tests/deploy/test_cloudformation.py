@@ -140,15 +140,12 @@ def test_ecs_services_scale_on_cpu_requests_and_lag_within_parameters() -> None:
             if "PredefinedMetricSpecification" in config:
                 kinds.append(config["PredefinedMetricSpecification"]["PredefinedMetricType"])
             else:
-                metrics = config["CustomizedMetricSpecification"]["Metrics"]
-                names = [
-                    m["MetricStat"]["Metric"]["MetricName"] for m in metrics if "MetricStat" in m
-                ]
+                names = [name for name, _ in metric_stats(config["CustomizedMetricSpecification"])]
                 kinds.append("+".join(names))
         if service in ("Product", "Order"):
             assert sorted(kinds) == ["ALBRequestCountPerTarget", "ECSServiceAverageCPUUtilization"]
         else:
-            assert kinds == ["ConsumerLag+RunningTaskCount"]
+            assert kinds == ["ConsumerLag"]
             role = "product-consumer" if service == "ProductConsumer" else "order-consumer"
             _, read = h.CONSUMER_GROUPS[role]
             assert params[high]["Default"] <= max(partitions[t] for t in read)
@@ -221,12 +218,13 @@ def test_services_log_metrics_in_the_namespace_the_alarms_read() -> None:
             env = {e["Name"]: e["Value"] for e in container["Environment"]}
             assert env["SHOPSTREAM_AWS_EMF_NAMESPACE"] == {"Ref": "MetricsNamespace"}
     custom = [
-        a["Properties"]
+        stat
         for a in resources("ecs.yaml", "AWS::CloudWatch::Alarm").values()
-        if a["Properties"].get("MetricName") in ("ConsumerLag", "OutboxOldestAgeSeconds")
+        for stat in metric_stats(a["Properties"])
+        if stat[0] in ("ConsumerLag", "OutboxOldestAgeSeconds", "ReservationOldestHeldAgeSeconds")
     ]
-    assert len(custom) == 4
-    assert all(a["Namespace"] == {"Ref": "MetricsNamespace"} for a in custom)
+    assert len(custom) == 5
+    assert all(stat["Namespace"] == {"Ref": "MetricsNamespace"} for _, stat in custom)
 
 
 def test_eks_cluster_and_nodes() -> None:
@@ -246,3 +244,241 @@ def test_readme_documents_every_parameter() -> None:
     for template in TEMPLATES:
         for parameter in h.cfn(template.name).get("Parameters", {}):
             assert f"`{parameter}`" in readme, f"aws/README.md does not explain {parameter}"
+
+
+# Consumer lag: what the policies and alarms compute from what the consumers write -----------------
+
+
+def metric_stats(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(metric name, the metric with its statistic) of an alarm's or a customized scaling metric's
+    specification, whether a single metric or metric math."""
+    if "Metrics" in spec:
+        return [
+            (
+                m["MetricStat"]["Metric"]["MetricName"],
+                {**m["MetricStat"]["Metric"], "Stat": m["MetricStat"]["Stat"]},
+            )
+            for m in spec["Metrics"]
+            if "MetricStat" in m
+        ]
+    return [
+        (
+            spec["MetricName"],
+            {**spec, "Stat": spec.get("Statistic") or spec.get("ExtendedStatistic")},
+        )
+    ]
+
+
+def statistic(stat: str, samples: list[float]) -> float:
+    """CloudWatch's statistic over one period's data points."""
+    statistics = {
+        "Average": lambda v: sum(v) / len(v),
+        "Maximum": max,
+        "Minimum": min,
+        "Sum": sum,
+        "SampleCount": len,
+    }
+    return float(statistics[stat](samples))
+
+
+def _expression(text: str, values: dict[str, float]) -> float:
+    """A metric math expression of ids, numbers and + - * / (all these templates use)."""
+    import ast
+    import operator
+
+    ops = {
+        ast.Add: operator.add,
+        ast.Sub: operator.sub,
+        ast.Mult: operator.mul,
+        ast.Div: operator.truediv,
+    }
+
+    def ev(node: ast.AST) -> float:
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return float(ops[type(node.op)](ev(node.left), ev(node.right)))
+        if isinstance(node, ast.Name):
+            return values[node.id]
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        raise AssertionError(f"metric math the tests cannot evaluate: {text}")
+
+    return ev(ast.parse(text, mode="eval").body)
+
+
+def evaluate(spec: dict[str, Any], data: dict[str, list[float]]) -> float:
+    """The one value an alarm or a scaling policy sees for a period in which the metrics had the
+    data points ``data`` (by metric name)."""
+    if "Metrics" not in spec:
+        return statistic(spec["Statistic"], data[spec["MetricName"]])
+    values: dict[str, float] = {}
+    returned = []
+    for m in spec["Metrics"]:
+        if "MetricStat" in m:
+            values[m["Id"]] = statistic(
+                m["MetricStat"]["Stat"], data[m["MetricStat"]["Metric"]["MetricName"]]
+            )
+        else:
+            values[m["Id"]] = _expression(m["Expression"], values)
+        if m.get("ReturnData", True):
+            returned.append(values[m["Id"]])
+    (value,) = returned
+    return value
+
+
+# A minute as the consumers write it: every task reads its partitions' lag every 2 s
+# (shopstream/consumer.py) and sends all of the minute's readings as ConsumerLag values
+# (shopstream/emf.py), which CloudWatch pools under the one dimension ConsumerGroup.
+READINGS_PER_TASK = 30
+LAG_BY_TASK = ([2500], [900, 300], [600, 600, 0], [400, 0, 250, 50])  # uneven partitions, idle ones
+
+
+def minute_of(lags: list[int]) -> dict[str, list[float]]:
+    readings = [float(lag) for lag in lags for _ in range(READINGS_PER_TASK)]
+    return {"ConsumerLag": readings, "RunningTaskCount": [float(len(lags))]}
+
+
+def test_the_emf_readings_are_what_the_lag_math_assumes() -> None:
+    from shopstream import consumer, emf
+
+    assert consumer.EMF_LAG.kind == "sampled" and consumer.EMF_LAG.dimensions == ("ConsumerGroup",)
+    assert READINGS_PER_TASK <= emf.MAX_VALUES, "every reading of the minute is sent"
+
+
+@pytest.mark.parametrize("lags", LAG_BY_TASK, ids=lambda lags: f"{len(lags)} tasks")
+def test_lag_policies_track_lag_per_task(lags: list[int]) -> None:
+    policies = resources("ecs.yaml", "AWS::ApplicationAutoScaling::ScalingPolicy")
+    lag_policies = [
+        p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+        for p in policies.values()
+        if "Consumer" in p["Properties"]["ScalingTargetId"]["Ref"]
+    ]
+    assert len(lag_policies) == 2
+    for config in lag_policies:
+        assert config["TargetValue"] == {"Ref": "ConsumerLagPerTask"}
+        seen = evaluate(config["CustomizedMetricSpecification"], minute_of(lags))
+        assert seen == pytest.approx(sum(lags) / len(lags)), "the group's lag shared by its tasks"
+
+
+@pytest.mark.parametrize("lags", LAG_BY_TASK, ids=lambda lags: f"{len(lags)} tasks")
+def test_lag_alarms_read_the_groups_lag(lags: list[int]) -> None:
+    alarms = [
+        a["Properties"]
+        for a in resources("ecs.yaml", "AWS::CloudWatch::Alarm").values()
+        if any(name == "ConsumerLag" for name, _ in metric_stats(a["Properties"]))
+    ]
+    assert len(alarms) == 2
+    for alarm in alarms:
+        assert alarm["Threshold"] == {"Ref": "ConsumerLagAlarmThreshold"}
+        assert evaluate(alarm, minute_of(lags)) == pytest.approx(sum(lags))
+
+
+def test_the_lag_evaluation_tells_the_old_math_from_the_right_one() -> None:
+    """Maximum / running tasks, the policies' first math: right for one task only."""
+    old = {
+        "Metrics": [
+            {
+                "Id": "lag",
+                "ReturnData": False,
+                "MetricStat": {"Stat": "Maximum", "Metric": {"MetricName": "ConsumerLag"}},
+            },
+            {
+                "Id": "tasks",
+                "ReturnData": False,
+                "MetricStat": {"Stat": "Average", "Metric": {"MetricName": "RunningTaskCount"}},
+            },
+            {"Id": "lag_per_task", "Expression": "lag / tasks", "ReturnData": True},
+        ]
+    }
+    assert evaluate(old, minute_of([2500])) == 2500
+    assert evaluate(old, minute_of([900, 300])) == 450 != (900 + 300) / 2
+    assert (
+        evaluate({"MetricName": "ConsumerLag", "Statistic": "Sum"}, minute_of([900, 300]))
+        == 1200 * 30
+    )
+
+
+# The business metrics: an alarm as the Prometheus rule, a dashboard of the values the code writes --
+
+
+def _dashboard_rows(name: str) -> dict[str, list[dict[str, str]]]:
+    """The dimensions of every row of the dashboard, by metric name, in the services' namespace."""
+    import json
+
+    (dashboard,) = resources(name, "AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    text = text.replace("${MetricsNamespace}", "<services>")
+    body = json.loads(re.sub(r"\$\{[^}]+\}", "0", text))
+    rows: dict[str, list[dict[str, str]]] = {}
+    for widget in body["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            fields = [x for x in row if not isinstance(x, dict)]
+            if fields[0] == "<services>":
+                rows.setdefault(fields[1], []).append(
+                    dict(zip(fields[2::2], fields[3::2], strict=True))
+                )
+    return rows
+
+
+def written_values() -> dict[str, set[str]]:
+    """Every value the order service writes for the business metrics' dimensions."""
+    import inspect
+
+    from services.order.adapters import metrics
+    from services.order.domain.state import Outcome
+    from services.order.domain.values import ProcessingMode
+
+    source = inspect.getsource(metrics)
+    return {
+        "Outcome": {o.value for o in Outcome} - {Outcome.IN_PROGRESS.value},  # counted at the end
+        "Mode": {m.value for m in ProcessingMode},
+        "Step": set(re.findall(r'(?:_step\(|step = \()"(\w+)"', source)),
+        "Action": set(re.findall(r'_compensation\("(\w+)"', source)),
+        "Reason": set(
+            re.findall(r'return "(\w+)"', inspect.getsource(metrics.compensation_reason))
+        ),
+    }
+
+
+def test_the_dashboard_shows_every_business_series_the_services_write() -> None:
+    from itertools import product
+
+    values = written_values()
+    assert values["Step"] == {"publish", "reserve", "pay", "confirm"}, "the source read as expected"
+    assert values["Action"] == {"release_stock", "void_payment"}
+    assert len(values["Reason"]) >= 4
+    rows = _dashboard_rows("ecs.yaml")
+    for metric, (a, b) in {
+        "OrdersEnded": ("Outcome", "Mode"),
+        "SagaStepDuration": ("Step", "Mode"),
+        "Compensations": ("Action", "Reason"),
+    }.items():
+        shown = {(r[a], r[b]) for r in rows.get(metric, [])}
+        every = set(product(values[a], values[b]))
+        assert shown <= every, f"{metric}: never written: {shown - every}"
+        assert shown == every, f"{metric}: not shown: {every - shown}"
+    for metric in ("ReservationsHeld", "ReservationOldestHeldAgeSeconds"):
+        assert rows.get(metric) == [{"Service": "product"}]
+    assert sorted(r["Service"] for r in rows.get("OutboxPendingEvents", [])) == ["order", "product"]
+
+
+def test_the_reservation_alarm_is_the_prometheus_rule() -> None:
+    import yaml
+
+    rules = yaml.safe_load((h.ROOT / "infra" / "prometheus" / "rules" / "alerts.yml").read_text())
+    (rule,) = [
+        r for g in rules["groups"] for r in g["rules"] if r.get("alert") == "ReservationHeldTooLong"
+    ]
+    match = re.fullmatch(
+        r"max\(product_reservation_oldest_held_age_seconds\) > (\d+)", rule["expr"]
+    )
+    assert match, rule["expr"]
+    alarm = resources("ecs.yaml", "AWS::CloudWatch::Alarm")["ReservationHeldTooLongAlarm"][
+        "Properties"
+    ]
+    assert alarm["MetricName"] == "ReservationOldestHeldAgeSeconds"
+    assert alarm["Dimensions"] == [{"Name": "Service", "Value": "product"}]
+    assert (alarm["Statistic"], alarm["ComparisonOperator"]) == ("Maximum", "GreaterThanThreshold")
+    assert alarm["Threshold"] == int(match[1])
+    # "for: 1m": the condition over more than one minute's period
+    assert alarm["Period"] * alarm["DatapointsToAlarm"] > 60
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
