@@ -205,6 +205,12 @@ def set_tracing(
     return wanted
 
 
+def zipkin_running(settings: Settings) -> bool:
+    from shopstream.runtime import observability, processes
+
+    return processes.alive(processes.read_pid(settings, observability.ZIPKIN))
+
+
 def stop_zipkin(settings: Settings) -> None:
     from shopstream.runtime import observability, processes
 
