@@ -326,10 +326,10 @@ def evaluate(spec: dict[str, Any], data: dict[str, list[float]]) -> float:
 
 
 # A minute as the consumers write it: every task reads its partitions' lag every 2 s
-# (shopstream/consumer.py) and sends all of the minute's readings as ConsumerLag values
+# (shopstream.consumer) and sends all of the minute's readings as ConsumerLag values
 # (shopstream/emf.py), which CloudWatch pools under the one dimension ConsumerGroup.
 READINGS_PER_TASK = 30
-LAG_BY_TASK = ([2500], [900, 300], [600, 600, 0], [400, 0, 250, 50])  # uneven partitions, idle ones
+LAG_BY_TASK = ([2500], [900, 300], [600, 600, 0], [400, 0, 250, 50])  # uneven, some caught up
 
 
 def minute_of(lags: list[int]) -> dict[str, list[float]]:
