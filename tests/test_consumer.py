@@ -1,4 +1,4 @@
-"""The shared idempotent consumer against real Kafka and PostgreSQL."""
+"""The shared consumers (one event at a time, and whole batches) against real Kafka and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import asyncpg
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from prometheus_client import REGISTRY
 
 from shopstream import db, events
-from shopstream.consumer import DEAD_LETTER_TOPIC, EventConsumer, Poison
+from shopstream.consumer import (
+    DEAD_LETTER_TOPIC,
+    BatchConsumer,
+    Delivery,
+    EventConsumer,
+    Poison,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +54,7 @@ def _handler(table: str, poison_value: int | None = None):
     return handle
 
 
-async def _run_until(consumer: EventConsumer, done, timeout: float = 30) -> None:
+async def _run_until(consumer: EventConsumer | BatchConsumer, done, timeout: float = 30) -> None:
     task = asyncio.create_task(consumer.run())
     try:
         async with asyncio.timeout(timeout):
@@ -60,9 +67,43 @@ async def _run_until(consumer: EventConsumer, done, timeout: float = 30) -> None
         await asyncio.gather(task, return_exceptions=True)
 
 
+async def _dead_letters(settings, group: str, at_least: int) -> list[dict]:
+    """The headers of the dead letters ``group`` wrote, once there are ``at_least``."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_servers,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    reader.subscribe([DEAD_LETTER_TOPIC])
+    mine: list[dict] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(mine) < at_least:
+                for m in await asyncio.to_thread(reader.consume, 100, 0.5):
+                    headers = dict(m.headers() or [])
+                    if not m.error() and headers.get("dlq.consumer_group") == group.encode():
+                        mine.append(headers)
+    finally:
+        reader.close()
+    return mine
+
+
+def _dead_lettered(group: str, topic: str) -> float:
+    return REGISTRY.get_sample_value(
+        "consumer_dead_lettered_total", {"group": group, "topic": topic}
+    ) or 0.0
+
+
 def _publish(producer: Producer, topic: str, evs: list[events.Event]) -> None:
     for e in evs:
-        producer.produce(topic, key=e.aggregate_id.encode(), value=events.encode(e))
+        producer.produce(
+            topic,
+            key=e.aggregate_id.encode(),
+            value=events.encode(e),
+            headers=[("event_type", e.type.encode())],  # as the relay sends them
+        )
     producer.flush(10)
 
 
@@ -134,22 +175,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_processing_goes_on(world
     await _run_until(consumer, rest_applied)
     assert sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}")) == [0, 1, 3, 4, 5]
 
-    reader = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_servers,
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    reader.subscribe([DEAD_LETTER_TOPIC])
-    mine = []
-    async with asyncio.timeout(30):
-        while len(mine) < 2:
-            for m in await asyncio.to_thread(reader.consume, 100, 0.5):
-                headers = dict(m.headers() or [])
-                if not m.error() and headers.get("dlq.consumer_group") == group.encode():
-                    mine.append(headers)
-    reader.close()
+    mine = await _dead_letters(settings, group, 2)
     reasons = sorted(h["dlq.reason"].decode() for h in mine)
     assert reasons[0].startswith("ValueError: this event can never be applied")
     assert reasons[1].startswith("undecodable")
@@ -176,3 +202,159 @@ async def test_poison_exception_skips_retries(world) -> None:
     await _run_until(consumer, called)
     await asyncio.sleep(0.3)
     assert len(calls) == 1
+
+
+# Whole batches ---------------------------------------------------------------------------------
+
+
+def _batch_applier(pool, table: str, calls: list[list[Delivery]] | None = None):
+    """Idempotent by its key, as a batch applier must be: one statement for the whole batch."""
+
+    async def apply(deliveries: list[Delivery]) -> None:
+        if calls is not None:
+            calls.append(deliveries)
+        await pool.execute(
+            f"INSERT INTO {table} SELECT * FROM unnest($1::uuid[], $2::int[])"
+            " ON CONFLICT DO NOTHING",
+            [d.event.id for d in deliveries],
+            [d.event.data["n"] for d in deliveries],
+        )
+
+    return apply
+
+
+async def _applied(pool, table: str) -> list[int]:
+    return sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}"))
+
+
+async def test_a_poison_message_in_a_batch_is_dead_lettered_and_the_rest_applied(world) -> None:
+    settings, topic, pool, table, producer = world
+    good = [events.new_event("Counted", "one-key", {"n": i}) for i in range(40)]
+    # values the table can never hold: refused by asyncpg itself, and by PostgreSQL
+    too_big = events.new_event("Counted", "one-key", {"n": 2**40})
+    await pool.execute(f"ALTER TABLE {table} ADD CHECK (n <> 13)")  # an event the rules refuse
+    _publish(producer, topic, [*good[:10], too_big, *good[10:30]])
+    producer.produce(topic, key=b"one-key", value=b"{not an event", headers=[("event_type", b"Counted")])
+    # not a type this group reads: passed over undecoded, never dead-lettered
+    producer.produce(topic, key=b"one-key", value=b"{not ours", headers=[("event_type", b"Other")])
+    _publish(producer, topic, good[30:])
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = BatchConsumer(
+        settings,
+        group,
+        [topic],
+        _batch_applier(pool, table),
+        types=["Counted"],
+        max_attempts=2,
+        retry_backoff=0.01,
+    )
+
+    async def rest_applied() -> bool:
+        return len(await _applied(pool, table)) >= 39
+
+    await _run_until(consumer, rest_applied)
+    assert await _applied(pool, table) == [n for n in range(40) if n != 13]
+    mine = await _dead_letters(settings, group, 3)
+    await asyncio.sleep(1)
+    assert _dead_lettered(group, topic) == 3
+    by_reason = {h["dlq.reason"].decode().split(":")[0]: h for h in mine}
+    assert set(by_reason) == {"DataError", "CheckViolationError", "undecodable"}, by_reason
+    assert by_reason["DataError"]["dlq.attempts"] == b"2"
+    assert by_reason["CheckViolationError"]["dlq.attempts"] == b"2"
+    offsets = {h["dlq.original_offset"] for h in mine}
+    assert len(offsets) == 3 and {h["dlq.original_topic"] for h in mine} == {topic.encode()}
+
+
+async def test_a_crash_between_the_batch_commit_and_the_offset_commit_redelivers_it(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [events.new_event("Counted", f"k{i % 3}", {"n": i}) for i in range(30)]
+    _publish(producer, topic, evs)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    apply = _batch_applier(pool, table)
+
+    async def apply_then_die(deliveries: list[Delivery]) -> None:
+        await apply(deliveries)
+        raise Crash  # the rows are committed; Kafka never hears of it
+
+    first = BatchConsumer(settings, group, [topic], apply_then_die)
+    with pytest.raises(Crash):
+        async with asyncio.timeout(30):
+            await first.run()
+    crashed_with = await _applied(pool, table)
+    assert crashed_with
+
+    calls: list[list[Delivery]] = []
+    second = BatchConsumer(settings, group, [topic], _batch_applier(pool, table, calls))
+
+    async def all_applied() -> bool:
+        return len(await _applied(pool, table)) >= 30
+
+    await _run_until(second, all_applied)
+    handed = [d.event.data["n"] for batch in calls for d in batch]
+    assert set(crashed_with) <= set(handed), "the crashed batch was not delivered again"
+    assert await _applied(pool, table) == list(range(30))
+
+
+async def test_a_database_outage_is_waited_out_and_dead_letters_nothing(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [events.new_event("Counted", f"k{i % 3}", {"n": i}) for i in range(10)]
+    _publish(producer, topic, evs)
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    apply = _batch_applier(pool, table)
+    down: list[int] = []
+
+    async def database_down(deliveries: list[Delivery]) -> None:
+        down.append(len(deliveries))
+        raise ConnectionRefusedError("the database is down")
+
+    # Stopped while waiting: what it polled is not committed.
+    first = BatchConsumer(settings, group, [topic], database_down, max_attempts=1, retry_backoff=0.01)
+
+    async def waited_several_times() -> bool:
+        return len(down) >= 8
+
+    await _run_until(first, waited_several_times)
+    assert len(set(down)) == 1, f"an outage must not split the batch: {down}"
+
+    outage_left = 3
+
+    async def database_back(deliveries: list[Delivery]) -> None:
+        nonlocal outage_left
+        if outage_left:
+            outage_left -= 1
+            raise ConnectionRefusedError("still down")
+        await apply(deliveries)
+
+    second = BatchConsumer(settings, group, [topic], database_back, max_attempts=1, retry_backoff=0.01)
+
+    async def all_applied() -> bool:
+        return len(await _applied(pool, table)) >= 10
+
+    await _run_until(second, all_applied)
+    assert await _applied(pool, table) == list(range(10))
+    assert _dead_lettered(group, topic) == 0
+
+
+async def test_an_event_consumer_waits_out_an_outage_instead_of_dead_lettering(world) -> None:
+    settings, topic, pool, table, producer = world
+    _publish(producer, topic, [events.new_event("Counted", "k", {"n": 7})])
+    failures = 0
+
+    async def handle(conn, event: events.Event) -> None:
+        nonlocal failures
+        if failures < 6:  # more than max_attempts: an event at fault would be dead-lettered
+            failures += 1
+            raise ConnectionResetError("connection to the database lost")
+        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2)", event.id, event.data["n"])
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = EventConsumer(
+        settings, pool, group, [topic], handle, max_attempts=3, retry_backoff=0.01
+    )
+
+    async def applied() -> bool:
+        return await _applied(pool, table) == [7]
+
+    await _run_until(consumer, applied)
+    assert failures == 6
+    assert _dead_lettered(group, topic) == 0

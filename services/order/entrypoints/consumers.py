@@ -5,9 +5,11 @@
   projection and outbox commit with the "event applied" record (shared idempotent consumer).
   ReservationReleased (the product service confirming a release) changes nothing and is skipped.
 - **catalog replica** (group ``order-catalog``, topic ``product-events``): version-guarded
-  batch upserts of the products the order service validates and prices lines with.
+  batch upserts of the products the order service validates and prices lines with (shared batch
+  consumer: a redelivered event is older than the row and changes nothing).
 - **publication tracker** (group ``order-tracker``, topic ``order-events``): when each
-  OrderPlaced reached Kafka, for the "outbox published" stage of the latency breakdown.
+  OrderPlaced reached Kafka, for the "outbox published" stage of the latency breakdown (shared
+  batch consumer: an order already recorded is not recorded nor observed again).
 - **sync recovery**: a sync order whose request died half way (the instance crashed, say) is
   taken up again after ``SYNC_STALE_SECONDS`` without a change, so it still ends.
 - **gauges**: orders by status and mode, from the projection.
@@ -19,13 +21,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from confluent_kafka import KafkaException, Message
 
 from services.order.adapters import catalog, metrics
 from services.order.adapters.catalog import PRODUCT_TOPIC
@@ -36,9 +36,9 @@ from services.order.application import Observations, OrderService
 from services.order.domain import events as ev
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import LineItem
-from shopstream import db, events, kafka
+from shopstream import db, events
 from shopstream.config import Settings
-from shopstream.consumer import EventConsumer, Poison, next_batch
+from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, EventConsumer, Poison
 from shopstream.db import Connection
 
 log = logging.getLogger(__name__)
@@ -104,67 +104,9 @@ class SagaHandler:
             observations.observe()
 
 
-class BatchLoop:
-    """A consumer group that applies each polled batch in one go, commits offsets after it, and
-    retries a batch until the database takes it (what it applies is idempotent)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        group: str,
-        topic: str,
-        apply: Callable[[list[Message]], Awaitable[None]],
-        batch: int = 2000,
-    ) -> None:
-        self.group = group
-        self.topic = topic
-        self.apply = apply
-        self.batch = batch
-        self.stopping = asyncio.Event()
-        self._consumer = kafka.consumer(settings, group)
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-    async def run(self) -> None:
-        self._consumer.subscribe([self.topic])
-        try:
-            while not self.stopping.is_set():
-                polled = await asyncio.to_thread(next_batch, self._consumer, self.batch)
-                messages = [m for m in polled if not m.error()]
-                if not messages:
-                    continue
-                await self._apply_until_done(messages)
-                with contextlib.suppress(KafkaException):
-                    await asyncio.to_thread(self._consumer.commit, asynchronous=False)
-        finally:
-            await asyncio.to_thread(self._consumer.close)
-
-    async def _apply_until_done(self, messages: list[Message]) -> None:
-        delay = 0.2
-        while True:
-            try:
-                await self.apply(messages)
-                return
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("%s: batch of %d failed, retrying: %s", self.group, len(messages), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-
-def _decoded(messages: list[Message]) -> list[tuple[Message, events.Event]]:
-    out = []
-    for message in messages:
-        try:
-            out.append((message, events.decode(message.value() or b"")))
-        except Exception:
-            log.warning("undecodable message on %s skipped", message.topic())
-    return out
-
-
-def catalog_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[None]]:
-    async def apply(messages: list[Message]) -> None:
-        entries = [e for _, event in _decoded(messages) if (e := catalog.entry_of(event))]
+def catalog_applier(pool: asyncpg.Pool) -> BatchApplier:
+    async def apply(deliveries: list[Delivery]) -> None:
+        entries = [e for d in deliveries if (e := catalog.entry_of(d.event))]
         if entries:
             async with pool.acquire() as conn:
                 await catalog.upsert(conn, entries)
@@ -172,12 +114,10 @@ def catalog_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[N
     return apply
 
 
-def publication_applier(pool: asyncpg.Pool) -> Callable[[list[Message]], Awaitable[None]]:
-    async def apply(messages: list[Message]) -> None:
+def publication_applier(pool: asyncpg.Pool) -> BatchApplier:
+    async def apply(deliveries: list[Delivery]) -> None:
         placed: dict[UUID, tuple[datetime, str, datetime]] = {}
-        # Only OrderPlaced matters here: skip the others by their header, undecoded.
-        wanted = [m for m in messages if dict(m.headers() or []).get("event_type") == b"OrderPlaced"]
-        for message, event in _decoded(wanted):
+        for message, event in deliveries:
             if event.type != "OrderPlaced":
                 continue
             kind, millis = message.timestamp()
@@ -271,8 +211,11 @@ async def run(settings: Settings) -> None:
     consumer = EventConsumer(
         settings, pool, SAGA_GROUP, [STOCK_TOPIC], saga.handle, after_apply=saga.after_apply
     )
-    replica = BatchLoop(settings, CATALOG_GROUP, PRODUCT_TOPIC, catalog_applier(pool))
-    tracker = BatchLoop(settings, TRACKER_GROUP, ORDER_TOPIC, publication_applier(pool))
+    replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_TOPIC], catalog_applier(pool))
+    # Only OrderPlaced matters to the tracker: the others are passed over by header, undecoded.
+    tracker = BatchConsumer(
+        settings, TRACKER_GROUP, [ORDER_TOPIC], publication_applier(pool), types=["OrderPlaced"]
+    )
     stopping = asyncio.Event()
 
     def stop() -> None:

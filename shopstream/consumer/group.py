@@ -1,0 +1,221 @@
+"""The Kafka side every consumer shares: one member of a consumer group polls batches, has them
+applied, commits the offsets only then, dead-letters what can never be applied, exports its lag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+import asyncpg
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import Counter, Gauge, Histogram
+
+from shopstream import emf, kafka, tracing
+from shopstream.config import Settings
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_TOPIC = "dead-letter"
+LONGEST_WAIT = 5.0
+"""Between two attempts at a failing batch or event: long enough not to hammer a database that is
+recovering, short enough to resume soon after it did."""
+
+APPLIED = Counter("consumer_events_applied_total", "Events applied", ["group", "type"])
+DUPLICATES = Counter("consumer_duplicates_skipped_total", "Redelivered events skipped", ["group"])
+DEAD_LETTERED = Counter(
+    "consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["group", "topic"]
+)
+HANDLE_SECONDS = Histogram(
+    "consumer_handle_duration_seconds",
+    "Time to apply one event, transaction included",
+    ["group"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+LAG = Gauge(
+    "kafka_consumer_lag_messages", "Messages behind the log end", ["group", "topic", "partition"]
+)
+# A group's lag as this process sees it (its partitions), for CloudWatch: the ECS lag alarms and
+# scaling policies read ConsumerLag with the one dimension ConsumerGroup.
+EMF_LAG = emf.declare("ConsumerLag", "Count", ("ConsumerGroup",), "sampled")
+
+def next_batch(consumer: Consumer, most: int, wait: float = 0.5) -> list[Message]:
+    """Wait for one message, then take what else has already arrived: a batch under load, and no
+    wait for a batch to fill when traffic is light (``consume(n, t)`` waits out ``t``)."""
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(most - 1, 0)]
+
+
+class Poison(Exception):
+    """Raised by a handler for a message that can never be applied: dead-letter it at once."""
+
+
+class Stopped(Exception):
+    """The consumer was stopped while waiting to try again: what was polled stays uncommitted."""
+
+
+def waited_out(exc: BaseException) -> bool:
+    """Whether a failure says nothing about the events: the database (or the way to it) out of
+    service, or a schema the code does not expect (a migration not applied yet). It is waited out,
+    however long, and dead-letters nothing: the operator's fix lets the same events through. A
+    value the database refuses (asyncpg's client-side DataError is a ValueError) is the event's."""
+    if isinstance(exc, ValueError):
+        return False
+    return isinstance(
+        exc,
+        (
+            OSError,  # TimeoutError included
+            asyncpg.InterfaceError,  # the connection closed under us
+            asyncpg.PostgresConnectionError,  # class 08
+            asyncpg.TransactionRollbackError,  # 40: serialization failure, deadlock
+            asyncpg.exceptions.SyntaxOrAccessError,  # 42: no such table, no privilege
+            asyncpg.InsufficientResourcesError,  # 53: too many connections, disk full
+            asyncpg.OperatorInterventionError,  # 57: shutting down, starting up, cancelled
+        ),
+    )
+
+
+def pause(backoff: float, attempt: int) -> float:
+    return min(backoff * 2 ** (attempt - 1), LONGEST_WAIT)
+
+
+class GroupMember:
+    """One member of a Kafka consumer group: polls batches, has ``process`` apply them, commits
+    the offsets once it returned, dead-letters, exports the group's lag."""
+
+    batch_size = 500
+
+    def __init__(
+        self,
+        settings: Settings,
+        group: str,
+        topics: list[str],
+        max_attempts: int,
+        retry_backoff: float,
+    ) -> None:
+        self.settings = settings
+        self.group = group
+        self.topics = topics
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
+        self.stopping = asyncio.Event()
+        # the worker process's name (`product-consume`) when the runtime set one, else the group
+        tracing.setup(settings, group if settings.instance_id == "local-1" else settings.instance_id)
+        emf.configure(settings.aws_emf_namespace)
+        self._consumer = kafka.consumer(settings, group)
+        self._producer: Producer | None = None  # made by the first dead letter: most never need one
+        self._last_lag = 0.0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        self._consumer.subscribe(self.topics)
+        try:
+            while not self.stopping.is_set():
+                polled = await asyncio.to_thread(next_batch, self._consumer, self.batch_size)
+                batch = [m for m in polled if not m.error()]
+                if batch:
+                    try:
+                        await self.process(batch)
+                    except Stopped:
+                        return
+                    await asyncio.to_thread(self._commit)
+                if time.monotonic() - self._last_lag > 2:
+                    await asyncio.to_thread(self._export_lag)
+        finally:
+            if self._producer is not None:
+                self._producer.flush(10)
+            await asyncio.to_thread(self._consumer.close)
+
+    async def process(self, batch: list[Message]) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        try:
+            self._consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            # Partitions taken away by a rebalance meanwhile: their next owner gets the batch
+            # again, and applying it twice changes nothing.
+            log.warning("group %s: offsets not committed: %s", self.group, exc)
+
+    async def _wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        if self.stopping.is_set():
+            raise Stopped
+
+    async def _wait_for_database(self, exc: BaseException, outages: int, what: str) -> int:
+        log.warning("group %s: database unavailable for %s, waiting: %s", self.group, what, exc)
+        await self._wait(pause(self.retry_backoff, outages + 1))
+        return outages + 1
+
+    async def _dead_letter(self, message: Message, reason: str, attempts: int) -> None:
+        """Returns once Kafka holds the dead letter: only then may the offset move past it."""
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("dlq.reason", reason[:1000].encode()),
+            ("dlq.original_topic", (message.topic() or "").encode()),
+            ("dlq.original_partition", str(message.partition()).encode()),
+            ("dlq.original_offset", str(message.offset()).encode()),
+            ("dlq.consumer_group", self.group.encode()),
+            ("dlq.attempts", str(attempts).encode()),
+        ]
+        original: Any = message.headers() or []
+        headers.extend(original)
+        if self._producer is None:
+            self._producer = kafka.producer(self.settings, **{"client.id": f"{self.group}-dlq"})
+        producer = self._producer
+        refused: list[KafkaError] = []
+        tries = 0
+        while True:
+            refused.clear()
+            producer.produce(
+                DEAD_LETTER_TOPIC,
+                key=message.key(),
+                value=message.value(),
+                headers=headers,
+                on_delivery=lambda err, _: refused.append(err) if err else None,
+            )
+            if await asyncio.to_thread(producer.flush, 30) == 0 and not refused:
+                break
+            tries += 1
+            log.warning("group %s: dead letter not delivered, trying again: %s", self.group, refused)
+            await self._wait(pause(self.retry_backoff, tries))
+        DEAD_LETTERED.labels(self.group, message.topic() or "").inc()
+        log.error(
+            "group %s: message %s/%s@%s dead-lettered: %s",
+            self.group,
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            reason,
+        )
+
+    def _export_lag(self) -> None:
+        self._last_lag = time.monotonic()
+        try:
+            assigned: list[TopicPartition] = self._consumer.assignment()
+            if not assigned:
+                return
+            positions = self._consumer.position(assigned)
+            total = 0
+            for tp in positions:
+                # the high watermark every fetch response carries: no request to the broker
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                behind = max(0, high - tp.offset if tp.offset >= 0 else 0)
+                LAG.labels(self.group, tp.topic, str(tp.partition)).set(behind)
+                total += behind
+            emf.observe(EMF_LAG, {"ConsumerGroup": self.group}, total)
+        except Exception:  # lag is best effort; never stop consuming for it
+            log.debug("lag export failed", exc_info=True)
