@@ -59,6 +59,9 @@ def cmd_scale(settings: Settings, args: argparse.Namespace) -> int:
 
     platform.scale(settings, args.service, args.instances)
     print(f"{args.service}: {args.instances} instance(s); gateway reloaded")
+    if args.consumers is not None:
+        platform.scale_consumers(settings, args.service, args.consumers)
+        print(f"{args.service}: {args.consumers} consumer process(es) sharing the partitions")
     return 0
 
 
@@ -252,6 +255,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("scale", help="run N instances of a service behind the gateway")
     s.add_argument("service")
     s.add_argument("instances", type=int)
+    s.add_argument(
+        "--consumers", type=int, help="also run N copies of its consumer processes (1..8)"
+    )
     s.set_defaults(func=cmd_scale)
 
     s = sub.add_parser("seed", help="load a realistic, deterministic catalog")
@@ -320,7 +326,9 @@ def parser() -> argparse.ArgumentParser:
         choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
     )
     s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
-    s.add_argument("--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder")
+    s.add_argument(
+        "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
+    )
     s.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
     s.set_defaults(func=cmd_lab)

@@ -392,18 +392,20 @@ def pt03(lab: Lab) -> list[dict[str, Any]]:
     try:
         for n in p.pt03_instances:
             lab.check_stop()
-            for service in scaled:
+            for service in scaled:  # instances and consumers together: a saga scales with its service
                 testbed.scale(lab.settings, service, n)
+                testbed.scale_consumers(lab.settings, service, n)
             drive = _locust(
                 lab, f"PT-03-n{n}", weights=weights, users=p.pt03_users,
                 spawn_rate=max(p.pt03_users, 1), seconds=p.pt03_seconds, think_seconds=0.0,
             )  # fmt: skip
-            record = measure(lab, "PT-03", f"instances={n}", {"instances": n, "users": p.pt03_users, "scaled": scaled}, drive, p.pt03_seconds)
+            record = measure(lab, "PT-03", f"instances={n}", {"instances": n, "consumers": n, "users": p.pt03_users, "scaled": scaled}, drive, p.pt03_seconds)
             _attach_orders(lab, record)
             steps.append(record)
     finally:
         for service in scaled:
             testbed.scale(lab.settings, service, 1)
+            testbed.scale_consumers(lab.settings, service, 1)
     return steps
 
 
@@ -625,6 +627,7 @@ def run(
         lab.settings = settings = testbed.set_partitions(settings, 6, log)
         for service in testbed.services(settings):
             testbed.scale(settings, service, 1)
+            testbed.scale_consumers(settings, service, 1)
         lab.order_service = "order" in testbed.services(settings)
         log(f"preparing the workload (catalog of {profile.catalog:,} products, lab products)")
         lab.workload = prepare(settings, lab.raw, profile.catalog, order_service=lab.order_service)

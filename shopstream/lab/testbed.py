@@ -94,6 +94,16 @@ def scale(settings: Settings, service: str, count: int) -> None:
         platform.scale(settings, service, count)
 
 
+def scale_consumers(settings: Settings, service: str, count: int) -> None:
+    """``count`` copies of the service's consumer processes (none to scale: nothing happens)."""
+    from shopstream.runtime import platform
+
+    spec = next(s for s in platform.specs() if s.name == service)
+    count = min(count, platform.MAX_CONSUMERS)
+    if spec.workers and platform.consumer_count(settings, service) != count:
+        platform.scale_consumers(settings, service, count)
+
+
 def services(settings: Settings) -> list[str]:
     from shopstream.runtime import platform
 
@@ -197,8 +207,10 @@ def set_tracing(
     log(f"  services restarted with tracing {'off' if ratio is None else f'at ratio {ratio:g}'}")
     counts = instances(settings)
     for spec in platform.specs():
-        names = [platform.instance_name(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)]
-        names += [f"{spec.name}-relay", *(f"{spec.name}-{kind}" for kind in spec.workers)]
+        names = [
+            platform.instance_name(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)
+        ]
+        names += [f"{spec.name}-relay", *(w.name for w in platform.workers(settings, spec))]
         for name in names:
             processes.stop(settings, name)
     up(wanted, log=lambda line: None)  # starts Zipkin too when tracing is on
@@ -219,6 +231,8 @@ def stop_zipkin(settings: Settings) -> None:
 
 def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     """Every port the lab platform may listen on."""
+    from shopstream.runtime import platform
+
     used = [
         settings.gateway_port,
         settings.gateway_status_port,
@@ -230,7 +244,8 @@ def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     ]
     for service in ("product", "order"):
         used += [settings.service_port(service, i) for i in range(1, max_instances + 1)]
-        used += [settings.service_port(service) + 1000, settings.service_port(service) + 1100]
+        used.append(settings.service_port(service) + 1000)  # the relay
+        used += [platform.worker_metrics_port(settings, service, 0, copy) for copy in range(1, 9)]
     return used
 
 

@@ -121,12 +121,8 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             )
         ]
         jobs[f"{spec.name}-consumer"] = [
-            _target(
-                platform.worker_metrics_port(settings, spec.name, index),
-                f"{spec.name}-{kind}",
-                service=spec.name,
-            )
-            for index, kind in enumerate(spec.workers)
+            _target(worker.metrics_port, worker.name, service=spec.name)
+            for worker in platform.workers(settings, spec)
         ]
     for job, port in (
         ("gateway", settings.nginx_exporter_port),

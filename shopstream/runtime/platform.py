@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from shopstream import db
@@ -46,8 +47,36 @@ def relay_metrics_port(settings: Settings, service: str) -> int:
     return settings.service_port(service) + 1000
 
 
-def worker_metrics_port(settings: Settings, service: str, index: int) -> int:
-    return settings.service_port(service) + 1100 + index
+MAX_CONSUMERS = 8  # each consumer process k has its metrics on port + 1100 + (k-1) * 100
+
+
+def worker_metrics_port(settings: Settings, service: str, index: int, copy: int = 1) -> int:
+    return settings.service_port(service) + 1100 + index + (copy - 1) * 100
+
+
+def worker_name(service: str, kind: str, copy: int = 1) -> str:
+    return f"{service}-{kind}" if copy == 1 else f"{service}-{kind}-{copy}"
+
+
+@dataclass(frozen=True)
+class Worker:
+    """One worker process: `shopstream <kind> <service>`, in as many copies as the service's
+    consumer count; the copies join the same Kafka consumer groups and share the partitions."""
+
+    service: str
+    kind: str
+    name: str
+    metrics_port: int
+
+
+def workers(settings: Settings, spec: ServiceSpec) -> list[Worker]:
+    copies = consumer_count(settings, spec.name)
+    return [
+        Worker(spec.name, kind, worker_name(spec.name, kind, copy),
+               worker_metrics_port(settings, spec.name, index, copy))
+        for index, kind in enumerate(spec.workers)
+        for copy in range(1, copies + 1)
+    ]  # fmt: skip
 
 
 def shopstream_cli() -> list[str]:
@@ -70,6 +99,15 @@ def instance_counts(settings: Settings) -> dict[str, int]:
 
 def _save_counts(settings: Settings, counts: dict[str, int]) -> None:
     _state_file(settings).write_text(json.dumps(counts))
+
+
+def _consumers_key(service: str) -> str:
+    return f"{service}-consumers"
+
+
+def consumer_count(settings: Settings, service: str) -> int:
+    """How many copies of each of the service's consumer processes run (1 unless scaled)."""
+    return instance_counts(settings).get(_consumers_key(service), 1)
 
 
 def upstreams(settings: Settings) -> dict[str, list[int]]:
@@ -121,13 +159,17 @@ def start_relay(settings: Settings, service: str) -> int:
 
 
 def start_workers(settings: Settings, spec: ServiceSpec) -> None:
-    for index, kind in enumerate(spec.workers):
-        name = f"{spec.name}-{kind}"
-        if processes.alive(processes.read_pid(settings, name)):
+    for worker in workers(settings, spec):
+        if processes.alive(processes.read_pid(settings, worker.name)):
             continue
-        port = worker_metrics_port(settings, spec.name, index)
-        argv = [*shopstream_cli(), kind, spec.name, "--metrics-port", str(port)]
-        processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+        argv = [
+            *shopstream_cli(),
+            worker.kind,
+            spec.name,
+            "--metrics-port",
+            str(worker.metrics_port),
+        ]
+        processes.spawn(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
 
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:
@@ -170,6 +212,34 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     log(f"gateway   ready on :{settings.gateway_port}")
     observability.start(settings, log)
     return time.monotonic() - started
+
+
+def scale_consumers(settings: Settings, service: str, count: int) -> None:
+    """Run ``count`` copies of the service's consumer processes. Copies join the same consumer
+    groups, so Kafka shares the partitions among them (more copies than partitions idle); one that
+    stops leaves its partitions to the others after a rebalance, with nothing applied twice (the
+    consumers are idempotent)."""
+    spec = next((s for s in specs() if s.name == service), None)
+    if spec is None:
+        raise ValueError(f"unknown service {service!r}")
+    if not spec.workers:
+        raise ValueError(f"{service} has no consumers")
+    if not 1 <= count <= MAX_CONSUMERS:
+        raise ValueError(f"consumers must be 1..{MAX_CONSUMERS}")
+    before = workers(settings, spec)
+    counts = instance_counts(settings)
+    counts[_consumers_key(service)] = count
+    _save_counts(settings, counts)
+    start_workers(settings, spec)
+    for worker in workers(settings, spec):
+        url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
+        pid = processes.read_pid(settings, worker.name)
+        processes.wait_until(partial(processes.http_ok, url), 60, worker.name, pid)
+    observability.write_targets(settings)
+    wanted = {w.name for w in workers(settings, spec)}
+    for worker in before:
+        if worker.name not in wanted:
+            processes.stop(settings, worker.name)
 
 
 def scale(settings: Settings, service: str, count: int) -> None:
@@ -271,14 +341,13 @@ def status(settings: Settings) -> list[ProcessStatus]:
             port,
             "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting",
         )
-        for index, kind in enumerate(spec.workers):
-            name = f"{spec.name}-{kind}"
-            port = worker_metrics_port(settings, spec.name, index)
+        for worker in workers(settings, spec):
+            url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
             add(
-                name,
-                processes.read_pid(settings, name),
-                port,
-                "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting",
+                worker.name,
+                processes.read_pid(settings, worker.name),
+                worker.metrics_port,
+                "up" if processes.http_ok(url) else "starting",
             )
     add(
         "gateway",

@@ -1,5 +1,6 @@
-"""The saga consumer group scales with instances: a second `shopstream consume order` takes a
-share of stock-events' partitions, and orders keep ending once each."""
+"""The saga consumer group scales: `shopstream scale order 1 --consumers 2` runs a second
+`shopstream consume order`, which takes a share of stock-events' partitions; orders keep ending
+once each, and scaling back leaves the partitions to the first."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from confluent_kafka.admin import AdminClient
 
 from services.order.entrypoints.consumers import SAGA_GROUP
 from services.order.tests.integration.helpers import body, create, stock, wait_until_ended
+from shopstream.runtime import observability, processes
 from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
 
 pytestmark = pytest.mark.integration
 
@@ -28,9 +29,12 @@ def _assignments(settings) -> list[set[int]]:
 def test_a_second_order_consumer_shares_the_partitions(platform) -> None:
     settings = platform.settings
     name = "order-consume-2"
-    argv = [*runtime.shopstream_cli(), "consume", "order"]
-    processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+    runtime.scale_consumers(settings, "order", 2)
     try:
+        assert processes.alive(processes.read_pid(settings, name))
+        targets = observability.scrape_targets(settings)["order-consumer"]
+        assert [t["labels"]["process"] for t in targets] == ["order-consume", name]
+        assert name in {row.name for row in runtime.status(settings) if row.pid}
         partitions = settings.topics()["stock-events"]
         deadline = time.monotonic() + 90
         while True:
@@ -46,4 +50,10 @@ def test_a_second_order_consumer_shares_the_partitions(platform) -> None:
             assert {wait_until_ended(gw, i)["status"] for i in ids} == {"CONFIRMED"}
             assert stock(gw, pid) == 10
     finally:
-        processes.stop(settings, name)
+        runtime.scale_consumers(settings, "order", 1)
+    assert not processes.alive(processes.read_pid(settings, name))
+    assert runtime.consumer_count(settings, "order") == 1
+    deadline = time.monotonic() + 90
+    while (shares := _assignments(settings)) != [set(range(partitions))]:
+        assert time.monotonic() < deadline, f"partitions not taken back: {shares}"
+        time.sleep(0.5)
