@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics lab lab-smoke
+.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics lab lab-smoke dashboards
 
 install:
 	@scripts/bootstrap.sh
@@ -51,3 +51,9 @@ lab: install
 
 lab-smoke: install
 	@$(SHOPSTREAM) lab run all --profile smoke $(LAB_ARGS)
+
+# Regenerate the Grafana dashboards (compose and Kubernetes) and refresh Kubernetes' copy of the
+# Prometheus rules: kustomize reads nothing outside deploy/k8s, and tests/deploy fails on a stale copy.
+dashboards: install
+	@$(PY) infra/grafana/dashboards.py
+	@cp infra/prometheus/rules/*.yml deploy/k8s/monitoring/rules/

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards"
+# Kustomize reads nothing outside its root, so Kubernetes provisions a copy (tests/deploy checks it).
+K8S_COPY = OUT.parents[1] / "k8s" / "monitoring" / "grafana" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 
 
@@ -313,10 +315,11 @@ def rendered() -> dict[str, str]:
 
 
 def main() -> int:
-    OUT.mkdir(parents=True, exist_ok=True)
-    for name, text in rendered().items():
-        (OUT / name).write_text(text)
-        print(f"wrote {OUT / name}")
+    for folder in (OUT, K8S_COPY):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered().items():
+            (folder / name).write_text(text)
+            print(f"wrote {folder / name}")
     return 0
 
 
