@@ -269,6 +269,7 @@ class OrderService:
 
     async def _run_sync(self, order_id: UUID, commands: Sequence[Command]) -> OrderState:
         queue: deque[Command] = deque(commands)
+        final: OrderState | None = None
         while queue:
             command = queue.popleft()
             answer = await self._execute_sync(command)
@@ -278,12 +279,17 @@ class OrderService:
             if reaction is None:
                 raise OrderNotFound(order_id)
             queue.extend(reaction.commands)
-        latest = await self.load(order_id)
-        if latest is None:
-            raise OrderNotFound(order_id)
-        if latest.state.status is OrderStatus.CONFIRMED:
+            final = reaction.order.state
+        # An ended order keeps its status and outcome whatever is recorded later, so the state
+        # the last decision left is the answer; otherwise another writer may have moved it on.
+        if final is None or not final.is_terminal:
+            latest = await self.load(order_id)
+            if latest is None:
+                raise OrderNotFound(order_id)
+            final = latest.state
+        if final.status is OrderStatus.CONFIRMED:
             await self._commit_reservation(order_id)
-        return latest.state
+        return final
 
     async def _execute_sync(self, command: Command) -> ev.OrderEvent | None:
         if isinstance(command, AuthorizePayment):

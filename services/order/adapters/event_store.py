@@ -1,8 +1,8 @@
 """The order event store in PostgreSQL: one append-only stream of events per order.
 
-``append`` writes events at the versions after ``expected_version``; the primary key
-(order_id, version) turns a concurrent append at the same version into ``VersionConflict``
-(optimistic concurrency), and a stream is never written with a gap. ``load`` rebuilds the Order
+``append`` writes events at the versions after ``expected_version`` only when the stream is at
+that version; the primary key (order_id, version) turns a concurrent append at the same version
+into ``VersionConflict`` (optimistic concurrency), and a stream is never written with a gap. ``load`` rebuilds the Order
 aggregate from its stream. Events are stored as the JSON msgspec makes of the domain dataclasses,
 and each gets a deterministic id (from order id and version) that its Kafka envelope carries too.
 """
@@ -74,37 +74,49 @@ async def current_version(conn: Connection, order_id: UUID) -> int:
     return int(version or 0)
 
 
+# The version check is part of the INSERT (one round trip, no savepoint): the rows go in only
+# when the stream is at the expected version, all of them or none.
+_APPEND = (
+    "INSERT INTO order_events (order_id, version, event_id, type, data, occurred_at)"
+    " SELECT $1, v, i, t, d::jsonb, o"
+    " FROM unnest($2::int[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])"
+    " AS x(v, i, t, d, o)"
+    " WHERE (SELECT coalesce(max(version), 0) FROM order_events WHERE order_id = $1) = $7"
+)
+
+
 async def append(
     conn: Connection, order_id: UUID, expected_version: int, events: Sequence[ev.OrderEvent]
 ) -> list[StoredEvent]:
-    """Append ``events`` after ``expected_version``, in the caller's transaction."""
+    """Append ``events`` after ``expected_version``, in the caller's transaction.
+
+    A conflict raises VersionConflict: either the stream was not at ``expected_version`` (nothing
+    written, the transaction goes on) or a concurrent writer committed the same version first
+    (the primary key refused it, which aborts the caller's transaction). Either way the caller
+    decides again in a new transaction, as ``OrderService.decide_now`` and the consumers do."""
     if not events:
         return []
     if any(e.order_id != order_id for e in events):
         raise ValueError(f"every event appended to order {order_id} must be about it")
-    actual = await current_version(conn, order_id)
-    if actual != expected_version:
-        raise VersionConflict(order_id, expected_version, actual)
     stored = [
         StoredEvent(order_id, expected_version + i, event_id(order_id, expected_version + i), e)
         for i, e in enumerate(events, start=1)
     ]
     try:
-        async with conn.transaction():  # a savepoint: a conflict leaves the caller's work intact
-            await conn.execute(
-                "INSERT INTO order_events (order_id, version, event_id, type, data, occurred_at)"
-                " SELECT $1, v, i, t, d::jsonb, o"
-                " FROM unnest($2::int[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])"
-                " AS x(v, i, t, d, o)",
-                order_id,
-                [s.version for s in stored],
-                [s.event_id for s in stored],
-                [s.type for s in stored],
-                [encode(s.event) for s in stored],
-                [s.event.occurred_at for s in stored],
-            )
+        status = await conn.execute(
+            _APPEND,
+            order_id,
+            [s.version for s in stored],
+            [s.event_id for s in stored],
+            [s.type for s in stored],
+            [encode(s.event) for s in stored],
+            [s.event.occurred_at for s in stored],
+            expected_version,
+        )
     except asyncpg.UniqueViolationError:
         raise VersionConflict(order_id, expected_version) from None
+    if status != f"INSERT 0 {len(stored)}":
+        raise VersionConflict(order_id, expected_version, await current_version(conn, order_id))
     return stored
 
 

@@ -23,6 +23,8 @@ from shopstream.db import Connection
 
 log = logging.getLogger(__name__)
 
+CHANGES_CHANNEL = "order_changes"
+
 COLUMNS = (
     "id", "customer_id", "status", "mode", "outcome", "version", "total_cents", "lines",
     "shipping_address", "reserved", "released", "payment", "stock_rejected",
@@ -98,9 +100,16 @@ _UPSERT = (
 )
 
 
+# The followers' NOTIFY rides on the upsert: one round trip for both.
+_SAVE = f"WITH saved AS ({_UPSERT}) SELECT pg_notify(${len(COLUMNS) + 1}, ${len(COLUMNS) + 2})"
+
+
 async def save(conn: Connection, state: OrderState) -> None:
-    """Write the row of ``state`` unless the table already holds a newer version."""
-    await conn.execute(_UPSERT, *row_of(state))
+    """Write the row of ``state`` unless the table already holds a newer version, and NOTIFY
+    ``order_changes`` with ``<order id>:<version>:<status>`` (delivered at commit) for the
+    requests following the order."""
+    notice = f"{state.order_id}:{state.version}:{state.status}"
+    await conn.execute(_SAVE, *row_of(state), CHANGES_CHANNEL, notice)
 
 
 # Rebuild ----------------------------------------------------------------------------------------

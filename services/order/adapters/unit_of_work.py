@@ -26,7 +26,7 @@ from shopstream.events import Event
 
 ORDER_TOPIC = "order-events"
 PAYMENT_TOPIC = "payment-events"
-CHANGES_CHANNEL = "order_changes"
+CHANGES_CHANNEL = projection.CHANGES_CHANNEL
 SOURCE = "order-service"
 PAYMENT_EVENTS = (ev.PaymentAuthorized, ev.PaymentDeclined, ev.PaymentVoided)
 
@@ -68,18 +68,17 @@ async def record(conn: Connection, order: Order, strategy: PartitionStrategy) ->
     committed = order.events[: len(order.events) - len(pending)]
     seen = len(fold(committed).history) if committed else 0
     stored = await event_store.append(conn, order.id, order.committed_version, pending)
-    await projection.save(conn, order.state)
+    await projection.save(conn, order.state)  # and NOTIFY order_changes
     key = message_key(pending[0], strategy, order.state).decode("ascii")
+    messages: list[outbox.Message] = []
     for item in stored:
         event = envelope(item)
         headers = {"event_type": item.type, "order_version": str(item.version)}
-        await outbox.add(conn, ORDER_TOPIC, key, event, headers)
+        messages.append(outbox.Message(ORDER_TOPIC, key, event, headers))
         if isinstance(item.event, PAYMENT_EVENTS):
-            await outbox.add(conn, PAYMENT_TOPIC, key, _payment_copy(item, event), headers)
+            messages.append(outbox.Message(PAYMENT_TOPIC, key, _payment_copy(item, event), headers))
+    await outbox.add_all(conn, messages)
     state = order.state
-    await conn.execute(
-        "SELECT pg_notify($1, $2)", CHANGES_CHANNEL, f"{order.id}:{state.version}:{state.status}"
-    )
     order.collect_events()
     entered = tuple(change.status.value for change in state.history[seen:])
     return Recorded(state, tuple(stored), entered)
