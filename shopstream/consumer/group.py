@@ -48,6 +48,7 @@ LAG = Gauge(
 # scaling policies read ConsumerLag with the one dimension ConsumerGroup.
 EMF_LAG = emf.declare("ConsumerLag", "Count", ("ConsumerGroup",), "sampled")
 
+
 def next_batch(consumer: Consumer, most: int, wait: float = 0.5) -> list[Message]:
     """Wait for one message, then take what else has already arrived: a batch under load, and no
     wait for a batch to fill when traffic is light (``consume(n, t)`` waits out ``t``)."""
@@ -111,7 +112,9 @@ class GroupMember:
         self.retry_backoff = retry_backoff
         self.stopping = asyncio.Event()
         # the worker process's name (`product-consume`) when the runtime set one, else the group
-        tracing.setup(settings, group if settings.instance_id == "local-1" else settings.instance_id)
+        tracing.setup(
+            settings, group if settings.instance_id == "local-1" else settings.instance_id
+        )
         emf.configure(settings.aws_emf_namespace)
         self._consumer = kafka.consumer(settings, group)
         self._producer: Producer | None = None  # made by the first dead letter: most never need one
@@ -190,7 +193,9 @@ class GroupMember:
             if await asyncio.to_thread(producer.flush, 30) == 0 and not refused:
                 break
             tries += 1
-            log.warning("group %s: dead letter not delivered, trying again: %s", self.group, refused)
+            log.warning(
+                "group %s: dead letter not delivered, trying again: %s", self.group, refused
+            )
             await self._wait(pause(self.retry_backoff, tries))
         DEAD_LETTERED.labels(self.group, message.topic() or "").inc()
         log.error(

@@ -9,7 +9,7 @@ import uuid
 
 import msgspec
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 
 from services.order.tests.integration.helpers import (
     assert_problem,
@@ -100,6 +100,51 @@ async def test_a_product_the_replica_has_not_heard_of_is_looked_up(platform) -> 
             await conn.close()
     finally:
         runtime.start_workers(settings, runtime.ServiceSpec("order"))
+
+
+async def test_a_product_event_the_replica_cannot_hold_is_dead_lettered_and_the_replica_goes_on(
+    platform,
+) -> None:
+    poisoned, after = str(uuid.uuid4()), str(uuid.uuid4())
+    # PostgreSQL keeps no NUL in text: the batch holding this event fails whatever is around it
+    poison = events.new_event("ProductCreated", poisoned, {
+        "id": poisoned, "name": "nul\x00name", "price_cents": 100, "version": 1,
+    })
+    behind = events.new_event("ProductCreated", after, {
+        "id": after, "name": "after the poison", "price_cents": 200, "version": 1,
+    })
+    producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
+                         "partitioner": "murmur2_random"})
+    for event in (poison, behind):  # one key: the same partition, the poison first
+        producer.produce("product-events", key=poisoned.encode(), value=events.encode(event),
+                         headers=[("event_type", b"ProductCreated")])
+    assert producer.flush(10) == 0
+
+    await _replica(platform, after, lambda r: r["name"] == "after the poison")
+    reader = Consumer({"bootstrap.servers": platform.settings.kafka_servers,
+                       "group.id": f"test-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
+    reader.subscribe(["dead-letter"])
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while not found:
+            assert time.monotonic() < deadline, "the poison was not dead-lettered"
+            for message in await asyncio.to_thread(reader.consume, 500, 0.5):
+                if message.error() or poison.id.encode() not in (message.value() or b""):
+                    continue
+                found = {k: v.decode() for k, v in message.headers() or []}
+    finally:
+        reader.close()
+    assert found["dlq.consumer_group"] == "order-catalog"
+    assert found["dlq.original_topic"] == "product-events"
+    assert found["dlq.reason"].startswith("CharacterNotInRepertoireError"), found["dlq.reason"]
+    conn = await order_db(platform)
+    try:
+        assert await conn.fetchval(
+            "SELECT count(*) FROM catalog WHERE product_id = $1", uuid.UUID(poisoned)
+        ) == 0
+    finally:
+        await conn.close()
 
 
 def test_product_events_are_decoded_as_the_replica_expects(platform) -> None:
