@@ -101,7 +101,7 @@ async def reserve(
                         [field_error("lines", "differ from the order's existing reservation")],
                     )
                 return _view(existing, 200)
-            held = await reservations.reserve(conn, order_id, lines)
+            held = await reservations.hold(conn, order_id, lines)
     except ReservationError as exc:
         raise Problem(
             400, "Invalid reservation", str(exc), [field_error(f, m) for f, m in exc.errors]
@@ -145,7 +145,7 @@ async def release(order_id: str) -> Response[ReservationView]:
 )
 async def commit(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
-    async with runtime.STATE.db.acquire() as conn, conn.transaction():
+    async with runtime.STATE.db.acquire() as conn:
         committed = await reservations.commit(conn, oid)
     return _view(_known(committed, oid))
 
