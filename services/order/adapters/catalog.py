@@ -39,8 +39,15 @@ class CatalogEntry:
         return not self.deleted and self.price_cents is not None
 
 
+class UnreadableProductEvent(ValueError):
+    """A product event of a kind the replica follows that lacks what the replica needs."""
+
+
 def entry_of(event: Event) -> CatalogEntry | None:
-    """What a product event says about the product, or None for events the replica ignores."""
+    """What a product event says about the product, or None for events the replica ignores.
+
+    Ignoring a malformed event of a followed kind would leave the replica silently stale, so it
+    raises instead: the consumer dead-letters it, where an operator sees it and can replay it."""
     data = event.data
     if event.type not in (*_FULL, _DELETED):
         return None
@@ -50,8 +57,8 @@ def entry_of(event: Event) -> CatalogEntry | None:
         if event.type == _DELETED:
             return CatalogEntry(product_id, None, None, True, version)
         return CatalogEntry(product_id, str(data["name"]), int(data["price_cents"]), False, version)
-    except (KeyError, TypeError, ValueError):
-        return None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnreadableProductEvent(f"{event.type} {event.id}: {exc!r}") from exc
 
 
 def newest(entries: Iterable[CatalogEntry]) -> list[CatalogEntry]:

@@ -104,9 +104,16 @@ class SagaHandler:
             observations.observe()
 
 
+def _catalog_entry(event: events.Event) -> catalog.CatalogEntry | None:
+    try:
+        return catalog.entry_of(event)
+    except catalog.UnreadableProductEvent as exc:
+        raise Poison(str(exc)) from exc  # the batch is split down to it and it is dead-lettered
+
+
 def catalog_applier(pool: asyncpg.Pool) -> BatchApplier:
     async def apply(deliveries: list[Delivery]) -> None:
-        entries = [e for d in deliveries if (e := catalog.entry_of(d.event))]
+        entries = [e for d in deliveries if (e := _catalog_entry(d.event))]
         if entries:
             async with pool.acquire() as conn:
                 await catalog.upsert(conn, entries)
