@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from shopstream.bench import parse_proc_stat
+from shopstream.bench.cpu import CLOCK_TICKS_PER_SECOND
 from shopstream.config import PROJECT_ROOT
 from shopstream.lab.hdr import Latencies, corrected_latency_ns
 
 LOCUSTFILE = PROJECT_ROOT / "performance-tests" / "locust" / "shopstream_users.py"
 VEGETA = PROJECT_ROOT / ".tools" / "bin" / "vegeta"
-HZ = float(os.sysconf("SC_CLK_TCK"))
 # One core is all a Locust process (one Python thread) can use: near it, it is the bottleneck.
 LOCUST_SATURATED_CORES = 0.85
 # An open-loop generator that sent fewer than this share of its schedule fell behind.
@@ -107,7 +107,7 @@ class Child:
         wall = time.monotonic() - started
         try:  # the exited child is not reaped yet: its /proc entry has all its CPU time
             ticks = parse_proc_stat(Path(f"/proc/{proc.pid}/stat").read_text()).own
-            cpu = ticks / HZ
+            cpu = ticks / CLOCK_TICKS_PER_SECOND
         except (OSError, ValueError):
             cpu = -1.0
         _, status, usage = os.wait4(proc.pid, 0)
