@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import httpx
-
 from services.order.adapters.catalog import CatalogEntry, entry_from_view
+from services.order.adapters.internal_http import InternalHTTP, Response, TransportError
 from services.order.domain.values import LineItem
 
 log = logging.getLogger(__name__)
@@ -66,14 +65,14 @@ class ProductClient:
         timeout: float = 5.0,
         attempts: int = 4,
         backoff: float = 0.1,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=httpx.Timeout(timeout, connect=2.0),
+        self._http = InternalHTTP(
+            base_url,
+            timeout=timeout,
+            connect_timeout=2.0,
             headers={"X-Client-Id": CLIENT_ID},
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            transport=transport,
+            max_connections=200,
+            max_idle=50,
         )
         self.attempts = attempts
         self.backoff = backoff
@@ -81,13 +80,13 @@ class ProductClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
+    async def _call(self, method: str, path: str, json: Any = None) -> Response:
         """One idempotent call, retried on connection failures, timeouts and 429/502/503/504."""
         failure = ""
         for attempt in range(1, self.attempts + 1):
             try:
                 response = await self._http.request(method, path, json=json)
-            except httpx.TransportError as exc:
+            except TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code not in RETRIED_STATUSES:
