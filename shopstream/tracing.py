@@ -189,6 +189,19 @@ def server_span(scope: Mapping[str, Any], request_id: str) -> Iterator[ServerSpa
         yield ServerSpan(current)
 
 
+@contextlib.contextmanager
+def client_span(method: str, path: str, server: str) -> Iterator[dict[str, str]]:
+    """A CLIENT span around a call to another service, yielding the headers that carry it on:
+    the callee's server span joins the caller's trace (a sync order is one trace too). Outside a
+    trace it yields no headers and starts none: a call is never the root of a trace."""
+    if _configured in (None, "") or not trace.get_current_span().get_span_context().is_valid:
+        yield {}
+        return
+    attributes = {"http.request.method": method, "url.path": path, "server.address": server}
+    with span(f"{method} {server}", SpanKind.CLIENT, None, attributes):
+        yield current_headers()
+
+
 # --- Kafka ------------------------------------------------------------------------------------
 
 

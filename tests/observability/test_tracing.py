@@ -89,3 +89,36 @@ def test_an_async_order_is_one_trace_from_post_to_confirmed(platform) -> None:
     orphans = [s for s in spans if s.get("parentId") and s["parentId"] not in ids]
     roots = [s for s in spans if not s.get("parentId")]
     assert not roots and {s["parentId"] for s in orphans} <= {server.get("parentId")}, orphans
+
+
+def test_a_sync_order_is_one_trace_across_the_call_to_the_product_service(platform) -> None:
+    trace_id = secrets.token_hex(16)
+    with platform.client() as gw:
+        product = create(gw, stock=5)
+        placed = gw.post(
+            "/orders",
+            params={"mode": "sync"},
+            json=body([(product["id"], 1)], APPROVE),
+            headers={"traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"},
+        )
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["status"] == "CONFIRMED"
+
+    def calls() -> list[tuple[dict, dict]] | None:
+        response = zipkin(platform, f"trace/{trace_id}")
+        if response.status_code != 200:
+            return None
+        spans = response.json()
+        clients = [s for s in spans if s.get("kind") == "CLIENT"
+                   and s["localEndpoint"]["serviceName"] == "order"
+                   and s.get("name") == "post product-service"]  # fmt: skip
+        by_parent = {s.get("parentId"): s for s in spans
+                     if s["localEndpoint"]["serviceName"] == "product" and s.get("kind") == "SERVER"}  # fmt: skip
+        pairs = [(c, by_parent[c["id"]]) for c in clients if c["id"] in by_parent]
+        # the reservation and its commit: two calls, each answered inside the same trace
+        return pairs if len(pairs) >= 2 else None
+
+    pairs = prom.poll(calls, 60, lambda: f"trace {trace_id}: the calls to product-service not joined")
+    paths = sorted(client["tags"]["url.path"] for client, _ in pairs)
+    assert paths[0] == "/reservations", paths
+    assert {server.get("name") for _, server in pairs} >= {"post /reservations"}

@@ -69,9 +69,13 @@ class InternalHTTP:
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: list[Connection] = []
 
-    async def request(self, method: str, path: str, json: Any = None) -> Response:
+    async def request(
+        self, method: str, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> Response:
         body = b"" if json is None else msgspec.json.encode(json)
         head = f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode("latin-1") + self._headers
+        for name, value in (headers or {}).items():
+            head += f"{name}: {value}\r\n".encode("latin-1")
         if method != "GET":
             head += b"Content-Length: %d\r\n" % len(body)
             if json is not None:

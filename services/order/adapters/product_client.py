@@ -18,6 +18,7 @@ from uuid import UUID
 from services.order.adapters.catalog import CatalogEntry, entry_from_view
 from services.order.adapters.internal_http import InternalHTTP, Response, TransportError
 from services.order.domain.values import LineItem
+from shopstream import tracing
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class ProductClient:
         failure = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                response = await self._http.request(method, path, json=json)
+                with tracing.client_span(method, path, "product-service") as headers:
+                    response = await self._http.request(method, path, json=json, headers=headers)
             except TransportError as exc:
                 failure = f"{type(exc).__name__}: {exc}"
             else:
