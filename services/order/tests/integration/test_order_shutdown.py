@@ -1,0 +1,50 @@
+"""An order instance that is stopped (scale down, a deploy) answers the sync orders it accepted
+before it closes its pool: none of them fails half done. (granian stops listening, answers what
+it accepted, and only then runs the app's shutdown, which closes the pool: this test keeps it so.)"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+
+from services.order.tests.integration.helpers import body, create
+from shopstream.runtime import platform as runtime
+from shopstream.runtime import processes
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_stopping_instance_answers_the_sync_orders_it_accepted(platform) -> None:
+    settings = platform.settings
+    url = platform.url("order", 1)
+    with platform.client() as gw:
+        product = create(gw, stock=500)["id"]
+    answers: list[tuple[float, int | str]] = []
+
+    def place() -> None:
+        try:
+            r = httpx.post(f"{url}/orders", params={"mode": "sync"},
+                           json=body([(product, 1)]), timeout=30)  # fmt: skip
+            answers.append((time.monotonic(), r.status_code))
+        except httpx.TransportError as exc:  # not accepted: the instance had stopped listening
+            answers.append((time.monotonic(), type(exc).__name__))
+
+    clients = [threading.Thread(target=place) for _ in range(24)]
+    for client in clients:
+        client.start()
+    time.sleep(0.2)  # accepted, and mostly in the middle of their reservation and payment
+    stopping = time.monotonic()
+    try:
+        processes.stop(settings, runtime.instance_name("order", 1))
+    finally:
+        for client in clients:
+            client.join()
+        runtime.start_instance(settings, "order", 1)
+        runtime.wait_instance_ready(settings, "order", 1)
+    statuses = [status for _, status in answers]
+    answered_while_stopping = [s for at, s in answers if at > stopping and isinstance(s, int)]
+    assert answered_while_stopping, f"nothing was in flight when the instance stopped: {statuses}"
+    assert all(s == 201 for s in statuses if isinstance(s, int)), statuses
