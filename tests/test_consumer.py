@@ -128,6 +128,24 @@ async def test_an_event_delivered_twice_is_applied_once(world) -> None:
     assert sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}")) == list(range(20))
 
 
+async def test_events_the_group_does_not_want_pass_without_a_transaction(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [events.new_event("Counted", "one-key", {"n": i}) for i in range(12)]
+    _publish(producer, topic, evs)  # one key, one partition: the wanted last one comes after all
+    consumer = EventConsumer(settings, pool, f"g-{uuid.uuid4().hex[:6]}", [topic],
+                             _handler(table), wants=lambda e: e.data["n"] % 3 == 2)  # fmt: skip
+
+    async def last_applied() -> bool:
+        return 11 in await _applied(pool, table)
+
+    await _run_until(consumer, last_applied)
+    assert await _applied(pool, table) == [2, 5, 8, 11]
+    recorded = await pool.fetch(
+        "SELECT event_id FROM processed_events WHERE consumer_group = $1", consumer.group
+    )
+    assert {str(r["event_id"]) for r in recorded} == {e.id for e in evs if e.data["n"] % 3 == 2}
+
+
 async def test_a_crash_between_db_commit_and_offset_commit_applies_once(world) -> None:
     settings, topic, pool, table, producer = world
     evs = [events.new_event("Counted", "same-key", {"n": i}) for i in range(5)]

@@ -32,6 +32,11 @@ recovering, short enough to resume soon after it did."""
 
 APPLIED = Counter("consumer_events_applied_total", "Events applied", ["group", "type"])
 DUPLICATES = Counter("consumer_duplicates_skipped_total", "Redelivered events skipped", ["group"])
+PASSED_OVER = Counter(
+    "consumer_events_passed_over_total",
+    "Events with no effect for the group, not applied",
+    ["group"],
+)
 DEAD_LETTERED = Counter(
     "consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["group", "topic"]
 )

@@ -17,6 +17,7 @@ from shopstream.consumer.group import (
     APPLIED,
     DUPLICATES,
     HANDLE_SECONDS,
+    PASSED_OVER,
     GroupMember,
     Poison,
     pause,
@@ -43,11 +44,15 @@ class EventConsumer(GroupMember):
         max_attempts: int = 5,
         retry_backoff: float = 0.2,
         after_apply: Callable[[events.Event], None] | None = None,
+        wants: Callable[[events.Event], bool] | None = None,
     ) -> None:
         super().__init__(settings, group, topics, max_attempts, retry_backoff)
         self.pool = pool
         self.handle = handle
         self.after_apply = after_apply  # runs after the DB commit, before the offset commit
+        # Events the group has no effect for pass without a transaction: applying them would only
+        # write their processed_events row, a commit and a WAL flush each.
+        self.wants = wants
 
     async def process(self, batch: list[Message]) -> None:
         by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
@@ -72,6 +77,9 @@ class EventConsumer(GroupMember):
             event = events.decode(message.value() or b"")
         except Exception as exc:
             await self._dead_letter(message, f"undecodable: {exc}", 1)
+            return
+        if self.wants is not None and not self.wants(event):
+            PASSED_OVER.labels(self.group).inc()
             return
         failures = outages = 0
         while True:

@@ -56,6 +56,17 @@ def _lines(data: dict[str, Any]) -> list[Line]:
         raise Poison(f"lines unreadable: {exc}") from exc
 
 
+RELEASING = ("StockReleased", "OrderRejected", "OrderCancelled")
+
+
+def wanted(event: Event) -> bool:
+    """The order events this saga acts on; a sync order's OrderPlaced is not one (it reserved over
+    HTTP inside its request), nor are the order's other steps."""
+    if event.type == "OrderPlaced":
+        return event.data.get("mode") == "async"
+    return event.type in (*RELEASING, "OrderConfirmed")
+
+
 async def handle(conn: Connection, event: Event) -> None:
     order_id = str(event.data.get("order_id") or event.aggregate_id)
     if event.type == "OrderPlaced":
@@ -79,7 +90,7 @@ async def handle(conn: Connection, event: Event) -> None:
             return
         lines = [{"product_id": h.product_id, "quantity": h.quantity} for h in held.lines]
         await _answer(conn, STOCK_RESERVED, order_id, {"lines": lines})
-    elif event.type in ("StockReleased", "OrderRejected", "OrderCancelled"):
+    elif event.type in RELEASING:
         # An order that ended without confirmation holds nothing: even if it never learnt that its
         # reservation was made (a sync request that lost the product service's answer).
         released = await reservations.release(conn, order_id)
@@ -92,7 +103,7 @@ async def handle(conn: Connection, event: Event) -> None:
 
 async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "product", "consume", settings.worker_db_pool_size)
-    consumer = EventConsumer(settings, pool, GROUP, ["order-events"], handle)
+    consumer = EventConsumer(settings, pool, GROUP, ["order-events"], handle, wants=wanted)
     stopping = asyncio.Event()
 
     def stop() -> None:
