@@ -21,25 +21,32 @@ def test_a_stopping_instance_answers_the_sync_orders_it_accepted(platform) -> No
     settings = platform.settings
     url = platform.url("order", 1)
     with platform.client() as gw:
-        product = create(gw, stock=500)["id"]
+        product = create(gw, stock=5000)["id"]
     answers: list[tuple[float, int | str]] = []
+    stop = threading.Event()
 
-    def place() -> None:
-        try:
-            r = httpx.post(f"{url}/orders", params={"mode": "sync"},
-                           json=body([(product, 1)]), timeout=30)  # fmt: skip
-            answers.append((time.monotonic(), r.status_code))
-        except httpx.TransportError as exc:  # not accepted: the instance had stopped listening
-            answers.append((time.monotonic(), type(exc).__name__))
+    def place_until_refused() -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                try:
+                    r = client.post("/orders", params={"mode": "sync"}, json=body([(product, 1)]))
+                    answers.append((time.monotonic(), r.status_code))
+                except httpx.TransportError as exc:  # not accepted: the instance stopped listening
+                    answers.append((time.monotonic(), type(exc).__name__))
+                    return
 
-    clients = [threading.Thread(target=place) for _ in range(24)]
+    clients = [threading.Thread(target=place_until_refused) for _ in range(16)]
     for client in clients:
         client.start()
-    time.sleep(0.2)  # accepted, and mostly in the middle of their reservation and payment
+    deadline = time.monotonic() + 60
+    while len(answers) < 20:  # orders flowing: every client has one in flight at any moment
+        assert time.monotonic() < deadline, f"orders are not flowing: {answers}"
+        time.sleep(0.05)
     stopping = time.monotonic()
     try:
         processes.stop(settings, runtime.instance_name("order", 1))
     finally:
+        stop.set()
         for client in clients:
             client.join()
         runtime.start_instance(settings, "order", 1)
