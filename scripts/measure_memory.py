@@ -54,16 +54,6 @@ def pss_bytes(pid: int) -> int:
     return processes.rss_bytes(pid)
 
 
-def _status_kb(pid: int, field: str) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def _shared_segment_kb(pid: int) -> int:
     """Size of the shared memory segments ``pid`` maps (PostgreSQL's buffers: ``/dev/zero``)."""
     size, shared = 0, False
@@ -89,8 +79,8 @@ def tree_shared_once_mb(pid: int | None) -> float:
     if not pid or not processes.alive(pid):
         return 0.0
     tree = [pid, *children(pid)]
-    own = sum(_status_kb(p, "RssAnon") + _status_kb(p, "RssFile") for p in tree)
-    shmem = sum(_status_kb(p, "RssShmem") for p in tree)
+    own = sum(processes.status_kb(p, "RssAnon") + processes.status_kb(p, "RssFile") for p in tree)
+    shmem = sum(processes.status_kb(p, "RssShmem") for p in tree)
     return (own + min(shmem, _shared_segment_kb(pid) or shmem)) / 1024
 
 

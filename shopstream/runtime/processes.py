@@ -87,14 +87,19 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def rss_bytes(pid: int) -> int:
+def status_kb(pid: int, field: str) -> int:
+    """One kB figure of ``/proc/<pid>/status`` (``VmRSS``, ``RssAnon``, ...); 0 once it has exited."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
     except FileNotFoundError:
         pass
     return 0
+
+
+def rss_bytes(pid: int) -> int:
+    return status_kb(pid, "VmRSS") * 1024
 
 
 def terminate(pid: int | None, timeout: float = 20.0) -> bool:
