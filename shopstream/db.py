@@ -7,6 +7,9 @@ own transaction, under an advisory lock so that concurrent starters cannot race.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -92,3 +95,21 @@ async def reachable(pool: asyncpg.Pool | None) -> bool:
         return await pool.fetchval("SELECT 1") == 1
     except (OSError, asyncpg.PostgresError):
         return False
+
+
+async def lead(
+    conn: asyncpg.Connection,
+    lock: int,
+    stopping: asyncio.Event,
+    retry_seconds: float,
+    standing_by: Callable[[], object] = lambda: None,
+) -> bool:
+    """Wait until ``conn``'s session holds the advisory ``lock``: one process of many leads, the
+    others stand by and take over when the leader's session ends. False if ``stopping`` came first."""
+    while not stopping.is_set():
+        if await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):
+            return True
+        standing_by()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), retry_seconds)
+    return False

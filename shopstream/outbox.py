@@ -21,7 +21,7 @@ import asyncpg
 import msgspec
 from prometheus_client import Counter, Gauge, Histogram
 
-from shopstream import emf, kafka, tracing
+from shopstream import db, emf, kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 from shopstream.events import Event, encode
@@ -118,7 +118,8 @@ class Relay:
         conn = await asyncpg.connect(self.settings.database_url(self.service))
         producer = kafka.producer(self.settings, **{"client.id": f"{self.service}-relay"})
         try:
-            await self._become_leader(conn)
+            await db.lead(conn, RELAY_LOCK, self.stopping, 2, lambda: log.info(
+                "another relay holds the outbox of %s; standing by", self.service))  # fmt: skip
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
             log.info("relay for %s is publishing", self.service)
             last_prune = last_gauges = 0.0
@@ -137,14 +138,6 @@ class Relay:
         finally:
             producer.flush(10)
             await conn.close()
-
-    async def _become_leader(self, conn: asyncpg.Connection) -> None:
-        while not self.stopping.is_set():
-            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK):
-                return
-            log.info("another relay holds the outbox of %s; standing by", self.service)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=2)
 
     async def publish_batch(self, conn: asyncpg.Connection, producer: Any) -> int:
         rows = await conn.fetch(

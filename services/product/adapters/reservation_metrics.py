@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from services.product.domain.reservation import HELD
-from shopstream import emf
+from shopstream import db, emf
 from shopstream.config import Settings
 from shopstream.db import Connection
 
@@ -114,10 +114,8 @@ async def _pause(stopping: asyncio.Event, seconds: float) -> None:
 async def _lead_and_sample(
     conn: asyncpg.Connection, stopping: asyncio.Event, interval: float, collector: HeldCollector
 ) -> None:
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", SAMPLER_LOCK):
-        await _pause(stopping, interval)  # another process exports the figures
-        if stopping.is_set():
-            return
+    if not await db.lead(conn, SAMPLER_LOCK, stopping, interval):  # meanwhile another exports
+        return
     while not stopping.is_set():
         figures = await held(conn)
         collector.update(figures)
