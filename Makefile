@@ -27,6 +27,7 @@ reset:
 
 lint: install
 	@.venv/bin/ruff check .
+	@.venv/bin/lint-imports
 
 typecheck: install
 	@.venv/bin/mypy

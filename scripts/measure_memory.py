@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from shopstream.config import Settings
-from shopstream.runtime import platform, processes
+from shopstream_tools.runtime import platform, processes
 
 
 def children(pid: int) -> list[int]:

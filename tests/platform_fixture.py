@@ -22,7 +22,7 @@ from confluent_kafka import Consumer
 
 from shopstream import events
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream.runtime import platform as runtime
+from shopstream_tools.runtime import platform as runtime
 
 TEST_ENV = {
     "SHOPSTREAM_DATA_DIR": str(PROJECT_ROOT / "data-test"),

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from shopstream import bench
+from shopstream_tools import bench
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:8080

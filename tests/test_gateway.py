@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from shopstream.config import Settings
-from shopstream.runtime import gateway, processes
+from shopstream_tools.runtime import gateway, processes
 
 try:  # tests/ is a plain folder today; keep working if it becomes a package
     from tests.gateway_upstream import EchoServer

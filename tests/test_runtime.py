@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +97,7 @@ def test_kafka_tools_run_through_the_cli(platform) -> None:
     import sys
 
     listed = subprocess.run(
-        [sys.executable, "-m", "shopstream.cli", "kafka", "topics", "--list"],
+        [sys.executable, "-m", "shopstream_tools.cli", "kafka", "topics", "--list"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -110,7 +110,7 @@ def test_kafka_tools_run_through_the_cli(platform) -> None:
         [
             sys.executable,
             "-m",
-            "shopstream.cli",
+            "shopstream_tools.cli",
             "kafka",
             "topics",
             "--describe",

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from shopstream.config import SERVICES, Settings
-from shopstream.runtime.kafka_broker import ensure_topics
+from shopstream_tools.runtime.kafka_broker import ensure_topics
 
 ATTEMPTS = 30
 PAUSE_SECONDS = 2.0

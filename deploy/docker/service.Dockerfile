@@ -16,6 +16,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml ./
 COPY shopstream ./shopstream
+COPY shopstream_tools ./shopstream_tools
 COPY services ./services
 # dumb-init (PID 1) forwards SIGTERM to the process and reaps zombies.
 RUN /opt/venv/bin/pip install . dumb-init==1.2.5.post1 \

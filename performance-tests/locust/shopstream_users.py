@@ -38,7 +38,7 @@ from prometheus_client import (
 )
 from prometheus_client import Counter as PromCounter
 
-from shopstream.lab.hdr import Latencies
+from shopstream_tools.lab.hdr import Latencies
 
 WEIGHTS = {
     k: int(v)

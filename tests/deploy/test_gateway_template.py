@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream.runtime import gateway as local_gateway
+from shopstream_tools.runtime import gateway as local_gateway
 from tests.deploy import helpers as h
 
 VARIABLE = re.compile(r"\$\{(SHOPSTREAM_\w+)\}")

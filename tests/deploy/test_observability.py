@@ -1,4 +1,4 @@
-"""The deployments are observed the way the local platform is (shopstream/runtime/observability.py).
+"""The deployments are observed the way the local platform is (shopstream_tools/runtime/observability.py).
 
 - Prometheus scrapes the local platform's jobs, by the same names (the rules and the dashboards
   select by job): in compose from its static and DNS targets, on Kubernetes from the pods'
@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from shopstream.config import Settings
-from shopstream.runtime import observability as local
+from shopstream_tools.runtime import observability as local
 from tests.deploy import helpers as h
 from tests.deploy.test_kubernetes import MONITORING, NAMESPACE, allowed, of_kind
 

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from shopstream.config import Settings
-from shopstream.runtime import gateway as local_gateway
+from shopstream_tools.runtime import gateway as local_gateway
 from tests.deploy import helpers as h
 
 LOCAL_ONLY = {
@@ -33,7 +33,7 @@ LOCAL_ONLY = {
     "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "
     "in its secret instead of a URL",
     "SHOPSTREAM_ORDER_DATABASE_URL": "as SHOPSTREAM_PRODUCT_DATABASE_URL",
-    # The local platform's observability processes (shopstream/runtime/observability.py); the
+    # The local platform's observability processes (shopstream_tools/runtime/observability.py); the
     # deployments run their own Prometheus, exporters and Zipkin containers or managed services.
     **{
         f"SHOPSTREAM_{name}": "a process local `up` starts; deployments run their own"

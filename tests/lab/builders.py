@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopstream.lab.hdr import Latencies
+from shopstream_tools.lab.hdr import Latencies
 
 
 def load(rate: float, p50: float, tool: str = "locust", seconds: float = 10.0, failures: int = 0) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shopstream.lab.audit import Observed, Units, check
+from shopstream_tools.lab.audit import Observed, Units, check
 
 
 def before() -> Observed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shopstream.lab.hdr import PERCENTILES, Latencies, corrected_latency_ns, intended_start_ns
+from shopstream_tools.lab.hdr import PERCENTILES, Latencies, corrected_latency_ns, intended_start_ns
 
 
 def test_percentiles_of_a_uniform_distribution_are_exact_within_the_precision() -> None:

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from shopstream.lab.load import Child
+from shopstream_tools.lab.load import Child
 
 BUSY = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint('done')"
 STUBBORN = (

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from shopstream.lab import model
+from shopstream_tools.lab import model
 
 
 def usl(n: float, lam: float, sigma: float, kappa: float) -> float:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream.lab import analysis, charts, report
+from shopstream_tools.lab import analysis, charts, report
 from tests.lab import builders
 
 ENVIRONMENT = {

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream.lab import charts, runner, testbed
-from shopstream.lab.profiles import PROFILES
+from shopstream_tools.lab import charts, runner, testbed
+from shopstream_tools.lab.profiles import PROFILES
 
 DATA = PROJECT_ROOT / "data-test-lab"
 # Away from the platforms people and tests run (+0, +20000) and the lab's own default (+30000),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shopstream.lab import stats
+from shopstream_tools.lab import stats
 
 
 def test_ratio_to_a_ceiling_and_its_missing_cases() -> None:

@@ -19,10 +19,10 @@ import pytest
 import yaml
 
 from shopstream.config import Settings
-from shopstream.console import alerts
-from shopstream.lab.testbed import lab_settings
-from shopstream.runtime import observability
-from shopstream.runtime import platform as runtime
+from shopstream_tools.console import alerts
+from shopstream_tools.lab.testbed import lab_settings
+from shopstream_tools.runtime import observability
+from shopstream_tools.runtime import platform as runtime
 from tests.observability import browser, prom
 from tests.observability.poison import dead_letter
 

@@ -16,7 +16,7 @@ import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from shopstream.config import PROJECT_ROOT
-from shopstream.runtime import observability
+from shopstream_tools.runtime import observability
 from tests.observability import prom
 from tests.observability.poison import refused_by_the_product_saga
 

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def cli(platform, *args: str) -> str:
     env = {**__import__("os").environ, **platform.settings.as_env()}
     result = subprocess.run(
-        [sys.executable, "-m", "shopstream.cli", *args],
+        [sys.executable, "-m", "shopstream_tools.cli", *args],
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -321,7 +321,7 @@ def test_every_metric_the_templates_read_is_one_the_services_write() -> None:
 
     from services.order.entrypoints import consumers as order_consumers
     from services.product.entrypoints import consumers as product_consumers
-    from shopstream.runtime import platform
+    from shopstream_tools.runtime import platform
     from tests.deploy import helpers as h
 
     for module in EMITTERS:

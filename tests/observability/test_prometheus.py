@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shopstream.runtime import observability
-from shopstream.runtime import platform as runtime
+from shopstream_tools.runtime import observability
+from shopstream_tools.runtime import platform as runtime
 from tests.observability import prom
 
 pytestmark = pytest.mark.integration

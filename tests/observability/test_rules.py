@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shopstream.runtime import observability
+from shopstream_tools.runtime import observability
 
 RULE_FILES = sorted(observability.RULES_DIR.glob("*.yml"))
 RULE_TESTS = sorted((observability.PROMETHEUS_HOME / "tests").glob("*.yml"))

@@ -19,8 +19,8 @@ from services.order.tests.integration.helpers import (
     eventually,
     stock,
 )
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 
 pytestmark = pytest.mark.integration
 

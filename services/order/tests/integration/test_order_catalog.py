@@ -18,8 +18,8 @@ from services.order.tests.integration.helpers import (
     order_db,
 )
 from shopstream import events
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 from tests.platform_fixture import consume_events
 
 pytestmark = pytest.mark.integration

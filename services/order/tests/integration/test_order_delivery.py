@@ -31,8 +31,8 @@ from services.order.tests.integration.helpers import (
 )
 from shopstream import db, events
 from shopstream.consumer import EventConsumer
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 from tests.platform_fixture import consume_events
 
 pytestmark = pytest.mark.integration

@@ -21,8 +21,8 @@ from services.order.tests.integration.helpers import (
     stock,
     wait_until_ended,
 )
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from services.order.tests.integration.helpers import (
     eventually,
     wait_until_ended,
 )
-from shopstream.runtime import platform as runtime
+from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.integration
 

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 def _cli(platform, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **platform.settings.as_env()}
     return subprocess.run(
-        [sys.executable, "-m", "shopstream.cli", "rebuild-projections", *args],
+        [sys.executable, "-m", "shopstream_tools.cli", "rebuild-projections", *args],
         env=env, capture_output=True, text=True, timeout=120,
     )
 

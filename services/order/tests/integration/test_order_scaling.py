@@ -11,8 +11,8 @@ from confluent_kafka.admin import AdminClient
 
 from services.order.entrypoints.consumers import SAGA_GROUP
 from services.order.tests.integration.helpers import body, create, stock, wait_until_ended
-from shopstream.runtime import observability, processes
-from shopstream.runtime import platform as runtime
+from shopstream_tools.runtime import observability, processes
+from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.integration
 

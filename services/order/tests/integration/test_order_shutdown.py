@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from services.order.tests.integration.helpers import body, create
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 
 pytestmark = pytest.mark.integration
 

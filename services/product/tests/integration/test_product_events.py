@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from services.product.tests.integration.helpers import create
-from shopstream.runtime import platform as runtime
-from shopstream.runtime import processes
+from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes
 from tests.platform_fixture import consume_events
 
 pytestmark = pytest.mark.integration

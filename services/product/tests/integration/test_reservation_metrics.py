@@ -20,7 +20,7 @@ from services.product.adapters import reservation_metrics
 from services.product.adapters.reservation_metrics import HeldCollector
 from services.product.tests.integration.helpers import create
 from shopstream import emf
-from shopstream.runtime import platform as runtime
+from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.integration
 

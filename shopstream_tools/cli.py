@@ -1,0 +1,350 @@
+"""`shopstream`: every routine command of the platform in one CLI."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from shopstream.config import PROJECT_ROOT, Settings
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    seconds = platform.up(settings)
+    print(f"shopstream is up in {seconds:.1f}s: http://127.0.0.1:{settings.gateway_port}/products")
+    return 0
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    platform.down(settings)
+    print("shopstream is down")
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    rows = platform.status(settings)
+    print(f"{'process':<16}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}  command")
+    for r in rows:
+        print(
+            f"{r.name:<16}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}  {r.program}"
+        )
+    return 0 if all(r.health in ("up", "ready") for r in rows) else 1
+
+
+def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import processes
+
+    folder = processes.logs_dir(settings)
+    files = sorted(folder.glob(f"{args.name}*.log" if args.name else "*.log"))
+    if not files:
+        print(f"no logs in {folder}", file=sys.stderr)
+        return 1
+    tail = ["tail", "-n", str(args.lines), *(["-F"] if args.follow else []), *map(str, files)]
+    return subprocess.call(tail)
+
+
+def cmd_scale(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    platform.scale(settings, args.service, args.instances)
+    print(f"{args.service}: {args.instances} instance(s); gateway reloaded")
+    if args.consumers is not None:
+        platform.scale_consumers(settings, args.service, args.consumers)
+        print(f"{args.service}: {args.consumers} consumer process(es) sharing the partitions")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    from services.product.entrypoints.seed import seed_catalog
+
+    count = asyncio.run(seed_catalog(settings, args.products, force=args.force))
+    print(f"catalog holds {count} seeded products")
+    return 0
+
+
+def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    if not args.yes:
+        print(f"this deletes every order, product and event under {settings.data_path}; add --yes")
+        return 2
+    platform.down(settings)
+    shutil.rmtree(settings.data_path, ignore_errors=True)
+    print(f"removed {settings.data_path}; `shopstream up` starts afresh")
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import platform
+
+    for service, versions in platform.migrate_all(settings).items():
+        print(f"{service}: {', '.join(versions) or 'up to date'}")
+    return 0
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one instance of a service's HTTP app under granian (replaces this process)."""
+    port = args.port or settings.service_port(args.service)
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--host",
+        args.host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--backlog",
+        "2048",
+        "--workers-kill-timeout",
+        "20",
+        "--factory",
+        f"services.{args.service}.entrypoints.app:create",
+    ]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
+    from prometheus_client import start_http_server
+
+    from shopstream import logging as shop_logging
+    from shopstream.outbox import Relay
+
+    shop_logging.configure(f"{args.service}-relay", settings.log_level)
+    if args.metrics_port:
+        start_http_server(
+            args.metrics_port, addr="127.0.0.1" if args.host == "127.0.0.1" else args.host
+        )
+    relay = Relay(settings, args.service)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, relay.stop)
+        await relay.run()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
+    """Run a service's event consumers (``services/<name>/entrypoints/consumers.py``)."""
+    import importlib
+
+    from prometheus_client import start_http_server
+
+    from shopstream import logging as shop_logging
+
+    shop_logging.configure(f"{args.service}-consumers", settings.log_level)
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr=args.host)
+    module = importlib.import_module(f"services.{args.service}.entrypoints.consumers")
+    asyncio.run(module.run(settings))
+    return 0
+
+
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    """List the dead-lettered messages with their reasons, or replay them to their topics."""
+    from shopstream_tools import dlq
+
+    return dlq.run(settings, dry_run=args.dry_run)
+
+
+def cmd_rebuild_projections(settings: Settings, args: argparse.Namespace) -> int:
+    """Rebuild the orders projection from the order event store (or only check it)."""
+    from services.order.entrypoints.rebuild import main
+
+    return main(settings, check=args.check)
+
+
+def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
+    """Run one of Kafka's own tools against the platform's broker."""
+    from shopstream_tools.runtime import kafka_broker
+
+    extra = list(args.args)
+    if (
+        args.tool
+        in (
+            "topics",
+            "consumer-groups",
+            "consumer-perf-test",
+            "console-consumer",
+            "get-offsets",
+            "metadata-quorum",
+            "configs",
+        )
+        and "--bootstrap-server" not in extra
+    ):
+        extra = ["--bootstrap-server", settings.kafka_servers, *extra]
+    if (
+        args.tool == "producer-perf-test"
+        and "--bootstrap-server" not in extra
+        and "--producer-props" not in extra
+    ):
+        extra = [*extra, "--producer-props", f"bootstrap.servers={settings.kafka_servers}"]
+    return subprocess.call(kafka_broker.tool(args.tool, *extra))
+
+
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.bench import run_product_benchmark
+
+    return run_product_benchmark(settings, args)
+
+
+def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
+    """Run the performance lab's tests against its own platform (data-lab/, ports +30000)."""
+    from pathlib import Path
+
+    from shopstream_tools.lab import runner, testbed
+    from shopstream_tools.lab.profiles import PROFILES
+
+    if args.action == "down":
+        testbed.down(testbed.lab_settings(settings, Path(args.data_dir), args.port_offset))
+        print("lab platform is down")
+        return 0
+    tests = list(runner.TESTS) if "all" in args.tests else sorted(set(args.tests))
+    try:
+        run_dir = runner.run(
+            settings,
+            tests,
+            PROFILES[args.profile],
+            data_dir=Path(args.data_dir),
+            port_offset=args.port_offset,
+            keep_up=not args.down_after,
+        )
+    except runner.CannotStart as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    summary = (run_dir / "summary.json").read_text()
+    return 0 if '"passed": false' not in summary else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="shopstream", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("up", help="start the whole platform").set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop every process").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="every process with pid, port, health").set_defaults(
+        func=cmd_status
+    )
+
+    s = sub.add_parser("logs", help="show (or follow) the log files")
+    s.add_argument("name", nargs="?", default="", help="process name prefix, e.g. product or kafka")
+    s.add_argument("-f", "--follow", action="store_true")
+    s.add_argument("-n", "--lines", type=int, default=40)
+    s.set_defaults(func=cmd_logs)
+
+    s = sub.add_parser("scale", help="run N instances of a service behind the gateway")
+    s.add_argument("service")
+    s.add_argument("instances", type=int)
+    s.add_argument(
+        "--consumers", type=int, help="also run N copies of its consumer processes (1..8)"
+    )
+    s.set_defaults(func=cmd_scale)
+
+    s = sub.add_parser("seed", help="load a realistic, deterministic catalog")
+    s.add_argument("--products", type=int, default=100_000)
+    s.add_argument("--force", action="store_true", help="seed again even if already seeded")
+    s.set_defaults(func=cmd_seed)
+
+    s = sub.add_parser("reset", help="stop and delete all data")
+    s.add_argument("--yes", action="store_true")
+    s.set_defaults(func=cmd_reset)
+
+    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=cmd_migrate)
+
+    s = sub.add_parser(
+        "rebuild-projections", help="rebuild the orders projection from the order event store"
+    )
+    s.add_argument(
+        "--check", action="store_true", help="only count the rows that differ; change nothing"
+    )
+    s.set_defaults(func=cmd_rebuild_projections)
+
+    s = sub.add_parser("serve", help="run one instance of a service's HTTP API")
+    s.add_argument("service", choices=["product", "order"])
+    s.add_argument("--port", type=int, default=0)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("relay", help="publish a service's outbox to Kafka")
+    s.add_argument("service", choices=["product", "order"])
+    s.add_argument("--metrics-port", type=int, default=0)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(func=cmd_relay)
+
+    s = sub.add_parser("consume", help="run a service's event consumers")
+    s.add_argument("service", choices=["product", "order"])
+    s.add_argument("--metrics-port", type=int, default=0)
+    s.add_argument("--host", default="127.0.0.1")
+    s.set_defaults(func=cmd_consume)
+
+    s = sub.add_parser("dlq", help="the dead-letter topic: `dlq replay [--dry-run]`")
+    dlq_sub = s.add_subparsers(dest="dlq_command", required=True)
+    r = dlq_sub.add_parser("replay", help="replay dead-lettered messages to their original topics")
+    r.add_argument("--dry-run", action="store_true", help="list them with reasons; change nothing")
+    r.set_defaults(func=cmd_dlq)
+
+    s = sub.add_parser(
+        "kafka", help="run a Kafka tool: topics, consumer-groups, producer-perf-test, ..."
+    )
+    s.add_argument("tool")
+    s.add_argument("args", nargs=argparse.REMAINDER)
+    s.set_defaults(func=cmd_kafka)
+
+    s = sub.add_parser("bench", help="benchmark through the gateway against same-run ceilings")
+    s.add_argument("target", choices=["products"])
+    s.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    s.add_argument("--connections", type=int, default=64)
+    s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report")
+    s.add_argument("action", choices=["run", "down"])
+    s.add_argument(
+        "tests",
+        nargs="*",
+        default="all",
+        choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
+    )
+    s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    s.add_argument(
+        "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
+    )
+    s.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
+    s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
+    s.set_defaults(func=cmd_lab)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    started = time.monotonic()
+    try:
+        return int(args.func(settings, args))
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - started:.1f}s", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

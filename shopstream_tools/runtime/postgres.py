@@ -1,0 +1,190 @@
+"""A private PostgreSQL cluster under the data folder, on its own port, one database per service.
+
+PostgreSQL refuses to run as root; when the platform runs as root (CI does), the server runs as the
+``postgres`` account that Debian's package creates, and that account owns the cluster's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+from shopstream.config import SERVICES, Settings
+from shopstream_tools.runtime import processes
+
+SERVER_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "400",
+    "shared_buffers": "256MB",
+    "work_mem": "8MB",
+    "max_wal_size": "2GB",
+    "checkpoint_timeout": "15min",
+    "log_min_duration_statement": "1000",
+    "log_line_prefix": "'%m [%p] %d '",
+}
+
+
+def bin_dir() -> Path:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=_major)
+    if not candidates:
+        raise RuntimeError("PostgreSQL server not found: run scripts/bootstrap.sh")
+    return candidates[-1].parent
+
+
+def _major(path: Path) -> int:
+    try:
+        return int(path.parent.parent.name)
+    except ValueError:
+        return 0
+
+
+def cluster_dir(settings: Settings) -> Path:
+    return settings.data_path / "postgres"
+
+
+def _as_server_user(argv: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+def _give_to_server_user(path: Path) -> None:
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam("postgres")
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def initialised(settings: Settings) -> bool:
+    return (cluster_dir(settings) / "PG_VERSION").exists()
+
+
+def init(settings: Settings) -> None:
+    data = cluster_dir(settings)
+    if initialised(settings):
+        return
+    data.mkdir(parents=True, exist_ok=True)
+    data.chmod(0o700)
+    _give_to_server_user(data)
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir() / "initdb"),
+                "-A",
+                "trust",
+                "-U",
+                settings.postgres_user,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-D",
+                str(data),
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    conf = data / "postgresql.conf"
+    with conf.open("a") as fh:
+        fh.write("\n# shopstream private cluster\n")
+        for key, value in SERVER_SETTINGS.items():
+            fh.write(f"{key} = {value}\n")
+
+
+def pid(settings: Settings) -> int | None:
+    try:
+        return int((cluster_dir(settings) / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def running(settings: Settings) -> bool:
+    return processes.alive(pid(settings)) and processes.port_open(settings.postgres_port)
+
+
+def start(settings: Settings) -> None:
+    init(settings)
+    if running(settings):
+        return
+    log = processes.log_file(settings, "postgres")
+    log.touch()
+    _give_to_server_user(log)
+    data = cluster_dir(settings)
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir() / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(log),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {settings.postgres_port} -k {data}",
+                "start",
+            ]
+        ),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    ensure_databases(settings)
+
+
+def stop(settings: Settings) -> None:
+    if not processes.alive(pid(settings)):
+        return
+    subprocess.run(
+        _as_server_user(
+            [
+                str(bin_dir() / "pg_ctl"),
+                "-D",
+                str(cluster_dir(settings)),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ]
+        ),
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
+    result = subprocess.run(
+        [
+            shutil.which("psql") or str(bin_dir() / "psql"),
+            "-h",
+            settings.postgres_host,
+            "-p",
+            str(settings.postgres_port),
+            "-U",
+            settings.postgres_user,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atqc",
+            sql,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def ensure_databases(settings: Settings) -> None:
+    existing = set(psql(settings, "SELECT datname FROM pg_database").split())
+    for service in SERVICES:
+        if service not in existing:
+            psql(settings, f'CREATE DATABASE "{service}"')
+
+
+def destroy(settings: Settings) -> None:
+    stop(settings)
+    shutil.rmtree(cluster_dir(settings), ignore_errors=True)
