@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
 
@@ -317,6 +318,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
     s.set_defaults(func=cmd_bench)
 
+    s = sub.add_parser(
+        "perf-check", help="CPU per order and per read on a fixed load, against the baseline"
+    )
+    s.add_argument("--profile", type=Path, help="also sample the pipeline with py-spy into DIR")
+    s.add_argument("--update-baseline", action="store_true", help="write the baseline from this run")
+    s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
+    s.add_argument("--order-rate", type=float, default=100.0)
+    s.add_argument("--order-seconds", type=float, default=30.0)
+    s.set_defaults(func=cmd_perf_check)
+
     s = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report")
     s.add_argument("action", choices=["run", "down"])
     s.add_argument(
@@ -333,6 +344,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
     s.set_defaults(func=cmd_lab)
     return p
+
+
+def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.perf import check
+
+    plan = check.Plan(order_rate=args.order_rate, order_seconds=args.order_seconds)
+    return check.run(plan, args.profile, args.update_baseline, args.keep_up)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from shopstream.config import Settings
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_TOPIC = "dead-letter"
+COMMIT_INTERVAL_MS = 500
 LONGEST_WAIT = 5.0
 """Between two attempts at a failing batch or event: long enough not to hammer a database that is
 recovering, short enough to resume soon after it did."""
@@ -121,7 +122,19 @@ class GroupMember:
             settings, group if settings.instance_id == "local-1" else settings.instance_id
         )
         emf.configure(settings.aws_emf_namespace)
-        self._consumer = kafka.consumer(settings, group)
+        # Offsets are stored once a batch is applied and committed by librdkafka in the background
+        # every COMMIT_INTERVAL_MS: a synchronous commit per batch was a broker round trip and an
+        # append to __consumer_offsets for every few events. A crash redelivers at most that
+        # interval's events, which the idempotent appliers skip.
+        self._consumer = kafka.consumer(
+            settings,
+            group,
+            **{
+                "enable.auto.commit": True,
+                "enable.auto.offset.store": False,
+                "auto.commit.interval.ms": COMMIT_INTERVAL_MS,
+            },
+        )
         self._producer: Producer | None = None  # made by the first dead letter: most never need one
         self._last_lag = 0.0
 
@@ -139,7 +152,7 @@ class GroupMember:
                         await self.process(batch)
                     except Stopped:
                         return
-                    await asyncio.to_thread(self._commit)
+                    self._store(batch)
                 if time.monotonic() - self._last_lag > 2:
                     await asyncio.to_thread(self._export_lag)
         finally:
@@ -150,13 +163,21 @@ class GroupMember:
     async def process(self, batch: list[Message]) -> None:
         raise NotImplementedError
 
-    def _commit(self) -> None:
+    def _store(self, batch: list[Message]) -> None:
+        """The batch is applied: its offsets may be committed (by the next background commit,
+        or by ``close``)."""
         try:
-            self._consumer.commit(asynchronous=False)
+            after: dict[tuple[str, int], int] = {}
+            for m in batch:
+                key = (m.topic() or "", m.partition() or 0)
+                after[key] = max(after.get(key, 0), (m.offset() or 0) + 1)
+            self._consumer.store_offsets(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in after.items()]
+            )
         except KafkaException as exc:
             # Partitions taken away by a rebalance meanwhile: their next owner gets the batch
             # again, and applying it twice changes nothing.
-            log.warning("group %s: offsets not committed: %s", self.group, exc)
+            log.warning("group %s: offsets not stored: %s", self.group, exc)
 
     async def _wait(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

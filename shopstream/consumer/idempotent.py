@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections import defaultdict
+import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
@@ -13,6 +12,7 @@ from confluent_kafka import Message
 
 from shopstream import events, tracing
 from shopstream.config import Settings
+from shopstream.consumer.batch import apply_isolating
 from shopstream.consumer.group import (
     APPLIED,
     DUPLICATES,
@@ -21,7 +21,6 @@ from shopstream.consumer.group import (
     GroupMember,
     Poison,
     pause,
-    waited_out,
 )
 from shopstream.db import Connection
 
@@ -55,74 +54,76 @@ class EventConsumer(GroupMember):
         self.wants = wants
 
     async def process(self, batch: list[Message]) -> None:
-        by_partition: dict[tuple[str, int], list[Message]] = defaultdict(list)
+        """The whole batch in one transaction (one commit, one WAL flush); when that fails, the
+        batch is applied again in halves down to the event at fault, which is retried, then
+        dead-lettered (``apply_isolating``). Partitions keep their order: events are applied
+        in the order they were polled."""
+        wanted: list[tuple[Message, events.Event]] = []
         for message in batch:
-            by_partition[(message.topic() or "", message.partition() or 0)].append(message)
-
-        async def in_order(messages: list[Message]) -> None:
-            for message in messages:
-                with tracing.consumer_span(message, self.group):
-                    await self._apply_or_dead_letter(message)
-
-        # every partition finishes (or gives up on being stopped) before the batch counts as done
-        ended = await asyncio.gather(
-            *(in_order(ms) for ms in by_partition.values()), return_exceptions=True
-        )
-        for outcome in ended:
-            if isinstance(outcome, BaseException):
-                raise outcome
-
-    async def _apply_or_dead_letter(self, message: Message) -> None:
-        try:
-            event = events.decode(message.value() or b"")
-        except Exception as exc:
-            await self._dead_letter(message, f"undecodable: {exc}", 1)
-            return
-        if self.wants is not None and not self.wants(event):
-            PASSED_OVER.labels(self.group).inc()
-            return
-        failures = outages = 0
-        while True:
             try:
-                await self.apply(event)
-                return
-            except Poison as exc:
-                await self._dead_letter(message, f"poison: {exc}", failures + 1)
-                return
+                event = events.decode(message.value() or b"")
             except Exception as exc:
-                if waited_out(exc):
-                    outages = await self._wait_for_database(exc, outages, f"event {event.id}")
-                    continue
-                failures += 1
-                reason = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "group %s: event %s failed (attempt %d): %s",
-                    self.group,
-                    event.id,
-                    failures,
-                    reason,
-                )
-                if failures >= self.max_attempts:
-                    await self._dead_letter(message, reason, failures)
-                    return
-                await self._wait(pause(self.retry_backoff, failures))
+                await self._dead_letter(message, f"undecodable: {exc}", 1)
+                continue
+            if self.wants is not None and not self.wants(event):
+                PASSED_OVER.labels(self.group).inc()
+                continue
+            wanted.append((message, event))
+        outages = 0
 
-    async def apply(self, event: events.Event) -> bool:
-        """Apply once: False when this group had already applied the event."""
+        async def wait_out(exc: BaseException) -> None:
+            nonlocal outages
+            outages = await self._wait_for_database(exc, outages, f"{len(wanted)} events")
+
+        await apply_isolating(
+            wanted, self._apply_batch, wait_out=wait_out, again=self._again, refuse=self._refuse
+        )
+
+    async def _apply_batch(self, items: list[tuple[Message, events.Event]]) -> None:
         started = time.perf_counter()
         async with self.pool.acquire() as conn, conn.transaction():
-            first = await conn.fetchval(
-                "INSERT INTO processed_events (consumer_group, event_id) VALUES ($1, $2)"
-                " ON CONFLICT DO NOTHING RETURNING true",
-                self.group,
-                event.id,
+            fresh = {
+                str(r["event_id"])
+                for r in await conn.fetch(
+                    "INSERT INTO processed_events (consumer_group, event_id)"
+                    " SELECT $1, e FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING"
+                    " RETURNING event_id",
+                    self.group,
+                    [uuid.UUID(event.id) for _, event in items],
+                )
+            }
+            applied = []
+            for message, event in items:
+                if str(uuid.UUID(event.id)) not in fresh:
+                    DUPLICATES.labels(self.group).inc()
+                    continue
+                fresh.discard(
+                    str(uuid.UUID(event.id))
+                )  # the same event twice in one batch applies once
+                with tracing.consumer_span(message, self.group):
+                    await self.handle(conn, event)
+                applied.append(event)
+        if applied:
+            HANDLE_SECONDS.labels(self.group).observe(
+                (time.perf_counter() - started) / len(applied)
             )
-            if not first:
-                DUPLICATES.labels(self.group).inc()
-                return False
-            await self.handle(conn, event)
-        HANDLE_SECONDS.labels(self.group).observe(time.perf_counter() - started)
-        APPLIED.labels(self.group, event.type).inc()
-        if self.after_apply is not None:
-            self.after_apply(event)
+        for event in applied:
+            APPLIED.labels(self.group, event.type).inc()
+            if self.after_apply is not None:
+                self.after_apply(event)
+
+    async def _again(
+        self, item: tuple[Message, events.Event], exc: BaseException, failures: int
+    ) -> bool:
+        log.warning("group %s: event %s failed (attempt %d): %s", self.group, item[1].id,
+                    failures, f"{type(exc).__name__}: {exc}")  # fmt: skip
+        if failures >= self.max_attempts:
+            return False
+        await self._wait(pause(self.retry_backoff, failures))
         return True
+
+    async def _refuse(
+        self, item: tuple[Message, events.Event], exc: BaseException, attempts: int
+    ) -> None:
+        reason = f"poison: {exc}" if isinstance(exc, Poison) else f"{type(exc).__name__}: {exc}"
+        await self._dead_letter(item[0], reason, attempts)

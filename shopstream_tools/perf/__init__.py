@@ -1,0 +1,1 @@
+"""The performance regression gate (`shopstream perf-check`) and its profiler."""

@@ -1,0 +1,256 @@
+"""``shopstream perf-check`` (``make perf-check``): the regression gate of the hot paths.
+
+On its own platform (``data-perf/``, ports +12000) it runs a fixed open-loop load of async orders
+and then a fixed open-loop read mix, and measures **CPU per order** and **CPU per read**: the ticks
+every platform process spent (services, relays, consumers, Kafka, PostgreSQL, gateway) from the
+first request until the work is drained, divided by the operations done. It compares them with the
+committed baseline (``performance-tests/perf-baseline.json``) and fails beyond +25%.
+``--profile DIR`` also samples every Python process of the pipeline with py-spy during the order
+step (collapsed stacks per process, and a table of where the CPU goes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shopstream.config import PROJECT_ROOT, Settings
+from shopstream_tools.perf import measure
+
+PERF_DATA = PROJECT_ROOT / "data-perf"
+PERF_OFFSET = 12000
+BASELINE = PROJECT_ROOT / "performance-tests" / "perf-baseline.json"
+TOLERANCE = 1.25
+CATALOG = 20_000
+ADDRESS = {"name": "Perf Customer", "line1": "1 Benchmark Way", "city": "Lisbon",
+           "postal_code": "1000-001", "country": "PT"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Plan:
+    order_rate: float = 100.0
+    order_seconds: float = 30.0
+    read_rate: float = 400.0
+    read_seconds: float = 20.0
+    idle_seconds: float = 10.0
+    drain_timeout: float = 120.0
+
+
+def perf_settings(base: Settings | None = None) -> Settings:
+    from shopstream_tools.lab.testbed import lab_settings
+
+    return lab_settings(base or Settings.from_env(), PERF_DATA, PERF_OFFSET)
+
+
+def order_targets(gateway: str, products: list[str], customers: list[str], count: int) -> list[str]:
+    from shopstream_tools.lab.load import vegeta_target
+
+    rng = random.Random()  # fresh Idempotency-Keys every run: a repeated key replays an old order
+    lines = []
+    for _ in range(count):
+        body = {
+            "customer_id": rng.choice(customers),
+            "lines": [{"product_id": p, "quantity": 1} for p in rng.sample(products, 2)],
+            "shipping_address": ADDRESS,
+            "mode": "async",
+        }
+        headers = {"Content-Type": "application/json",
+                   "Idempotency-Key": uuid.UUID(int=rng.getrandbits(128)).hex}  # fmt: skip
+        lines.append(vegeta_target("POST", f"{gateway}/orders", json.dumps(body).encode(), headers))
+    return lines
+
+
+def read_targets(
+    gateway: str, products: list[str], windows: list[list[Any]], count: int
+) -> list[str]:
+    """The read mix: 80% a product by id, 20% a filtered search."""
+    from shopstream_tools.lab.load import vegeta_target
+
+    rng = random.Random(7)
+    lines = []
+    for _ in range(count):
+        if rng.random() < 0.8:
+            url = f"{gateway}/products/{rng.choice(products)}"
+        else:
+            category, min_low, min_high, width_low, width_high = rng.choice(windows)
+            low = rng.randint(min_low, min_high)
+            high = low + rng.randint(width_low, width_high)
+            url = (f"{gateway}/products?category={category}&min_price={low}&max_price={high}"
+                   "&in_stock=true&sort=price_asc&limit=20")  # fmt: skip
+        lines.append(vegeta_target("GET", url, None, {"Accept": "application/json"}))
+    return lines
+
+
+def _vegeta(
+    folder: Path, name: str, lines: list[str], rate: float, seconds: float
+) -> dict[str, Any]:
+    from shopstream_tools.lab.load import run_vegeta, write_targets
+
+    targets = folder / f"{name}.targets.jsonl"
+    write_targets(targets, lines)
+    try:
+        return run_vegeta(targets, rate, seconds, folder, name, threading.Event(),
+                          lambda pid: None, lambda status: None)  # fmt: skip
+    finally:
+        targets.unlink(missing_ok=True)
+
+
+async def confirmed_latency_ms(settings: Settings, since: float) -> dict[str, float]:
+    """Accepted -> ended, from the projection, for the async orders of the step."""
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.database_url("order"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,"
+            " percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
+            " FROM (SELECT extract(epoch FROM updated_at - created_at) * 1000 AS ms FROM orders"
+            "       WHERE created_at >= to_timestamp($1) AND mode = 'async'"
+            "       AND status IN ('CONFIRMED', 'CANCELLED', 'REJECTED')) t",
+            since,
+        )
+    finally:
+        await conn.close()
+    assert row is not None  # an aggregate always has its row
+    return {k: round(float(row[k] or 0), 1) for k in ("n", "p50", "p95", "p99")}
+
+
+def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: float,
+         seconds: float, plan: Plan, profile: Path | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run one load, wait until drained, and cost it per operation."""
+    from shopstream_tools.lab import testbed
+    from shopstream_tools.perf import profile as profiler
+
+    groups = testbed.process_groups(settings)
+    idle = measure.idle_rate(groups, plan.idle_seconds)
+    wall_started = time.time()
+    recorder = profiler.start(settings, groups, folder / "profile" if profile else None, seconds)
+    before = measure.snapshot(groups)
+    load = _vegeta(folder, name, lines, rate, seconds)
+    drained = measure.wait_drained(settings, plan.drain_timeout)
+    after = measure.snapshot(groups)
+    if recorder is not None:
+        recorder.finish(profile)  # type: ignore[arg-type]
+    statuses = load.get("statuses", {})
+    done = sum(n for s, n in statuses.items() if s.startswith("2"))
+    spent = measure.cpu_ms(before, after)
+    wall = after.at - before.at
+    record: dict[str, Any] = {
+        "rate": rate,
+        "seconds": seconds,
+        "operations": done,
+        "failures": load.get("failures", 0),
+        "statuses": statuses,
+        "drain_seconds": drained,
+        "wall_seconds": round(wall, 2),
+        "latency_ms": {k: load.get("latency_ms", {}).get(k) for k in ("p50", "p99")},
+        "cpu_ms_per_op": round(sum(spent.values()) / max(done, 1), 3),
+        "cpu_ms_per_op_by_process": {
+            n: round(v / max(done, 1), 3) for n, v in sorted(spent.items())
+        },
+        "cpu_ms_per_op_by_stage": {
+            n: round(v / max(done, 1), 3) for n, v in sorted(measure.by_stage(spent).items())
+        },
+        "idle_cores_by_process": {n: round(v / 1000, 4) for n, v in sorted(idle.items())},
+        "cores_above_idle_by_stage": {
+            n: round(
+                v / wall / 1000
+                - sum(idle.get(p, 0) for p in groups if measure.stage_of(p) == n) / 1000,
+                3,
+            )
+            for n, v in sorted(measure.by_stage(spent).items())
+        },
+    }
+    if name == "orders":
+        record["accepted_to_ended_ms"] = asyncio.run(confirmed_latency_ms(settings, wall_started))
+    return record
+
+
+def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) -> int:
+    """Start the perf platform, measure both steps, compare with the baseline; 0 when within it."""
+    from shopstream_tools.lab import testbed, workload
+
+    settings = perf_settings()
+    folder = PERF_DATA / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    testbed.up(settings, log=lambda line: None)
+    try:
+        work = workload.prepare(settings, folder, CATALOG)
+        gateway = f"http://127.0.0.1:{settings.gateway_port}"
+        windows = json.loads(work.path.read_text())["windows"]
+        count = int(plan.order_rate * plan.order_seconds * 1.05) + 10
+        orders = step(settings, folder, "orders",
+                      order_targets(gateway, work.order_products, work.customers, count),
+                      plan.order_rate, plan.order_seconds, plan, profile)  # fmt: skip
+        count = int(plan.read_rate * plan.read_seconds * 1.05) + 10
+        reads = step(settings, folder, "reads", read_targets(gateway, work.products, windows, count),
+                     plan.read_rate, plan.read_seconds, plan)  # fmt: skip
+    finally:
+        if not keep_up:
+            testbed.down(settings)
+    result = {"plan": plan.__dict__, "orders": orders, "reads": reads}
+    (folder / "perf-check.json").write_text(json.dumps(result, indent=2))
+    if profile is not None:
+        (profile / "perf-check.json").write_text(json.dumps(result, indent=2))
+    print(report(result))
+    if update_baseline:
+        BASELINE.write_text(json.dumps(baseline_of(result), indent=2) + "\n")
+        print(f"baseline written to {BASELINE.relative_to(PROJECT_ROOT)}")
+        return 0
+    return compare(result)
+
+
+def baseline_of(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cpu_ms_per_order": result["orders"]["cpu_ms_per_op"],
+        "cpu_ms_per_read": result["reads"]["cpu_ms_per_op"],
+        "plan": result["plan"],
+    }
+
+
+def compare(result: dict[str, Any]) -> int:
+    if not BASELINE.exists():
+        print("no baseline committed: run with --update-baseline")
+        return 1
+    base = json.loads(BASELINE.read_text())
+    failed = 0
+    for key, now in (("cpu_ms_per_order", result["orders"]["cpu_ms_per_op"]),
+                     ("cpu_ms_per_read", result["reads"]["cpu_ms_per_op"])):  # fmt: skip
+        ratio = now / base[key] if base[key] else float("inf")
+        verdict = "ok" if ratio <= TOLERANCE else f"REGRESSION (> {TOLERANCE:.2f}x)"
+        print(f"{key}: {now:.3f} ms vs baseline {base[key]:.3f} ms = {ratio:.2f}x  {verdict}")
+        failed += ratio > TOLERANCE
+    for name in ("orders", "reads"):
+        step_result = result[name]
+        if step_result["failures"] or step_result["drain_seconds"] is None:
+            print(
+                f"{name}: {step_result['failures']} failures, drained: {step_result['drain_seconds']}"
+            )
+            failed += 1
+    return 1 if failed else 0
+
+
+def report(result: dict[str, Any]) -> str:
+    lines = []
+    for name in ("orders", "reads"):
+        r = result[name]
+        lines.append(
+            f"{name}: {r['operations']} ok at {r['rate']:g}/s for {r['seconds']:g}s, "
+            f"{r['failures']} failures, drained in {r['drain_seconds']}s, p50 {r['latency_ms']['p50']} ms, "
+            f"p99 {r['latency_ms']['p99']} ms; CPU {r['cpu_ms_per_op']:.2f} ms per operation"
+        )
+        if "accepted_to_ended_ms" in r:
+            lines.append(f"  accepted -> ended: {r['accepted_to_ended_ms']}")
+        for stage, ms in r["cpu_ms_per_op_by_stage"].items():
+            above = r["cores_above_idle_by_stage"].get(stage, 0)
+            lines.append(f"  {stage:16s} {ms:7.3f} ms/op   {above:+.3f} cores above idle")
+    return "\n".join(lines)
