@@ -221,7 +221,7 @@ def test_nothing_is_aggregated_unless_configured(monkeypatch: pytest.MonkeyPatch
 def test_an_order_declined_after_its_reservation_emits_its_step_compensation_and_end(emitted) -> None:
     from services.order.adapters import metrics
     from services.order.adapters.event_store import StoredEvent
-    from services.order.adapters.unit_of_work import Recorded
+    from services.order.adapters.recorder import Recorded
     from services.order.domain.saga import react
     from services.order.domain.state import OrderStatus
     from services.order.tests.unit.order_builders import ORDER, at, declined_msg, order_in

@@ -148,3 +148,24 @@ async def load(conn: Connection, order_id: UUID, *, lock: bool = False) -> Order
     if not stored:
         return None
     return Order.from_events(s.event for s in stored)
+
+
+async def load_many(
+    conn: Connection, order_ids: Sequence[UUID], *, lock: bool = False
+) -> dict[UUID, Order]:
+    """``load`` for many orders in two round trips; the orders that do not exist are absent.
+    Locks are taken in id order, so two batches sharing orders cannot deadlock."""
+    ids = sorted(set(order_ids))
+    if lock:
+        await conn.execute(
+            "SELECT 1 FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE", ids
+        )
+    rows = await conn.fetch(
+        "SELECT order_id, version, event_id, type, data::text AS data, recorded_at"
+        " FROM order_events WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, version",
+        ids,
+    )
+    streams: dict[UUID, list[ev.OrderEvent]] = {}
+    for row in rows:
+        streams.setdefault(row["order_id"], []).append(decode(row["type"], row["data"]))
+    return {order_id: Order.from_events(stream) for order_id, stream in streams.items()}

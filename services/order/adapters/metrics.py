@@ -22,7 +22,7 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from services.order.adapters.unit_of_work import Recorded
+from services.order.adapters.recorder import Recorded
 from services.order.domain import events as ev
 from services.order.domain.state import OrderState, OrderStatus
 from services.order.domain.values import CancelledBy

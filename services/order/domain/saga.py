@@ -39,7 +39,7 @@ from services.order.domain.commands import (
     VoidPayment,
 )
 from services.order.domain.order import Order
-from services.order.domain.state import OrderStatus
+from services.order.domain.state import OrderState, OrderStatus
 from services.order.domain.values import CancelledBy, same_items
 
 SagaMessage = ev.OrderEvent | CancelOrder
@@ -162,3 +162,15 @@ _HANDLERS: dict[type, Callable[[Order, Any, datetime], list[Command]]] = {
     ev.PaymentDeclined: _on_payment_declined,
     CancelOrder: _on_cancel,
 }
+
+
+def waiting_for(state: OrderState) -> tuple[Command, ...]:
+    """The step a non-terminal order waits for, as the saga's command (empty: none pending)."""
+    if state.is_terminal or state.compensating:
+        return ()
+    if state.status is OrderStatus.PENDING and not state.reserved:
+        return (ReserveStock(order_id=state.order_id, lines=state.items),)
+    if state.status is OrderStatus.STOCK_RESERVED and state.payment_id is None:
+        return (AuthorizePayment(order_id=state.order_id, customer_id=state.customer_id,
+                                 amount_cents=state.total_cents),)
+    return ()

@@ -26,7 +26,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from services.order.adapters import queries
 from services.order.adapters.product_client import ProductServiceUnavailable
-from services.order.application import KeyReused, OrderNotFound
 from services.order.domain.errors import CannotCancel, InvalidOrder
 from services.order.domain.placement import parse_place_order
 from services.order.domain.state import OrderState, OrderStatus, Outcome
@@ -41,6 +40,7 @@ from services.order.entrypoints.schemas import (
     ProblemView,
 )
 from services.order.entrypoints.views import encode, event_view, order_view
+from services.order.service_layer.orders import KeyReused, OrderNotFound
 from shopstream import db
 from shopstream import logging as shop_logging
 from shopstream.config import Settings

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
-from services.order.adapters.unit_of_work import CHANGES_CHANNEL
+from services.order.adapters.recorder import CHANGES_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
 """order-service's event consumers: ``shopstream consume order``, one process, five tasks.
 
 - **saga** (group ``order-saga``, topic ``stock-events``): the product service's StockReserved /
-  StockRejected for async orders -> the saga reacts (authorizing the payment inline) -> events,
-  projection and outbox commit with the "event applied" record (shared idempotent consumer).
-  ReservationReleased (the product service confirming a release) changes nothing and is skipped.
+  StockRejected for async orders, a polled batch at once through the message bus: the saga's
+  decisions for the batch in one transaction, then the batch's payments concurrently, then their
+  outcomes in one more (``service_layer/messagebus.py``). The saga is idempotent by itself (a
+  second answer is ignored, and what the order still waits for is carried out), so no
+  processed_events record is kept. ReservationReleased changes nothing: passed over by header.
 - **catalog replica** (group ``order-catalog``, topic ``product-events``): version-guarded
   batch upserts of the products the order service validates and prices lines with (shared batch
   consumer: a redelivered event is older than the row and changes nothing).
@@ -29,17 +31,14 @@ import asyncpg
 
 from services.order.adapters import catalog, metrics
 from services.order.adapters.catalog import PRODUCT_TOPIC
-from services.order.adapters.payments import payment_gateway
-from services.order.adapters.product_client import ProductClient
-from services.order.adapters.unit_of_work import ORDER_TOPIC
-from services.order.application import Observations, OrderService
+from services.order.adapters.recorder import ORDER_TOPIC
+from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
-from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import LineItem
+from services.order.service_layer.orders import OrderService
 from shopstream import db, events
 from shopstream.config import Settings
-from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, EventConsumer, Poison
-from shopstream.db import Connection
+from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +50,8 @@ GAUGE_SECONDS = 15.0
 SYNC_STALE_SECONDS = 60.0
 """A sync request's retries end well within this; an order quiet for longer lost its request."""
 SYNC_SWEEP_SECONDS = 15.0
+SAGA_BATCH = 500
+"""Stock answers decided per transaction (and payments in flight, bounded by the bus)."""
 
 
 def _time(raw: Any, fallback: str) -> datetime:
@@ -80,28 +81,13 @@ def stock_message(event: events.Event) -> ev.StockReserved | ev.StockRejected | 
         raise Poison(f"unreadable {event.type}: {exc}") from exc
 
 
-class SagaHandler:
-    """The saga consumer's handler; metrics are observed once the consumer committed."""
+def saga_applier(service: OrderService) -> BatchApplier:
+    async def apply(deliveries: list[Delivery]) -> None:
+        messages = [m for d in deliveries if (m := stock_message(d.event)) is not None]
+        if messages:
+            await service.bus.handle_all(messages, resume=True)
 
-    def __init__(self, service: OrderService) -> None:
-        self.service = service
-        self._observations: dict[str, Observations] = {}
-
-    async def handle(self, conn: Connection, event: events.Event) -> None:
-        message = stock_message(event)
-        if message is None:
-            return
-        observations = Observations()
-        self._observations[event.id] = observations  # a retry replaces those of a failed attempt
-        state = await self.service.on_stock_answer(conn, message, observations)
-        if state is None:
-            self._observations.pop(event.id, None)
-            log.info("%s for unknown order %s skipped", event.type, message.order_id)
-
-    def after_apply(self, event: events.Event) -> None:
-        observations = self._observations.pop(event.id, None)
-        if observations is not None:
-            observations.observe()
+    return apply
 
 
 def _catalog_entry(event: events.Event) -> catalog.CatalogEntry | None:
@@ -205,18 +191,12 @@ async def sweep_sync_orders(service: OrderService, stopping: asyncio.Event) -> N
             log.warning("sync order sweep failed: %s", exc)
 
 
-def build_service(settings: Settings, pool: asyncpg.Pool) -> tuple[OrderService, ProductClient]:
-    products = ProductClient(settings.product_service)
-    strategy = PartitionStrategy(settings.order_partition_strategy)
-    return OrderService(pool, products, payment_gateway(settings), strategy), products
-
-
 async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "order", "consume", settings.worker_db_pool_size)
-    service, products = build_service(settings, pool)
-    saga = SagaHandler(service)
-    consumer = EventConsumer(
-        settings, pool, SAGA_GROUP, [STOCK_TOPIC], saga.handle, after_apply=saga.after_apply
+    service = bootstrap(settings, pool)
+    consumer = BatchConsumer(
+        settings, SAGA_GROUP, [STOCK_TOPIC], saga_applier(service), batch_size=SAGA_BATCH,
+        types=["StockReserved", "StockRejected"],
     )
     replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_TOPIC], catalog_applier(pool))
     # Only OrderPlaced matters to the tracker: the others are passed over by header, undecoded.
@@ -242,5 +222,5 @@ async def run(settings: Settings) -> None:
             tasks.create_task(refresh_gauges(pool, stopping))
             tasks.create_task(sweep_sync_orders(service, stopping))
     finally:
-        await products.close()
+        await service.products.close()
         await pool.close()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.order.adapters.payments import payment_gateway
-from services.order.adapters.product_client import ProductClient
-from services.order.application import OrderService
+from services.order.bootstrap import bootstrap
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import ProcessingMode
 from services.order.entrypoints.changes import ChangeFeed
+from services.order.service_layer.orders import OrderService
 from shopstream.config import Settings
 
 
@@ -22,20 +21,16 @@ class State:
         self.feed = ChangeFeed(settings.database_url("order"))
         self.pool: asyncpg.Pool | None = None
         self._service: OrderService | None = None
-        self._products: ProductClient | None = None
 
     async def start(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        self._products = ProductClient(self.settings.product_service)
-        self._service = OrderService(
-            pool, self._products, payment_gateway(self.settings), self.strategy
-        )
+        self._service = bootstrap(self.settings, pool, strategy=self.strategy)
         await self.feed.start()
 
     async def stop(self) -> None:
         await self.feed.stop()
-        if self._products is not None:
-            await self._products.close()
+        if self._service is not None:
+            await self._service.products.close()
         if self.pool is not None:
             await self.pool.close()
 

@@ -12,10 +12,11 @@ import pytest
 
 from services.order.adapters.payments import payment_gateway
 from services.order.adapters.product_client import ProductClient, ReservationAnswer
-from services.order.application import OrderService
+from services.order.bootstrap import bootstrap
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.payment import PaymentGateway, PaymentRequest, PaymentResult
 from services.order.domain.placement import PlaceOrder, parse_place_order
+from services.order.service_layer.orders import OrderService
 from shopstream import db
 
 
@@ -81,8 +82,9 @@ async def order_service(platform) -> AsyncIterator[ServiceFactory]:
         products = GatedProducts(settings.product_service, reserve_gate)
         clients.append(products)
         payments = GatedPayments(payment_gateway(settings), payment_gate)
-        chosen = strategy or PartitionStrategy(settings.order_partition_strategy)
-        return OrderService(pool, products, payments, chosen)
+        return bootstrap(
+            settings, pool, products=products, payments=payments, strategy=strategy
+        )
 
     yield build
     for client in clients:
