@@ -66,6 +66,12 @@ class Settings:
     relay_idle_seconds: float = _doc(
         "relay's fallback poll when the outbox is empty (a commit wakes it at once via NOTIFY)", 0.5
     )
+    relay_linger_ms: float = _doc(
+        "least time between two batches of the relay: under load rows gather into fewer, larger"
+        " produce requests (each costs the broker a request and every follower a fetch); the"
+        " first row after a quiet spell goes at once",
+        20.0,
+    )
 
     order_default_mode: str = _doc("processing mode when a request names none: async or sync", "async")
     order_partition_strategy: str = _doc(

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +101,16 @@ async def add(
     await add_all(conn, [Message(topic, key, event, headers)])
 
 
+Published = Callable[[Sequence[asyncpg.Record]], None]
+"""Told of the rows (id, topic, event_type, payload, created_at, ...) a batch published, once
+they are marked: a service's own figures (order-service's "published" stage)."""
+
+
 class Relay:
-    def __init__(self, settings: Settings, service: str) -> None:
+    def __init__(self, settings: Settings, service: str, on_published: Published | None = None) -> None:
         self.settings = settings
         self.service = service
+        self.on_published = on_published
         self.stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
 
@@ -122,9 +128,14 @@ class Relay:
                 "another relay holds the outbox of %s; standing by", self.service))  # fmt: skip
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
             log.info("relay for %s is publishing", self.service)
-            last_prune = last_gauges = 0.0
+            last_prune = last_gauges = last_batch = 0.0
+            linger = self.settings.relay_linger_ms / 1000
             while not self.stopping.is_set():
                 self._wakeup.clear()  # before reading, so a commit during the batch wakes the next wait
+                since = time.monotonic() - last_batch
+                if since < linger:  # rows keep coming: let them gather into one produce request
+                    await asyncio.sleep(linger - since)
+                last_batch = time.monotonic()
                 published = await self.publish_batch(conn, producer)
                 if time.monotonic() - last_gauges > 1:
                     await self._refresh_gauges(conn)
@@ -141,7 +152,7 @@ class Relay:
 
     async def publish_batch(self, conn: asyncpg.Connection, producer: Any) -> int:
         rows = await conn.fetch(
-            "SELECT id, topic, message_key, payload, headers, created_at FROM outbox"
+            "SELECT id, topic, message_key, event_type, payload, headers, created_at FROM outbox"
             " WHERE published_at IS NULL ORDER BY id LIMIT $1",
             self.settings.relay_batch_size,
         )
@@ -183,6 +194,8 @@ class Relay:
         for row in rows:
             PUBLISHED.labels(self.service, row["topic"]).inc()
             RELAY_LAG.labels(self.service).observe(max(0.0, now - row["created_at"].timestamp()))
+        if self.on_published is not None:
+            self.on_published(rows)
         return len(rows)
 
     async def _refresh_gauges(self, conn: asyncpg.Connection) -> None:

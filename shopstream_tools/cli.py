@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from shopstream.config import PROJECT_ROOT, Settings
 
@@ -133,7 +134,7 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
         start_http_server(
             args.metrics_port, addr="127.0.0.1" if args.host == "127.0.0.1" else args.host
         )
-    relay = Relay(settings, args.service)
+    relay = Relay(settings, args.service, _service_hook(args.service, "relay", "on_published"))
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -143,6 +144,19 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def _service_hook(service: str, module: str, name: str) -> Any:
+    """``services/<service>/entrypoints/<module>.py``'s ``name``, or None when it has none."""
+    import importlib
+
+    path = f"services.{service}.entrypoints.{module}"
+    try:
+        return getattr(importlib.import_module(path), name)
+    except ModuleNotFoundError as exc:
+        if exc.name != path:
+            raise
+        return None
 
 
 def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
@@ -211,7 +225,6 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
     """Run the performance lab's tests against its own platform (data-lab/, ports +30000)."""
-    from pathlib import Path
 
     from shopstream_tools.lab import runner, testbed
     from shopstream_tools.lab.profiles import PROFILES

@@ -182,6 +182,7 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
     settings = perf_settings()
     folder = PERF_DATA / "results"
     folder.mkdir(parents=True, exist_ok=True)
+    testbed.down(settings)  # processes left up by --keep-up run the code of their start
     testbed.up(settings, log=lambda line: None)
     try:
         work = workload.prepare(settings, folder, CATALOG)

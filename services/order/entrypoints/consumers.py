@@ -1,4 +1,4 @@
-"""order-service's event consumers: ``shopstream consume order``, one process, five tasks.
+"""order-service's event consumers: ``shopstream consume order``, one process, four tasks.
 
 - **saga** (group ``order-saga``, topic ``stock-events``): the product service's StockReserved /
   StockRejected for async orders, a polled batch at once through the message bus: the saga's
@@ -9,9 +9,6 @@
 - **catalog replica** (group ``order-catalog``, topic ``product-events``): version-guarded
   batch upserts of the products the order service validates and prices lines with (shared batch
   consumer: a redelivered event is older than the row and changes nothing).
-- **publication tracker** (group ``order-tracker``, topic ``order-events``): when each
-  OrderPlaced reached Kafka, for the "outbox published" stage of the latency breakdown (shared
-  batch consumer: an order already recorded is not recorded nor observed again).
 - **sync recovery**: a sync order whose request died half way (the instance crashed, say) is
   taken up again after ``SYNC_STALE_SECONDS`` without a change, so it still ends.
 - **gauges**: orders by status and mode, from the projection.
@@ -31,7 +28,6 @@ import asyncpg
 
 from services.order.adapters import catalog, metrics
 from services.order.adapters.catalog import PRODUCT_TOPIC
-from services.order.adapters.recorder import ORDER_TOPIC
 from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
 from services.order.domain.values import LineItem
@@ -44,7 +40,6 @@ log = logging.getLogger(__name__)
 
 SAGA_GROUP = "order-saga"
 CATALOG_GROUP = "order-catalog"
-TRACKER_GROUP = "order-tracker"
 STOCK_TOPIC = "stock-events"
 GAUGE_SECONDS = 15.0
 SYNC_STALE_SECONDS = 60.0
@@ -103,37 +98,6 @@ def catalog_applier(pool: asyncpg.Pool) -> BatchApplier:
         if entries:
             async with pool.acquire() as conn:
                 await catalog.upsert(conn, entries)
-
-    return apply
-
-
-def publication_applier(pool: asyncpg.Pool) -> BatchApplier:
-    async def apply(deliveries: list[Delivery]) -> None:
-        placed: dict[UUID, tuple[datetime, str, datetime]] = {}
-        for message, event in deliveries:
-            if event.type != "OrderPlaced":
-                continue
-            kind, millis = message.timestamp()
-            published = datetime.fromtimestamp(millis / 1000, UTC) if kind else datetime.now(UTC)
-            try:
-                order_id = UUID(event.aggregate_id)
-                accepted = _time(event.data.get("occurred_at"), event.occurred_at)
-            except ValueError:
-                continue
-            placed[order_id] = (published, str(event.data.get("mode", "")), accepted)
-        if not placed:
-            return
-        async with pool.acquire() as conn:
-            new = await conn.fetch(
-                "INSERT INTO order_publications (order_id, published_at)"
-                " SELECT * FROM unnest($1::uuid[], $2::timestamptz[])"
-                " ON CONFLICT DO NOTHING RETURNING order_id",
-                list(placed),
-                [p[0] for p in placed.values()],
-            )
-        for row in new:  # observed once per order, however often the message came
-            published, mode, accepted = placed[row["order_id"]]
-            metrics.observe_published(mode, accepted, published)
 
     return apply
 
@@ -199,17 +163,12 @@ async def run(settings: Settings) -> None:
         types=["StockReserved", "StockRejected"],
     )
     replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_TOPIC], catalog_applier(pool))
-    # Only OrderPlaced matters to the tracker: the others are passed over by header, undecoded.
-    tracker = BatchConsumer(
-        settings, TRACKER_GROUP, [ORDER_TOPIC], publication_applier(pool), types=["OrderPlaced"]
-    )
     stopping = asyncio.Event()
 
     def stop() -> None:
         stopping.set()
         consumer.stop()
         replica.stop()
-        tracker.stop()
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -218,7 +177,6 @@ async def run(settings: Settings) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(consumer.run())
             tasks.create_task(replica.run())
-            tasks.create_task(tracker.run())
             tasks.create_task(refresh_gauges(pool, stopping))
             tasks.create_task(sweep_sync_orders(service, stopping))
     finally:

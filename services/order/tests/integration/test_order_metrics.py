@@ -53,11 +53,16 @@ def test_stage_latencies_and_outcomes_are_exported(platform) -> None:
     assert _count(app, "order_transitions_total", status="PENDING", mode="async") >= 1
 
     worker = f"http://127.0.0.1:{runtime.worker_metrics_port(platform.settings, 'order', 0)}/metrics"
+    relay = f"http://127.0.0.1:{runtime.relay_metrics_port(platform.settings, 'order')}/metrics"
+    eventually(
+        lambda: _count(_samples(relay), "order_stage_seconds_count", stage="published",
+                       mode="async") >= 1,
+        "the relay's published stage", timeout=60, pause=1,
+    )
 
     def exported() -> bool:
         s = _samples(worker)
         return all((
-            _count(s, "order_stage_seconds_count", stage="published", mode="async") >= 1,
             _count(s, "order_stage_seconds_count", stage="confirmed", mode="async") >= 1,
             _count(s, "order_end_to_end_seconds_count", mode="async", outcome="confirmed") >= 1,
             _count(s, "consumer_events_applied_total", group="order-saga") >= 1,
