@@ -58,7 +58,7 @@ class Settings:
     kafka_heap: str = _doc("Kafka broker JVM heap", "512m")
     topic_partitions: str = _doc(
         "partitions per topic, `topic=n,...`",
-        "product-events=6,order-events=6,stock-events=6,payment-events=6,dead-letter=1",
+        "product-events=3,order-events=3,stock-events=3,payment-events=3,dead-letter=1",
     )
     topic_replication: int = _doc("replication factor of the topics", 1)
 

@@ -64,30 +64,39 @@ class Message:
 # is most of a transaction's time. The rows get their ids in the messages' order (the relay
 # publishes in id order, so a key's messages stay in order); the NOTIFY, sent at commit, wakes
 # the relay once (PostgreSQL folds identical notifications of one transaction into one).
-_ADD = (
-    "WITH added AS ("
-    " INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)"
-    " SELECT e, t, k, y, p, h FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
-    " $5::bytea[], $6::jsonb[]) WITH ORDINALITY AS m(e, t, k, y, p, h, n) ORDER BY n)"
-    " SELECT pg_notify($7, '')"
-)
+def insert_sql(first: int) -> str:
+    """The insert of ``insert_args``'s six arrays as parameters ``$first``..``$first+5``, for a
+    caller that folds it into a statement of its own."""
+    e, t, k, y, p, h = (f"${first + i}" for i in range(6))
+    return (
+        "INSERT INTO outbox (event_id, topic, message_key, event_type, payload, headers)"
+        f" SELECT e, t, k, y, p, h FROM unnest({e}::uuid[], {t}::text[], {k}::text[],"
+        f" {y}::text[], {p}::bytea[], {h}::jsonb[]) WITH ORDINALITY"
+        " AS m(e, t, k, y, p, h, n) ORDER BY n"
+    )
+
+
+_ADD = f"WITH added AS ({insert_sql(1)}) SELECT pg_notify($7, '')"
 
 
 async def add_all(conn: Connection, messages: Sequence[Message]) -> None:
     """Record events in the current transaction (the caller owns the transaction)."""
     if not messages:
         return
+    await conn.execute(_ADD, *insert_args(messages), NOTIFY_CHANNEL)
+
+
+def insert_args(messages: Sequence[Message]) -> list[object]:
+    """``INSERT``'s six arrays: one element per message, in order."""
     trace = tracing.current_headers()
-    await conn.execute(
-        _ADD,
+    return [
         [m.event.id for m in messages],
         [m.topic for m in messages],
         [m.key for m in messages],
         [m.event.type for m in messages],
         [encode(m.event) for m in messages],
         [msgspec.json.encode({**trace, **(m.headers or {})}).decode() for m in messages],
-        NOTIFY_CHANNEL,
-    )
+    ]
 
 
 async def add(
@@ -107,7 +116,9 @@ they are marked: a service's own figures (order-service's "published" stage)."""
 
 
 class Relay:
-    def __init__(self, settings: Settings, service: str, on_published: Published | None = None) -> None:
+    def __init__(
+        self, settings: Settings, service: str, on_published: Published | None = None
+    ) -> None:
         self.settings = settings
         self.service = service
         self.on_published = on_published
@@ -145,7 +156,9 @@ class Relay:
                     last_prune = time.monotonic()
                 if published == 0:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.relay_idle_seconds)
+                        await asyncio.wait_for(
+                            self._wakeup.wait(), timeout=self.settings.relay_idle_seconds
+                        )
         finally:
             producer.flush(10)
             await conn.close()

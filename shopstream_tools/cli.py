@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvloop
+
 from shopstream.config import PROJECT_ROOT, Settings
 
 
@@ -142,7 +144,7 @@ def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, relay.stop)
         await relay.run()
 
-    asyncio.run(main())
+    uvloop.run(main())  # libuv's loop: a relay is a loop of small I/O, half the cost per wake-up
     return 0
 
 
@@ -171,7 +173,7 @@ def cmd_consume(settings: Settings, args: argparse.Namespace) -> int:
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.host)
     module = importlib.import_module(f"services.{args.service}.entrypoints.consumers")
-    asyncio.run(module.run(settings))
+    uvloop.run(module.run(settings))  # as the HTTP instances (granian --loop uvloop)
     return 0
 
 

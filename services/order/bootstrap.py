@@ -40,4 +40,4 @@ def bootstrap(
 
     commands = SagaCommands(uow, client, payments or payment_gateway(settings), clock)
     bus = MessageBus(uow, command_table(commands), clock, PAYMENT_CONCURRENCY)
-    return OrderService(pool, bus, commands, client, clock)
+    return OrderService(pool, bus, commands, client, chosen, clock)

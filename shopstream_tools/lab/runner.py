@@ -433,7 +433,7 @@ def pt04(lab: Lab) -> list[dict[str, Any]]:
             steps.append(record)
     finally:
         if not lab.stop.is_set():
-            lab.settings = testbed.set_partitions(original, 6, lab.log)
+            lab.settings = testbed.set_partitions(original, testbed.DEFAULT_PARTITIONS, lab.log)
     return steps
 
 
@@ -624,7 +624,7 @@ def run(
         if testbed.zipkin_running(settings):  # a run cut short in PT-06 left the services tracing
             settings = testbed.set_tracing(settings, None, log)
             testbed.stop_zipkin(settings)
-        lab.settings = settings = testbed.set_partitions(settings, 6, log)
+        lab.settings = settings = testbed.set_partitions(settings, testbed.DEFAULT_PARTITIONS, log)
         for service in testbed.services(settings):
             testbed.scale(settings, service, 1)
             testbed.scale_consumers(settings, service, 1)

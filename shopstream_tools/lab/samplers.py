@@ -162,9 +162,14 @@ class KafkaProbe:
         self.groups = self._groups()
 
     def _groups(self) -> list[str]:
+        from confluent_kafka import ConsumerGroupState
+
         result = self.admin.list_consumer_groups(request_timeout=5).result()
+        # A group with no member left (one the platform no longer runs) lags forever: not ours.
         return sorted(
-            g.group_id for g in result.valid if not g.group_id.startswith(("lab-", "test-"))
+            g.group_id
+            for g in result.valid
+            if not g.group_id.startswith(("lab-", "test-")) and g.state != ConsumerGroupState.EMPTY
         )
 
     def partitions(self) -> dict[str, int]:

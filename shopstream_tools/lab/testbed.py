@@ -35,6 +35,8 @@ OBSERVABILITY_PORTS = (
 )
 TOPICS = ("product-events", "order-events", "stock-events", "payment-events")
 UNLIMITED_RATE = 1_000_000
+DEFAULT_PARTITIONS = 3
+"""As the platform's default (``Settings.topic_partitions``): every test but PT-04 runs on it."""
 
 
 def topic_partitions(partitions: int) -> str:
@@ -45,7 +47,7 @@ def lab_settings(
     base: Settings,
     data_dir: Path = LAB_DATA,
     offset: int = LAB_PORT_OFFSET,
-    partitions: int = 6,
+    partitions: int = DEFAULT_PARTITIONS,
 ) -> Settings:
     """The base settings moved to the lab's ports and folder."""
     changes: dict[str, object] = {"data_dir": str(data_dir)}

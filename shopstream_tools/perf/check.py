@@ -184,6 +184,7 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
     folder.mkdir(parents=True, exist_ok=True)
     testbed.down(settings)  # processes left up by --keep-up run the code of their start
     testbed.up(settings, log=lambda line: None)
+    settings = testbed.set_partitions(settings, testbed.DEFAULT_PARTITIONS, lambda line: None)
     try:
         work = workload.prepare(settings, folder, CATALOG)
         gateway = f"http://127.0.0.1:{settings.gateway_port}"

@@ -56,7 +56,7 @@ def server_properties(settings: Settings) -> str:
             "controller.listener.names=CONTROLLER",
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={logs}",
-            "num.partitions=6",
+            "num.partitions=3",
             "auto.create.topics.enable=false",
             "offsets.topic.replication.factor=1",
             "offsets.topic.num.partitions=12",

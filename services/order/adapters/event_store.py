@@ -76,13 +76,38 @@ async def current_version(conn: Connection, order_id: UUID) -> int:
 
 # The version check is part of the INSERT (one round trip, no savepoint): the rows go in only
 # when the stream is at the expected version, all of them or none.
-_APPEND = (
+APPEND = (
     "INSERT INTO order_events (order_id, version, event_id, type, data, occurred_at)"
     " SELECT $1, v, i, t, d::jsonb, o"
     " FROM unnest($2::int[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])"
     " AS x(v, i, t, d, o)"
     " WHERE (SELECT coalesce(max(version), 0) FROM order_events WHERE order_id = $1) = $7"
 )
+
+
+def stored_events(
+    order_id: UUID, expected_version: int, events: Sequence[ev.OrderEvent]
+) -> list[StoredEvent]:
+    """The events as they will be stored after ``expected_version``, with their ids."""
+    return [
+        StoredEvent(order_id, expected_version + i, event_id(order_id, expected_version + i), e)
+        for i, e in enumerate(events, start=1)
+    ]
+
+
+def append_args(
+    order_id: UUID, expected_version: int, stored: Sequence[StoredEvent]
+) -> list[object]:
+    """``APPEND``'s seven parameters."""
+    return [
+        order_id,
+        [s.version for s in stored],
+        [s.event_id for s in stored],
+        [s.type for s in stored],
+        [encode(s.event) for s in stored],
+        [s.event.occurred_at for s in stored],
+        expected_version,
+    ]
 
 
 async def append(
@@ -98,21 +123,9 @@ async def append(
         return []
     if any(e.order_id != order_id for e in events):
         raise ValueError(f"every event appended to order {order_id} must be about it")
-    stored = [
-        StoredEvent(order_id, expected_version + i, event_id(order_id, expected_version + i), e)
-        for i, e in enumerate(events, start=1)
-    ]
+    stored = stored_events(order_id, expected_version, events)
     try:
-        status = await conn.execute(
-            _APPEND,
-            order_id,
-            [s.version for s in stored],
-            [s.event_id for s in stored],
-            [s.type for s in stored],
-            [encode(s.event) for s in stored],
-            [s.event.occurred_at for s in stored],
-            expected_version,
-        )
+        status = await conn.execute(APPEND, *append_args(order_id, expected_version, stored))
     except asyncpg.UniqueViolationError:
         raise VersionConflict(order_id, expected_version) from None
     if status != f"INSERT 0 {len(stored)}":

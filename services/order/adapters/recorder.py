@@ -11,7 +11,9 @@ A NOTIFY on ``order_changes`` (delivered at commit) wakes the clients following 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from services.order.adapters import event_store, projection
@@ -60,15 +62,56 @@ def _payment_copy(stored: StoredEvent, event: Event) -> Event:
     return msgspec.structs.replace(event, id=str(copy_id))
 
 
-async def record(conn: Connection, order: Order, strategy: PartitionStrategy) -> Recorded:
-    """Store ``order``'s pending events, its projection and their outbox messages."""
+_COLUMNS = ", ".join(projection.COLUMNS)
+_N = len(projection.COLUMNS)
+_ROW = ", ".join(
+    f"${i}::jsonb" if c in projection.JSON_COLUMNS else f"${i}"
+    for i, c in enumerate(projection.COLUMNS, start=8)
+)
+_UPDATES = ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in projection.COLUMNS if c not in ("id", "created_at")
+)
+_O = 8 + _N  # the outbox's parameters follow the row's
+# One round trip for a whole decision: the events (only if the stream is at the expected
+# version: RETURNING says how many went in), the projection row, the outbox messages and both
+# NOTIFYs (delivered at commit). A stream at another version writes no event and the caller's
+# transaction is rolled back by the VersionConflict raised; a placement runs it as a statement
+# of its own (atomic by itself), optionally with its Idempotency-Key claimed first.
+_RECORD = (
+    f"WITH appended AS ({event_store.APPEND} RETURNING 1),"
+    f" saved AS (INSERT INTO orders ({_COLUMNS}) VALUES ({_ROW})"
+    f"  ON CONFLICT (id) DO UPDATE SET {_UPDATES} WHERE orders.version < EXCLUDED.version),"
+    f" published AS ({outbox.insert_sql(_O)})"
+    f" SELECT (SELECT count(*) FROM appended) AS appended,"
+    f" pg_notify(${_O + 6}, ''), pg_notify(${_O + 7}, ${_O + 8})"
+)
+_CLAIM = (
+    "claimed AS (INSERT INTO idempotency_keys (customer_id, key, order_id, fingerprint)"
+    f" VALUES (${_O + 9}, ${_O + 10}, $1, ${_O + 11}) ON CONFLICT DO NOTHING RETURNING 1), "
+)
+_RECORD_CLAIMED = _RECORD.replace("WITH ", "WITH " + _CLAIM, 1) + ", (SELECT count(*) FROM claimed)"
+
+
+class KeyTaken(Exception):
+    """The order's Idempotency-Key (or its deterministic id) was claimed by another request."""
+
+
+async def record(
+    conn: Connection,
+    order: Order,
+    strategy: PartitionStrategy,
+    claim: tuple[UUID, str, str] | None = None,
+) -> Recorded:
+    """Store ``order``'s pending events, its projection and their outbox messages in one
+    statement. ``claim``: (customer id, key, fingerprint) of a new order's Idempotency-Key,
+    claimed in the same statement (KeyTaken when another request has it)."""
     pending = order.pending_events
     if not pending:
         return Recorded(order.state, ())
     committed = order.events[: len(order.events) - len(pending)]
     seen = len(fold(committed).history) if committed else 0
-    stored = await event_store.append(conn, order.id, order.committed_version, pending)
-    await projection.save(conn, order.state)  # and NOTIFY order_changes
+    expected = order.committed_version
+    stored = event_store.stored_events(order.id, expected, pending)
     key = message_key(pending[0], strategy, order.state).decode("ascii")
     messages: list[outbox.Message] = []
     for item in stored:
@@ -77,8 +120,26 @@ async def record(conn: Connection, order: Order, strategy: PartitionStrategy) ->
         messages.append(outbox.Message(ORDER_TOPIC, key, event, headers))
         if isinstance(item.event, PAYMENT_EVENTS):
             messages.append(outbox.Message(PAYMENT_TOPIC, key, _payment_copy(item, event), headers))
-    await outbox.add_all(conn, messages)
     state = order.state
+    args = [*event_store.append_args(order.id, expected, stored), *projection.row_of(state),
+            *outbox.insert_args(messages), outbox.NOTIFY_CHANNEL, CHANGES_CHANNEL,
+            f"{state.order_id}:{state.version}:{state.status}"]  # fmt: skip
+    try:
+        if claim is None:
+            row = await conn.fetchrow(_RECORD, *args)
+        else:
+            row = await conn.fetchrow(_RECORD_CLAIMED, *args, *claim)
+    except asyncpg.UniqueViolationError as exc:
+        if claim is not None:
+            raise KeyTaken(order.id) from exc
+        raise event_store.VersionConflict(order.id, expected) from None
+    assert row is not None
+    if claim is not None and row[3] == 0:
+        raise KeyTaken(order.id)
+    if row["appended"] != len(stored):
+        raise event_store.VersionConflict(
+            order.id, expected, await event_store.current_version(conn, order.id)
+        )
     order.collect_events()
     entered = tuple(change.status.value for change in state.history[seen:])
     return Recorded(state, tuple(stored), entered)

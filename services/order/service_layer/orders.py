@@ -15,10 +15,12 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from services.order.adapters import catalog, event_store
+from services.order.adapters import catalog, event_store, metrics
 from services.order.adapters.product_client import ProductClient, ProductServiceUnavailable
+from services.order.adapters.recorder import KeyTaken, record
 from services.order.domain.commands import CancelOrder
 from services.order.domain.order import Order
+from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.payment import PaymentGateway
 from services.order.domain.placement import PlaceOrder, order_id_for
 from services.order.domain.saga import Reaction, SagaMessage, waiting_for
@@ -60,9 +62,11 @@ class OrderService:
         bus: MessageBus,
         commands: SagaCommands,
         products: ProductClient,
+        strategy: PartitionStrategy,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.pool = pool
+        self.strategy = strategy
         self.bus = bus
         self.commands = commands
         self.products = products
@@ -113,33 +117,22 @@ class OrderService:
         return Placed(order, replayed=True)
 
     async def place(self, command: PlaceOrder) -> Placed:
-        """Record a new order (OrderPlaced + projection + outbox + idempotency key), or the
-        order an Idempotency-Key already names. Raises InvalidOrder for unknown products."""
-        replayed = await self.replay(command)
-        if replayed is not None:
-            return replayed
+        """Record a new order (OrderPlaced + projection + outbox + Idempotency-Key, one statement),
+        or the order an Idempotency-Key already names. Raises InvalidOrder for unknown products."""
         prices = await self.unit_prices([line.product_id for line in command.lines])
         key = command.idempotency_key
         order_id = order_id_for(command.customer_id, key) if key else uuid4()
         order = Order.place(order_id=order_id, command=command, unit_prices=prices, at=self.clock())
+        claim = None if key is None else (command.customer_id, key, command.fingerprint())
         try:
-            async with self.bus.uow() as uow:
-                if key is not None:
-                    claimed = await uow.conn.fetchval(
-                        "INSERT INTO idempotency_keys (customer_id, key, order_id, fingerprint)"
-                        " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true",
-                        command.customer_id,
-                        key,
-                        order_id,
-                        command.fingerprint(),
-                    )
-                    if not claimed:
-                        raise _Raced()
-                await uow.record(order)
-        except _Raced:  # a concurrent request with the same key won: answer as its retry
+            async with self.pool.acquire() as conn:
+                recorded = await record(conn, order, self.strategy, claim)
+        except KeyTaken:  # placed before, or by a concurrent request: answer as its retry
             replayed = await self.replay(command)
-            assert replayed is not None
+            if replayed is None:
+                raise
             return replayed
+        metrics.observe(recorded)
         return Placed(order)
 
     # Reading ---------------------------------------------------------------------------------------
@@ -216,5 +209,3 @@ class OrderService:
         return states[order_id]
 
 
-class _Raced(Exception):
-    """A concurrent request claimed the same Idempotency-Key first."""
