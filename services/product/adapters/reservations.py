@@ -4,8 +4,11 @@ and is idempotent per order."""
 
 from __future__ import annotations
 
+import uuid
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
+
+import msgspec
 
 from services.product.domain import model
 from services.product.domain.reservation import (
@@ -49,9 +52,7 @@ async def refusal(conn: Connection, order_id: str) -> tuple[str, str | None] | N
     return row["reason"], (str(row["product_id"]) if row["product_id"] else None)
 
 
-async def _stock_changed(
-    conn: Connection, product: dict[str, int | str], delta: int, reason: str
-) -> None:
+def _stock_changed(product: Any, delta: int, reason: str) -> outbox.Message:
     data = {
         "id": product["id"],
         "stock": product["stock"],
@@ -61,17 +62,58 @@ async def _stock_changed(
         "version": product["version"],
     }
     event = new_event(model.STOCK_CHANGED, str(product["id"]), data, source=SOURCE)
-    await outbox.add(
-        conn, model.TOPIC, str(product["id"]), event, {"event_type": model.STOCK_CHANGED}
-    )
+    return outbox.Message(model.TOPIC, str(product["id"]), event, {"event_type": model.STOCK_CHANGED})
+
+
+# Every line in one statement: the rows are locked in product-id order first (so two orders
+# never deadlock), a line the stock cannot cover takes nothing (its row is not updated), and the
+# caller undoes the others (a savepoint) when fewer rows came back than lines.
+_TAKE = (
+    "WITH locked AS MATERIALIZED (SELECT id FROM products WHERE id = ANY($1::uuid[])"
+    " ORDER BY id FOR UPDATE)"
+    " UPDATE products p SET stock = p.stock - w.quantity, version = p.version + 1,"
+    " updated_at = clock_timestamp()"
+    " FROM unnest($1::uuid[], $2::int[]) AS w(product_id, quantity), locked l"
+    " WHERE p.id = w.product_id AND l.id = p.id AND p.stock >= w.quantity"
+    " RETURNING p.id::text AS id, p.stock, p.version, p.price_cents"
+)
+# The held lines and their StockChanged events, one round trip.
+_HELD = (
+    "WITH held AS (INSERT INTO reservations (order_id, product_id, quantity, unit_price_cents, status)"
+    " SELECT $1, p, q, c, $5 FROM unnest($2::uuid[], $3::int[], $4::bigint[]) AS l(p, q, c)),"
+    f" published AS ({outbox.insert_sql(6)})"
+    " SELECT pg_notify($12, '')"
+)
+
+
+def _canonical(product_id: str) -> str:
+    try:
+        return str(uuid.UUID(product_id))
+    except ValueError:
+        return product_id
 
 
 async def reserve(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
     """Hold every line or none. Raises OutOfStock / UnknownProduct, and remembers the refusal."""
-    existing = await find(conn, order_id)
-    if existing is not None:
-        return existing
-    return await hold(conn, order_id, lines)
+    row = await conn.fetchrow(
+        "SELECT (SELECT json_agg(json_build_object('p', product_id, 'q', quantity,"
+        "        'c', unit_price_cents, 's', status) ORDER BY product_id)::text"
+        "        FROM reservations WHERE order_id = $1) AS held,"
+        " (SELECT json_build_object('r', reason, 'p', product_id)::text"
+        "  FROM reservation_refusals WHERE order_id = $1) AS refused",
+        order_id,
+    )
+    assert row is not None
+    if row["held"] is not None:
+        held = msgspec.json.decode(row["held"])
+        lines_held = tuple(HeldLine(h["p"], h["q"], h["c"]) for h in held)
+        return Reservation(order_id, held[0]["s"], lines_held)
+    if row["refused"] is not None:
+        refused = msgspec.json.decode(row["refused"])
+        if refused["r"] == "unknown product":
+            raise UnknownProduct(refused["p"] or "")
+        raise OutOfStock(refused["p"] or "", 0, 0)
+    return await _hold(conn, order_id, lines)
 
 
 async def hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
@@ -82,50 +124,54 @@ async def hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservatio
         if reason == "unknown product":
             raise UnknownProduct(product_id or "")
         raise OutOfStock(product_id or "", 0, 0)
+    return await _hold(conn, order_id, lines)
+
+
+async def _hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
     ordered = check_lines(lines)
-    held: list[HeldLine] = []
-    # A savepoint undoes the lines already taken when a later one is refused; a single line has
+    # A savepoint undoes the lines already taken when another is refused; a single line has
     # taken nothing when it is refused, so it goes without (two round trips fewer).
     undo: AbstractAsyncContextManager[Any] = (
         conn.transaction() if len(ordered) > 1 else nullcontext()
     )
     try:
         async with undo:
-            for line in ordered:
-                row = await conn.fetchrow(
-                    "UPDATE products SET stock = stock - $2, version = version + 1,"
-                    " updated_at = clock_timestamp() WHERE id = $1 AND stock >= $2"
-                    " RETURNING id::text, stock, version, price_cents",
-                    line.product_id,
-                    line.quantity,
+            rows = await conn.fetch(
+                _TAKE, [line.product_id for line in ordered], [line.quantity for line in ordered]
+            )
+            # by the product id as the request spelt it (the database gives the canonical form)
+            by_id = {r["id"]: r for r in rows}
+            taken = {
+                line.product_id: by_id[c]
+                for line in ordered
+                if (c := _canonical(line.product_id)) in by_id
+            }
+            if len(taken) < len(ordered):
+                short = next(line for line in ordered if line.product_id not in taken)
+                available = await conn.fetchval(
+                    "SELECT stock FROM products WHERE id = $1", short.product_id
                 )
-                if row is None:
-                    available = await conn.fetchval(
-                        "SELECT stock FROM products WHERE id = $1", line.product_id
-                    )
-                    if available is None:
-                        raise UnknownProduct(line.product_id)
-                    raise OutOfStock(line.product_id, line.quantity, available)
-                held.append(HeldLine(line.product_id, line.quantity, row["price_cents"]))
-                await conn.execute(
-                    "INSERT INTO reservations (order_id, product_id, quantity, unit_price_cents, status)"
-                    " VALUES ($1, $2, $3, $4, $5)",
-                    order_id,
-                    line.product_id,
-                    line.quantity,
-                    row["price_cents"],
-                    HELD,
-                )
-                await _stock_changed(
-                    conn, dict(row), -line.quantity, f"reserved for order {order_id}"
-                )
+                if available is None:
+                    raise UnknownProduct(short.product_id)
+                raise OutOfStock(short.product_id, short.quantity, available)
     except UnknownProduct as exc:
         await _refuse(conn, order_id, exc.product_id, "unknown product")
         raise
     except OutOfStock as exc:
         await _refuse(conn, order_id, exc.product_id, "out of stock")
         raise
-    return Reservation(order_id, HELD, tuple(held))
+    held = tuple(
+        HeldLine(line.product_id, line.quantity, taken[line.product_id]["price_cents"])
+        for line in ordered
+    )
+    reason = f"reserved for order {order_id}"
+    changes = [_stock_changed(taken[line.product_id], -line.quantity, reason) for line in ordered]
+    await conn.execute(
+        _HELD, order_id, [h.product_id for h in held], [h.quantity for h in held],
+        [h.unit_price_cents for h in held], HELD, *outbox.insert_args(changes),
+        outbox.NOTIFY_CHANNEL,
+    )  # fmt: skip
+    return Reservation(order_id, HELD, held)
 
 
 async def _refuse(conn: Connection, order_id: str, product_id: str, reason: str) -> None:
@@ -160,9 +206,8 @@ async def release(conn: Connection, order_id: str) -> Reservation | None:
             r["quantity"],
         )
         if product is not None:  # a product deleted meanwhile has no stock to return to
-            await _stock_changed(
-                conn, dict(product), r["quantity"], f"released from order {order_id}"
-            )
+            change = _stock_changed(product, r["quantity"], f"released from order {order_id}")
+            await outbox.add_all(conn, [change])
         released.append(HeldLine(str(r["product_id"]), r["quantity"], r["unit_price_cents"]))
     return Reservation(order_id, RELEASED, tuple(released))
 
