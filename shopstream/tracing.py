@@ -6,8 +6,11 @@ row's headers; the relay publishes the row as a child span and carries the conte
 message's headers; each consumer continues it while it applies the event, and the events its handler
 writes in turn carry it on. SQL statements are spans too (asyncpg instrumentation).
 
-Sampling: ``SHOPSTREAM_TRACING_SAMPLE_RATIO`` of new traces; a request or message that arrives with a
-sampled ``traceparent`` is always traced (parent-based). ``SHOPSTREAM_ZIPKIN_PORT=0`` turns tracing off
+Sampling: ``SHOPSTREAM_TRACING_SAMPLE_RATIO`` of new traces, decided where a trace can begin (an
+HTTP request that carries no ``traceparent``) before any OpenTelemetry object is made: an unsampled
+request costs one random draw, its outbox rows carry no context, and the relays and consumers do
+no tracing work for them. A request or message that arrives with a ``traceparent`` continues its
+trace (parent-based); a message without one starts none (a consumer is never the root of a trace). ``SHOPSTREAM_ZIPKIN_PORT=0`` turns tracing off
 entirely (no provider, no cost beyond a no-op call). Spans go to Zipkin's ``/api/v2/spans`` at
 ``SHOPSTREAM_ZIPKIN_URL`` (a deployment's Zipkin), else the local one on ``SHOPSTREAM_ZIPKIN_PORT``.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _configured: str | None = None
+_ratio = 0.0
 TRACER_NAME = "shopstream"
 TRACE_HEADERS = ("traceparent", "tracestate")
 
@@ -41,7 +46,7 @@ def zipkin_endpoint(settings: Settings) -> str:
 
 def setup(settings: Settings, service: str) -> bool:
     """Install the process's tracer provider once; True when tracing is on."""
-    global _configured
+    global _configured, _ratio
     with _lock:
         if _configured is not None:
             return _configured != ""
@@ -52,14 +57,17 @@ def setup(settings: Settings, service: str) -> bool:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
+        # The ratio is applied by ``server_span`` before a root span exists (``sampled_root``);
+        # a root that gets this far is wanted.
         provider = TracerProvider(
             resource=Resource.create(
                 {"service.name": service, "service.instance.id": settings.instance_id}
             ),
-            sampler=ParentBased(TraceIdRatioBased(settings.tracing_sample_ratio)),
+            sampler=ParentBased(ALWAYS_ON),
         )
+        _ratio = settings.tracing_sample_ratio
         provider.add_span_processor(
             BatchSpanProcessor(
                 ZipkinExporter(endpoint=zipkin_endpoint(settings), timeout=5),
@@ -145,7 +153,8 @@ def span(
             raise
 
 
-__all__ = ["SpanKind", "context_of", "current_headers", "flush", "setup", "span", "tracer"]
+__all__ = ["SpanKind", "context_of", "current_headers", "flush", "in_span", "setup", "span",
+           "start_consumer_span", "tracer"]
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -181,12 +190,20 @@ def server_span(scope: Mapping[str, Any], request_id: str) -> Iterator[ServerSpa
         for name, value in scope.get("headers", [])
         if name in (b"traceparent", b"tracestate")
     }
+    if "traceparent" not in headers and not sampled_root():
+        yield ServerSpan(None)  # not traced: no span, no context, nothing downstream either
+        return
     method = str(scope.get("method", ""))
     attributes = {"http.request.method": method, "url.path": path}
     if request_id:
         attributes["shopstream.request_id"] = request_id
     with span(f"{method} {path}", SpanKind.SERVER, headers, attributes) as current:
         yield ServerSpan(current)
+
+
+def sampled_root() -> bool:
+    """Whether a new trace begins here: ``SHOPSTREAM_TRACING_SAMPLE_RATIO`` of them."""
+    return _ratio >= 1.0 or (_ratio > 0.0 and random.random() < _ratio)
 
 
 @contextlib.contextmanager
@@ -222,11 +239,30 @@ def publish_headers(headers: Mapping[str, Any], topic: str, key: str) -> list[tu
 
 @contextlib.contextmanager
 def consumer_span(message: Any, group: str) -> Iterator[Span | None]:
-    """A CONSUMER span around applying one Kafka message, continuing the trace it carries."""
-    if _configured in (None, ""):
+    """A CONSUMER span around applying one Kafka message, continuing the trace it carries (none
+    when it carries no trace)."""
+    current = start_consumer_span(message, group)
+    if current is None:
         yield None
         return
+    with trace.use_span(current, end_on_exit=True, record_exception=False) as used:
+        try:
+            yield used
+        except BaseException as exc:
+            if used.is_recording():
+                used.record_exception(exc)
+                used.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+
+
+def start_consumer_span(message: Any, group: str) -> Span | None:
+    """The CONSUMER span of a Kafka message that carries a trace, started but not current: a
+    batch applier makes it current around each step of its message (``in_span``) and ends it."""
+    if _configured in (None, ""):
+        return None
     headers = dict(message.headers() or [])
+    if "traceparent" not in headers:
+        return None
     key = message.key()
     attributes = {
         "messaging.system": "kafka",
@@ -237,5 +273,14 @@ def consumer_span(message: Any, group: str) -> Iterator[Span | None]:
         "messaging.consumer.group.name": group,
         "messaging.kafka.message.key": key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key or ""),
     }
-    with span(f"process {message.topic()}", SpanKind.CONSUMER, headers, attributes) as current:
-        yield current
+    return tracer().start_span(
+        f"process {message.topic()}", context=context_of(headers), kind=SpanKind.CONSUMER,
+        attributes=attributes,
+    )
+
+
+def in_span(current: Span | None) -> contextlib.AbstractContextManager[Any]:
+    """``current`` as the current span (not ended on exit); nothing when None."""
+    if current is None:
+        return contextlib.nullcontext()
+    return trace.use_span(current, end_on_exit=False)

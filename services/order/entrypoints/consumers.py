@@ -32,7 +32,7 @@ from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
 from services.order.domain.values import LineItem
 from services.order.service_layer.orders import OrderService
-from shopstream import db, events
+from shopstream import db, events, tracing
 from shopstream.config import Settings
 from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison
 
@@ -78,9 +78,24 @@ def stock_message(event: events.Event) -> ev.StockReserved | ev.StockRejected | 
 
 def saga_applier(service: OrderService) -> BatchApplier:
     async def apply(deliveries: list[Delivery]) -> None:
-        messages = [m for d in deliveries if (m := stock_message(d.event)) is not None]
-        if messages:
-            await service.bus.handle_all(messages, resume=True)
+        messages, spans = [], {}
+        for d in deliveries:
+            message = stock_message(d.event)
+            if message is None:
+                continue
+            messages.append(message)
+            span = tracing.start_consumer_span(d.message, SAGA_GROUP)
+            if span is not None:  # the answer continues its order's trace through every step
+                spans[message.order_id] = span
+        if not messages:
+            return
+        try:
+            await service.bus.handle_all(
+                messages, resume=True, around=lambda order_id: tracing.in_span(spans.get(order_id))
+            )
+        finally:
+            for span in spans.values():
+                span.end()
 
     return apply
 

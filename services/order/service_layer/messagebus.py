@@ -17,6 +17,7 @@ the saga ignores it as already decided, and ``resume`` asks the order what it st
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
@@ -35,6 +36,12 @@ log = logging.getLogger(__name__)
 CONFLICT_RETRIES = 5
 CommandHandler = Callable[[Command], Awaitable[ev.OrderEvent | None]]
 CommandTable = Mapping[ProcessingMode, Mapping[type[Command], CommandHandler]]
+Around = Callable[[UUID], contextlib.AbstractContextManager[object]]
+"""What surrounds each step about an order (the consumer's trace span of its message)."""
+
+
+def _nothing(order_id: UUID) -> contextlib.AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 class MessageBus:
@@ -51,7 +58,7 @@ class MessageBus:
         self._slots = asyncio.Semaphore(concurrency)
 
     async def handle_all(
-        self, messages: Sequence[SagaMessage], *, resume: bool = False
+        self, messages: Sequence[SagaMessage], *, resume: bool = False, around: Around = _nothing
     ) -> dict[UUID, OrderState]:
         """Run the messages and everything they lead to; the orders' states after the last
         decision about each. ``resume``: a message the saga ignores (a redelivery) carries out
@@ -59,7 +66,7 @@ class MessageBus:
         states: dict[UUID, OrderState] = {}
         pending = list(messages)
         while pending:
-            reactions = await self.decide_all(pending)
+            reactions = await self.decide_all(pending, around)
             work: dict[tuple[UUID, type[Command]], tuple[ProcessingMode, Command]] = {}
             for reaction in reactions:
                 state = reaction.order.state
@@ -69,11 +76,19 @@ class MessageBus:
                     commands = waiting_for(state)
                 for command in commands:  # one of each kind per order and round
                     work.setdefault((command.order_id, type(command)), (state.mode, command))
-            answers = await asyncio.gather(*(self.execute(m, c) for m, c in work.values()))
+            answers = await asyncio.gather(
+                *(self._traced(around, m, c) for m, c in work.values())
+            )
             pending = [a for a in answers if a is not None]
         return states
 
-    async def decide_all(self, messages: Sequence[SagaMessage]) -> list[Reaction]:
+    async def _traced(self, around: Around, mode: ProcessingMode, command: Command) -> ev.OrderEvent | None:
+        with around(command.order_id):
+            return await self.execute(mode, command)
+
+    async def decide_all(
+        self, messages: Sequence[SagaMessage], around: Around = _nothing
+    ) -> list[Reaction]:
         """The saga's decision about each message, recorded in one transaction (decided again
         from scratch when another writer got to an order first). Messages about unknown orders
         are skipped."""
@@ -88,9 +103,10 @@ class MessageBus:
                             log.info("%s for unknown order %s skipped",
                                      type(message).__name__, message.order_id)  # fmt: skip
                             continue
-                        reaction = react(order, message, self.clock())
-                        if reaction.events:
-                            await uow.record(reaction.order)
+                        with around(message.order_id):
+                            reaction = react(order, message, self.clock())
+                            if reaction.events:
+                                await uow.record(reaction.order)
                         reactions.append(reaction)
                 return reactions
             except event_store.VersionConflict:
