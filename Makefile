@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench kafka-topics lab lab-smoke dashboards
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards
 
 install:
 	@scripts/bootstrap.sh
@@ -41,6 +41,14 @@ test: install lint typecheck
 
 bench: install
 	@$(SHOPSTREAM) bench products
+
+# The regression gate of the hot paths (~4 min, its own platform in data-perf/): CPU per order and
+# per read on a fixed open-loop load against performance-tests/perf-baseline.json, failing beyond
+# +25%. Run it before stopping after a change to a hot path. PERF_ARGS="--profile DIR" adds py-spy
+# profiles of every pipeline process; PERF_ARGS="--update-baseline" records a new baseline.
+PERF_ARGS ?=
+perf-check: install
+	@$(SHOPSTREAM) perf-check $(PERF_ARGS)
 
 # The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
 # performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations;

@@ -362,10 +362,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
+    import fcntl
+
     from shopstream_tools.perf import check
 
     plan = check.Plan(order_rate=args.order_rate, order_seconds=args.order_seconds)
-    return check.run(plan, args.profile, args.update_baseline, args.keep_up)
+    # One benchmark at a time on this machine: two would measure each other.
+    with open(check.BENCH_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return check.run(plan, args.profile, args.update_baseline, args.keep_up)
 
 
 def main(argv: list[str] | None = None) -> int:

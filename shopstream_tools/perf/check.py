@@ -28,6 +28,7 @@ PERF_DATA = PROJECT_ROOT / "data-perf"
 PERF_OFFSET = 12000
 BASELINE = PROJECT_ROOT / "performance-tests" / "perf-baseline.json"
 TOLERANCE = 1.25
+BENCH_LOCK = "/tmp/shopstream-bench.lock"
 CATALOG = 20_000
 ADDRESS = {"name": "Perf Customer", "line1": "1 Benchmark Way", "city": "Lisbon",
            "postal_code": "1000-001", "country": "PT"}  # fmt: skip

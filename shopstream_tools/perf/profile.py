@@ -19,6 +19,8 @@ from pathlib import Path
 from shopstream.config import PROJECT_ROOT, Settings
 
 PY_SPY = PROJECT_ROOT / ".venv" / "bin" / "py-spy"
+# inferno (crates.io) draws the flame graphs: `cargo install inferno --root .tools`
+INFERNO = PROJECT_ROOT / ".tools" / "bin" / "inferno-flamegraph"
 RATE = 100  # samples per second: enough for shares of a few %, cheap for the sampled process
 NOT_PYTHON = ("kafka", "postgres", "gateway", "prometheus", "zipkin")
 
@@ -38,6 +40,7 @@ class Recorder:
             if raw.exists():
                 shutil.copy(raw, summary_to / raw.name)
                 lines.append(summarize(name, raw.read_text()))
+                flame_graph(raw, summary_to / f"{name}.svg", name)
         (summary_to / "summary.md").write_text("\n".join(lines))
 
 
@@ -57,6 +60,14 @@ def start(settings: Settings, groups: Mapping[str, list[int]], folder: Path | No
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
     return recorder
+
+
+def flame_graph(stacks: Path, svg: Path, title: str) -> None:
+    if not INFERNO.exists():
+        return
+    with stacks.open("rb") as source, svg.open("wb") as sink:
+        subprocess.run([str(INFERNO), "--title", title, "--minwidth", "0.5"],
+                       stdin=source, stdout=sink, stderr=subprocess.DEVNULL, check=False)  # fmt: skip
 
 
 def parse(text: str) -> Counter[tuple[str, ...]]:

@@ -68,6 +68,11 @@ def server_properties(settings: Settings) -> str:
             # Offset commits wait for this linger; 0 makes per-batch commits 2x faster.
             "group.coordinator.append.linger.ms=0",
             "log.retention.hours=72",
+            # One network thread and two request handlers for a one-node broker on a small machine:
+            # a request crosses fewer threads (measured 0.33 -> 0.20-0.27 cores for the same
+            # 500 msg/s and five followers on 2 cores).
+            "num.network.threads=1",
+            "num.io.threads=2",
             "",
         ]
     )

@@ -1,0 +1,55 @@
+"""The perf-check gate's own logic: stages, the comparison with the baseline, profile shares."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from shopstream_tools.perf import check, measure, profile
+
+
+@pytest.mark.parametrize(
+    ("process", "stage"),
+    [("order-1", "order http"), ("product-3", "product http"), ("order-relay", "order relay"),
+     ("product-consume", "product consumers"), ("order-consume-2", "order consumers"),
+     ("kafka", "kafka"), ("postgres", "postgres"), ("gateway", "gateway"),
+     ("prometheus", "other")],
+)  # fmt: skip
+def test_every_process_is_costed_in_its_stage(process: str, stage: str) -> None:
+    assert measure.stage_of(process) == stage
+
+
+def _result(order_ms: float, read_ms: float, failures: int = 0) -> dict:
+    def step(ms: float) -> dict:
+        return {"cpu_ms_per_op": ms, "failures": failures, "drain_seconds": 0.5}
+
+    return {"orders": step(order_ms), "reads": step(read_ms), "plan": {}}
+
+
+def test_the_gate_fails_beyond_a_quarter_more_cpu_per_operation(tmp_path: Path, monkeypatch) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"cpu_ms_per_order": 10.0, "cpu_ms_per_read": 1.0}))
+    monkeypatch.setattr(check, "BASELINE", baseline)
+    assert check.compare(_result(12.4, 1.2)) == 0
+    assert check.compare(_result(12.6, 1.0)) == 1, "orders 1.26x"
+    assert check.compare(_result(10.0, 1.3)) == 1, "reads 1.3x"
+    assert check.compare(_result(5.0, 0.5, failures=3)) == 1, "failed requests fail the gate"
+
+
+def test_a_baseline_is_written_from_a_run(tmp_path: Path) -> None:
+    assert check.baseline_of(_result(9.5, 0.9))["cpu_ms_per_order"] == 9.5
+
+
+def test_a_profile_summary_gives_each_function_its_share_of_the_samples() -> None:
+    stacks = "\n".join([
+        "main (cli.py:1);run (loop.py:2);execute (connection.py:3) 60",
+        "main (cli.py:1);run (loop.py:2);encode (events.py:4) 30",
+        "main (cli.py:1);idle (loop.py:9) 10",
+    ])  # fmt: skip
+    summary = profile.summarize("order-1", stacks)
+    assert "100 samples" in summary
+    assert "| 60.0% | `execute (connection.py)`" in summary
+    assert "| 30.0% | `encode (events.py)`" in summary
+    assert "`run (loop.py)`" in summary and "90.0%" in summary
