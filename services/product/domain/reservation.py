@@ -12,10 +12,7 @@ RELEASED = "released"
 COMMITTED = "committed"
 
 # Event types on the stock-events topic (answers to the order saga).
-STOCK_RESERVED = "StockReserved"
-STOCK_REJECTED = "StockRejected"
 STOCK_RELEASED = "StockReleased"
-STOCK_TOPIC = "stock-events"
 
 
 @dataclass(frozen=True)
