@@ -55,6 +55,13 @@ class UnknownProduct(Exception):
         self.product_id = product_id
 
 
+def refusal_error(reason: str, product_id: str | None) -> OutOfStock | UnknownProduct:
+    """A refusal remembered for an order, as the error it was: asked again, the answer is the same."""
+    if reason == "unknown product":
+        return UnknownProduct(product_id or "")
+    return OutOfStock(product_id or "", 0, 0)
+
+
 def check_lines(lines: list[Line]) -> list[Line]:
     """The lines in product-id order (locks are taken in that order, so two orders never deadlock)."""
     errors: list[tuple[str, str]] = []

@@ -12,7 +12,6 @@ from litestar import Litestar, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from services.product.adapters import repository
-from services.product.adapters.catalog import Catalog, NotFound
 from services.product.domain import model
 from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
 from services.product.domain.search import build_query
@@ -30,6 +29,7 @@ from services.product.entrypoints.schemas import (
     to_cents,
     view,
 )
+from services.product.service_layer.catalog import Catalog, NotFound
 from shopstream import db
 from shopstream import logging as shop_logging
 from shopstream.config import Settings

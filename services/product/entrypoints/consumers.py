@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
 
-from services.product.adapters import reservation_metrics, reservations
+from services.product.adapters import reservation_metrics
 from services.product.domain.reservation import (
     HeldLine,
     Line,
@@ -28,6 +28,7 @@ from services.product.domain.reservation import (
     ReservationError,
     UnknownProduct,
 )
+from services.product.service_layer import reservations
 from shopstream import contracts, db, outbox
 from shopstream.config import Settings
 from shopstream.consumer import EventConsumer, Poison

@@ -9,7 +9,6 @@ import msgspec
 from litestar import Request, Response, get, post
 from msgspec import Meta
 
-from services.product.adapters import reservations
 from services.product.domain.reservation import (
     MAX_LINES,
     Line,
@@ -20,6 +19,7 @@ from services.product.domain.reservation import (
     same_lines,
 )
 from services.product.entrypoints import state as runtime
+from services.product.service_layer import reservations
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
 
