@@ -61,6 +61,15 @@ class Settings:
         "product-events=3,order-events=3,stock-events=3,payment-events=3,dead-letter=1",
     )
     topic_replication: int = _doc("replication factor of the topics", 1)
+    kafka_security_protocol: str = _doc(
+        "PLAINTEXT (local broker), SSL (TLS) or SASL_SSL (TLS + SCRAM login, e.g. MSK)", "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str = _doc("SASL mechanism with SASL_SSL (MSK: SCRAM-SHA-512)", "SCRAM-SHA-512")
+    kafka_sasl_username: str = _doc("SCRAM user (MSK: from the AmazonMSK_ secret)", "")
+    kafka_sasl_password: str = _doc("SCRAM password (MSK: from the AmazonMSK_ secret)", "")
+    kafka_ca_location: str = _doc(
+        "CA bundle that verifies the brokers' TLS certificates (empty: the system's CAs)", ""
+    )
 
     relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
     relay_idle_seconds: float = _doc(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from shopstream import kafka
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.runtime import observability, processes
 
@@ -159,13 +160,29 @@ def wait_ready(settings: Settings, timeout: float = 60.0) -> None:
     processes.wait_until(answers, timeout, "kafka", pid(settings))
 
 
-def ensure_topics(settings: Settings) -> dict[str, int]:
-    """Create the configured topics explicitly; grow partitions where the configuration asks for more."""
-    from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+class TopicPartitionsMismatch(RuntimeError):
+    """An existing topic has other partitions than the configuration asks for."""
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_servers})
+
+def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create the configured topics that are missing; refuse to touch a topic that differs.
+
+    Adding partitions to a topic moves keys to other partitions, so an order's events could be
+    read out of order while the old partitions drain: that is a migration an operator runs
+    deliberately, never a side effect of `migrate`.
+    """
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(kafka.admin_config(settings))
     wanted = settings.topics()
     existing = admin.list_topics(timeout=10).topics
+    differ = {
+        name: (len(existing[name].partitions), count)
+        for name, count in wanted.items()
+        if name in existing and len(existing[name].partitions) != count
+    }
+    if differ:
+        raise TopicPartitionsMismatch(partitions_advice(settings, differ))
     to_create = [
         NewTopic(name, num_partitions=count, replication_factor=settings.topic_replication)
         for name, count in wanted.items()
@@ -174,15 +191,25 @@ def ensure_topics(settings: Settings) -> dict[str, int]:
     if to_create:
         for future in admin.create_topics(to_create, operation_timeout=30).values():
             future.result()
-    to_grow = [
-        NewPartitions(name, count)
-        for name, count in wanted.items()
-        if name in existing and len(existing[name].partitions) < count
-    ]
-    if to_grow:
-        for future in admin.create_partitions(to_grow).values():
-            future.result()
     return wanted
+
+
+def partitions_advice(settings: Settings, differ: dict[str, tuple[int, int]]) -> str:
+    lines = [
+        f"{name} has {has} partitions, SHOPSTREAM_TOPIC_PARTITIONS asks for {asks}"
+        for name, (has, asks) in sorted(differ.items())
+    ]
+    return (
+        "migrate refuses to change existing topics:\n  "
+        + "\n  ".join(lines)
+        + "\nAdding partitions moves keys to other partitions and breaks per-key order (an order's"
+        " events could be applied out of order). Either set SHOPSTREAM_TOPIC_PARTITIONS back to"
+        " what the topics have, or migrate deliberately: stop the relays, let the consumers drain"
+        " the topics (lag 0), then run"
+        f" `kafka-topics.sh --bootstrap-server {settings.kafka_servers} --alter --topic <name>"
+        " --partitions <n>`, raise the consumers' maximum replicas to match, and start the relays"
+        " again (aws/README.md, \"Changing the partitions of a topic\")."
+    )
 
 
 def stop(settings: Settings) -> None:
