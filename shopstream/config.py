@@ -64,7 +64,9 @@ class Settings:
     kafka_security_protocol: str = _doc(
         "PLAINTEXT (local broker), SSL (TLS) or SASL_SSL (TLS + SCRAM login, e.g. MSK)", "PLAINTEXT"
     )
-    kafka_sasl_mechanism: str = _doc("SASL mechanism with SASL_SSL (MSK: SCRAM-SHA-512)", "SCRAM-SHA-512")
+    kafka_sasl_mechanism: str = _doc(
+        "SASL mechanism with SASL_SSL (MSK: SCRAM-SHA-512)", "SCRAM-SHA-512"
+    )
     kafka_sasl_username: str = _doc("SCRAM user (MSK: from the AmazonMSK_ secret)", "")
     kafka_sasl_password: str = _doc("SCRAM password (MSK: from the AmazonMSK_ secret)", "")
     kafka_ca_location: str = _doc(
@@ -82,7 +84,9 @@ class Settings:
         20.0,
     )
 
-    order_default_mode: str = _doc("processing mode when a request names none: async or sync", "async")
+    order_default_mode: str = _doc(
+        "processing mode when a request names none: async or sync", "async"
+    )
     order_partition_strategy: str = _doc(
         "message key of order events: order_id, customer_id or product_id", "order_id"
     )

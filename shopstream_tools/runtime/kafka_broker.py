@@ -208,7 +208,7 @@ def partitions_advice(settings: Settings, differ: dict[str, tuple[int, int]]) ->
         " the topics (lag 0), then run"
         f" `kafka-topics.sh --bootstrap-server {settings.kafka_servers} --alter --topic <name>"
         " --partitions <n>`, raise the consumers' maximum replicas to match, and start the relays"
-        " again (aws/README.md, \"Changing the partitions of a topic\")."
+        ' again (aws/README.md, "Changing the partitions of a topic").'
     )
 
 

@@ -46,7 +46,9 @@ def test_tls_with_a_ca_bundle_and_no_login() -> None:
         ({"SHOPSTREAM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "SASL_USERNAME"),
     ],
 )
-def test_a_wrong_or_incomplete_setting_fails_at_start_naming_it(env: dict[str, str], field: str) -> None:
+def test_a_wrong_or_incomplete_setting_fails_at_start_naming_it(
+    env: dict[str, str], field: str
+) -> None:
     with pytest.raises(ValueError, match=field):
         kafka.security(Settings.from_env(env))
 
