@@ -112,9 +112,12 @@ def test_kafka_parameters_broker_count_partitions_replication() -> None:
     # a cluster keeps 6 so that its consumers scale out further. Every deployment agrees on it.
     k8s = dict(line.split("=", 1) for line in (PROJECT_ROOT / "deploy/k8s/base/config.env").read_text().splitlines()
                if line and not line.startswith("#"))  # fmt: skip
-    assert default_topics == Settings.from_env(
-        {"SHOPSTREAM_TOPIC_PARTITIONS": k8s["SHOPSTREAM_TOPIC_PARTITIONS"]}
-    ).topics(), "MSK and Kubernetes start with the same partitions"
+    assert (
+        default_topics
+        == Settings.from_env(
+            {"SHOPSTREAM_TOPIC_PARTITIONS": k8s["SHOPSTREAM_TOPIC_PARTITIONS"]}
+        ).topics()
+    ), "MSK and Kubernetes start with the same partitions"
     assert set(default_topics) == set(Settings().topics()), "the same topics as the code"
     assert re.fullmatch(params["TopicPartitions"]["AllowedPattern"], Settings().topic_partitions)
 
@@ -154,7 +157,7 @@ def test_ecs_services_scale_on_cpu_requests_and_lag_within_parameters() -> None:
         else:
             assert kinds == ["ConsumerLag"]
             role = "product-consumer" if service == "ProductConsumer" else "order-consumer"
-            _, read = h.CONSUMER_GROUPS[role]
+            read = [t for topics in h.CONSUMER_GROUPS[role].values() for t in topics]
             assert params[high]["Default"] <= max(partitions[t] for t in read)
 
 

@@ -188,20 +188,53 @@ def test_consumers_scale_on_kafka_lag_capped_at_the_partitions(overlay: str) -> 
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(overlay, "ScaledObject")}
     assert set(scaled) == set(h.CONSUMER_GROUPS)
     consumers = {d["metadata"]["name"]: d for d in of_kind(overlay, "Deployment")}
-    for name, (group, read) in h.CONSUMER_GROUPS.items():
+    for name, groups in h.CONSUMER_GROUPS.items():
         spec = scaled[name]["spec"]
-        (trigger,) = spec["triggers"]
-        assert trigger["type"] == "kafka"
-        assert trigger["metadata"]["consumerGroup"] == group
-        assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
-        cap = max(topics[t] for t in read)
+        # one trigger per group the process runs: KEDA scales on the largest lag of any of them
+        triggered = {t["metadata"]["consumerGroup"]: t for t in spec["triggers"]}
+        assert set(triggered) == set(groups), f"{name}: a trigger for each of {sorted(groups)}"
+        for trigger in triggered.values():
+            assert trigger["type"] == "kafka"
+            assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
+        cap = max(topics[t] for read in groups.values() for t in read)
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= cap, (
-            f"{name}: more consumers than the {cap} partitions of {read} would sit idle"
+            f"{name}: more consumers than the {cap} partitions it reads would sit idle"
         )
         env_source = spec["scaleTargetRef"]["envSourceContainerName"]
         pod = consumers[name]["spec"]["template"]["spec"]
         assert env_source in {c["name"] for c in pod["containers"]}
         assert "replicas" not in consumers[name]["spec"], "KEDA owns the replicas"
+
+
+def test_the_consumer_groups_are_the_ones_the_code_runs() -> None:
+    import importlib
+
+    for name, groups in h.CONSUMER_GROUPS.items():
+        module = importlib.import_module(f"services.{name.split('-')[0]}.entrypoints.consumers")
+        in_code = {v for k, v in vars(module).items() if k.endswith("GROUP") and isinstance(v, str)}
+        assert in_code == set(groups), f"{name} runs {sorted(in_code)}"
+
+
+@pytest.mark.parametrize("overlay", h.OVERLAYS)
+def test_keda_reaches_kafka_by_its_fully_qualified_name(overlay: str) -> None:
+    # KEDA's operator runs in namespace keda: a short name (kafka:9092) does not resolve there,
+    # neither in the bootstrap list nor in the brokers' advertised listeners it is sent to next.
+    bootstrap = shopstream_config(overlay)["data"]["SHOPSTREAM_KAFKA_BOOTSTRAP"]
+    for server in bootstrap.split(","):
+        host = server.rsplit(":", 1)[0]
+        assert host.count(".") >= 2, f"{overlay}: {server} is not fully qualified"
+    for broker in of_kind(overlay, "StatefulSet"):
+        if broker["metadata"]["name"] != "kafka":
+            continue
+        env = {
+            e["name"]: e.get("value", "")
+            for c in broker["spec"]["template"]["spec"]["containers"]
+            for e in c.get("env") or []
+        }
+        advertised = env["KAFKA_ADVERTISED_LISTENERS"].split("://", 1)[1]
+        assert advertised == bootstrap, "the broker advertises the name KEDA resolved"
+        namespace = broker["metadata"]["namespace"]
+        assert advertised.startswith(f"kafka.{namespace}.svc.cluster.local:")
 
 
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
