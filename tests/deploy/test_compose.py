@@ -15,8 +15,6 @@ from tests.deploy import helpers as h
 
 SEED_PORTS = {
     "gateway": 8080,
-    "product": 8081,
-    "order": 8082,
     "kafka-ui": 8090,
     "prometheus": 9090,
     "zipkin": 9411,
@@ -74,6 +72,24 @@ def test_the_seed_ports_are_published() -> None:
     for name, port in SEED_PORTS.items():
         published = {int(p["published"]) for p in services[name].get("ports") or []}
         assert port in published, f"{name} is not on :{port}"
+
+
+def test_the_scalable_roles_publish_no_fixed_host_port() -> None:
+    # a fixed host port lets one replica start and fails the second: `--scale product=2` breaks
+    services = h.compose_config()["services"]
+    for role in h.APP_ROLES:
+        assert not services[role].get("ports"), f"{role} publishes {services[role]['ports']}"
+
+
+def test_kafka_keeps_its_log_inside_the_mounted_volume() -> None:
+    kafka = h.compose_config()["services"]["kafka"]
+    log_dirs = kafka["environment"].get("KAFKA_LOG_DIRS")
+    assert log_dirs, "without KAFKA_LOG_DIRS the image writes /tmp/kraft-combined-logs"
+    mounted = [v["target"] for v in kafka["volumes"] if v["type"] == "volume"]
+    for directory in log_dirs.split(","):
+        assert any(Path(directory).is_relative_to(t) for t in mounted), (
+            f"{directory} is outside the volumes {mounted}: recreating kafka loses every topic"
+        )
 
 
 def test_kafka_runs_the_official_image_in_kraft_mode() -> None:
