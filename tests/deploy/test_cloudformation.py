@@ -492,3 +492,85 @@ def test_the_reservation_alarm_is_the_prometheus_rule() -> None:
     # "for: 1m": the condition over more than one minute's period
     assert alarm["Period"] * alarm["DatapointsToAlarm"] > 60
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_eks_installs_the_ebs_csi_driver_with_its_role_and_a_default_gp3_class() -> None:
+    addons = {
+        a["Properties"]["AddonName"]: a["Properties"]
+        for a in resources("eks.yaml", "AWS::EKS::Addon").values()
+    }
+    assert {"aws-ebs-csi-driver", "eks-pod-identity-agent", "metrics-server"} <= set(addons)
+    (association,) = addons["aws-ebs-csi-driver"]["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "ebs-csi-controller-sa"
+    role = resources("eks.yaml", "AWS::IAM::Role")[association["RoleArn"]["Fn::GetAtt"][0]]
+    assert "AmazonEBSCSIDriverPolicy" in str(role["Properties"]["ManagedPolicyArns"])
+    assert "pods.eks.amazonaws.com" in str(role["Properties"]["AssumeRolePolicyDocument"])
+    docs = h.rendered("eks")
+    defaults = [
+        d
+        for d in docs
+        if d["kind"] == "StorageClass"
+        and d["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+        == "true"
+    ]
+    assert [(d["provisioner"], d["parameters"]["type"]) for d in defaults] == [
+        ("ebs.csi.aws.com", "gp3")
+    ]
+    for claim_owner in (d for d in docs if d["kind"] == "StatefulSet"):
+        for claim in claim_owner["spec"].get("volumeClaimTemplates") or []:
+            assert claim["spec"].get("storageClassName") in (None, defaults[0]["metadata"]["name"])
+
+
+# Allocatable vCPU of a node (capacity less kubelet and system reservations, as EKS's AMI sets them).
+ALLOCATABLE_CPU = {"m7i.large": 1.93, "m7i.xlarge": 3.92, "m7i.2xlarge": 7.91}
+# Per node: the node exporter (ours) plus aws-node, kube-proxy, the EBS CSI node and the pod
+# identity agent (EKS's); per cluster: CoreDNS, the EBS CSI controller and metrics-server.
+PER_NODE_SYSTEM_CPU = 0.25
+CLUSTER_SYSTEM_CPU = 0.5
+# Pods of 0.25-0.5 vCPU never fill a node exactly.
+PACKING = 0.9
+
+
+def _cpu(value: Any) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def cpu_at_the_maxima(overlay: str) -> float:
+    """vCPU the pods request when every HPA and KEDA ScaledObject is at its maximum."""
+    docs = h.rendered(overlay)
+    maxima = {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]["maxReplicas"]
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    maxima |= {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]["maxReplicaCount"]
+        for d in docs
+        if d["kind"] == "ScaledObject"
+    }
+    total = 0.0
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        each = sum(
+            _cpu(c.get("resources", {}).get("requests", {}).get("cpu", 0))
+            for c in pod["containers"]
+        )
+        total += each * maxima.get(doc["metadata"]["name"], doc["spec"].get("replicas", 1))
+    return total + CLUSTER_SYSTEM_CPU
+
+
+def test_the_node_group_has_room_for_every_autoscaler_maximum() -> None:
+    params = h.cfn("eks.yaml")["Parameters"]
+    kind = params["NodeInstanceType"]["Default"]
+    per_node = (ALLOCATABLE_CPU[kind] - PER_NODE_SYSTEM_CPU) * PACKING
+    needed = cpu_at_the_maxima("eks")
+    assert needed > 10, "the computation reads the manifests' requests and maxima"
+    # no node autoscaler is installed by the stack: the nodes it starts with must hold the maxima
+    nodes = params["NodeDesiredSize"]["Default"]
+    assert nodes * per_node >= needed, (
+        f"{needed:.1f} vCPU at the maxima, {nodes} x {kind} hold {nodes * per_node:.1f}"
+    )
+    assert params["NodeMinSize"]["Default"] <= nodes <= params["NodeMaxSize"]["Default"]
