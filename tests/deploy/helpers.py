@@ -178,6 +178,7 @@ def compose_workloads() -> list[Workload]:
     for name, svc in compose_config()["services"].items():
         env = shopstream_env(svc.get("environment") or {})
         ports = [int(p["target"]) for p in svc.get("ports") or []]
+        ports += [int(p) for p in svc.get("expose") or []]
         command = list(svc.get("command") or [])
         test = (svc.get("healthcheck") or {}).get("test") or []
         urls = [part for part in test if isinstance(part, str) and part.startswith("http://")]

@@ -94,9 +94,11 @@ def test_database_credentials_live_in_secrets_manager() -> None:
         for container in task["Properties"]["ContainerDefinitions"]:
             plain = {e["Name"] for e in container["Environment"]}
             assert "SHOPSTREAM_POSTGRES_PASSWORD" not in plain
-            (secret,) = container["Secrets"]
-            assert secret["Name"] == "SHOPSTREAM_POSTGRES_PASSWORD"
-            assert "DbSecretArn" in str(secret["ValueFrom"])
+            secrets = {s["Name"]: str(s["ValueFrom"]) for s in container["Secrets"]}
+            assert "DbSecretArn" in secrets["SHOPSTREAM_POSTGRES_PASSWORD"]
+            # MSK's SCRAM login, from the data stack's AmazonMSK_ secret
+            for name in ("SHOPSTREAM_KAFKA_SASL_USERNAME", "SHOPSTREAM_KAFKA_SASL_PASSWORD"):
+                assert "KafkaScramSecretArn" in secrets[name] and name not in plain
 
 
 def test_kafka_parameters_broker_count_partitions_replication() -> None:
@@ -574,3 +576,23 @@ def test_the_node_group_has_room_for_every_autoscaler_maximum() -> None:
         f"{needed:.1f} vCPU at the maxima, {nodes} x {kind} hold {nodes * per_node:.1f}"
     )
     assert params["NodeMinSize"]["Default"] <= nodes <= params["NodeMaxSize"]["Default"]
+
+
+def test_msk_accepts_only_tls_clients_that_log_in_with_scram() -> None:
+    kafka = resources("data.yaml", "AWS::MSK::Cluster")["Kafka"]["Properties"]
+    assert kafka["EncryptionInfo"]["EncryptionInTransit"]["ClientBroker"] == "TLS"
+    auth = kafka["ClientAuthentication"]
+    assert auth["Sasl"]["Scram"]["Enabled"] is True and auth["Unauthenticated"]["Enabled"] is False
+    secret = resources("data.yaml", "AWS::SecretsManager::Secret")["KafkaScramSecret"]["Properties"]
+    assert secret["Name"]["Fn::Sub"].startswith("AmazonMSK_") and "KmsKeyId" in secret
+    logins = resources("data.yaml", "AWS::MSK::BatchScramSecret")["KafkaScramLogins"]["Properties"]
+    assert logins["SecretArnList"] == [{"Ref": "KafkaScramSecret"}]
+    eks = Settings.from_env(
+        dict(
+            line.split("=", 1)
+            for line in (h.K8S / "overlays" / "eks" / "config.env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+    )
+    assert eks.kafka_security_protocol == "SASL_SSL"
+    assert all(server.endswith(":9096") for server in eks.kafka_servers.split(","))

@@ -67,12 +67,32 @@ NO_GATEWAY = {
         "SHOPSTREAM_GATEWAY_BODY_LIMIT",
     )
 }
+PLAINTEXT_BROKER = {
+    f"SHOPSTREAM_KAFKA_{name}": "the stack's own broker speaks plaintext on its private network"
+    for name in (
+        "SECURITY_PROTOCOL",
+        "SASL_MECHANISM",
+        "SASL_USERNAME",
+        "SASL_PASSWORD",
+        "CA_LOCATION",
+    )
+}
+SYSTEM_CAS = {
+    "SHOPSTREAM_KAFKA_CA_LOCATION": "MSK's certificates chain to Amazon's public CAs, which the image trusts",
+}
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "ecs": {**LOCAL_ONLY, **NO_GATEWAY},
+    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-eks": {
+        **LOCAL_ONLY,
+        **NO_CLOUDWATCH,
+        **SYSTEM_CAS,
+        "SHOPSTREAM_KAFKA_SASL_USERNAME": "from the Secret shopstream-kafka the operator creates "
+        "from the data stack's KafkaScramSecretArn (aws/README.md)",
+        "SHOPSTREAM_KAFKA_SASL_PASSWORD": "as SHOPSTREAM_KAFKA_SASL_USERNAME",
+    },
+    "ecs": {**LOCAL_ONLY, **NO_GATEWAY, **SYSTEM_CAS},
 }
 
 
@@ -85,6 +105,10 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_POSTGRES_USER",
     "SHOPSTREAM_POSTGRES_PASSWORD",
     "SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL",
+    "SHOPSTREAM_KAFKA_SASL_MECHANISM",
+    "SHOPSTREAM_KAFKA_SASL_USERNAME",
+    "SHOPSTREAM_KAFKA_SASL_PASSWORD",
     "SHOPSTREAM_TOPIC_PARTITIONS",
     "SHOPSTREAM_TOPIC_REPLICATION",
     "SHOPSTREAM_PRODUCT_SERVICE_URL",
