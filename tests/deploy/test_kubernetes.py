@@ -20,7 +20,13 @@ from tests.deploy import helpers as h
 KEDA_SCHEMA = json.loads(
     (Path(__file__).parent / "schemas" / "keda-scaledobject-v1alpha1.json").read_text()
 )
-CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): KEDA_SCHEMA}
+KEDA_AUTH_SCHEMA = json.loads(
+    (Path(__file__).parent / "schemas" / "keda-triggerauthentication-v1alpha1.json").read_text()
+)
+CUSTOM_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): KEDA_SCHEMA,
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): KEDA_AUTH_SCHEMA,
+}
 
 
 def validate(doc: dict[str, Any]) -> None:
@@ -378,3 +384,31 @@ def test_network_policies_let_only_the_services_reach_the_database() -> None:
 def test_eks_version_is_the_validated_version() -> None:
     default = h.cfn("eks.yaml")["Parameters"]["KubernetesVersion"]["Default"]
     assert h.KUBERNETES_VERSION.startswith(default + ".")
+
+
+def test_on_eks_every_kafka_client_logs_in_to_msk() -> None:
+    docs = h.rendered("eks")
+    for doc in of_kind("eks", "Deployment"):
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod["containers"][:1] + (pod.get("initContainers") or []):
+            if "--metrics-port" not in (container.get("args") or []) and container.get(
+                "args", [""]
+            )[0] not in ("serve", "migrate"):
+                continue
+            secrets = {
+                e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container.get("env") or []
+                if "valueFrom" in e
+            }
+            for name in ("SHOPSTREAM_KAFKA_SASL_USERNAME", "SHOPSTREAM_KAFKA_SASL_PASSWORD"):
+                assert secrets.get(name) == "shopstream-kafka", (
+                    f"{doc['metadata']['name']}/{container['name']}: {name}"
+                )
+    auths = {d["metadata"]["name"] for d in docs if d["kind"] == "TriggerAuthentication"}
+    for scaled in of_kind("eks", "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["authenticationRef"]["name"] in auths
+            assert (
+                trigger["metadata"]["sasl"] == "scram_sha512"
+                and trigger["metadata"]["tls"] == "enable"
+            )

@@ -84,14 +84,7 @@ SYSTEM_CAS = {
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
     "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
     "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
-    "k8s-eks": {
-        **LOCAL_ONLY,
-        **NO_CLOUDWATCH,
-        **SYSTEM_CAS,
-        "SHOPSTREAM_KAFKA_SASL_USERNAME": "from the Secret shopstream-kafka the operator creates "
-        "from the data stack's KafkaScramSecretArn (aws/README.md)",
-        "SHOPSTREAM_KAFKA_SASL_PASSWORD": "as SHOPSTREAM_KAFKA_SASL_USERNAME",
-    },
+    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH, **SYSTEM_CAS},
     "ecs": {**LOCAL_ONLY, **NO_GATEWAY, **SYSTEM_CAS},
 }
 
