@@ -262,3 +262,25 @@ def test_provision_creates_databases_and_topics(platform: object) -> None:
     topic = admin.list_topics(timeout=10).topics[f"deploy-test-{suffix}"]
     assert len(topic.partitions) == 3
     admin.delete_topics([f"deploy-test-{suffix}"])
+
+
+def test_the_documented_builds_name_the_nodes_platform() -> None:
+    # Fargate and the EKS nodes are x86; ECR tags are immutable, so an arm64 first push sticks.
+    readme = (h.AWS / "README.md").read_text()
+    builds = re.findall(r"^(?:docker|podman) build[^\n]*", readme, re.MULTILINE)
+    assert len(builds) >= 3
+    assert all("--platform linux/amd64" in b for b in builds), builds
+    nodegroup = h.cfn("eks.yaml")["Resources"]["NodeGroup"]["Properties"]
+    assert "x86_64" in nodegroup["AmiType"]
+    for task in h.cfn("ecs.yaml")["Resources"].values():
+        if task["Type"] == "AWS::ECS::TaskDefinition":
+            assert task["Properties"]["RuntimePlatform"]["CpuArchitecture"] == "X86_64"
+
+
+def test_the_api_endpoint_and_load_balancer_ranges_are_parameters() -> None:
+    eks = h.cfn("eks.yaml")
+    assert "Default" not in eks["Parameters"]["PublicAccessCidr"], "the operator chooses it"
+    cluster = eks["Resources"]["Cluster"]["Properties"]["ResourcesVpcConfig"]
+    assert cluster["PublicAccessCidrs"] == [{"Ref": "PublicAccessCidr"}]
+    group = h.cfn("network.yaml")["Resources"]["LoadBalancerSecurityGroup"]["Properties"]
+    assert all(rule["CidrIp"] == {"Ref": "ClientCidr"} for rule in group["SecurityGroupIngress"])
