@@ -16,6 +16,7 @@ from shopstream_tools.runtime import (
     observability,
     postgres,
     processes,
+    prometheus,
     topology,
 )
 
@@ -135,7 +136,7 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
         url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
         pid = processes.read_pid(settings, worker.name)
         processes.wait_until(partial(processes.http_ok, url), 60, worker.name, pid)
-    observability.write_targets(settings)
+    prometheus.write_targets(settings)
     wanted = {w.name for w in topology.workers(settings, spec)}
     for worker in before:
         if worker.name not in wanted:
@@ -158,7 +159,7 @@ def scale(settings: Settings, service: str, count: int) -> None:
     topology.save_counts(settings, counts)
     if gateway.running(settings):
         gateway.reload(settings, topology.upstreams(settings))
-    observability.write_targets(settings)  # Prometheus follows the discovery files
+    prometheus.write_targets(settings)  # Prometheus follows the discovery files
     # Removed instances leave the gateway first, then finish their in-flight requests and exit.
     for i in range(count + 1, current + 1):
         processes.stop(settings, topology.instance_name(service, i))
