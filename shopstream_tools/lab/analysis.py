@@ -59,6 +59,33 @@ def heatmap(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {"columns": columns, "cpu": cpu, "pss_mb": rss}
 
 
+def memory_timeline(tests: Mapping[str, Mapping[str, Any]], every: float = 2.0) -> dict[str, Any]:
+    """Memory (PSS MB of each component, instances added up) over the whole run: the steps' samples
+    one after the other, a point every ``every`` seconds, and where each test began."""
+    t_axis: list[float] = []
+    pss: dict[str, list[float | None]] = {}
+    starts: list[tuple[float, str]] = []
+    offset = 0.0
+    for test, result in tests.items():
+        steps = result.get("steps", [])
+        if steps:
+            starts.append((round(offset, 1), test))
+        for step in steps:
+            last = -every
+            for sample in step.get("samples", []):
+                if sample["t"] - last < every:
+                    continue
+                last = sample["t"]
+                at: dict[str, float] = {}
+                for name, value in (sample.get("pss_mb") or {}).items():
+                    at[component(name)] = at.get(component(name), 0.0) + value
+                for name in set(at) | set(pss):
+                    pss.setdefault(name, [None] * len(t_axis)).append(round(at[name], 1) if name in at else None)
+                t_axis.append(round(offset + sample["t"], 1))
+            offset += max((s["t"] for s in step.get("samples", [])), default=0.0)
+    return {"t": t_axis, "pss_mb": pss, "tests": starts}
+
+
 
 def summarize(
     ceilings: Mapping[str, list[dict[str, Any]]],
@@ -81,6 +108,8 @@ def summarize(
             entry |= REGISTRY[test].analyse(steps, ceil, machine_cores)
         out["tests"][test] = entry
     out["heatmap"] = heatmap(tests)
+    out["memory_timeline"] = memory_timeline(tests)
+    out["machine_cores"] = machine_cores
     saturated = [
         f"{test} {s['step']}: {s['load']['loadgen']['saturation_reason']}"
         for test, result in tests.items()

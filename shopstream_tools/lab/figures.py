@@ -14,11 +14,15 @@ from shopstream_tools.lab import stats
 SAGA_TOPICS = ("order-events", "stock-events", "payment-events")
 # components of the resource heatmap: process names folded into what they are
 INSTANCE = re.compile(r"^(product|order)-\d+$")
+_COPY = re.compile(r"^((?:product|order)-[a-z]+)-\d+$")
 
 
 def component(process: str) -> str:
     match = INSTANCE.match(process)
-    return f"{match.group(1)} (instances)" if match else process
+    if match:
+        return f"{match.group(1)} (instances)"
+    copy = _COPY.match(process)  # order-consume-3: a copy of order-consume (PT-03 scales them)
+    return copy.group(1) if copy else process
 
 
 
@@ -51,6 +55,8 @@ def step_row(step: Mapping[str, Any], ceil: Mapping[str, float | None], against:
         "machine_cores": step.get("cpu_cores", {}).get("machine"),
         "other_cores": other_cores(step.get("cpu_cores", {})),
         "drain_seconds": step.get("drain_seconds"),
+        "load_seconds": step.get("load_seconds"),
+        "cpu_cores": step.get("cpu_cores", {}),
         # what Prometheus scraped of the load generator (its loadgen job) during the step
         "prom_scrapes": (load.get("prometheus") or {}).get("up"),
         "prom_requests": (load.get("prometheus") or {}).get("requests"),

@@ -46,7 +46,8 @@ def image(chart: Mapping[str, str], shown: set[str] | None = None) -> str:
     if "path" not in chart:
         return f"<p class=note>Chart <b>{esc(chart['title'])}</b> not drawn: {esc(chart.get('missing'))}</p>"
     data = base64.b64encode(Path(chart["path"]).read_bytes()).decode()
-    return f"<figure><img alt='{esc(chart['title'])}' src='data:image/png;base64,{data}'><figcaption>{esc(chart['title'])}</figcaption></figure>"
+    reading = f"<p class=reading>{esc(chart['reading'])}</p>" if chart.get("reading") else ""
+    return f"<figure><img alt='{esc(chart['title'])}' src='data:image/png;base64,{data}'><figcaption>{esc(chart['title'])}</figcaption>{reading}</figure>"
 
 
 def audit_block(result: Mapping[str, Any] | None) -> str:

@@ -19,10 +19,19 @@ Draw = Callable[[Mapping[str, Any], Mapping[str, Any], Path], Path]
 Section = Callable[[Mapping[str, Any], Mapping[str, Mapping[str, str]], set[str]], list[str]]
 
 
+# summary -> the one sentence the chart proves, from the same figures (None: nothing to say)
+Reading = Callable[[Mapping[str, Any]], str | None]
+
+
+def _nothing(summary: Mapping[str, Any]) -> str | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Chart:
     title: str
     draw: Draw
+    reading: Reading = _nothing
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ table{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.85em}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f4f6f7}
 td.l,th.l{text-align:left}.ok{color:#1e8449;font-weight:600}.bad{color:#c0392b;font-weight:600}
 .note{background:#fef9e7;border-left:4px solid #f4d03f;padding:.5em 1em;margin:1em 0}
-img{max-width:100%;border:1px solid #eee;margin:.5em 0}code{font-size:.9em}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}.reading{font-weight:600;margin:.2em 0 1.2em}code{font-size:.9em}
 """
 
 
@@ -109,10 +109,10 @@ def write(
     for test, entry in summary.get("tests", {}).items():
         parts.append(test_section(test, entry, charts, shown))
     parts.append("<h2>Resources</h2>")
-    parts.append(image(charts["5-resource-heatmap"], shown))
+    parts += [image(charts[c], shown) for c in ("5-resource-heatmap", "11-memory-over-time") if c in charts]
     parts.append(memory_table(summary))
-    if "path" in charts.get("4-event-latency", {}) and charts["4-event-latency"]["title"] not in shown:
-        parts.append(image(charts["4-event-latency"], shown))
+    # drawn from another test's figures while the test that shows it did not run
+    parts += [image(c, shown) for c in charts.values() if "path" in c and c["title"] not in shown]
     missing = [c for c in charts.values() if "path" not in c and c["title"] not in shown]
     if missing:
         parts.append("<h2>Charts not drawn</h2>" + "".join(image(c) for c in missing))

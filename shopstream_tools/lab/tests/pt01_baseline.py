@@ -78,6 +78,17 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
 
 
 
+def reading(summary: Mapping[str, Any]) -> str | None:
+    entry = summary.get("tests", {}).get("PT-01") or {}
+    rows, sat = entry.get("rows") or [], entry.get("saturation")
+    if not rows or not sat:
+        return None
+    last = rows[-1]
+    return (f"Reads stop scaling at about {sat['users']:,.0f} users ({sat['ok_rate']:,.0f} req/s at best, "
+            f"{max((r.get('x pgbench-read-mix') or 0) for r in rows):.0%} of what PostgreSQL alone serves); past it only "
+            f"latency grows (p95 {last.get('p95_ms') or 0:,.0f} ms at {last['users']} users).")  # fmt: skip
+
+
 def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], shown: set[str]) -> list[str]:
     rows = entry.get("rows") or []
     parts = [table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")])]
@@ -92,4 +103,4 @@ def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], s
 
 
 MARKDOWN = [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), ("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f")]
-TEST = PerformanceTest("PT-01", "Baseline: concurrency vs throughput", run, analyse, {CHART: Chart(CHART_TITLE, draw)}, section, MARKDOWN)
+TEST = PerformanceTest("PT-01", "Baseline: concurrency vs throughput", run, analyse, {CHART: Chart(CHART_TITLE, draw, reading)}, section, MARKDOWN)

@@ -143,6 +143,20 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
 
 
 
+def reading(summary: Mapping[str, Any]) -> str | None:
+    entry = summary.get("tests", {}).get("PT-03") or {}
+    rows = [r for r in entry.get("rows") or [] if r.get("ok_rate")]
+    if len(rows) < 2:
+        return None
+    best = max(rows, key=lambda r: r["ok_rate"])
+    text = (f"On 2 cores {best['instances']} instance(s) serve the most, {best['ok_rate']:,.0f} req/s; "
+            f"{rows[-1]['instances']} give {rows[-1]['ok_rate']:,.0f} (efficiency {rows[-1].get('efficiency') or 0:.2f})")  # fmt: skip
+    predict = {p["instances"]: p for p in (entry.get("demand") or {}).get("predict") or []}
+    if 8 in predict:
+        text += f"; with a core each, 8 would give about {predict[8]['throughput']:,.0f} req/s, bound by {predict[8]['bottleneck']}"
+    return text + "."
+
+
 def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], shown: set[str]) -> list[str]:
     rows = entry.get("rows") or []
     parts = [table(rows, [*COMMON, ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")])]
@@ -182,4 +196,4 @@ def model_block(entry: Mapping[str, Any]) -> str:
 
 
 MARKDOWN = [*COMMON[:6], ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), ("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f"), ("machine_cores", "machine cores", ".2f")]
-TEST = PerformanceTest("PT-03", "Horizontal scaling", run, analyse, {CHART: Chart(CHART_TITLE, draw)}, section, MARKDOWN)
+TEST = PerformanceTest("PT-03", "Horizontal scaling", run, analyse, {CHART: Chart(CHART_TITLE, draw, reading)}, section, MARKDOWN)

@@ -119,6 +119,18 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
 
 
 
+def reading(summary: Mapping[str, Any]) -> str | None:
+    e = summary.get("tests", {}).get("PT-05") or {}
+    if not e.get("timeline"):
+        return None
+    rec, brec = e.get("recovery_seconds"), e.get("backlog_recovery_seconds")
+    return (f"A {e.get('peak_rate') or 0:,.0f} req/s peak took p95 from {e.get('base_p95_ms') or 0:,.0f} to {e.get('peak_p95_ms') or 0:,.0f} ms "
+            f"with {e.get('peak_error_rate') or 0:.1%} errors; latency was back "
+            + (f"{rec:.0f} s" if rec is not None else "only after the run")
+            + " after the peak, the backlog "
+            + (f"{brec:.0f} s." if brec is not None else "not within the step."))  # fmt: skip
+
+
 def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], shown: set[str]) -> list[str]:
     rows = [entry["row"]] if entry.get("row") else []
     parts = [table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN])]
@@ -135,4 +147,4 @@ def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], s
 
 
 MARKDOWN = [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f")]
-TEST = PerformanceTest("PT-05", "Burst", run, analyse, {CHART: Chart(CHART_TITLE, draw)}, section, MARKDOWN)
+TEST = PerformanceTest("PT-05", "Burst", run, analyse, {CHART: Chart(CHART_TITLE, draw, reading)}, section, MARKDOWN)

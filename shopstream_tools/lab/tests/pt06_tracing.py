@@ -176,6 +176,17 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
 
 
 
+def reading(summary: Mapping[str, Any]) -> str | None:
+    cost = (summary.get("tests", {}).get("PT-06") or {}).get("cost")
+    if not cost or cost.get("throughput_ratio") is None:
+        return None
+    noise = max(cost.get("off_spread") or 1, cost.get("on_spread") or 1)
+    verdict = "within the noise" if abs(1 - cost["throughput_ratio"]) < noise - 1 else "beyond the noise"
+    return (f"Tracing at {cost['tracing']} gives {cost['throughput_ratio']:.2f}x the orders/s of tracing off and "
+            f"{cost.get('cpu_per_order_ratio') or 0:.2f}x the CPU per order; repeats of one setting differ by up to "
+            f"{noise:.2f}x, so the cost is {verdict}.")  # fmt: skip
+
+
 def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], shown: set[str]) -> list[str]:
     rows = entry.get("rows") or []
     parts = [table(rows, [*COMMON[:6], ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("platform_ms_per_order", "platform CPU ms/order", ".2f"), ("zipkin_cores", "Zipkin cores", ".2f"), ("x pgbench-order-path", "x pgbench", ".3f"), *LOADGEN])]
@@ -225,4 +236,4 @@ def tracing_block(entry: Mapping[str, Any]) -> str:
 
 
 MARKDOWN = [*COMMON[:5], ("e2e_p50_ms", "accepted->confirmed p50 ms", ",.0f"), ("platform_ms_per_order", "platform CPU ms/order", ".2f"), ("zipkin_cores", "Zipkin cores", ".2f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("prom_requests", "requests Prometheus saw", ",.0f"), ("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f")]
-TEST = PerformanceTest("PT-06", "Tracing cost", run, analyse, {CHART: Chart(CHART_TITLE, draw)}, section, MARKDOWN, needs_orders=True)
+TEST = PerformanceTest("PT-06", "Tracing cost", run, analyse, {CHART: Chart(CHART_TITLE, draw, reading)}, section, MARKDOWN, needs_orders=True)
