@@ -146,8 +146,8 @@ def heatmap_reading(summary: Mapping[str, Any]) -> str | None:
 def _timeline(summary: Mapping[str, Any]) -> tuple[list[float], dict[str, list[float | None]], list[tuple[float, str]], str]:
     tl = summary.get("memory_timeline") or {}
     if tl.get("t"):
-        starts = [(float(at), str(test)) for at, test in tl.get("tests") or []]
-        return tl["t"], tl["pss_mb"], starts, "seconds of measured load"
+        found = [(float(at), str(test)) for at, test in tl.get("tests") or []]
+        return tl["t"], tl["pss_mb"], found, "seconds of measured load"
     hm = summary.get("heatmap") or {}  # a summary from before the timeline: peak of each step, in order
     cols = hm.get("columns") or []
     if not cols or not hm.get("pss_mb"):
