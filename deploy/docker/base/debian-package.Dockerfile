@@ -1,0 +1,12 @@
+# Stand-in for an official tool image (Prometheus, Alertmanager) where no registry answers: the
+# tool from Debian's package, run as an unprivileged user. The compose file deploy/docker/
+# compose.standins.yml names the binary as the entrypoint.
+ARG BASE=localhost/shopstream-debian-base:bookworm
+FROM ${BASE}
+ARG PACKAGES
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ${PACKAGES} wget \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*
+# The data folders the compose volumes mount, writable by the unprivileged user.
+RUN mkdir -p /prometheus /alertmanager && chown 65534:65534 /prometheus /alertmanager
+USER 65534:65534
