@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down test-containers
 
 install:
 	@scripts/bootstrap.sh
@@ -36,8 +36,23 @@ unit: install
 	@$(PY) -m pytest -m "not integration" -q
 
 # The whole suite: lint, types, unit and integration tests against real PostgreSQL, Kafka and nginx.
+# The container test (~6 min) has its own target.
 test: install lint typecheck
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q -m "not containers"
+
+# The compose stack from locally built images, with podman or Docker (whichever runs containers):
+# builds, starts in order, waits for health, prints the URLs. COMPOSE_ARGS="--port-offset -6000"
+# publishes elsewhere; `make compose-down COMPOSE_ARGS=--volumes` deletes the data too.
+COMPOSE_ARGS ?=
+compose-up: install
+	@$(SHOPSTREAM) compose up $(COMPOSE_ARGS)
+
+compose-down:
+	@$(SHOPSTREAM) compose down $(COMPOSE_ARGS)
+
+# Builds every image, runs the compose stack and drives it end to end (tests/containers).
+test-containers: install
+	@$(PY) -m pytest -q -m containers tests/containers
 
 bench: install
 	@$(SHOPSTREAM) bench products

@@ -343,6 +343,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--order-seconds", type=float, default=30.0)
     s.set_defaults(func=cmd_perf_check)
 
+    from shopstream_tools.compose import command as compose_command
+
+    compose_command.add_parser(sub)
+
     s = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report")
     s.add_argument("action", choices=["run", "down"])
     s.add_argument(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import urllib.error
@@ -93,9 +92,9 @@ def _venv_tool(name: str) -> str | None:
 
 def registry_reachable(timeout: float = 5.0) -> bool:
     try:
-        urllib.request.urlopen(REGISTRY_PROBE, timeout=timeout)  # noqa: S310 - fixed https URL
+        urllib.request.urlopen(REGISTRY_PROBE, timeout=timeout)
     except urllib.error.HTTPError:
         return True
-    except (urllib.error.URLError, socket.timeout, ssl.SSLError, OSError):
+    except (urllib.error.URLError, ssl.SSLError, OSError):
         return False
     return True

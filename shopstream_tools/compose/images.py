@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -46,7 +47,7 @@ def standins() -> list[Image]:
         Image(JRE, "jre.Dockerfile", base),
         Image(NGINX, "nginx.Dockerfile", base),
         Image(OPS, "debian-package.Dockerfile", base, (("PACKAGES", OPS_PACKAGES),)),
-        Image(ZIPKIN, "zipkin.Dockerfile", base, (("JRE_IMAGE", JRE),)),
+        Image(ZIPKIN, "deploy/docker/base/zipkin.Dockerfile", "."),
     ]
 
 
@@ -83,6 +84,8 @@ def build(engine: Engine, image: Image, use_standins: bool) -> float:
     args = [*image.args, *(image.standin_args if use_standins else ())]
     command = ["build", "--network", "host", "-q", "-t", image.tag, "-f",
                str(PROJECT_ROOT / image.context / image.dockerfile)]
+    if engine.name == "podman":  # OCI images would drop the Dockerfiles' HEALTHCHECK
+        command += ["--format", "docker"]
     for name, value in args:
         command += ["--build-arg", f"{name}={value}"]
     if (ca := cacert()) is not None:
@@ -98,8 +101,6 @@ def build_all(engine: Engine, tag: str, use_standins: bool, work_dir: str) -> di
         if not exists(engine, DEBIAN_BASE):
             started = time.monotonic()
             engine_env = {**os.environ, **engine.env}
-            import subprocess
-
             subprocess.run([str(BASE / "build-debian-base.sh"), engine.name, work_dir],
                            env=engine_env, check=True, capture_output=True)
             seconds[DEBIAN_BASE] = time.monotonic() - started

@@ -15,7 +15,9 @@ REPOSITORY = os.environ.get("MAVEN_REPOSITORY", "https://repo1.maven.org/maven2"
 def main(lockfile: str, dest: str, cafile: str = "") -> None:
     context = ssl.create_default_context(cafile=cafile if cafile and os.path.exists(cafile) else None)
     os.makedirs(dest, exist_ok=True)
-    for line in open(lockfile):
+    with open(lockfile) as lock:
+        lines = lock.read().splitlines()
+    for line in lines:
         if not line.strip() or line.startswith("#"):
             continue
         sha256, path = line.split()
