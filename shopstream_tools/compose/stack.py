@@ -126,9 +126,11 @@ class Stack:
         started = time.monotonic()
         self.compose("up", "-d", *INFRASTRUCTURE)
         self.wait_healthy(INFRASTRUCTURE, timeout)
-        self.compose("up", "-d", "migrate")
+        # --no-recreate: podman-compose would otherwise replace what the earlier waves started,
+        # leaving the later containers depending on removed ones.
+        self.compose("up", "-d", "--no-recreate", "migrate")
         self.wait_exited("migrate", timeout)
-        self.compose("up", "-d")
+        self.compose("up", "-d", "--no-recreate")
         self.wait_healthy(None, timeout - (time.monotonic() - started))
         return time.monotonic() - started
 
