@@ -26,7 +26,8 @@ NGINX = "localhost/shopstream-standin/nginx:bookworm"
 OPS = "localhost/shopstream-standin/ops:bookworm"
 ZIPKIN = "localhost/shopstream-standin/zipkin:3.4.4"
 OPS_PACKAGES = (
-    "prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-nginx-exporter"
+    "prometheus=2.42.* prometheus-alertmanager=0.25.* prometheus-postgres-exporter=0.11.*"
+    " prometheus-nginx-exporter=0.11.*"
 )
 
 

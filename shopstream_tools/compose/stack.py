@@ -126,11 +126,12 @@ class Stack:
         started = time.monotonic()
         self.compose("up", "-d", *INFRASTRUCTURE)
         self.wait_healthy(INFRASTRUCTURE, timeout)
-        # --no-recreate: podman-compose would otherwise replace what the earlier waves started,
-        # leaving the later containers depending on removed ones.
-        self.compose("up", "-d", "--no-recreate", "migrate")
+        # --no-recreate: podman-compose would otherwise replace what the earlier waves started.
+        # --no-deps: the waves are the order; podman-compose's container dependencies
+        # (--requires) trip podman 4.3 ("not found in input list") once a chain is two deep.
+        self.compose("up", "-d", "--no-recreate", "--no-deps", "migrate")
         self.wait_exited("migrate", timeout)
-        self.compose("up", "-d", "--no-recreate")
+        self.compose("up", "-d", "--no-recreate", "--no-deps")
         self.wait_healthy(None, timeout - (time.monotonic() - started))
         return time.monotonic() - started
 

@@ -16,6 +16,7 @@ debootstrap --variant=minbase --include=ca-certificates bookworm "$ROOTFS" "$MIR
 # The image's apt must find the same mirror, and needs no caches or docs.
 echo "deb $MIRROR bookworm main" > "$ROOTFS/etc/apt/sources.list"
 echo "deb $MIRROR bookworm-updates main" >> "$ROOTFS/etc/apt/sources.list"
+echo "deb ${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security} bookworm-security main" >> "$ROOTFS/etc/apt/sources.list"
 rm -rf "$ROOTFS"/var/cache/apt/*.bin "$ROOTFS"/var/cache/apt/archives/*.deb "$ROOTFS"/var/lib/apt/lists/* \
        "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/* "$ROOTFS"/usr/share/locale/*
 tar -C "$ROOTFS" -c . | "$ENGINE" import - "$TAG"

@@ -4,7 +4,7 @@
 ARG BASE=localhost/shopstream-debian-base:bookworm
 FROM ${BASE}
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx-light gettext-base wget \
+    && apt-get install -y --no-install-recommends nginx-light=1.22.* gettext-base=0.21* wget=1.21.* \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/* /etc/nginx/sites-enabled/* \
     && groupadd --system --gid 101 nginx \
     && useradd --system --uid 101 --gid nginx --no-create-home --shell /usr/sbin/nologin nginx \

@@ -3,5 +3,5 @@
 ARG BASE=localhost/shopstream-debian-base:bookworm
 FROM ${BASE}
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python-is-python3 \
+    && apt-get install -y --no-install-recommends python3=3.11.* python3-venv=3.11.* python-is-python3=3.11.* \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/*

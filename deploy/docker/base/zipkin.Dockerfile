@@ -10,7 +10,7 @@ RUN --mount=type=secret,id=cacert python /tmp/fetch_jars.py /tmp/zipkin.lock /op
 
 FROM ${JRE_IMAGE}
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends wget \
+    && apt-get install -y --no-install-recommends wget=1.21.* \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && printf '#!/bin/sh\nexec wget -q -O /dev/null http://127.0.0.1:9411/health\n' > /usr/local/bin/docker-healthcheck \
     && chmod 0755 /usr/local/bin/docker-healthcheck
