@@ -49,7 +49,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s.down(volumes=True)  # a stack left over by an interrupted run
     s.build(str(PROJECT_ROOT / "data-containers" / "base"))
     try:
-        s.up()
+        took = s.up()
+        record(s, took)
         yield s
     finally:
         s.down(volumes=True)
@@ -158,6 +159,17 @@ def test_a_crashed_container_is_restarted_and_the_stack_recovers(
     pid = create(gateway, stock=5)["id"]
     placed = gateway.post("/orders", json=body([(pid, 1)]))
     assert wait_until_ended(gateway, placed.json()["id"], timeout=90)["status"] == "CONFIRMED"
+
+
+def record(stack: Stack, start_seconds: float) -> None:
+    """What the stack costs, for docs/operations/containers.md: start time and memory."""
+    out = stack.engine.run("stats", "--no-stream", "--format", "json", capture=True)
+    rows = json.loads(out) if out.strip().startswith("[") else []
+    memory = {row.get("name") or row.get("Name"): row.get("mem_usage") or row.get("MemUsage")
+              for row in rows}  # fmt: skip
+    target = PROJECT_ROOT / "data-containers" / "stack-cost.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(json.dumps({"start_seconds": start_seconds, "memory": memory}, indent=1))
 
 
 def order_events(stack: Stack, order_id: str) -> str:
