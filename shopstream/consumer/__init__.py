@@ -26,6 +26,7 @@ from shopstream.consumer.group import (
     Poison,
     Stopped,
     next_batch,
+    run_members,
     waited_out,
 )
 from shopstream.consumer.idempotent import EventConsumer, Handler
@@ -47,5 +48,6 @@ __all__ = [
     "Stopped",
     "apply_isolating",
     "next_batch",
+    "run_members",
     "waited_out",
 ]

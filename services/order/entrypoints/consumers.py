@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from uuid import UUID
 
 import asyncpg
@@ -31,7 +30,7 @@ from services.order.domain.values import LineItem
 from services.order.service_layer.orders import OrderService
 from shopstream import contracts, db, events, tracing
 from shopstream.config import Settings
-from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison
+from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison, run_members
 from shopstream.contracts import stock
 from shopstream.contracts.topics import PRODUCT_EVENTS, STOCK_EVENTS
 
@@ -165,22 +164,12 @@ async def run(settings: Settings) -> None:
         types=["StockReserved", "StockRejected"],
     )
     replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_EVENTS], catalog_applier(pool))
-    stopping = asyncio.Event()
-
-    def stop() -> None:
-        stopping.set()
-        consumer.stop()
-        replica.stop()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run())
-            tasks.create_task(replica.run())
-            tasks.create_task(refresh_gauges(pool, stopping))
-            tasks.create_task(sweep_sync_orders(service, stopping))
+        await run_members(
+            [consumer, replica],
+            (lambda stopping: refresh_gauges(pool, stopping),
+             lambda stopping: sweep_sync_orders(service, stopping)),
+        )  # fmt: skip
     finally:
         await service.products.close()
         await pool.close()

@@ -13,9 +13,7 @@ per transaction); the answer goes through the outbox in the same transaction as 
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from uuid import UUID
@@ -31,7 +29,7 @@ from services.product.domain.reservation import (
 from services.product.service_layer import reservations
 from shopstream import contracts, db, outbox
 from shopstream.config import Settings
-from shopstream.consumer import EventConsumer, Poison
+from shopstream.consumer import EventConsumer, Poison, run_members
 from shopstream.contracts import orders, stock
 from shopstream.contracts.topics import ORDER_EVENTS, STOCK_EVENTS
 from shopstream.db import Connection
@@ -110,18 +108,9 @@ async def handle(conn: Connection, event: Event) -> None:
 async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "product", "consume", settings.worker_db_pool_size)
     consumer = EventConsumer(settings, pool, GROUP, [ORDER_EVENTS], handle, wants=wanted)
-    stopping = asyncio.Event()
-
-    def stop() -> None:
-        stopping.set()
-        consumer.stop()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run())
-            tasks.create_task(reservation_metrics.sample_while(settings, stopping))
+        await run_members(
+            [consumer], (lambda stopping: reservation_metrics.sample_while(settings, stopping),)
+        )
     finally:
         await pool.close()
