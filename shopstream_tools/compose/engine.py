@@ -43,13 +43,16 @@ class Engine:
     def health(self, container: str) -> str:
         """healthy, unhealthy, starting, none (no check), exited or missing."""
         try:
-            state = json.loads(self.run("inspect", container, capture=True))[0]["State"]
+            found = json.loads(self.run("inspect", container, capture=True))[0]
+            state = found["State"]
         except (subprocess.CalledProcessError, IndexError, KeyError, json.JSONDecodeError):
             return "missing"
         if not state.get("Running"):
             return "exited"
+        if not (found.get("Config") or {}).get("Healthcheck"):
+            return "none"  # podman reports an empty Health even for a container without a check
         health = state.get("Health") or state.get("Healthcheck") or {}
-        if self.name == "podman" and health:
+        if self.name == "podman":
             done = subprocess.run(
                 ["podman", "healthcheck", "run", container],
                 env={**os.environ, **self.env},

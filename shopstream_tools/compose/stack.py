@@ -36,6 +36,7 @@ HOST_PORTS = {
     "KAFKA_UI_HOST_PORT": (8090, "Kafka UI"),
 }
 INFRASTRUCTURE = ("postgres", "kafka")
+ONE_OFF = ("migrate",)  # done is "exited 0" (wait_exited), not healthy
 
 
 @dataclass
@@ -97,7 +98,7 @@ class Stack:
         while time.monotonic() < deadline:
             pending = {}
             for name, service in self.containers().items():
-                if services is not None and service not in services:
+                if (services is not None and service not in services) or service in ONE_OFF:
                     continue
                 state = self.engine.health(name)
                 if state not in ("healthy", "none"):
