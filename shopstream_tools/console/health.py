@@ -31,7 +31,7 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
         (),
     ),
     ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
-    ("Targets down", "up == 0", "", ("job", "instance")),
+    ("Targets down", "up == 0", "targets", ("job", "instance")),
 ]
 
 

@@ -46,9 +46,13 @@ def _budget(wait_ms: int) -> list[str]:
     return [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
 
 
-def dom(url: str, wait_ms: int = 0) -> str:
+# No name resolves but the loopback's: a page that needs the internet (a CDN) fails as offline.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+
+
+def dom(url: str, wait_ms: int = 0, offline: bool = False) -> str:
     """The page's DOM as Chromium built it (`--dump-dom`), after ``wait_ms`` of virtual time."""
-    return _run(*_budget(wait_ms), "--dump-dom", url)
+    return _run(*_budget(wait_ms), *([OFFLINE] if offline else []), "--dump-dom", url)
 
 
 def screenshot(url: str, path: Path, width: int = 1280, height: int = 900, wait_ms: int = 0) -> Path:
