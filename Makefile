@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -66,3 +66,18 @@ lab-smoke: install
 dashboards: install
 	@$(PY) infra/grafana/dashboards.py
 	@cp infra/prometheus/rules/*.yml deploy/k8s/monitoring/rules/
+
+# A JMeter test plan (performance-tests/jmeter/PT-0N.jmx) against a gateway, through the
+# jmeter-maven-plugin (JMeter 5.6.3 from Maven Central, downloaded on the first run); results in
+# performance-tests/jmeter/target/jmeter/results/$(PLAN).csv. Under the machine's benchmark lock.
+PLAN ?= PT-01
+GATEWAY_HOST ?= 127.0.0.1
+GATEWAY_PORT ?= 8080
+USERS ?= 10
+SECONDS ?= 60
+MODE ?= async
+jmeter:
+	@cd performance-tests/jmeter && flock /tmp/shopstream-bench.lock mvn -B -q verify \
+	  -Djmeter.plan=$(PLAN) -Djmeter.host=$(GATEWAY_HOST) -Djmeter.port=$(GATEWAY_PORT) \
+	  -Djmeter.users=$(USERS) -Djmeter.duration=$(SECONDS) -Djmeter.mode=$(MODE)
+	@echo "results: performance-tests/jmeter/target/jmeter/results/$(PLAN).csv"
