@@ -74,10 +74,10 @@ PLAN ?= PT-01
 GATEWAY_HOST ?= 127.0.0.1
 GATEWAY_PORT ?= 8080
 USERS ?= 10
-SECONDS ?= 60
+DURATION ?= 60
 MODE ?= async
 jmeter:
 	@cd performance-tests/jmeter && flock /tmp/shopstream-bench.lock mvn -B -q verify \
 	  -Djmeter.plan=$(PLAN) -Djmeter.host=$(GATEWAY_HOST) -Djmeter.port=$(GATEWAY_PORT) \
-	  -Djmeter.users=$(USERS) -Djmeter.duration=$(SECONDS) -Djmeter.mode=$(MODE)
+	  -Djmeter.users=$(USERS) -Djmeter.duration=$(DURATION) -Djmeter.mode=$(MODE)
 	@echo "results: performance-tests/jmeter/target/jmeter/results/$(PLAN).csv"

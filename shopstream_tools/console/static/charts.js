@@ -35,6 +35,17 @@
     return unit ? text + " " + unit : text;
   }
 
+  function scaledUnit(unit) {
+    return ["s", "ms", "bytes", "bytes/s", "%"].indexOf(unit) >= 0;
+  }
+
+  function compact(v) {
+    var a = Math.abs(v);
+    if (a >= 1e6) return (v / 1e6).toLocaleString(undefined, {maximumFractionDigits: 1}) + "M";
+    if (a >= 1e4) return (v / 1e3).toLocaleString(undefined, {maximumFractionDigits: 1}) + "k";
+    return v.toLocaleString(undefined, {maximumFractionDigits: a < 10 ? 2 : 0});
+  }
+
   function thresholdPlugin(thresholds, unit) {
     return {hooks: {draw: function (u) {
       var ctx = u.ctx;
@@ -81,7 +92,10 @@
         if (max == null || max <= min) max = min + 1;
         return [min, max];
       }}},
-      axes: [{}, {size: 80, values: function (u, splits) { return splits.map(function (v) { return format(v, unit); }); }}],
+      axes: [{}, scaledUnit(unit)
+        ? {size: 80, values: function (u, splits) { return splits.map(function (v) { return format(v, unit); }); }}
+        // a count: compact ticks, the unit as the axis' label
+        : {size: 60, label: unit, labelSize: 20, values: function (u, splits) { return splits.map(compact); }}],
       series: [{value: function (u, v) { return v == null ? "–" : new Date(v * 1000).toLocaleTimeString(); }}].concat(
         data.series.map(function (s, i) {
           return {label: s.label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false,
