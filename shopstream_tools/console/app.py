@@ -102,14 +102,16 @@ class Console:
         note = "" if stream.status_code == 200 else f"events answered {stream.status_code}"
         return order.json(), events, note
 
-    async def lab_steps(self) -> list[list[Any]]:
-        """The load generators Prometheus scrapes now: (run, step, tool, up or down)."""
+    async def lab_steps(self) -> tuple[str, list[list[Any]]]:
+        """The Prometheus the lab view reads, and the load generators it scrapes now:
+        (run, step, tool, up or down)."""
+        base = await charts.prometheus_for(self.settings, "lab")
         try:
-            async with httpx.AsyncClient(base_url=health.base_url(self.settings), timeout=3) as c:
+            async with httpx.AsyncClient(base_url=base, timeout=3) as c:
                 rows = await health.query(c, 'up{job="loadgen"}')
         except (httpx.HTTPError, RuntimeError):
-            return []
-        return [
+            return base, []
+        return base, [
             [r.labels.get("run", ""), r.labels.get("step", ""), r.labels.get("tool", ""), "up" if r.value else "down"]
             for r in rows
         ]
@@ -271,7 +273,7 @@ def routes(console: Console) -> list[Any]:
 
     @get("/lab", media_type=MediaType.HTML, include_in_schema=False)
     async def lab_page() -> str:
-        return pages.lab(charts.boards()["lab"], await console.lab_steps())
+        return pages.lab(charts.boards()["lab"], *(await console.lab_steps()))
 
     @get(
         "/api/charts/{board:str}/{panel:int}",

@@ -152,9 +152,26 @@ def legend(template: str, labels: dict[str, str]) -> str:
     return shown or "value"
 
 
+async def prometheus_for(settings: Settings, board: str) -> str:
+    """Where a board's series are: the lab view reads the lab platform's Prometheus (this
+    platform's port + the lab's offset) when one answers there, else this platform's."""
+    if board == "lab":
+        from shopstream_tools.lab.testbed import LAB_PORT_OFFSET
+
+        lab = f"http://127.0.0.1:{settings.prometheus_port + LAB_PORT_OFFSET}"
+        try:
+            async with httpx.AsyncClient(timeout=1) as client:
+                if (await client.get(f"{lab}/-/ready")).status_code == 200:
+                    return lab
+        except httpx.HTTPError:
+            pass
+    return health.base_url(settings)
+
+
 async def series(settings: Settings, c: Chart, window: int, now: float | None = None) -> dict[str, Any]:
     """The chart's series over the last ``window`` seconds, aligned on one time axis (uPlot's
     data layout: ``x`` then one list per series, ``None`` where a series has no sample)."""
+    base = await prometheus_for(settings, c.board)
     end = now or time.time()
     step = max(5, window // POINTS)
     end -= end % step
@@ -166,10 +183,10 @@ async def series(settings: Settings, c: Chart, window: int, now: float | None = 
         "thresholds": [{"value": t.value, "alert": t.alert, "op": t.op} for t in c.thresholds],
     }  # fmt: skip
     try:
-        async with httpx.AsyncClient(base_url=health.base_url(settings), timeout=10) as client:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             body = (await client.get("/api/v1/query_range", params=params)).json()
     except (httpx.HTTPError, ValueError) as exc:
-        out["error"] = f"Prometheus at {health.base_url(settings)}: {exc}"
+        out["error"] = f"Prometheus at {base}: {exc}"
         return out
     if body.get("status") != "success":
         out["error"] = str(body.get("error", "query failed"))

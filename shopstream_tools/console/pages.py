@@ -417,11 +417,12 @@ def dashboard(board: dict[str, Any], charts: list[Chart]) -> str:
     return page(board["title"], "/dashboards", about + drawn, charts="charts")
 
 
-def lab(charts: list[Chart], steps: list[list[Any]]) -> str:
+def lab(charts: list[Chart], prometheus: str, steps: list[list[Any]]) -> str:
     """While a lab run goes: its load generator's step, rate and p99, and the platform's lag and
     backlog, over time. The lab lists its generator as Prometheus' ``loadgen`` target."""
     running = (
-        "<h2>Load generator now</h2>"
+        f"<p class=muted>from the Prometheus at <code>{escape(prometheus)}</code> (the lab "
+        "platform's when it runs, else this platform's)</p><h2>Load generator now</h2>"
         + table(["run", "step", "tool", "target"], steps, "lab-steps")
         + "<p class=muted>The lab (<code>shopstream lab run</code>) lists each step's load generator "
         "as Prometheus' <code>loadgen</code> target while it runs; nothing listed: no lab run now "

@@ -419,11 +419,17 @@ def pt04(lab: Lab) -> list[dict[str, Any]]:
             lab.settings = testbed.set_partitions(lab.settings, partitions, lab.log)
             ceiling = ceilings.kafka_producer(lab.settings, partitions, p.kafka_records, lab.raw, lab.stop)
             lab.log(f"  kafka producer on {partitions} partition(s): {ceiling['rate']:,.0f} msg/s")
-            if lab.order_service:
+            if lab.order_service and p.pt04_users:  # the plan: users placing async orders
+                drive = _locust(
+                    lab, f"PT-04-p{partitions}", weights={"place_order": 1}, users=p.pt04_users,
+                    spawn_rate=max(p.pt04_users, 1), seconds=p.pt04_seconds, mode="async",
+                )  # fmt: skip
+            elif lab.order_service:
                 drive = _vegeta(lab, f"PT-04-p{partitions}", "async", p.pt04_rate, p.pt04_seconds)
             else:  # without orders, the product events of a catalog change stand in
                 drive = _locust(lab, f"PT-04-p{partitions}", weights=lab.read_weights(), users=20, spawn_rate=20, seconds=p.pt04_seconds)
-            record = measure(lab, "PT-04", f"partitions={partitions}", {"partitions": partitions, "rate": p.pt04_rate}, drive, p.pt04_seconds)
+            params = {"partitions": partitions, **({"users": p.pt04_users} if p.pt04_users else {"rate": p.pt04_rate})}
+            record = measure(lab, "PT-04", f"partitions={partitions}", params, drive, p.pt04_seconds)
             record["kafka_ceiling"] = ceiling
             _attach_orders(lab, record)
             if lab.order_service:
@@ -573,6 +579,27 @@ def write_kafka_csv(path: Path, steps: list[dict[str, Any]]) -> None:
                     out.writerow([step["step"], s["t"], "outbox_pending", service, rows])
 
 
+def measured(run_dir: Path, tests: list[str]) -> dict[str, dict[str, Any]]:
+    """The tests of ``tests`` an earlier run in ``run_dir`` measured to the end."""
+    found = {}
+    for test in tests:
+        path = run_dir / f"{test}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            if result.get("steps") and not result.get("interrupted") and not result.get("error"):
+                found[test] = result
+    return found
+
+
+def keep_test(lab: Lab, test: str) -> None:
+    """Write a test's result at once, with the ceilings: a later run can resume after it."""
+    result = lab.tests[test]
+    if lab.stop.is_set():
+        result["interrupted"] = True  # cut short: a resumed run measures it again
+    (lab.run_dir / "ceilings.json").write_text(json.dumps(lab.ceilings, indent=2, default=str))
+    (lab.run_dir / f"{test}.json").write_text(json.dumps(result, indent=1, default=str))
+
+
 def write_results(lab: Lab, environment: dict[str, Any], summary: dict[str, Any]) -> None:
     (lab.run_dir / "environment.json").write_text(json.dumps(environment, indent=2, default=str))
     (lab.run_dir / "ceilings.json").write_text(json.dumps(lab.ceilings, indent=2, default=str))
@@ -593,8 +620,13 @@ def run(
     results_dir: Path = RESULTS_DIR,
     log: Callable[[str], object] = say,
     keep_up: bool = True,
+    resume: Path | None = None,
 ) -> Path:
-    """Run the tests; return the run's folder (its report.html, summary.json, charts)."""
+    """Run the tests; return the run's folder (its report.html, summary.json, charts).
+
+    ``resume``: an earlier run's folder; its tests already measured (their ``PT-0N.json``) are
+    kept and not run again, its ceilings too, so a run of hours can be done in parts. Each test's
+    result is written as soon as it is measured."""
     from shopstream_tools.lab import analysis, charts, report
 
     settings = testbed.lab_settings(base, data_dir, port_offset)
@@ -604,10 +636,14 @@ def run(
     machine = machine_info()
     rev, dirty = git_revision()
     started = datetime.now(UTC)
-    run_dir = results_dir / run_id(started, rev)
+    run_dir = resume or results_dir / run_id(started, rev)
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     lab = Lab(settings, profile, run_dir, stop, log)
+    done = measured(run_dir, tests)
+    lab.tests.update(done)
+    if resume and (run_dir / "ceilings.json").exists():
+        lab.ceilings = json.loads((run_dir / "ceilings.json").read_text())
     t0 = time.monotonic()
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -636,11 +672,16 @@ def run(
         log(f"nothing in flight ({drained}s)" if drained is not None else "still busy: measuring anyway")
         lab.pgbench_products = asyncio.run(ceilings.prepare_pgbench(settings))
         lab.pgbench_scripts = ceilings.write_pgbench_scripts(lab.raw / "pgbench")
-        measure_ceilings(lab, 1)
+        if not lab.ceilings:
+            measure_ceilings(lab, 1)
         for test in tests:
             if stop.is_set():
                 break
+            if test in done:
+                log(f"{test}: already measured in {run_dir.name}, kept")
+                continue
             lab.tests[test] = run_test(lab, test)
+            keep_test(lab, test)
         if profile.ceiling_rounds > 1 and not stop.is_set():
             measure_ceilings(lab, 2)
     except Interrupted:
