@@ -284,6 +284,21 @@ def test_screenshot(platform, product, tmp_path: Path) -> None:
     keep = os.environ.get("SHOPSTREAM_SCREENSHOTS") == "1"
     folder = DOCS if keep else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
+    if keep:  # orders flowing, so the pipeline's charts have lines to show
+        with platform.client() as gw:
+            stocked = gw.post("/products", json={
+                "sku": f"SHOT-{uuid.uuid4().hex[:8].upper()}", "name": "Screenshot Mug",
+                "category": "Kitchen", "brand": "Lumo", "price": 9.5, "stock": 500,
+            }).json()  # fmt: skip
+            for _ in range(3):
+                for _ in range(15):
+                    gw.post("/orders", json={
+                        "customer_id": str(uuid.uuid4()), "mode": "async",
+                        "lines": [{"product_id": stocked["id"], "quantity": 1}],
+                        "shipping_address": {"name": "Ana", "line1": "Rua 1", "city": "Lisboa",
+                                             "postal_code": "1000-001", "country": "PT"},
+                    })  # fmt: skip
+                time.sleep(10)
     shots = (
         ("console-health", "/?window=900&refresh=0", 1800),
         ("console-dashboard-pipeline", "/dashboards/shopstream-order-pipeline?window=900&refresh=0", 1500),
