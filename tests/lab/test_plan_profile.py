@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from shopstream_tools.lab.profiles import PROFILES
-from shopstream_tools.lab.runner import measured
+from shopstream_tools.lab.results import measured
 
 
 def test_plan_profile_has_the_seeds_users_and_durations() -> None:
