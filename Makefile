@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down test-containers
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down test-containers jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -68,7 +68,7 @@ perf-check: install
 	@$(SHOPSTREAM) perf-check $(PERF_ARGS)
 
 # The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
-# performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations;
+# performance-tests/results/<run-id>/report.html. PROFILE=full: 60 s steps; PROFILE=plan: the seed's plan (hours);
 # LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
 PROFILE ?= quick
 LAB_ARGS ?=
@@ -83,3 +83,18 @@ lab-smoke: install
 dashboards: install
 	@$(PY) infra/grafana/dashboards.py
 	@cp infra/prometheus/rules/*.yml deploy/k8s/monitoring/rules/
+
+# A JMeter test plan (performance-tests/jmeter/PT-0N.jmx) against a gateway, through the
+# jmeter-maven-plugin (JMeter 5.6.3 from Maven Central, downloaded on the first run); results in
+# performance-tests/jmeter/target/jmeter/results/$(PLAN).csv. Under the machine's benchmark lock.
+PLAN ?= PT-01
+GATEWAY_HOST ?= 127.0.0.1
+GATEWAY_PORT ?= 8080
+USERS ?= 10
+DURATION ?= 60
+MODE ?= async
+jmeter:
+	@cd performance-tests/jmeter && flock /tmp/shopstream-bench.lock mvn -B -q verify \
+	  -Djmeter.plan=$(PLAN) -Djmeter.host=$(GATEWAY_HOST) -Djmeter.port=$(GATEWAY_PORT) \
+	  -Djmeter.users=$(USERS) -Djmeter.duration=$(DURATION) -Djmeter.mode=$(MODE)
+	@echo "results: performance-tests/jmeter/target/jmeter/results/$(PLAN).csv"
