@@ -38,10 +38,13 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.runtime import platform
 
     rows = platform.status(settings)
-    print(f"{'process':<16}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}  command")
+    print(
+        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}{'restarts':>9}  command"
+    )
     for r in rows:
         print(
-            f"{r.name:<16}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}  {r.program}"
+            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}"
+            f"{r.restarts:>9}  {r.program}"
         )
     return 0 if all(r.health in ("up", "ready") for r in rows) else 1
 
@@ -119,8 +122,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         "--workers-kill-timeout",
         "20",
         "--factory",
-        f"services.{args.service}.entrypoints.app:create",
+        "shopstream_tools.runtime.serving:create",
     ]
+    os.environ["SHOPSTREAM_SERVE_SERVICE"] = args.service
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -337,7 +341,9 @@ def parser() -> argparse.ArgumentParser:
         "perf-check", help="CPU per order and per read on a fixed load, against the baseline"
     )
     s.add_argument("--profile", type=Path, help="also sample the pipeline with py-spy into DIR")
-    s.add_argument("--update-baseline", action="store_true", help="write the baseline from this run")
+    s.add_argument(
+        "--update-baseline", action="store_true", help="write the baseline from this run"
+    )
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
     s.add_argument("--order-rate", type=float, default=100.0)
     s.add_argument("--order-seconds", type=float, default=30.0)

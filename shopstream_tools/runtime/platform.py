@@ -13,7 +13,14 @@ from pathlib import Path
 
 from shopstream import db
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import gateway, kafka_broker, observability, postgres, processes
+from shopstream_tools.runtime import (
+    gateway,
+    kafka_broker,
+    observability,
+    postgres,
+    processes,
+    supervision,
+)
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ def start_instance(settings: Settings, service: str, instance: int) -> int:
     name = instance_name(service, instance)
     port = settings.service_port(service, instance)
     argv = [*shopstream_cli(), "serve", service, "--port", str(port)]
-    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+    return supervision.add(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
 def wait_instance_ready(
@@ -155,7 +162,7 @@ def start_relay(settings: Settings, service: str) -> int:
         "--metrics-port",
         str(relay_metrics_port(settings, service)),
     ]
-    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+    return supervision.add(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
 def start_workers(settings: Settings, spec: ServiceSpec) -> None:
@@ -169,7 +176,7 @@ def start_workers(settings: Settings, spec: ServiceSpec) -> None:
             "--metrics-port",
             str(worker.metrics_port),
         ]
-        processes.spawn(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
+        supervision.add(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
 
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:
@@ -239,7 +246,7 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
     wanted = {w.name for w in workers(settings, spec)}
     for worker in before:
         if worker.name not in wanted:
-            processes.stop(settings, worker.name)
+            supervision.stop(settings, worker.name, remove=True)
 
 
 def scale(settings: Settings, service: str, count: int) -> None:
@@ -261,11 +268,12 @@ def scale(settings: Settings, service: str, count: int) -> None:
     observability.write_targets(settings)  # Prometheus follows the discovery files
     # Removed instances leave the gateway first, then finish their in-flight requests and exit.
     for i in range(count + 1, current + 1):
-        processes.stop(settings, instance_name(service, i))
+        supervision.stop(settings, instance_name(service, i), remove=True)
 
 
 def down(settings: Settings) -> None:
     gateway.stop(settings)
+    supervision.shutdown(settings)  # every service process, each by its process group
     for name in processes.managed_names(settings):
         if name != kafka_broker.NAME:
             processes.stop(settings, name)
@@ -281,6 +289,7 @@ class ProcessStatus:
     health: str
     rss_mb: float
     command: str
+    restarts: int = 0  # by supervisord, after an unplanned exit
 
     @property
     def program(self) -> str:
@@ -294,9 +303,13 @@ class ProcessStatus:
 
 def status(settings: Settings) -> list[ProcessStatus]:
     rows: list[ProcessStatus] = []
+    supervised = supervision.states(settings)
 
     def add(name: str, pid: int | None, port: int | None, health: str) -> None:
         alive = processes.alive(pid)
+        program = supervised.get(name)
+        if program is not None and program.state in ("FATAL", "BACKOFF"):
+            health = program.state.lower()  # a crash loop: supervisord gave up or is backing off
         rows.append(
             ProcessStatus(
                 name,
@@ -305,8 +318,17 @@ def status(settings: Settings) -> list[ProcessStatus]:
                 health if alive else "down",
                 processes.rss_bytes(pid) / 2**20 if alive and pid else 0.0,
                 processes.command_line(pid) if alive and pid else "",
+                program.restarts if program else 0,
             )
         )
+        if program is not None and program.state == "FATAL":
+            rows[-1] = ProcessStatus(name, None, port, "fatal", 0.0, "", program.restarts)
+
+    if supervised:
+        add(supervision.NAME, processes.read_pid_file(supervision.pid_file(settings)), None, "up")
+        watcher = supervised.get(supervision.WATCH)
+        if watcher is not None:
+            add(watcher.name, watcher.pid, supervision.metrics_port(settings), "up")
 
     pg_pid = postgres.pid(settings)
     add(
