@@ -30,8 +30,21 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
         "s",
         (),
     ),
-    ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
+    (
+        "Dead-letter messages",
+        'topic:kafka_log_messages:sum{topic="dead-letter"}',
+        "messages",
+        ("topic",),
+    ),
     ("Targets down", "up == 0", "", ("job", "instance")),
+    # supervisord's restarts of the service processes, and the crash loops it gave up on
+    (
+        "Restarts (last hour)",
+        "round(sum by (program) (increase(shopstream_process_restarts_total[1h])) > 0)",
+        "restarts",
+        ("program",),
+    ),
+    ("Crash loops (given up)", "shopstream_process_fatal == 1", "", ("program",)),
 ]
 
 

@@ -237,7 +237,11 @@ def shutdown(settings: Settings) -> None:
             break
     with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
         main_pid = int(pid_file(settings).read_text().split()[0])
-        while Path(f"/proc/{main_pid}").exists() and time.monotonic() < deadline + 5:
+        while time.monotonic() < deadline + 5:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(main_pid, os.WNOHANG)  # started by this process: reap it
+            if not Path(f"/proc/{main_pid}").exists():
+                break
             time.sleep(0.1)
     for conf in programs_dir(settings).glob("*.conf"):
         conf.unlink()

@@ -18,11 +18,11 @@ from prometheus_client import Counter, Gauge, start_http_server
 from supervisor import childutils
 
 RESTARTS = Counter(
-    "shopstream_process_restarts", "restarts after an unplanned exit, by supervisord", ["process"]
+    "shopstream_process_restarts", "restarts after an unplanned exit, by supervisord", ["program"]
 )
 FATAL = Gauge(
     "shopstream_process_fatal", "1 while supervisord has given up on a crash-looping process",
-    ["process"],
+    ["program"],
 )  # fmt: skip
 
 
