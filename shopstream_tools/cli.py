@@ -129,6 +129,17 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_fault(settings: Settings, args: argparse.Namespace) -> int:
+    """Flip the payment simulator's fault switch; every order process follows within 0.25 s."""
+    from services.order.adapters import payment_faults
+    from services.order.adapters.payments import fault_file
+
+    payment_faults.write(fault_file(settings), args.mode, args.seconds, args.delay_ms)
+    until = f" for {args.seconds:g} s" if args.seconds and args.mode != "off" else ""
+    print(f"payment provider: {args.mode}{until}")
+    return 0
+
+
 def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
@@ -304,6 +315,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("fault", help="make the payment simulator hang, fail or slow down")
+    s.add_argument("target", choices=["payment"])
+    s.add_argument("mode", choices=["off", "hang", "fail", "slow"])
+    s.add_argument("--for", dest="seconds", type=float, default=None, help="then back to normal")
+    s.add_argument("--delay-ms", type=float, default=1500.0, help="added latency when slow")
+    s.set_defaults(func=cmd_fault)
 
     s = sub.add_parser("relay", help="publish a service's outbox to Kafka")
     s.add_argument("service", choices=["product", "order"])

@@ -86,4 +86,3 @@ class ChangeFeed:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[order_id]
-
