@@ -111,10 +111,11 @@ def test_shutdown_leaves_no_process_of_any_group(tmp_path: Path) -> None:
 def test_crash_loop_is_given_up_and_reported(tmp_path: Path) -> None:
     settings = _private(tmp_path)
     try:
-        supervision.add(settings, "crasher", [sys.executable, "-c", "'raise SystemExit(3)'"])
+        argv = [sys.executable, "-c", "'raise SystemExit(3)'"]
+        supervision.add(settings, "crasher", argv, retries=2)
         _wait(
             lambda: supervision.states(settings)["crasher"].state == "FATAL",
-            40,
+            20,
             "supervisord kept retrying a crash loop",
         )
         state = json.loads(supervision.restarts_file(settings).read_text())

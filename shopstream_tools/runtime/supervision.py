@@ -3,7 +3,7 @@
 We chose supervisord (PyPI ``supervisor``, pinned) over a supervisor of our own: it restarts a
 process that exits or is killed, backs off while one fails to start (1 s, 2 s, 3 s ... for
 ``START_RETRIES`` tries) and then gives up on it (state FATAL, reported by ``status``, the console
-and the ``ShopstreamProcessCrashLoop`` alert) instead of looping forever; it stops a program by its
+and the ``ProcessCrashLoop`` alert) instead of looping forever; it stops a program by its
 whole process group (``stopasgroup``/``killasgroup``), so a worker process never outlives ``down``.
 
 Everything it runs is generated under ``<data>/supervisor``: ``supervisord.conf`` and one
@@ -35,7 +35,7 @@ from shopstream.config import Settings
 NAME = "supervisord"
 WATCH = "shopstream-watch"
 START_SECONDS = 5  # a process that exits sooner than this after starting failed to start
-START_RETRIES = 5  # then it is FATAL: a crash loop, reported, not retried forever
+START_RETRIES = 10  # then FATAL: a crash loop, reported, not retried forever (~1 min of backoff)
 STOP_SECONDS = 25  # graceful stop before SIGKILL (granian's own worker kill timeout is 20 s)
 
 
@@ -113,7 +113,11 @@ def main_config(settings: Settings) -> str:
 
 
 def program_config(
-    settings: Settings, name: str, argv: Sequence[str], env: dict[str, str] | None = None
+    settings: Settings,
+    name: str,
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    retries: int = START_RETRIES,
 ) -> str:
     values = {
         "command": " ".join(argv),
@@ -121,7 +125,7 @@ def program_config(
         "autostart": "true",
         "autorestart": "true",
         "startsecs": str(START_SECONDS),
-        "startretries": str(START_RETRIES),
+        "startretries": str(retries),
         "stopsignal": "TERM",
         "stopwaitsecs": str(STOP_SECONDS),
         "stopasgroup": "true",
@@ -186,12 +190,16 @@ def names(settings: Settings) -> list[str]:
 
 
 def add(
-    settings: Settings, name: str, argv: Sequence[str], env: dict[str, str] | None = None
+    settings: Settings,
+    name: str,
+    argv: Sequence[str],
+    env: dict[str, str] | None = None,
+    retries: int = START_RETRIES,
 ) -> int:
     """Run ``argv`` as program ``name`` (started now, restarted whenever it exits); its pid."""
     start(settings)
     path = programs_dir(settings) / f"{name}.conf"
-    path.write_text(program_config(settings, name, argv, env))
+    path.write_text(program_config(settings, name, argv, env, retries))
     server = rpc(settings)
     server.reloadConfig()
     with contextlib.suppress(xmlrpc.client.Fault):
