@@ -129,6 +129,24 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import backup
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(args.to) if args.to else settings.data_path.parent / "backups" / stamp
+    backup.backup(settings, folder)
+    print(f"backup in {folder}")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import backup
+
+    backup.restore(settings, Path(args.folder))
+    print(f"restored {args.folder} into {settings.data_path}; the platform is up")
+    return 0
+
+
 def cmd_fault(settings: Settings, args: argparse.Namespace) -> int:
     """Flip the payment simulator's fault switch; every order process follows within 0.25 s."""
     from services.order.adapters import payment_faults
@@ -315,6 +333,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=0)
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("backup", help="dump every database, the event topics and the offsets")
+    s.add_argument("--to", help="a new folder (default: backups/<time> beside the data folder)")
+    s.set_defaults(func=cmd_backup)
+
+    s = sub.add_parser("restore", help="bring a backup back into a fresh data folder, then up")
+    s.add_argument("folder")
+    s.set_defaults(func=cmd_restore)
 
     s = sub.add_parser("fault", help="make the payment simulator hang, fail or slow down")
     s.add_argument("target", choices=["payment"])
