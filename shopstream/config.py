@@ -61,6 +61,10 @@ class Settings:
         "product-events=3,order-events=3,stock-events=3,payment-events=3,dead-letter=1",
     )
     topic_replication: int = _doc("replication factor of the topics", 1)
+    kafka_brokers: int = _doc("brokers of the local KRaft cluster (3 in the HA profile)", 1)
+    kafka_broker_port_step: int = _doc(
+        "broker n listens on kafka_port + (n-1) * step, its controller likewise", 1000
+    )
 
     relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
     relay_idle_seconds: float = _doc(
@@ -146,7 +150,12 @@ class Settings:
 
     @property
     def kafka_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        step = self.kafka_broker_port_step
+        return ",".join(
+            f"127.0.0.1:{self.kafka_port + n * step}" for n in range(self.kafka_brokers)
+        )
 
     @property
     def product_service(self) -> str:

@@ -88,7 +88,9 @@ async def create_pool(
     return pool
 
 
-CONNECT_TIMEOUT_SECONDS = 3.0  # a PostgreSQL that does not answer: fail the request, do not pile it up
+CONNECT_TIMEOUT_SECONDS = (
+    3.0  # a PostgreSQL that does not answer: fail the request, do not pile it up
+)
 READY_TIMEOUT_SECONDS = 2.0
 
 

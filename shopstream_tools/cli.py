@@ -289,7 +289,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shopstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start the whole platform").set_defaults(func=cmd_up)
+    s = sub.add_parser("up", help="start the whole platform")
+    s.add_argument(
+        "--profile",
+        choices=["default", "ha"],
+        default=None,
+        help="ha: three Kafka brokers, two instances and two consumers of each service",
+    )
+    s.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop every process").set_defaults(func=cmd_down)
     sub.add_parser("status", help="every process with pid, port, health").set_defaults(
         func=cmd_status
@@ -425,7 +432,9 @@ def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    from shopstream_tools.runtime import profiles
+
+    settings = profiles.apply(Settings.from_env(), getattr(args, "profile", None))
     started = time.monotonic()
     try:
         return int(args.func(settings, args))

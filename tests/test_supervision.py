@@ -118,8 +118,13 @@ def test_crash_loop_is_given_up_and_reported(tmp_path: Path) -> None:
             20,
             "supervisord kept retrying a crash loop",
         )
-        state = json.loads(supervision.restarts_file(settings).read_text())
-        assert state["fatal"] == ["crasher"]
+        # the event listener hears of it a moment after supervisord's own state changes
+        _wait(
+            lambda: json.loads(supervision.restarts_file(settings).read_text())["fatal"]
+            == ["crasher"],
+            5,
+            "the crash loop is not reported",
+        )
         metrics = httpx.get(f"http://127.0.0.1:{supervision.metrics_port(settings)}/metrics").text
         assert 'shopstream_process_fatal{program="crasher"} 1.0' in metrics
     finally:

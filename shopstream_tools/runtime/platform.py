@@ -19,6 +19,7 @@ from shopstream_tools.runtime import (
     observability,
     postgres,
     processes,
+    profiles,
     supervision,
 )
 
@@ -197,8 +198,12 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
             log(f"migrated  {service}: {', '.join(versions)}")
     kafka_broker.wait_ready(settings)
     kafka_broker.ensure_topics(settings)
-    log(f"kafka     ready on :{settings.kafka_port} (topics: {settings.topic_partitions})")
+    log(f"kafka     ready on {settings.kafka_servers} (topics: {settings.topic_partitions})")
     counts = instance_counts(settings)
+    for spec in specs():  # the profile's consumer count, on the first `up` of a data folder
+        if spec.workers and _consumers_key(spec.name) not in counts:
+            counts[_consumers_key(spec.name)] = profiles.CONSUMERS[profiles.current(settings)]
+    _save_counts(settings, counts)
     for spec in specs():
         wanted = counts.get(spec.name) or int(getattr(settings, f"{spec.name}_instances"))
         counts[spec.name] = wanted
@@ -275,9 +280,9 @@ def down(settings: Settings) -> None:
     gateway.stop(settings)
     supervision.shutdown(settings)  # every service process, each by its process group
     for name in processes.managed_names(settings):
-        if name != kafka_broker.NAME:
+        if not name.startswith(kafka_broker.NAME):
             processes.stop(settings, name)
-    kafka_broker.stop(settings)
+    kafka_broker.stop(settings)  # every broker at once
     postgres.stop(settings)
 
 
@@ -337,13 +342,14 @@ def status(settings: Settings) -> list[ProcessStatus]:
         settings.postgres_port,
         "up" if postgres.running(settings) else "starting",
     )
-    kafka_pid = kafka_broker.pid(settings)
-    add(
-        "kafka",
-        kafka_pid,
-        settings.kafka_port,
-        "up" if processes.port_open(settings.kafka_port) else "starting",
-    )
+    for node in kafka_broker.nodes(settings):
+        port = kafka_broker.broker_port(settings, node)
+        add(
+            kafka_broker.node_name(node),
+            kafka_broker.pid(settings, node),
+            port,
+            "up" if processes.port_open(port) else "starting",
+        )
     counts = instance_counts(settings)
     for spec in specs():
         for i in range(1, counts.get(spec.name, 0) + 1):
