@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import observability, processes
+from shopstream_tools.runtime import observability, processes, supervision
 
 KAFKA_HOME = PROJECT_ROOT / "infra" / "kafka"
 LIBS = KAFKA_HOME / "libs"
@@ -184,7 +184,8 @@ def start_node(settings: Settings, node: int) -> int:
         "kafka.Kafka",
         str(broker_dir(settings, node) / "server.properties"),
     ]
-    return processes.spawn(settings, node_name(node), argv)
+    # under supervisord: a broker that dies is started again (and rejoins the cluster)
+    return supervision.add(settings, node_name(node), argv)
 
 
 def wait_ready(settings: Settings, timeout: float = 60.0) -> None:
@@ -233,8 +234,7 @@ def stop(settings: Settings) -> None:
     shutdown for a quorum that is gone. Exit status 143 after SIGTERM is a clean stop for Kafka."""
     names = [node_name(n) for n in nodes(settings)]
     names += [p.stem for p in processes.run_dir(settings).glob(f"{NAME}-*.pid")]  # a former HA run
-    pids = {name: processes.read_pid(settings, name) for name in dict.fromkeys(names)}
-    with concurrent.futures.ThreadPoolExecutor(len(pids)) as pool:
-        list(pool.map(lambda pid: processes.terminate(pid, 30), pids.values()))
-    for name in pids:
-        processes.pid_file(settings, name).unlink(missing_ok=True)
+    names += [n for n in supervision.names(settings) if n.startswith(f"{NAME}-")]
+    names = list(dict.fromkeys(names))
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        list(pool.map(lambda name: processes.stop(settings, name, 30), names))
