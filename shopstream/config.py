@@ -77,9 +77,7 @@ class Settings:
         20.0,
     )
 
-    order_default_mode: str = _doc(
-        "processing mode when a request names none: async or sync", "async"
-    )
+    order_default_mode: str = _doc("processing mode when a request names none: async or sync", "async")
     order_partition_strategy: str = _doc(
         "message key of order events: order_id, customer_id or product_id", "order_id"
     )
@@ -92,10 +90,10 @@ class Settings:
     payment_latency_ms: float = _doc("simulated payment provider latency", 20.0)
     payment_jitter_ms: float = _doc("random spread added to the simulated latency", 5.0)
     payment_seed: int = _doc("seed of the payment simulator's decisions", 42)
-    payment_timeout_ms: float = _doc("longest wait for one answer of the payment provider", 1000.0)
-    payment_attempts: int = _doc("tries of a payment call before the order is compensated", 3)
 
     cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
+    payment_timeout_ms: float = _doc("longest wait for one answer of the payment provider", 1000.0)
+    payment_attempts: int = _doc("tries of a payment call before the order is compensated", 3)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
 

@@ -138,9 +138,7 @@ class Metrics:
     """Aggregates metrics; ``flush`` writes one EMF line per set of dimension values seen since the
     last flush."""
 
-    def __init__(
-        self, namespace: str, out: TextIO | None = None, clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, namespace: str, out: TextIO | None = None, clock: Callable[[], float] = time.time) -> None:
         self.namespace = namespace
         self.out = out or sys.stdout
         self.clock = clock

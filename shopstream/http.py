@@ -70,10 +70,7 @@ def problem(
 
 
 def encoded(
-    body: bytes,
-    status: int = 200,
-    headers: dict[str, str] | None = None,
-    media_type: str = "application/json",
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None, media_type: str = "application/json"
 ) -> Response[Any]:
     """A response whose body is already JSON bytes (cached, or encoded by msgspec)."""
     return Response(body, status_code=status, media_type=media_type, headers=headers)

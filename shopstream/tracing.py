@@ -153,17 +153,8 @@ def span(
             raise
 
 
-__all__ = [
-    "SpanKind",
-    "context_of",
-    "current_headers",
-    "flush",
-    "in_span",
-    "setup",
-    "span",
-    "start_consumer_span",
-    "tracer",
-]
+__all__ = ["SpanKind", "context_of", "current_headers", "flush", "in_span", "setup", "span",
+           "start_consumer_span", "tracer"]
 
 
 # --- HTTP -------------------------------------------------------------------------------------
@@ -280,14 +271,10 @@ def start_consumer_span(message: Any, group: str) -> Span | None:
         "messaging.destination.partition.id": str(message.partition()),
         "messaging.kafka.offset": int(message.offset() or 0),
         "messaging.consumer.group.name": group,
-        "messaging.kafka.message.key": key.decode("utf-8", "replace")
-        if isinstance(key, bytes)
-        else str(key or ""),
+        "messaging.kafka.message.key": key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key or ""),
     }
     return tracer().start_span(
-        f"process {message.topic()}",
-        context=context_of(headers),
-        kind=SpanKind.CONSUMER,
+        f"process {message.topic()}", context=context_of(headers), kind=SpanKind.CONSUMER,
         attributes=attributes,
     )
 

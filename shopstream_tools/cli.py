@@ -392,9 +392,7 @@ def parser() -> argparse.ArgumentParser:
         "perf-check", help="CPU per order and per read on a fixed load, against the baseline"
     )
     s.add_argument("--profile", type=Path, help="also sample the pipeline with py-spy into DIR")
-    s.add_argument(
-        "--update-baseline", action="store_true", help="write the baseline from this run"
-    )
+    s.add_argument("--update-baseline", action="store_true", help="write the baseline from this run")
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
     s.add_argument("--order-rate", type=float, default=100.0)
     s.add_argument("--order-seconds", type=float, default=30.0)

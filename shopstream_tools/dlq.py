@@ -54,10 +54,7 @@ class DeadLetter:
         kept: list[tuple[str, str | bytes | None]] = [
             (k, v) for k, v in self.headers if not k.startswith(DLQ_PREFIX)
         ]
-        return [
-            *kept,
-            (REPLAYED_FROM, f"{DEAD_LETTER_TOPIC}/{self.partition}@{self.offset}".encode()),
-        ]
+        return [*kept, (REPLAYED_FROM, f"{DEAD_LETTER_TOPIC}/{self.partition}@{self.offset}".encode())]
 
     def describe(self) -> str:
         origin = (
@@ -84,9 +81,7 @@ def read(settings: Settings, timeout: float = 30.0) -> tuple[list[DeadLetter], d
     partitions = sorted(md.partitions)
     bounds: dict[int, list[int]] = {p: [0, 0] for p in partitions}
     for index, spec in ((0, OffsetSpec.earliest()), (1, OffsetSpec.latest())):
-        futures = admin.list_offsets(
-            {TopicPartition(DEAD_LETTER_TOPIC, p): spec for p in partitions}
-        )
+        futures = admin.list_offsets({TopicPartition(DEAD_LETTER_TOPIC, p): spec for p in partitions})
         for tp, f in futures.items():
             bounds[tp.partition][index] = f.result().offset
     letters: list[DeadLetter] = []
@@ -147,9 +142,7 @@ def replay(settings: Settings, letters: list[DeadLetter], ends: dict[int, int]) 
         )
     left = producer.flush(60)
     if left or failures:
-        raise RuntimeError(
-            f"replay not acknowledged ({left} left, errors {failures[:3]}): nothing deleted"
-        )
+        raise RuntimeError(f"replay not acknowledged ({left} left, errors {failures[:3]}): nothing deleted")
     replayed_partitions = {d.partition for d in letters}
     if replayed_partitions:
         admin = _admin(settings)  # held until the futures resolve: a dropped client never answers
@@ -175,7 +168,5 @@ def run(settings: Settings, dry_run: bool, out: Callable[[str], object] = print)
         out("dry run: nothing replayed; run without --dry-run to replay them")
         return 0
     count = replay(settings, letters, ends)
-    out(
-        f"replayed {count} message(s) to their original topics and removed them from {DEAD_LETTER_TOPIC}"
-    )
+    out(f"replayed {count} message(s) to their original topics and removed them from {DEAD_LETTER_TOPIC}")
     return 0

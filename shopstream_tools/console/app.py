@@ -250,12 +250,7 @@ def routes(console: Console) -> list[Any]:
     async def dashboard_page(uid: str) -> str:
         board = next((b for b in health.dashboards() if b["uid"] == uid), None)
         if board is None:
-            raise Problem(
-                404,
-                "Unknown dashboard",
-                f"no dashboard {uid!r}",
-                [field_error("uid", "no such dashboard")],
-            )
+            raise Problem(404, "Unknown dashboard", f"no dashboard {uid!r}", [field_error("uid", "no such dashboard")])
         return pages.dashboard(board, await health.evaluate(console.settings, board))
 
     return [

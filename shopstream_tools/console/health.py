@@ -30,12 +30,7 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
         "s",
         (),
     ),
-    (
-        "Dead-letter messages",
-        'topic:kafka_log_messages:sum{topic="dead-letter"}',
-        "messages",
-        ("topic",),
-    ),
+    ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
     ("Targets down", "up == 0", "", ("job", "instance")),
     # supervisord's restarts of the service processes, and the crash loops it gave up on
     (

@@ -169,7 +169,9 @@ class KafkaView:
             return []
         described = {
             gid: f.result()
-            for gid, f in self.admin.describe_consumer_groups(ids, request_timeout=TIMEOUT).items()
+            for gid, f in self.admin.describe_consumer_groups(
+                ids, request_timeout=TIMEOUT
+            ).items()
         }
         groups: list[Group] = []
         ends: dict[tuple[str, int], int] = {}

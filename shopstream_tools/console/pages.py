@@ -112,14 +112,14 @@ def health(pulse: Pulse) -> str:
     parts.append(
         "<h2>Firing alerts</h2>"
         + table(["alert", "severity", "summary", "since (UTC)", "Alertmanager"], alerts, "alerts")
-        + "<p class=muted>as Prometheus evaluates them now; what Alertmanager notified: "
+        + '<p class=muted>as Prometheus evaluates them now; what Alertmanager notified: '
         '<a href="/alerts">alerts</a></p>'
     )
     for panel in pulse.panels:
-        rows = [[*(r.labels.get(k, "") for k in panel.keys), r.value] for r in panel.rows]
-        title = escape(panel.title) + (
-            f" <span class=muted>({escape(panel.unit)})</span>" if panel.unit else ""
-        )
+        rows = [
+            [*(r.labels.get(k, "") for k in panel.keys), r.value] for r in panel.rows
+        ]
+        title = escape(panel.title) + (f" <span class=muted>({escape(panel.unit)})</span>" if panel.unit else "")
         error = f"<p class=bad>{escape(panel.error)}</p>" if panel.error else ""
         parts.append(
             f'<div class=card data-panel="{escape(panel.title)}"><h2>{title}</h2>{error}'
@@ -145,9 +145,7 @@ def alerts(states: list[AlertState], found: list[Notification], alertmanager_por
     """Each alert's latest notified state, then the notifications, newest first."""
     current = [
         [
-            Raw(
-                f'<span class="{"bad" if s.status == "firing" else "ok"}">{escape(s.status)}</span>'
-            ),
+            Raw(f'<span class="{"bad" if s.status == "firing" else "ok"}">{escape(s.status)}</span>'),
             s.name,
             s.severity,
             ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items())),
@@ -177,16 +175,7 @@ def alerts(states: list[AlertState], found: list[Notification], alertmanager_por
     body = (
         f"<p>{where}</p><h2>Alerts, as last notified</h2>"
         + table(
-            [
-                "status",
-                "alert",
-                "severity",
-                "labels",
-                "summary",
-                "since (UTC)",
-                "resolved (UTC)",
-                "notified (UTC)",
-            ],
+            ["status", "alert", "severity", "labels", "summary", "since (UTC)", "resolved (UTC)", "notified (UTC)"],
             current,
             "notified-alerts",
         )
@@ -217,11 +206,7 @@ def kafka(cluster_id: str, brokers: list[Broker], topics: list[Topic]) -> str:
         f"<p>cluster <code>{escape(cluster_id)}</code></p><h2>Brokers</h2>"
         + table(["id", "address", "controller"], broker_rows, "brokers")
         + "<h2>Topics</h2>"
-        + table(
-            ["topic", "partitions", "replication", "messages", "log-end offsets"],
-            topic_rows,
-            "topics",
-        )
+        + table(["topic", "partitions", "replication", "messages", "log-end offsets"], topic_rows, "topics")
     )
     return page("Kafka", "/kafka", body)
 
@@ -241,17 +226,7 @@ def topic(t: Topic, sizes: dict[int, float]) -> str:
         ]
         for p in t.partitions
     ]
-    headers = [
-        "partition",
-        "leader",
-        "replicas",
-        "ISR",
-        "log start",
-        "log end",
-        "messages",
-        "size",
-        "",
-    ]
+    headers = ["partition", "leader", "replicas", "ISR", "log start", "log end", "messages", "size", ""]
     return page(f"Topic {t.name}", "/kafka", table(headers, rows, "partitions"))
 
 
@@ -287,17 +262,16 @@ def _message_rows(messages: list[Message], with_reason: bool) -> list[list[Any]]
     return rows
 
 
-def messages(
-    topic_name: str, partition: int, limit: int, found: list[Message], partitions: int
-) -> str:
+def messages(topic_name: str, partition: int, limit: int, found: list[Message], partitions: int) -> str:
     choose = " ".join(
         f'<a href="/kafka/topics/{quote(topic_name)}/messages?{urlencode({"partition": p, "limit": limit})}">{p}</a>'
         if p != partition
         else f"<b>{p}</b>"
         for p in range(partitions)
     )
-    body = f"<p>partition: {choose} · the latest {limit}, newest first</p>" + table(
-        ["offset", "time (UTC)", "key", "headers", "value"], _message_rows(found, False), "messages"
+    body = (
+        f"<p>partition: {choose} · the latest {limit}, newest first</p>"
+        + table(["offset", "time (UTC)", "key", "headers", "value"], _message_rows(found, False), "messages")
     )
     return page(f"{topic_name} / partition {partition}", "/kafka", body)
 
@@ -324,17 +298,7 @@ def dead_letters(found: list[Message], total: int, limit: int) -> str:
         "After fixing the cause: <code>shopstream dlq replay --dry-run</code>, then "
         "<code>shopstream dlq replay</code>.</p>"
         + table(
-            [
-                "offset",
-                "time (UTC)",
-                "key",
-                "reason",
-                "from",
-                "group",
-                "attempts",
-                "headers",
-                "value",
-            ],
+            ["offset", "time (UTC)", "key", "reason", "from", "group", "attempts", "headers", "value"],
             _message_rows(found, True),
             "dead-letters",
         )
@@ -356,9 +320,7 @@ def _timeline(stamps: dict[str, str]) -> list[list[Any]]:
     if not parsed:
         return []
     first = parsed[0][0]
-    return [
-        [stage, when, round((at - first).total_seconds() * 1000, 1)] for at, stage, when in parsed
-    ]
+    return [[stage, when, round((at - first).total_seconds() * 1000, 1)] for at, stage, when in parsed]
 
 
 def orders(
@@ -374,35 +336,17 @@ def orders(
     if order is not None:
         summary = [
             [k, order.get(k, "")]
-            for k in (
-                "id",
-                "status",
-                "outcome",
-                "mode",
-                "version",
-                "total_cents",
-                "customer_id",
-                "reason",
-            )
+            for k in ("id", "status", "outcome", "mode", "version", "total_cents", "customer_id", "reason")
             if order.get(k) is not None
         ]
         parts.append("<h2>Order</h2>" + table(["field", "value"], summary, "order"))
         parts.append(
             "<h2>Saga timeline</h2>"
-            + table(
-                ["stage", "at", "ms since first"],
-                _timeline(order.get("timestamps") or {}),
-                "timeline",
-            )
+            + table(["stage", "at", "ms since first"], _timeline(order.get("timestamps") or {}), "timeline")
         )
     if order is not None:
         rows = [
-            [
-                e.get("version", ""),
-                e.get("type", ""),
-                e.get("occurred_at", ""),
-                pretty(e.get("data", {})),
-            ]
+            [e.get("version", ""), e.get("type", ""), e.get("occurred_at", ""), pretty(e.get("data", {}))]
             for e in events
         ]
         parts.append(
@@ -437,7 +381,7 @@ def dashboard(board: dict[str, Any], results: list[tuple[str, str, list[Any], st
         shown = [[_legend(legend, labels), value] for labels, value in rows[:30]]
         err = f"<p class=bad>{escape(error)}</p>" if error else ""
         parts.append(
-            f"<div class=card><h2>{escape(title)}</h2>{err}"
+            f'<div class=card><h2>{escape(title)}</h2>{err}'
             f"{table(['series', 'value'], shown, 'panel-' + _slug(title))}</div>"
         )
     return page(board["title"], "/dashboards", "".join(parts), refresh=10)
@@ -445,9 +389,7 @@ def dashboard(board: dict[str, Any], results: list[tuple[str, str, list[Any], st
 
 def _legend(legend: str, labels: dict[str, str]) -> str:
     if not legend:
-        return (
-            ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or "value"
-        )
+        return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or "value"
     out = legend
     for key, value in labels.items():
         out = out.replace("{{" + key + "}}", value)

@@ -38,9 +38,7 @@ def _lat(load: Mapping[str, Any], key: str) -> float | None:
     return float(value) if value is not None else None
 
 
-def step_row(
-    step: Mapping[str, Any], ceil: Mapping[str, float | None], against: list[str]
-) -> dict[str, Any]:
+def step_row(step: Mapping[str, Any], ceil: Mapping[str, float | None], against: list[str]) -> dict[str, Any]:
     """The common figures of one step: rates, latency percentiles, load generator, ratios."""
     load = step.get("load", {})
     gen = load.get("loadgen", {})
@@ -88,13 +86,7 @@ def backlog_series(step: Mapping[str, Any]) -> list[tuple[float, float, float]]:
         backlog = s.get("backlog") or {}
         lag = (s.get("kafka") or {}).get("lag") or {}
         outbox = sum(v for v in backlog.values() if isinstance(v, int | float))
-        out.append(
-            (
-                s["t"],
-                float(outbox),
-                float(sum(v for v in lag.values() if isinstance(v, int | float))),
-            )
-        )
+        out.append((s["t"], float(outbox), float(sum(v for v in lag.values() if isinstance(v, int | float)))))
     return out
 
 
@@ -155,9 +147,7 @@ def demand_tiers(cores: Mapping[str, float]) -> dict[str, float]:
 LARGER_MACHINE = {"gateway": 2.0, "postgres": 2.0, "kafka": 2.0, "relays and consumers": 2.0}
 
 
-def pt03(
-    steps: list[dict[str, Any]], ceil: Mapping[str, float | None], machine_cores: float
-) -> dict[str, Any]:
+def pt03(steps: list[dict[str, Any]], ceil: Mapping[str, float | None], machine_cores: float) -> dict[str, Any]:
     rows = [step_row(s, ceil, ["nginx-fixed"]) for s in steps]
     points = [(float(r["instances"]), float(r["ok_rate"] or 0)) for r in rows if r.get("ok_rate")]
     eff = dict(stats.scaling_efficiency(points))
@@ -180,22 +170,14 @@ def pt03(
         tiers = demand_tiers(cores)
         # the machine's busy cores that none of the tiers used: other work on this shared machine
         other = max(0.0, cores.get("machine", 0.0) - sum(tiers.values()))
-        demand_steps.append(
-            model.DemandStep(int(r["instances"]), float(r["ok_rate"]), tiers, other)
-        )
+        demand_steps.append(model.DemandStep(int(r["instances"]), float(r["ok_rate"]), tiers, other))
     if demand_steps:
         dm = model.fit_demands(demand_steps, "service instances", machine_cores)
         out["demand"] = {
             "demands_ms": {k: v * 1000 for k, v in dm.demands.items()},
             "spread_ms": {k: (lo * 1000, hi * 1000) for k, (lo, hi) in dm.spread.items()},
             "here": [
-                {
-                    "instances": n,
-                    "measured": x,
-                    "model": b,
-                    "error": e,
-                    "other_cores": st.other_cores,
-                }
+                {"instances": n, "measured": x, "model": b, "error": e, "other_cores": st.other_cores}
                 for (n, x, b, e), st in zip(dm.errors_here(), dm.steps, strict=True)
             ],
             "mape_here": dm.mape_here,
@@ -220,9 +202,7 @@ def pt04(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
         row["x kafka-producer"] = stats.ratio(row["messages_per_s"], row["kafka_ceiling"])
         dist = messages.get("order-events") or {}
         row["order_events_per_partition"] = {p: dist[p] for p in sorted(dist, key=int)}
-        row["balance"] = stats.balance(
-            [float(v) for v in row["order_events_per_partition"].values()]
-        )
+        row["balance"] = stats.balance([float(v) for v in row["order_events_per_partition"].values()])
         processed = s.get("processed") or {}
         row["processed_per_s"] = processed.get("rate")
         conf = (s.get("orders") or {}).get("accepted_to_confirmed_ms") or {}
@@ -260,9 +240,7 @@ def pt05(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
     series = backlog_series(s)
     b_times = [t - shift for t, _, _ in series]
     b_total = [o + lag for _, o, lag in series]
-    base_backlog = max(
-        (v for t, v in zip(b_times, b_total, strict=True) if t <= base_s), default=0.0
-    )
+    base_backlog = max((v for t, v in zip(b_times, b_total, strict=True) if t <= base_s), default=0.0)
     backlog_recovery = stats.recovery_seconds(b_times, b_total, peak_end, max(base_backlog, 10.0))
     rates = [e["requests"] for e in timeline]
     return {
@@ -279,28 +257,14 @@ def pt05(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
         "base_rate": stats.median(e["requests"] for e in timeline if 1 <= e["t"] <= base_s),
         "rate_cv": (_cv(rates) if rates else None),
         "timeline": timeline,
-        "backlog": [
-            (t, o, lag)
-            for (t, o, lag) in (
-                (bt, o, lag) for bt, (_, o, lag) in zip(b_times, series, strict=True)
-            )
-        ],
+        "backlog": [(t, o, lag) for (t, o, lag) in ((bt, o, lag) for bt, (_, o, lag) in zip(b_times, series, strict=True))],
     }
 
 
 # Not the platform's work: the machine total, the lab's own sampling, the load generator.
 NOT_PLATFORM = ("machine", "lab", "loadgen")
 # Where tracing's CPU lands: every process that makes spans, and the server that receives them.
-TRACING_GROUPS = (
-    "order instances",
-    "product instances",
-    "relays",
-    "consumers",
-    "postgres",
-    "kafka",
-    "zipkin",
-    "gateway, prometheus",
-)
+TRACING_GROUPS = ("order instances", "product instances", "relays", "consumers", "postgres", "kafka", "zipkin", "gateway, prometheus")
 
 
 def tracing_group(process: str) -> str:
@@ -346,15 +310,10 @@ def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
     for label in labels:
         mine = [r for r in rows if r["tracing"] == label]
         rates = [r["ok_rate"] for r in mine if r["ok_rate"]]
-        arm: dict[str, Any] = {
-            "tracing": label,
-            "ratio": mine[0].get("ratio"),
-            "repeats": len(mine),
-        }
+        arm: dict[str, Any] = {"tracing": label, "ratio": mine[0].get("ratio"), "repeats": len(mine)}
         arm |= {k: stats.median(r.get(k) for r in mine) for k in keys}
         arm["ms_per_order"] = {
-            g: stats.median(r["ms_per_order"].get(g) for r in mine if r["ms_per_order"])
-            for g in TRACING_GROUPS
+            g: stats.median(r["ms_per_order"].get(g) for r in mine if r["ms_per_order"]) for g in TRACING_GROUPS
         }
         arm["ok_rate_min"] = min(rates, default=None)
         arm["ok_rate_max"] = max(rates, default=None)
@@ -365,14 +324,8 @@ def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
     if off and on:
         paired = []
         for repeat in sorted({r["repeat"] for r in rows}):
-            x_off = next(
-                (r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] == "off"),
-                None,
-            )
-            x_on = next(
-                (r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] != "off"),
-                None,
-            )
+            x_off = next((r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] == "off"), None)
+            x_on = next((r["ok_rate"] for r in rows if r["repeat"] == repeat and r["tracing"] != "off"), None)
             if x_off and x_on:
                 paired.append(x_on / x_off)
         out["cost"] = {
@@ -382,9 +335,7 @@ def pt06(steps: list[dict[str, Any]], ceil: Mapping[str, float | None]) -> dict[
             "paired_median": stats.median(paired),
             "p50_ratio": stats.ratio(on["p50_ms"], off["p50_ms"]),
             "p95_ratio": stats.ratio(on["p95_ms"], off["p95_ms"]),
-            "cpu_per_order_ratio": stats.ratio(
-                on["platform_ms_per_order"], off["platform_ms_per_order"]
-            ),
+            "cpu_per_order_ratio": stats.ratio(on["platform_ms_per_order"], off["platform_ms_per_order"]),
             # how far apart the repeats of the same setting were: the noise the ratio sits in
             "off_spread": stats.ratio(off["ok_rate_max"], off["ok_rate_min"]),
             "on_spread": stats.ratio(on["ok_rate_max"], on["ok_rate_min"]),
@@ -490,8 +441,4 @@ def loadgen_scraped(tests: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 scraped += 1
                 counted += s["load"].get("requests") or 0
                 seen += prom.get("requests") or 0
-    return {
-        "steps": steps,
-        "scraped": scraped,
-        "share_of_requests": seen / counted if counted else None,
-    }
+    return {"steps": steps, "scraped": scraped, "share_of_requests": seen / counted if counted else None}

@@ -168,9 +168,7 @@ async def collect(
         rows = await conn.fetch(
             "SELECT id::text AS id, status FROM orders WHERE created_at >= $1", since
         )
-        out.order_reservations = [
-            (r["id"], r["status"], reservations.get(r["id"], [])) for r in rows
-        ]
+        out.order_reservations = [(r["id"], r["status"], reservations.get(r["id"], [])) for r in rows]
         out.duplicate_applications += [
             f"order {r['consumer_group']} {r['event_id']}"
             for r in await conn.fetch(

@@ -47,9 +47,7 @@ def _noop(pid: int) -> None:
     return None
 
 
-def nginx_fixed(
-    settings: Settings, seconds: float, workdir: Path, stop: threading.Event
-) -> dict[str, Any]:
+def nginx_fixed(settings: Settings, seconds: float, workdir: Path, stop: threading.Event) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if not wrk:
         raise RuntimeError("wrk is missing: run scripts/bootstrap.sh")
@@ -137,13 +135,8 @@ CREATE TABLE {CEILING_SCHEMA}.outbox (LIKE public.outbox INCLUDING ALL);
 CREATE TABLE {CEILING_SCHEMA}.processed_events (LIKE public.processed_events INCLUDING ALL);
 """
 
-_PAYLOAD = (
-    "'"
-    + '{"lines":[{"product_id":"00000000-0000-0000-0000-000000000000","quantity":1}],'
-    + (
-        '"shipping_address":{"name":"Lab Customer","line1":"1 Benchmark Way","city":"Lisbon"}}'
-        + "'"
-    )
+_PAYLOAD = "'" + '{"lines":[{"product_id":"00000000-0000-0000-0000-000000000000","quantity":1}],' + (
+    '"shipping_address":{"name":"Lab Customer","line1":"1 Benchmark Way","city":"Lisbon"}}' + "'"
 )
 
 

@@ -69,21 +69,10 @@ def concurrency(summary: Mapping[str, Any], path: Path) -> Path:
     ax.plot(users, rate, "o-", color="#2471a3", label="measured throughput")
     ideal = entry.get("ideal") or []
     if ideal:
-        ax.plot(
-            [n for n, _ in ideal],
-            [x for _, x in ideal],
-            "--",
-            color="grey",
-            label="linear from the first point",
-        )
+        ax.plot([n for n, _ in ideal], [x for _, x in ideal], "--", color="grey", label="linear from the first point")
     sat = entry.get("saturation")
     if sat:
-        ax.axvline(
-            sat["users"],
-            color="#c0392b",
-            ls=":",
-            label=f"saturation: ~{sat['users']:.0f} users ({sat['ok_rate']:,.0f} req/s at best)",
-        )
+        ax.axvline(sat["users"], color="#c0392b", ls=":", label=f"saturation: ~{sat['users']:.0f} users ({sat['ok_rate']:,.0f} req/s at best)")
         ax.axhline(sat["ok_rate"], color="#c0392b", ls=":", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel("concurrent users (log)")
@@ -107,10 +96,7 @@ def sync_async(summary: Mapping[str, Any], path: Path) -> Path:
     width = 0.38
     x = np.arange(len(levels))
     for i, mode in enumerate(("sync", "async")):
-        vals = [
-            next((r["ok_rate"] or 0 for r in rows if r["users"] == u and r["mode"] == mode), 0)
-            for u in levels
-        ]
+        vals = [next((r["ok_rate"] or 0 for r in rows if r["users"] == u and r["mode"] == mode), 0) for u in levels]
         ax.bar(x + (i - 0.5) * width, vals, width, label=mode, color=COLORS[mode])
     ax.set_xticks(x, [str(u) for u in levels])
     ax.set_xlabel("concurrent users")
@@ -118,24 +104,9 @@ def sync_async(summary: Mapping[str, Any], path: Path) -> Path:
     ax.set_title("Throughput")
     ax.legend()
     for mode in ("sync", "async"):
-        mine = [
-            next((r for r in rows if r["users"] == u and r["mode"] == mode), None) for u in levels
-        ]
-        ax2.plot(
-            levels,
-            [r["p95_ms"] if r else None for r in mine],
-            "o-",
-            color=COLORS[mode],
-            label=f"{mode}: response p95",
-        )
-        ax2.plot(
-            levels,
-            [r["e2e_p95_ms"] if r else None for r in mine],
-            "s--",
-            color=COLORS[mode],
-            alpha=0.6,
-            label=f"{mode}: accepted->confirmed p95",
-        )
+        mine = [next((r for r in rows if r["users"] == u and r["mode"] == mode), None) for u in levels]
+        ax2.plot(levels, [r["p95_ms"] if r else None for r in mine], "o-", color=COLORS[mode], label=f"{mode}: response p95")
+        ax2.plot(levels, [r["e2e_p95_ms"] if r else None for r in mine], "s--", color=COLORS[mode], alpha=0.6, label=f"{mode}: accepted->confirmed p95")
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel("concurrent users (log)")
@@ -155,20 +126,13 @@ def scaling(summary: Mapping[str, Any], path: Path) -> Path:
     ax.plot(n, x, "o-", color="#2471a3", label="measured here (2 cores)", zorder=3)
     ideal = entry.get("ideal") or []
     if ideal:
-        ax.plot(
-            [a for a, _ in ideal], [b for _, b in ideal], "--", color="grey", label="ideal (linear)"
-        )
+        ax.plot([a for a, _ in ideal], [b for _, b in ideal], "--", color="grey", label="ideal (linear)")
     usl = entry.get("usl")
     if usl:
         grid = np.linspace(1, max(n), 50)
         lam, s, k = usl["lambda"], usl["sigma"], usl["kappa"]
-        ax.plot(
-            grid,
-            lam * grid / (1 + s * (grid - 1) + k * grid * (grid - 1)),
-            ":",
-            color="#884ea0",
-            label=f"USL fit here: sigma={s:.2f} kappa={k:.3f} (error {usl['mape']:.0%})",
-        )
+        ax.plot(grid, lam * grid / (1 + s * (grid - 1) + k * grid * (grid - 1)), ":", color="#884ea0",
+                label=f"USL fit here: sigma={s:.2f} kappa={k:.3f} (error {usl['mape']:.0%})")
     demand = entry.get("demand")
     if demand:
         pred = demand["predict"]
@@ -212,11 +176,7 @@ def event_latency(summary: Mapping[str, Any], path: Path) -> Path:
     for r in lag_rows:
         series = r.get("lag_series") or []
         if series:
-            ax2.plot(
-                [t for t, _ in series],
-                [v for _, v in series],
-                label=f"{r['partitions']} partition(s)",
-            )
+            ax2.plot([t for t, _ in series], [v for _, v in series], label=f"{r['partitions']} partition(s)")
     ax2.set_xlabel("seconds into the step")
     ax2.set_ylabel("consumer lag (messages, all groups)")
     ax2.set_title("Consumer lag (PT-04)")
@@ -232,14 +192,10 @@ def resource_heatmap(summary: Mapping[str, Any], path: Path) -> Path:
     cpu = hm.get("cpu") or {}
     if not cols or not cpu:
         raise NoData("no step was sampled")
-    names = sorted(
-        cpu, key=lambda k: -np.nanmean([v if v is not None else np.nan for v in cpu[k]] or [0])
-    )
+    names = sorted(cpu, key=lambda k: -np.nanmean([v if v is not None else np.nan for v in cpu[k]] or [0]))
     data = np.array([[v if v is not None else np.nan for v in cpu[n]] for n in names], dtype=float)
     fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(cols) + 3), 0.38 * len(names) + 2.5))
-    im = ax.imshow(
-        data, aspect="auto", cmap="YlOrRd", vmin=0, vmax=max(1.0, float(np.nanmax(data)))
-    )
+    im = ax.imshow(data, aspect="auto", cmap="YlOrRd", vmin=0, vmax=max(1.0, float(np.nanmax(data))))
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
     for i in range(len(names)):
@@ -264,23 +220,11 @@ def percentiles(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path
         spec = s["load"]["spectrum_ms"]
         ps = [float(k[1:]) for k in spec]
         xs = [1 / (1 - p / 100) for p in ps]
-        ax.plot(
-            xs,
-            list(spec.values()),
-            "o-",
-            color=COLORS.get(mode),
-            label=f"{mode}: response ({s['step']})",
-        )
+        ax.plot(xs, list(spec.values()), "o-", color=COLORS.get(mode), label=f"{mode}: response ({s['step']})")
         e2e = (s.get("orders") or {}).get("accepted_to_confirmed_spectrum_ms") or {}
         if e2e:
-            ax.plot(
-                [1 / (1 - float(k[1:]) / 100) for k in e2e],
-                list(e2e.values()),
-                "s--",
-                color=COLORS.get(mode),
-                alpha=0.5,
-                label=f"{mode}: accepted->confirmed",
-            )
+            ax.plot([1 / (1 - float(k[1:]) / 100) for k in e2e], list(e2e.values()), "s--",
+                    color=COLORS.get(mode), alpha=0.5, label=f"{mode}: accepted->confirmed")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ticks = [0, 50, 90, 99, 99.9, 99.99]
@@ -302,13 +246,7 @@ def burst(summary: Mapping[str, Any], path: Path) -> Path:
     ax.plot(t, [e["requests"] for e in timeline], color="#2471a3", label="requests/s")
     ax.plot(t, [e["failures"] for e in timeline], color="#c0392b", label="failures/s")
     ax.set_ylabel("per second")
-    ax.axvspan(
-        entry.get("base_end_s", 0),
-        entry.get("peak_end_s", 0),
-        color="#fdebd0",
-        alpha=0.6,
-        label="peak users",
-    )
+    ax.axvspan(entry.get("base_end_s", 0), entry.get("peak_end_s", 0), color="#fdebd0", alpha=0.6, label="peak users")
     ax2 = ax.twinx()
     ax2.plot(t, [e.get("p95") for e in timeline], color="#d68910", label="p95 latency (ms)")
     ax2.set_ylabel("p95 latency (ms)")
@@ -316,16 +254,12 @@ def burst(summary: Mapping[str, Any], path: Path) -> Path:
         ax2.axhline(entry["threshold_ms"], color="#d68910", ls=":", lw=1)
     rec = entry.get("recovery_seconds")
     if rec is not None:
-        ax.axvline(
-            entry["peak_end_s"] + rec, color="#28b463", ls="--", label=f"recovered after {rec:.0f}s"
-        )
+        ax.axvline(entry["peak_end_s"] + rec, color="#28b463", ls="--", label=f"recovered after {rec:.0f}s")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(lines, [str(h.get_label()) for h in lines], fontsize=7, loc="upper left")
     backlog = entry.get("backlog") or []
     if backlog:
-        ax3.plot(
-            [b[0] for b in backlog], [b[1] for b in backlog], label="outbox rows not yet published"
-        )
+        ax3.plot([b[0] for b in backlog], [b[1] for b in backlog], label="outbox rows not yet published")
         ax3.plot([b[0] for b in backlog], [b[2] for b in backlog], label="consumer lag (messages)")
         ax3.legend(fontsize=7)
     ax3.axvspan(entry.get("base_end_s", 0), entry.get("peak_end_s", 0), color="#fdebd0", alpha=0.6)
@@ -339,24 +273,13 @@ def partitions(summary: Mapping[str, Any], path: Path) -> Path:
     rows = _rows(summary, "PT-04")
     p = [r["partitions"] for r in rows]
     fig, (ax, ax3) = plt.subplots(1, 2, figsize=(12, 4.5))
-    ax.plot(
-        p,
-        [r.get("processed_per_s") or 0 for r in rows],
-        "o-",
-        label="orders processed/s (to terminal)",
-    )
+    ax.plot(p, [r.get("processed_per_s") or 0 for r in rows], "o-", label="orders processed/s (to terminal)")
     ax.plot(p, [r.get("messages_per_s") or 0 for r in rows], "s-", label="saga messages/s")
     ax.set_xlabel("partitions per topic")
     ax.set_ylabel("per second")
     ax.set_xticks(p)
     ax2 = ax.twinx()
-    ax2.plot(
-        p,
-        [r.get("kafka_ceiling") or 0 for r in rows],
-        "^--",
-        color="grey",
-        label="Kafka ProducerPerformance (ceiling)",
-    )
+    ax2.plot(p, [r.get("kafka_ceiling") or 0 for r in rows], "^--", color="grey", label="Kafka ProducerPerformance (ceiling)")
     ax2.set_ylabel("ceiling msg/s")
     lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     ax.legend(lines, [str(h.get_label()) for h in lines], fontsize=7, loc="upper left")
@@ -366,12 +289,8 @@ def partitions(summary: Mapping[str, Any], path: Path) -> Path:
         dist = r.get("order_events_per_partition") or {}
         if dist:
             total = sum(dist.values()) or 1
-            ax3.bar(
-                np.arange(len(dist)) + i * width,
-                [v / total for v in dist.values()],
-                width,
-                label=f"{r['partitions']} partition(s)",
-            )
+            ax3.bar(np.arange(len(dist)) + i * width, [v / total for v in dist.values()], width,
+                    label=f"{r['partitions']} partition(s)")
     ax3.set_xlabel("partition")
     ax3.set_ylabel("share of order-events messages")
     ax3.set_title("Message distribution")
@@ -394,9 +313,7 @@ def tracing_cost(summary: Mapping[str, Any], path: Path) -> Path:
     ax.bar(x, [a["ok_rate"] or 0 for a in arms], 0.55, color=colors, alpha=0.8, label="median")
     for i, t in enumerate(labels):
         mine = [r["ok_rate"] or 0 for r in rows if r["tracing"] == t]
-        ax.plot(
-            [i] * len(mine), mine, "o", color="black", ms=4, label="each repeat" if i == 0 else None
-        )
+        ax.plot([i] * len(mine), mine, "o", color="black", ms=4, label="each repeat" if i == 0 else None)
     cost = entry.get("cost") or {}
     if cost.get("throughput_ratio") is not None:
         ax.set_title(f"Accepted orders/s: on/off = {cost['throughput_ratio']:.2f} (medians), "
@@ -420,9 +337,7 @@ def tracing_cost(summary: Mapping[str, Any], path: Path) -> Path:
     return _save(fig, path)
 
 
-def draw_all(
-    summary: Mapping[str, Any], tests: Mapping[str, Any], folder: Path
-) -> dict[str, dict[str, str]]:
+def draw_all(summary: Mapping[str, Any], tests: Mapping[str, Any], folder: Path) -> dict[str, dict[str, str]]:
     """Every chart: {name: {"title", "path"} or {"title", "missing": why}}."""
     folder.mkdir(parents=True, exist_ok=True)
     makers: dict[str, Callable[[Path], Path]] = {

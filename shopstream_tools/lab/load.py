@@ -380,9 +380,7 @@ def run_vegeta(
     hits = parse_vegeta_csv(encoded.stdout.splitlines())
     ran = min(seconds, done.wall_seconds)
     summary = summarize_vegeta(hits, rate, ran)
-    behind = (
-        bool(hits) and summary["sent_rate"] < VEGETA_BEHIND_RATIO * rate and not done.interrupted
-    )
+    behind = bool(hits) and summary["sent_rate"] < VEGETA_BEHIND_RATIO * rate and not done.interrupted
     why = (
         f"vegeta sent {summary['sent_rate']:.0f}/s of the {rate:.0f}/s scheduled" if behind else ""
     )

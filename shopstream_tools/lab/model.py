@@ -149,18 +149,14 @@ class DemandModel:
         tier = min(limits, key=lambda k: limits[k])
         return limits[tier], tier
 
-    def predict_larger(self, n: int, shared_cores: Mapping[str, float]) -> dict[str, float | str]:
+    def predict_larger(
+        self, n: int, shared_cores: Mapping[str, float]
+    ) -> dict[str, float | str]:
         """Prediction with its range: the demands' min and max over the steps give the band."""
         mid, bottleneck = self.bound_larger(n, shared_cores)
         low, _ = self.bound_larger(n, shared_cores, {k: v[1] for k, v in self.spread.items()})
         high, _ = self.bound_larger(n, shared_cores, {k: v[0] for k, v in self.spread.items()})
-        return {
-            "instances": n,
-            "throughput": mid,
-            "low": low,
-            "high": high,
-            "bottleneck": bottleneck,
-        }
+        return {"instances": n, "throughput": mid, "low": low, "high": high, "bottleneck": bottleneck}
 
     def errors_here(self) -> list[tuple[int, float, float, float]]:
         """(instances, measured, model bound on this machine, relative error) per step."""

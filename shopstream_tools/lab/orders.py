@@ -74,10 +74,10 @@ async def fetch(settings: Settings, since: datetime, until: datetime) -> list[di
 
     conn = await asyncpg.connect(settings.database_url("order"))
     try:
-        has_publications = await conn.fetchval(
-            "SELECT to_regclass('order_publications') IS NOT NULL"
+        has_publications = await conn.fetchval("SELECT to_regclass('order_publications') IS NOT NULL")
+        join = (
+            " LEFT JOIN order_publications p ON p.order_id = o.id" if has_publications else ""
         )
-        join = " LEFT JOIN order_publications p ON p.order_id = o.id" if has_publications else ""
         published = "p.published_at" if has_publications else "NULL::timestamptz"
         rows = await conn.fetch(
             f"SELECT o.mode, o.outcome, o.timestamps::text AS ts, {published} AS published_at"
@@ -98,7 +98,9 @@ async def fetch(settings: Settings, since: datetime, until: datetime) -> list[di
     ]
 
 
-async def completed_per_second(settings: Settings, since: datetime) -> tuple[int, float | None]:
+async def completed_per_second(
+    settings: Settings, since: datetime
+) -> tuple[int, float | None]:
     """Orders accepted since `since` and the seconds from `since` until the last one finished."""
     import asyncpg
 

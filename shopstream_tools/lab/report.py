@@ -47,11 +47,7 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, s
         cells = []
         for key, _, spec in columns:
             v = r.get(key)
-            cells.append(
-                f"<td class=l>{esc(v) if v is not None else '-'}</td>"
-                if not spec
-                else f"<td>{fmt(v, spec)}</td>"
-            )
+            cells.append(f"<td class=l>{esc(v) if v is not None else '-'}</td>" if not spec else f"<td>{fmt(v, spec)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
@@ -70,28 +66,16 @@ def audit_block(result: Mapping[str, Any] | None) -> str:
         return "<p class=note>No audit.</p>"
     if result.get("passed") is None:
         return f"<p class=note>Audit not run: {esc(result.get('skipped'))}</p>"
-    verdict = (
-        "<span class=ok>passed</span>" if result["passed"] else "<span class=bad>FAILED</span>"
-    )
+    verdict = "<span class=ok>passed</span>" if result["passed"] else "<span class=bad>FAILED</span>"
     rows = [
         {"check": name, "result": "ok" if c["passed"] else "FAILED", "detail": c["detail"],
          "examples": "; ".join(c.get("examples") or [])}
         for name, c in result.get("checks", {}).items()
     ]  # fmt: skip
     drained = result.get("drained_seconds")
-    tail = (
-        f" In-flight work finished {drained:.1f} s after the last load."
-        if drained is not None
-        else " <b>In-flight work did not finish within the drain timeout.</b>"
-    )
+    tail = f" In-flight work finished {drained:.1f} s after the last load." if drained is not None else " <b>In-flight work did not finish within the drain timeout.</b>"
     return f"<p>Consistency audit {verdict}.{tail}</p>" + table(
-        rows,
-        [
-            ("check", "check", ""),
-            ("result", "result", ""),
-            ("detail", "detail", ""),
-            ("examples", "examples", ""),
-        ],
+        rows, [("check", "check", ""), ("result", "result", ""), ("detail", "detail", ""), ("examples", "examples", "")]
     )
 
 
@@ -121,23 +105,10 @@ def test_section(
     if entry.get("error"):
         parts.append(f"<p class=note>Stopped by an error: {esc(entry['error'])}</p>")
     if entry.get("interrupted"):
-        parts.append(
-            "<p class=note>Interrupted (Ctrl-C): the steps below are what was measured.</p>"
-        )
+        parts.append("<p class=note>Interrupted (Ctrl-C): the steps below are what was measured.</p>")
     rows = entry.get("rows") or ([entry["row"]] if entry.get("row") else [])
     if test == "PT-01":
-        parts.append(
-            table(
-                rows,
-                [
-                    *COMMON,
-                    ("x nginx-fixed", "x nginx", ".4f"),
-                    ("x pgbench-read-mix", "x pgbench", ".3f"),
-                    *LOADGEN,
-                    ("machine_cores", "machine cores", ".2f"),
-                ],
-            )
-        )
+        parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
         sat = entry.get("saturation")
         if sat:
             parts.append(
@@ -146,86 +117,20 @@ def test_section(
             )
         parts.append(image(charts["1-concurrency-throughput"], shown))
     elif test == "PT-02":
-        parts.append(
-            table(
-                rows,
-                [
-                    *COMMON,
-                    ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"),
-                    ("e2e_p95_ms", "p95", ",.0f"),
-                    ("x nginx-fixed", "x nginx", ".4f"),
-                    ("x pgbench-order-path", "x pgbench", ".3f"),
-                    ("peak_outbox", "peak outbox", ",.0f"),
-                    ("peak_lag", "peak lag", ",.0f"),
-                    ("drain_seconds", "drain s", ".1f"),
-                    *LOADGEN,
-                ],
-            )
-        )
-        outcomes = [
-            {"step": r["step"], **{k: v for k, v in (r.get("outcomes") or {}).items()}}
-            for r in rows
-        ]
+        parts.append(table(rows, [*COMMON, ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("e2e_p95_ms", "p95", ",.0f"), ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_outbox", "peak outbox", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
+        outcomes = [{"step": r["step"], **{k: v for k, v in (r.get("outcomes") or {}).items()}} for r in rows]
         keys = sorted({k for o in outcomes for k in o if k != "step"})
         if keys:
-            parts.append(
-                table(
-                    outcomes,
-                    [
-                        ("step", "outcomes of the step's orders", ""),
-                        *[(k, k, ",.0f") for k in keys],
-                    ],
-                )
-            )
+            parts.append(table(outcomes, [("step", "outcomes of the step's orders", ""), *[(k, k, ",.0f") for k in keys]]))
         parts += [image(charts["2-sync-vs-async"], shown), image(charts["6-percentiles"], shown)]
     elif test == "PT-03":
-        parts.append(
-            table(
-                rows,
-                [
-                    *COMMON,
-                    ("efficiency", "efficiency", ".2f"),
-                    ("x nginx-fixed", "x nginx", ".4f"),
-                    *LOADGEN,
-                    ("machine_cores", "machine cores", ".2f"),
-                ],
-            )
-        )
+        parts.append(table(rows, [*COMMON, ("efficiency", "efficiency", ".2f"), ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN, ("machine_cores", "machine cores", ".2f")]))
         parts.append(model_block(entry))
         parts.append(image(charts["3-scaling"], shown))
     elif test == "PT-04":
-        parts.append(
-            table(
-                rows,
-                [
-                    ("step", "step", ""),
-                    ("ok_rate", "accepted/s", ",.0f"),
-                    ("processed_per_s", "processed/s", ",.0f"),
-                    ("messages_per_s", "saga msg/s", ",.0f"),
-                    ("kafka_ceiling", "Kafka ceiling msg/s", ",.0f"),
-                    ("x kafka-producer", "x Kafka", ".3f"),
-                    ("e2e_p50_ms", "e2e p50 ms", ",.0f"),
-                    ("e2e_p95_ms", "e2e p95 ms", ",.0f"),
-                    ("peak_lag", "peak lag", ",.0f"),
-                    ("drain_seconds", "drain s", ".1f"),
-                    *LOADGEN,
-                ],
-            )
-        )
-        bal = [
-            {"step": r["step"], **{k: v for k, v in (r.get("balance") or {}).items()}} for r in rows
-        ]
-        parts.append(
-            table(
-                bal,
-                [
-                    ("step", "order-events balance", ""),
-                    ("partitions", "partitions", ",.0f"),
-                    ("max_over_mean", "max/mean", ".2f"),
-                    ("cv", "coeff. of variation", ".2f"),
-                ],
-            )
-        )
+        parts.append(table(rows, [("step", "step", ""), ("ok_rate", "accepted/s", ",.0f"), ("processed_per_s", "processed/s", ",.0f"), ("messages_per_s", "saga msg/s", ",.0f"), ("kafka_ceiling", "Kafka ceiling msg/s", ",.0f"), ("x kafka-producer", "x Kafka", ".3f"), ("e2e_p50_ms", "e2e p50 ms", ",.0f"), ("e2e_p95_ms", "e2e p95 ms", ",.0f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *LOADGEN]))
+        bal = [{"step": r["step"], **{k: v for k, v in (r.get("balance") or {}).items()}} for r in rows]
+        parts.append(table(bal, [("step", "order-events balance", ""), ("partitions", "partitions", ",.0f"), ("max_over_mean", "max/mean", ".2f"), ("cv", "coeff. of variation", ".2f")]))
         parts += [image(charts["8-partitions"], shown), image(charts["4-event-latency"], shown)]
     elif test == "PT-05":
         parts.append(table(rows, [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), *LOADGEN]))
@@ -239,19 +144,7 @@ def test_section(
         )
         parts.append(image(charts["7-burst"], shown))
     elif test == "PT-06":
-        parts.append(
-            table(
-                rows,
-                [
-                    *COMMON[:6],
-                    ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"),
-                    ("platform_ms_per_order", "platform CPU ms/order", ".2f"),
-                    ("zipkin_cores", "Zipkin cores", ".2f"),
-                    ("x pgbench-order-path", "x pgbench", ".3f"),
-                    *LOADGEN,
-                ],
-            )
-        )
+        parts.append(table(rows, [*COMMON[:6], ("e2e_p50_ms", "accepted->confirmed p50", ",.0f"), ("platform_ms_per_order", "platform CPU ms/order", ".2f"), ("zipkin_cores", "Zipkin cores", ".2f"), ("x pgbench-order-path", "x pgbench", ".3f"), *LOADGEN]))
         parts.append(table(entry.get("arms") or [], TRACING_ARMS))
         parts.append(tracing_block(entry))
         parts.append(image(charts["9-tracing-cost"], shown))
@@ -279,10 +172,7 @@ def tracing_components(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     """CPU ms per order by component, one column per setting (medians of the repeats)."""
     arms = entry.get("arms") or []
     groups = list((arms[0].get("ms_per_order") or {}) if arms else [])
-    return [
-        {"component": g, **{a["tracing"]: (a.get("ms_per_order") or {}).get(g) for a in arms}}
-        for g in groups
-    ]
+    return [{"component": g, **{a["tracing"]: (a.get("ms_per_order") or {}).get(g) for a in arms}} for g in groups]
 
 
 def tracing_block(entry: Mapping[str, Any]) -> str:
@@ -290,13 +180,7 @@ def tracing_block(entry: Mapping[str, Any]) -> str:
     if not cost:
         return "<p class=note>Tracing's cost needs both settings measured.</p>"
     arms = [a["tracing"] for a in entry.get("arms") or []]
-    per = table(
-        tracing_components(entry),
-        [
-            ("component", "CPU ms per order (medians)", ""),
-            *[(a, f"tracing {a}", ".2f") for a in arms],
-        ],
-    )
+    per = table(tracing_components(entry), [("component", "CPU ms per order (medians)", ""), *[(a, f"tracing {a}", ".2f") for a in arms]])
     paired = ", ".join(f"{r:.2f}" for r in cost.get("paired_ratios") or [])
     return (
         f"<p>With tracing at ratio {esc(cost['tracing'])}, the same async order load gave <b>{fmt(cost['throughput_ratio'], '.2f')}x</b> the "
@@ -321,16 +205,11 @@ def memory_table(summary: Mapping[str, Any]) -> str:
     for name in sorted(rss):
         row: dict[str, Any] = {"component": name}
         for test in tests:
-            values = [
-                v
-                for c, v in zip(cols, rss[name], strict=True)
-                if c.startswith(test) and v is not None
-            ]
+            values = [v for c, v in zip(cols, rss[name], strict=True) if c.startswith(test) and v is not None]
             row[test] = max(values) if values else None
         rows.append(row)
-    return (
-        "<p>Peak memory per test (MB, PSS of each process tree: PostgreSQL's backends and nginx's workers included, shared pages split; instances added up):</p>"
-        + table(rows, [("component", "component", ""), *[(t, t, ",.0f") for t in tests]])
+    return "<p>Peak memory per test (MB, PSS of each process tree: PostgreSQL's backends and nginx's workers included, shared pages split; instances added up):</p>" + table(
+        rows, [("component", "component", ""), *[(t, t, ",.0f") for t in tests]]
     )
 
 
@@ -351,61 +230,17 @@ def model_block(entry: Mapping[str, Any]) -> str:
         )
     demand = entry.get("demand")
     if demand:
-        d = [
-            {
-                "tier": k,
-                "ms": v,
-                "low": demand["spread_ms"][k][0],
-                "high": demand["spread_ms"][k][1],
-            }
-            for k, v in demand["demands_ms"].items()
-        ]
-        out.append(
-            "<p><b>Service demand</b> (CPU ms each request costs each tier, median over the steps, measured from /proc):</p>"
-        )
-        out.append(
-            table(
-                d,
-                [
-                    ("tier", "tier", ""),
-                    ("ms", "CPU ms/request", ".3f"),
-                    ("low", "min", ".3f"),
-                    ("high", "max", ".3f"),
-                ],
-            )
-        )
+        d = [{"tier": k, "ms": v, "low": demand["spread_ms"][k][0], "high": demand["spread_ms"][k][1]} for k, v in demand["demands_ms"].items()]
+        out.append("<p><b>Service demand</b> (CPU ms each request costs each tier, median over the steps, measured from /proc):</p>")
+        out.append(table(d, [("tier", "tier", ""), ("ms", "CPU ms/request", ".3f"), ("low", "min", ".3f"), ("high", "max", ".3f")]))
         out.append(
             f"<p>On this machine the bound min(cores left by other work / total demand, instances / instance demand) misses the measured points by "
             f"{demand['mape_here']:.1%} on average:</p>"
         )
-        out.append(
-            table(
-                demand["here"],
-                [
-                    ("instances", "instances", ",.0f"),
-                    ("measured", "measured/s", ",.0f"),
-                    ("model", "model/s", ",.0f"),
-                    ("error", "error", ".1%"),
-                    ("other_cores", "cores used by other work", ".2f"),
-                ],
-            )
-        )
+        out.append(table(demand["here"], [("instances", "instances", ",.0f"), ("measured", "measured/s", ",.0f"), ("model", "model/s", ",.0f"), ("error", "error", ".1%"), ("other_cores", "cores used by other work", ".2f")]))
         shared = ", ".join(f"{k} {v:g}" for k, v in demand["larger_machine"].items())
-        out.append(
-            f"<p>Prediction for a larger machine (a core per instance; shared tiers with cores: {esc(shared)}; the load generator elsewhere). The range comes from the demands' spread over the steps:</p>"
-        )
-        out.append(
-            table(
-                demand["predict"],
-                [
-                    ("instances", "instances", ",.0f"),
-                    ("throughput", "predicted/s", ",.0f"),
-                    ("low", "low", ",.0f"),
-                    ("high", "high", ",.0f"),
-                    ("bottleneck", "bottleneck", ""),
-                ],
-            )
-        )
+        out.append(f"<p>Prediction for a larger machine (a core per instance; shared tiers with cores: {esc(shared)}; the load generator elsewhere). The range comes from the demands' spread over the steps:</p>")
+        out.append(table(demand["predict"], [("instances", "instances", ",.0f"), ("throughput", "predicted/s", ",.0f"), ("low", "low", ",.0f"), ("high", "high", ",.0f"), ("bottleneck", "bottleneck", "")]))
     return "\n".join(out)
 
 
@@ -432,9 +267,7 @@ def write(
         f"{esc(machine.get('cores'))} cores ({esc(machine.get('cpu_model'))}), load average before {esc(machine.get('load_average_before'))}, after {esc(environment.get('load_average_after'))}.</p>",
     ]
     if environment.get("interrupted"):
-        parts.append(
-            "<p class=note><b>Interrupted with Ctrl-C</b>: what follows is what was measured until then.</p>"
-        )
+        parts.append("<p class=note><b>Interrupted with Ctrl-C</b>: what follows is what was measured until then.</p>")
     parts.append(
         "<p class=note>Every figure is measured on one shared 2-core machine where the load generator, the "
         "services, PostgreSQL, Kafka and the gateway compete for the same cores; absolute figures drift with "
@@ -450,40 +283,18 @@ def write(
             "(a new target is scraped only a few seconds after it is listed, so the first seconds of each step are missed).</p>"
         )
     if summary.get("loadgen_saturated"):
-        parts.append(
-            "<p class=note><b>The load generator saturated</b> in: "
-            + esc("; ".join(summary["loadgen_saturated"]))
-            + ". Those steps measure the generator as much as the system.</p>"
-        )
+        parts.append("<p class=note><b>The load generator saturated</b> in: " + esc("; ".join(summary["loadgen_saturated"])) + ". Those steps measure the generator as much as the system.</p>")
     parts.append("<h2>Ceilings (same run, same machine)</h2>")
-    parts.append(
-        table(
-            crow,
-            [
-                ("name", "ceiling", ""),
-                ("median", "median", ",.0f"),
-                ("unit", "unit", ""),
-                ("rounds", "per round", ""),
-                ("lg", "generator cores", ".2f"),
-            ],
-        )
-    )
+    parts.append(table(crow, [("name", "ceiling", ""), ("median", "median", ",.0f"), ("unit", "unit", ""), ("rounds", "per round", ""), ("lg", "generator cores", ".2f")]))
     commands = {k: v[0].get("command", "") for k, v in ceilings.items() if v}
-    parts.append(
-        "<details><summary>ceiling commands</summary><pre>"
-        + esc("\n".join(f"{k}: {c}" for k, c in commands.items()))
-        + "</pre></details>"
-    )
+    parts.append("<details><summary>ceiling commands</summary><pre>" + esc("\n".join(f"{k}: {c}" for k, c in commands.items())) + "</pre></details>")
     shown: set[str] = set()
     for test, entry in summary.get("tests", {}).items():
         parts.append(test_section(test, entry, charts, shown))
     parts.append("<h2>Resources</h2>")
     parts.append(image(charts["5-resource-heatmap"], shown))
     parts.append(memory_table(summary))
-    if (
-        "path" in charts.get("4-event-latency", {})
-        and charts["4-event-latency"]["title"] not in shown
-    ):
+    if "path" in charts.get("4-event-latency", {}) and charts["4-event-latency"]["title"] not in shown:
         parts.append(image(charts["4-event-latency"], shown))
     missing = [c for c in charts.values() if "path" not in c and c["title"] not in shown]
     if missing:
@@ -520,11 +331,7 @@ def markdown(summary: Mapping[str, Any]) -> str:
         [{"name": k, "median": v["median"], "unit": v["unit"], "rounds": " / ".join(fmt(x) for x in v["rounds"]), "lg": v.get("loadgen_cores")} for k, v in csum.items()],
         [("name", "ceiling", ""), ("median", "median", ",.0f"), ("unit", "unit", ""), ("rounds", "per round", ""), ("lg", "generator cores", ".2f")],
     ))  # fmt: skip
-    lg = [
-        ("loadgen", "load gen", ""),
-        ("loadgen_cores", "its cores", ".2f"),
-        ("other_cores", "other work, cores", ".2f"),
-    ]
+    lg = [("loadgen", "load gen", ""), ("loadgen_cores", "its cores", ".2f"), ("other_cores", "other work, cores", ".2f")]
     specs: dict[str, list[tuple[str, str, str]]] = {
         "PT-01": [*COMMON, ("x nginx-fixed", "x nginx", ".4f"), ("x pgbench-read-mix", "x pgbench", ".3f"), *lg],
         "PT-02": [*COMMON[:5], ("p99_ms", "p99 ms", ",.0f"), ("e2e_p50_ms", "accepted->confirmed p50 ms", ",.0f"), ("e2e_p95_ms", "p95 ms", ",.0f"), ("x pgbench-order-path", "x pgbench", ".3f"), ("peak_lag", "peak lag", ",.0f"), ("drain_seconds", "drain s", ".1f"), *lg],
@@ -539,22 +346,8 @@ def markdown(summary: Mapping[str, Any]) -> str:
         if test == "PT-06" and entry.get("arms"):
             out.append(_md(entry["arms"], TRACING_ARMS))
             arms = [a["tracing"] for a in entry["arms"]]
-            out.append(
-                _md(
-                    tracing_components(entry),
-                    [
-                        ("component", "CPU ms per order (medians)", ""),
-                        *[(a, f"tracing {a}", ".2f") for a in arms],
-                    ],
-                )
-            )
+            out.append(_md(tracing_components(entry), [("component", "CPU ms per order (medians)", ""), *[(a, f"tracing {a}", ".2f") for a in arms]]))
         audit = entry.get("audit") or {}
         if audit.get("checks"):
-            out.append(
-                "audit: "
-                + "; ".join(
-                    f"{k} {'ok' if c['passed'] else 'FAILED'} ({c['detail']})"
-                    for k, c in audit["checks"].items()
-                )
-            )
+            out.append("audit: " + "; ".join(f"{k} {'ok' if c['passed'] else 'FAILED'} ({c['detail']})" for k, c in audit["checks"].items()))
     return "\n\n".join(out)

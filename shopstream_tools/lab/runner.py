@@ -153,9 +153,7 @@ def measure(
         probe = KafkaProbe(lab.settings.kafka_servers, testbed.TOPICS)
     except Exception as exc:  # pragma: no cover - Kafka down: sample the rest
         lab.log(f"  (no Kafka sampling: {exc})")
-    sampler = Sampler(
-        testbed.process_groups(lab.settings), 1.0, probe, Backlog(lab.settings, services)
-    )
+    sampler = Sampler(testbed.process_groups(lab.settings), 1.0, probe, Backlog(lab.settings, services))
     started_at = datetime.now(UTC)
     sampler.start()
     record: dict[str, Any] = {
@@ -166,9 +164,7 @@ def measure(
         "sampler_started_wall": sampler.started_wall,
     }
     try:
-        record["load"] = drive(
-            lambda pid: sampler.add_group("loadgen", [pid]), _printer(lab, label, seconds)
-        )
+        record["load"] = drive(lambda pid: sampler.add_group("loadgen", [pid]), _printer(lab, label, seconds))
         record["load_seconds"] = round(time.monotonic() - sampler.started, 3)
         record["load_ended_at"] = datetime.now(UTC).isoformat()
         if drain and not lab.stop.is_set():
@@ -193,16 +189,8 @@ def measure(
         f"{load.get('latency_ms', {}).get('p50', float('nan')):.1f} ms, p99 "
         f"{load.get('latency_ms', {}).get('p99', float('nan')):.1f} ms; load generator "
         f"{load['loadgen']['cores']:.2f} cores"
-        + (
-            f" SATURATED: {load['loadgen']['saturation_reason']}"
-            if load["loadgen"]["saturated"]
-            else ""
-        )
-        + (
-            f"; drained in {record['drain_seconds']:.1f}s"
-            if record.get("drain_seconds") is not None
-            else ""
-        )
+        + (f" SATURATED: {load['loadgen']['saturation_reason']}" if load["loadgen"]["saturated"] else "")
+        + (f"; drained in {record['drain_seconds']:.1f}s" if record.get("drain_seconds") is not None else "")
     )
     return record
 
@@ -246,13 +234,9 @@ def wait_drained(lab: Lab, timeout: float) -> float | None:
 # --- ceilings --------------------------------------------------------------------------------------
 def measure_ceilings(lab: Lab, round_number: int) -> None:
     p = lab.profile
-    lab.log(
-        f"ceilings, round {round_number}: nginx /fixed, pgbench (read mix, order path), Kafka producer"
-    )
+    lab.log(f"ceilings, round {round_number}: nginx /fixed, pgbench (read mix, order path), Kafka producer")
     scripts = lab.pgbench_scripts
-    reads = [(scripts["by_id"][0], 2 * len(scripts["search"]))] + [
-        (s, 1) for s in scripts["search"]
-    ]
+    reads = [(scripts["by_id"][0], 2 * len(scripts["search"]))] + [(s, 1) for s in scripts["search"]]
     # by id : search = 6 : 3, the Locust read mix (listing orders has no product-side SQL)
     plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("nginx-fixed", lambda: ceilings.nginx_fixed(lab.settings, p.ceiling_seconds, lab.raw, lab.stop)),
@@ -271,18 +255,11 @@ def measure_ceilings(lab: Lab, round_number: int) -> None:
 Drive = Callable[[Callable[[int], None], Callable[[dict[str, Any]], None]], dict[str, Any]]
 
 
-def _scraped(
-    lab: Lab,
-    name: str,
-    tool: str,
-    run: Callable[[int, Callable[[int], None], Callable[[dict[str, Any]], None]], dict[str, Any]],
-) -> Drive:
+def _scraped(lab: Lab, name: str, tool: str, run: Callable[[int, Callable[[int], None], Callable[[dict[str, Any]], None]], dict[str, Any]]) -> Drive:
     """A load generator that serves metrics on a port of its own, listed as Prometheus' loadgen
     target from the moment it starts until it stops; what Prometheus saw goes with its result."""
 
-    def drive(
-        on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
+    def drive(on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         port = scrape.free_port()
         run_name = lab.run_dir.name
 
@@ -295,9 +272,7 @@ def _scraped(
             result = run(port, started, progress)
         finally:
             scrape.unregister(lab.settings)
-        result["prometheus"] = scrape.seen(
-            lab.settings, run_name, name, tool, time.monotonic() - began
-        )
+        result["prometheus"] = scrape.seen(lab.settings, run_name, name, tool, time.monotonic() - began)
         return result
 
     return drive
@@ -311,12 +286,8 @@ def _locust(lab: Lab, name: str, **plan: Any) -> Drive:
     assert lab.workload is not None
     locust_plan = LocustPlan(host=lab.gateway, data_file=lab.workload.path, **plan)
 
-    def run(
-        port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
-        return run_locust(
-            replace(locust_plan, metrics_port=port), lab.raw, name, lab.stop, on_start, progress
-        )
+    def run(port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        return run_locust(replace(locust_plan, metrics_port=port), lab.raw, name, lab.stop, on_start, progress)
 
     return _scraped(lab, name, "locust", run)
 
@@ -338,17 +309,7 @@ def pt01(lab: Lab) -> list[dict[str, Any]]:
             lab, f"PT-01-u{users}", weights=lab.read_weights(), users=users,
             spawn_rate=max(users, 1), seconds=p.pt01_seconds, think_seconds=p.pt01_think,
         )  # fmt: skip
-        steps.append(
-            measure(
-                lab,
-                "PT-01",
-                f"users={users}",
-                {"users": users, "think_s": p.pt01_think},
-                drive,
-                p.pt01_seconds,
-                drain=False,
-            )
-        )
+        steps.append(measure(lab, "PT-01", f"users={users}", {"users": users, "think_s": p.pt01_think}, drive, p.pt01_seconds, drain=False))
     return steps
 
 
@@ -390,21 +351,9 @@ def _vegeta(lab: Lab, name: str, mode: str, rate: float, seconds: float) -> Driv
     targets = lab.raw / f"{name}.targets.jsonl"
     _order_targets(lab, targets, mode, int(rate * seconds * 1.05) + 10)
 
-    def run(
-        port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]
-    ) -> dict[str, Any]:
+    def run(port: int, on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         try:
-            return run_vegeta(
-                targets,
-                rate,
-                seconds,
-                lab.raw,
-                name,
-                lab.stop,
-                on_start,
-                progress,
-                metrics_port=port,
-            )
+            return run_vegeta(targets, rate, seconds, lab.raw, name, lab.stop, on_start, progress, metrics_port=port)
         finally:
             targets.unlink(missing_ok=True)
 
@@ -421,14 +370,7 @@ def pt02(lab: Lab) -> list[dict[str, Any]]:
                 lab, f"PT-02-{mode}-u{users}", weights={"place_order": 1}, users=users,
                 spawn_rate=max(users, 1), seconds=p.pt02_seconds, think_seconds=p.pt02_think, mode=mode,
             )  # fmt: skip
-            record = measure(
-                lab,
-                "PT-02",
-                f"{mode} users={users}",
-                {"mode": mode, "users": users, "think_s": p.pt02_think, "loop": "closed"},
-                drive,
-                p.pt02_seconds,
-            )
+            record = measure(lab, "PT-02", f"{mode} users={users}", {"mode": mode, "users": users, "think_s": p.pt02_think, "loop": "closed"}, drive, p.pt02_seconds)
             _attach_orders(lab, record)
             steps.append(record)
             capacity[mode] = max(capacity.get(mode, 0.0), record["load"].get("ok_rate", 0.0))
@@ -436,14 +378,7 @@ def pt02(lab: Lab) -> list[dict[str, Any]]:
     rate = max(1.0, round(0.5 * min(capacity.values() or [1.0])))
     for mode in ("sync", "async"):
         drive = _vegeta(lab, f"PT-02-open-{mode}", mode, rate, p.pt02_open_seconds)
-        record = measure(
-            lab,
-            "PT-02",
-            f"{mode} open loop {rate:g}/s",
-            {"mode": mode, "rate": rate, "loop": "open"},
-            drive,
-            p.pt02_open_seconds,
-        )
+        record = measure(lab, "PT-02", f"{mode} open loop {rate:g}/s", {"mode": mode, "rate": rate, "loop": "open"}, drive, p.pt02_open_seconds)
         _attach_orders(lab, record)
         steps.append(record)
     return steps
@@ -457,23 +392,14 @@ def pt03(lab: Lab) -> list[dict[str, Any]]:
     try:
         for n in p.pt03_instances:
             lab.check_stop()
-            for (
-                service
-            ) in scaled:  # instances and consumers together: a saga scales with its service
+            for service in scaled:  # instances and consumers together: a saga scales with its service
                 testbed.scale(lab.settings, service, n)
                 testbed.scale_consumers(lab.settings, service, n)
             drive = _locust(
                 lab, f"PT-03-n{n}", weights=weights, users=p.pt03_users,
                 spawn_rate=max(p.pt03_users, 1), seconds=p.pt03_seconds, think_seconds=0.0,
             )  # fmt: skip
-            record = measure(
-                lab,
-                "PT-03",
-                f"instances={n}",
-                {"instances": n, "consumers": n, "users": p.pt03_users, "scaled": scaled},
-                drive,
-                p.pt03_seconds,
-            )
+            record = measure(lab, "PT-03", f"instances={n}", {"instances": n, "consumers": n, "users": p.pt03_users, "scaled": scaled}, drive, p.pt03_seconds)
             _attach_orders(lab, record)
             steps.append(record)
     finally:
@@ -491,39 +417,19 @@ def pt04(lab: Lab) -> list[dict[str, Any]]:
         for partitions in p.pt04_partitions:
             lab.check_stop()
             lab.settings = testbed.set_partitions(lab.settings, partitions, lab.log)
-            ceiling = ceilings.kafka_producer(
-                lab.settings, partitions, p.kafka_records, lab.raw, lab.stop
-            )
+            ceiling = ceilings.kafka_producer(lab.settings, partitions, p.kafka_records, lab.raw, lab.stop)
             lab.log(f"  kafka producer on {partitions} partition(s): {ceiling['rate']:,.0f} msg/s")
             if lab.order_service:
                 drive = _vegeta(lab, f"PT-04-p{partitions}", "async", p.pt04_rate, p.pt04_seconds)
             else:  # without orders, the product events of a catalog change stand in
-                drive = _locust(
-                    lab,
-                    f"PT-04-p{partitions}",
-                    weights=lab.read_weights(),
-                    users=20,
-                    spawn_rate=20,
-                    seconds=p.pt04_seconds,
-                )
-            record = measure(
-                lab,
-                "PT-04",
-                f"partitions={partitions}",
-                {"partitions": partitions, "rate": p.pt04_rate},
-                drive,
-                p.pt04_seconds,
-            )
+                drive = _locust(lab, f"PT-04-p{partitions}", weights=lab.read_weights(), users=20, spawn_rate=20, seconds=p.pt04_seconds)
+            record = measure(lab, "PT-04", f"partitions={partitions}", {"partitions": partitions, "rate": p.pt04_rate}, drive, p.pt04_seconds)
             record["kafka_ceiling"] = ceiling
             _attach_orders(lab, record)
             if lab.order_service:
                 since = datetime.fromisoformat(record["started_at"])
                 done, span = asyncio.run(orders.completed_per_second(lab.settings, since))
-                record["processed"] = {
-                    "orders": done,
-                    "seconds": span,
-                    "rate": done / span if span else None,
-                }
+                record["processed"] = {"orders": done, "seconds": span, "rate": done / span if span else None}
             steps.append(record)
     finally:
         if not lab.stop.is_set():
@@ -544,9 +450,7 @@ def pt05(lab: Lab) -> list[dict[str, Any]]:
         lab, "PT-05", weights=weights, phases=phases, spawn_rate=max(p.pt05_peak_users, 1),
         think_seconds=p.pt05_think,
     )  # fmt: skip
-    record = measure(
-        lab, "PT-05", "burst", {"phases": phases, "think_s": p.pt05_think}, drive, total
-    )
+    record = measure(lab, "PT-05", "burst", {"phases": phases, "think_s": p.pt05_think}, drive, total)
     _attach_orders(lab, record)
     return [record]
 
@@ -570,16 +474,8 @@ def pt06(lab: Lab) -> list[dict[str, Any]]:
                     lab, name, weights={"place_order": 1}, users=p.pt06_users,
                     spawn_rate=max(p.pt06_users, 1), seconds=p.pt06_seconds, think_seconds=0.0, mode="async",
                 )  # fmt: skip
-                params = {
-                    "tracing": label,
-                    "ratio": arm,
-                    "repeat": repeat,
-                    "users": p.pt06_users,
-                    "mode": "async",
-                }
-                record = measure(
-                    lab, "PT-06", f"tracing {label} #{repeat}", params, drive, p.pt06_seconds
-                )
+                params = {"tracing": label, "ratio": arm, "repeat": repeat, "users": p.pt06_users, "mode": "async"}
+                record = measure(lab, "PT-06", f"tracing {label} #{repeat}", params, drive, p.pt06_seconds)
                 _attach_orders(lab, record)
                 steps.append(record)
     finally:  # the other tests measure the services without tracing, and without Zipkin
@@ -657,16 +553,7 @@ def write_samples_csv(path: Path, steps: list[dict[str, Any]]) -> None:
         for step in steps:
             for s in step.get("samples", []):
                 for name, cores in s.get("cpu", {}).items():
-                    out.writerow(
-                        [
-                            step["step"],
-                            s["t"],
-                            name,
-                            cores,
-                            s.get("rss_mb", {}).get(name, ""),
-                            s.get("pss_mb", {}).get(name, ""),
-                        ]
-                    )
+                    out.writerow([step["step"], s["t"], name, cores, s.get("rss_mb", {}).get(name, ""), s.get("pss_mb", {}).get(name, "")])
                 out.writerow([step["step"], s["t"], "machine", s.get("machine_cores", ""), "", ""])
 
 
@@ -729,16 +616,10 @@ def run(
         stop.set()
         log("\n^C: stopping after the current load; keeping what was measured (^C again to abort)")
 
-    previous = (
-        signal.signal(signal.SIGINT, on_sigint)
-        if threading.current_thread() is threading.main_thread()
-        else None
-    )
+    previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
         log(f"lab run {run_dir.name}: profile {profile.name}, tests {' '.join(tests)}")
-        log(
-            f"lab platform: {settings.data_path} (gateway :{settings.gateway_port}, PostgreSQL :{settings.postgres_port}, Kafka :{settings.kafka_port})"
-        )
+        log(f"lab platform: {settings.data_path} (gateway :{settings.gateway_port}, PostgreSQL :{settings.postgres_port}, Kafka :{settings.kafka_port})")
         testbed.up(settings, log=lambda line: log("  " + line))
         if testbed.zipkin_running(settings):  # a run cut short in PT-06 left the services tracing
             settings = testbed.set_tracing(settings, None, log)
@@ -752,11 +633,7 @@ def run(
         lab.workload = prepare(settings, lab.raw, profile.catalog, order_service=lab.order_service)
         # a fresh catalog's events (100k ProductCreated) must be through before anything is measured
         drained = wait_drained(lab, max(profile.drain_timeout, 300))
-        log(
-            f"nothing in flight ({drained}s)"
-            if drained is not None
-            else "still busy: measuring anyway"
-        )
+        log(f"nothing in flight ({drained}s)" if drained is not None else "still busy: measuring anyway")
         lab.pgbench_products = asyncio.run(ceilings.prepare_pgbench(settings))
         lab.pgbench_scripts = ceilings.write_pgbench_scripts(lab.raw / "pgbench")
         measure_ceilings(lab, 1)
@@ -793,9 +670,7 @@ def run(
         report.write(run_dir / "report.html", environment, lab.ceilings, summary, lab.tests, made)
         if not keep_up:
             testbed.down(settings)
-    log(
-        f"\nresults: {run_dir.relative_to(PROJECT_ROOT) if run_dir.is_relative_to(PROJECT_ROOT) else run_dir}"
-    )
+    log(f"\nresults: {run_dir.relative_to(PROJECT_ROOT) if run_dir.is_relative_to(PROJECT_ROOT) else run_dir}")
     log(f"report:  {run_dir / 'report.html'}")
     return run_dir
 

@@ -123,9 +123,7 @@ class Sampler:
                 # members born during the interval count with all their time; those that exited
                 # were reaped by a member, so their time moved into its children's account
                 used = tree_ticks(stats, members) - tree_ticks(prev_stats, before)
-                sample["cpu"][name] = (
-                    round(max(0, used) / CLOCK_TICKS_PER_SECOND / dt, 4) if dt > 0 else 0.0
-                )
+                sample["cpu"][name] = round(max(0, used) / CLOCK_TICKS_PER_SECOND / dt, 4) if dt > 0 else 0.0
                 sample["rss_mb"][name] = round(sum(rss_bytes(p) for p in roots) / 2**20, 1)
                 sample["pss_mb"][name] = round(sum(pss_bytes(p) for p in members) / 2**20, 1)
             busy = machine[0] - prev_machine[0]

@@ -87,7 +87,9 @@ def seen(settings: Settings, run: str, step: str, tool: str, seconds: float) -> 
     try:
         scrapes = query(settings, f"count_over_time(up{{{sel}}}{window})")
         up = query(settings, f"sum_over_time(up{{{sel}}}{window})")
-        requests = query(settings, f"sum(max_over_time({REQUEST_COUNTERS[tool]}{{{sel}}}{window}))")
+        requests = query(
+            settings, f"sum(max_over_time({REQUEST_COUNTERS[tool]}{{{sel}}}{window}))"
+        )
     except (OSError, ValueError, KeyError) as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"scrapes": int(scrapes or 0), "up": int(up or 0), "requests": requests}

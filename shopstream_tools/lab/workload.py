@@ -119,10 +119,7 @@ def restock_scarce(settings: Settings, workload: Workload) -> None:
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     with httpx.Client(base_url=gateway, timeout=30, headers={"X-Client-Id": "lab-setup"}) as c:
         for pid in workload.scarce_products:
-            r = c.put(
-                f"/products/{pid}/stock",
-                json={"stock": workload.scarce_stock, "reason": "lab reset"},
-            )
+            r = c.put(f"/products/{pid}/stock", json={"stock": workload.scarce_stock, "reason": "lab reset"})
             r.raise_for_status()
 
 

@@ -270,13 +270,10 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
 def _nginx(settings: Settings, conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [
         nginx_binary(),
-        "-p",
-        f"{gateway_dir(settings)}/",
-        "-c",
-        str(conf),
+        "-p", f"{gateway_dir(settings)}/",
+        "-c", str(conf),
         # Startup errors go to our log, not to the compiled-in default.
-        "-e",
-        str(error_log_path(settings)),
+        "-e", str(error_log_path(settings)),
         *args,
     ]
     return subprocess.run(argv, capture_output=True, text=True, check=False)

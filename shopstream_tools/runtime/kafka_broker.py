@@ -147,7 +147,7 @@ def format_storage(settings: Settings, node: int = 1) -> None:
               "--ignore-formatted"),
         check=True,
         stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 def pid(settings: Settings, node: int = 1) -> int | None:

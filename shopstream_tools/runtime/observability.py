@@ -199,9 +199,8 @@ def prometheus_config(settings: Settings, jobs: Sequence[str]) -> str:
             for job in [*jobs, LOADGEN_JOB]
         ],
     }
-    return (
-        "# Written by `shopstream up` (shopstream_tools/runtime/observability.py): do not edit.\n"
-        + (yaml.safe_dump(config, sort_keys=False))
+    return "# Written by `shopstream up` (shopstream_tools/runtime/observability.py): do not edit.\n" + (
+        yaml.safe_dump(config, sort_keys=False)
     )
 
 
@@ -255,9 +254,8 @@ def alertmanager_config(settings: Settings) -> str:
         },
         "receivers": [receiver],
     }
-    return (
-        "# Written by `shopstream up` (shopstream_tools/runtime/observability.py): do not edit.\n"
-        + (yaml.safe_dump(config, sort_keys=False))
+    return "# Written by `shopstream up` (shopstream_tools/runtime/observability.py): do not edit.\n" + (
+        yaml.safe_dump(config, sort_keys=False)
     )
 
 
@@ -371,11 +369,7 @@ def _zipkin_argv(settings: Settings) -> list[str]:
 
 
 def _zipkin_env(settings: Settings) -> dict[str, str]:
-    return {
-        "QUERY_PORT": str(settings.zipkin_port),
-        "STORAGE_TYPE": "mem",
-        "MEM_MAX_SPANS": "200000",
-    }
+    return {"QUERY_PORT": str(settings.zipkin_port), "STORAGE_TYPE": "mem", "MEM_MAX_SPANS": "200000"}
 
 
 def _console_argv(settings: Settings) -> list[str]:
@@ -426,9 +420,13 @@ def components(settings: Settings) -> list[Component]:
             Component(ALERTMANAGER, settings.alertmanager_port, "/-/ready", _alertmanager_argv)
         )
     if settings.prometheus_port:
-        wanted.append(Component(PROMETHEUS, settings.prometheus_port, "/-/ready", _prometheus_argv))
+        wanted.append(
+            Component(PROMETHEUS, settings.prometheus_port, "/-/ready", _prometheus_argv)
+        )
     if settings.console_port and _console_present():
-        wanted.append(Component(CONSOLE, settings.console_port, "/health/ready", _console_argv))
+        wanted.append(
+            Component(CONSOLE, settings.console_port, "/health/ready", _console_argv)
+        )
     return wanted
 
 

@@ -110,6 +110,4 @@ async def lookup(conn: Connection, product_ids: Sequence[UUID]) -> dict[UUID, Ca
 def entry_from_view(view: dict[str, Any]) -> CatalogEntry:
     """A catalog entry from the product service's JSON view of a product (price in units)."""
     cents = round(float(view["price"]) * 100)
-    return CatalogEntry(
-        UUID(str(view["id"])), str(view["name"]), cents, False, int(view["version"])
-    )
+    return CatalogEntry(UUID(str(view["id"])), str(view["name"]), cents, False, int(view["version"]))

@@ -102,12 +102,8 @@ class InternalHTTP:
                 if reused:
                     continue
                 raise TransportError("connection closed before the answer") from None
-            except (
-                OSError,
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                ValueError,
-            ) as exc:
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+                    ValueError) as exc:
                 _close(conn)
                 raise TransportError(f"{type(exc).__name__}: {exc}") from exc
             except BaseException:  # cancelled or timed out mid-answer: the stream is unusable

@@ -31,24 +31,21 @@ from shopstream import emf
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 STAGE = Histogram(
-    "order_stage_seconds",
-    "From order accepted to the stage reached",
-    ["stage", "mode"],
+    "order_stage_seconds", "From order accepted to the stage reached", ["stage", "mode"],
     buckets=_BUCKETS,
 )
 STEP = Histogram(
     "order_step_seconds", "Duration of one saga step", ["step", "mode"], buckets=_BUCKETS
 )
 END_TO_END = Histogram(
-    "order_end_to_end_seconds",
-    "From order accepted to its terminal state",
-    ["mode", "outcome"],
+    "order_end_to_end_seconds", "From order accepted to its terminal state", ["mode", "outcome"],
     buckets=_BUCKETS,
 )
-TRANSITIONS = Counter("order_transitions_total", "Orders entering a status", ["status", "mode"])
+TRANSITIONS = Counter(
+    "order_transitions_total", "Orders entering a status", ["status", "mode"]
+)
 COMPENSATIONS = Counter(
-    "order_compensations_total",
-    "Compensations recorded (stock released, payment voided)",
+    "order_compensations_total", "Compensations recorded (stock released, payment voided)",
     ["action", "reason", "mode"],
 )
 ORDERS = Gauge("orders", "Orders in the projection by status and mode", ["status", "mode"])

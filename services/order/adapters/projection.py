@@ -26,39 +26,14 @@ log = logging.getLogger(__name__)
 CHANGES_CHANNEL = "order_changes"
 
 COLUMNS = (
-    "id",
-    "customer_id",
-    "status",
-    "mode",
-    "outcome",
-    "version",
-    "total_cents",
-    "lines",
-    "shipping_address",
-    "reserved",
-    "released",
-    "payment",
-    "stock_rejected",
-    "payment_declined_reason",
-    "reason",
-    "cancelled_by",
-    "history",
-    "timestamps",
-    "idempotency_key",
-    "created_at",
-    "updated_at",
+    "id", "customer_id", "status", "mode", "outcome", "version", "total_cents", "lines",
+    "shipping_address", "reserved", "released", "payment", "stock_rejected",
+    "payment_declined_reason", "reason", "cancelled_by", "history", "timestamps",
+    "idempotency_key", "created_at", "updated_at",
 )
 JSON_COLUMNS = frozenset(
-    {
-        "lines",
-        "shipping_address",
-        "reserved",
-        "released",
-        "payment",
-        "stock_rejected",
-        "history",
-        "timestamps",
-    }
+    {"lines", "shipping_address", "reserved", "released", "payment", "stock_rejected",
+     "history", "timestamps"}
 )
 _encoder = msgspec.json.Encoder()
 
@@ -79,18 +54,13 @@ def row_of(state: OrderState) -> tuple[Any, ...]:
     a = state.shipping_address
     payment = None
     if state.payment_id is not None:
-        payment = {
-            "id": state.payment_id,
-            "authorized_cents": state.authorized_cents,
-            "voided": state.payment_voided,
-        }
+        payment = {"id": state.payment_id, "authorized_cents": state.authorized_cents,
+                   "voided": state.payment_voided}
     rejected = None
     if state.stock_rejected_reason is not None:
         product = state.stock_rejected_product
-        rejected = {
-            "reason": state.stock_rejected_reason,
-            "product_id": None if product is None else str(product),
-        }
+        rejected = {"reason": state.stock_rejected_reason,
+                    "product_id": None if product is None else str(product)}
     return (
         state.order_id,
         state.customer_id,
@@ -99,27 +69,11 @@ def row_of(state: OrderState) -> tuple[Any, ...]:
         state.outcome.value,
         state.version,
         state.total_cents,
-        _json(
-            [
-                {
-                    "product_id": str(line.product_id),
-                    "quantity": line.quantity,
-                    "unit_price_cents": line.unit_price_cents,
-                    "total_cents": line.total_cents,
-                }
-                for line in state.lines
-            ]
-        ),
-        _json(
-            {
-                "name": a.name,
-                "line1": a.line1,
-                "line2": a.line2,
-                "city": a.city,
-                "postal_code": a.postal_code,
-                "country": a.country,
-            }
-        ),
+        _json([{"product_id": str(line.product_id), "quantity": line.quantity,
+                "unit_price_cents": line.unit_price_cents, "total_cents": line.total_cents}
+               for line in state.lines]),
+        _json({"name": a.name, "line1": a.line1, "line2": a.line2, "city": a.city,
+               "postal_code": a.postal_code, "country": a.country}),
         _json(_items(state.reserved)),
         _json(_items(state.released)),
         _json(payment),
@@ -127,7 +81,8 @@ def row_of(state: OrderState) -> tuple[Any, ...]:
         state.payment_declined_reason,
         state.reason,
         None if state.cancelled_by is None else state.cancelled_by.value,
-        _json([{"status": h.status.value, "at": h.at, "reason": h.reason} for h in state.history]),
+        _json([{"status": h.status.value, "at": h.at, "reason": h.reason}
+               for h in state.history]),
         _json(stamps),
         state.idempotency_key,
         accepted,
@@ -187,9 +142,7 @@ async def _streams(conn: Connection, batch: int) -> AsyncIterator[OrderState]:
         yield fold(pending)
 
 
-async def rebuild(
-    conn: asyncpg.Connection, *, apply: bool = True, batch: int = 2000
-) -> RebuildReport:
+async def rebuild(conn: asyncpg.Connection, *, apply: bool = True, batch: int = 2000) -> RebuildReport:
     """Rebuild every row of ``orders`` from the event store, in one transaction.
 
     Writers of orders wait while it runs (readers do not); a check (``apply=False``) only counts
@@ -200,7 +153,9 @@ async def rebuild(
         await conn.execute(
             "CREATE TEMP TABLE rebuilt_orders (LIKE orders INCLUDING DEFAULTS) ON COMMIT DROP"
         )
-        insert = f"INSERT INTO rebuilt_orders ({', '.join(COLUMNS)}) VALUES ({_PLACEHOLDERS})"
+        insert = (
+            f"INSERT INTO rebuilt_orders ({', '.join(COLUMNS)}) VALUES ({_PLACEHOLDERS})"
+        )
         rows: list[tuple[Any, ...]] = []
         count = 0
         async for state in _streams(conn, batch):

@@ -18,7 +18,8 @@ import msgspec
 from shopstream.db import Connection
 
 _SELECT = (
-    "SELECT o.*, p.published_at FROM orders o LEFT JOIN order_publications p ON p.order_id = o.id"
+    "SELECT o.*, p.published_at FROM orders o"
+    " LEFT JOIN order_publications p ON p.order_id = o.id"
 )
 
 

@@ -60,13 +60,9 @@ class Order:
         if errors:
             raise InvalidOrder(errors)
         placed = ev.OrderPlaced(
-            order_id=order_id,
-            occurred_at=require_aware(at),
-            customer_id=command.customer_id,
-            lines=price_lines(command, unit_prices),
-            shipping_address=command.shipping_address,
-            mode=command.mode,
-            idempotency_key=command.idempotency_key,
+            order_id=order_id, occurred_at=require_aware(at), customer_id=command.customer_id,
+            lines=price_lines(command, unit_prices), shipping_address=command.shipping_address,
+            mode=command.mode, idempotency_key=command.idempotency_key,
         )
         return cls(evolve(None, placed), (placed,), pending=1)
 
@@ -146,14 +142,9 @@ class Order:
             raise AlreadyRecorded(s.order_id, s.status, action, "a rejection is recorded already")
         if s.status is not OrderStatus.PENDING:
             raise self._illegal(action, "only a pending order waits for stock")
-        return self._trigger(
-            ev.StockRejected(
-                order_id=s.order_id,
-                occurred_at=at,
-                reason=require_reason(reason),
-                product_id=product_id,
-            )
-        )
+        return self._trigger(ev.StockRejected(
+            order_id=s.order_id, occurred_at=at, reason=require_reason(reason), product_id=product_id
+        ))
 
     def record_payment_authorized(
         self, payment_id: str, amount_cents: int, at: datetime
@@ -168,14 +159,9 @@ class Order:
         fresh = s.status is OrderStatus.STOCK_RESERVED and not s.compensating
         if not fresh and s.status not in _ENDED_BY_FAILURE:
             raise self._illegal(action, "the order does not wait for a payment")
-        return self._trigger(
-            ev.PaymentAuthorized(
-                order_id=s.order_id,
-                occurred_at=at,
-                payment_id=payment_id,
-                amount_cents=amount_cents,
-            )
-        )
+        return self._trigger(ev.PaymentAuthorized(
+            order_id=s.order_id, occurred_at=at, payment_id=payment_id, amount_cents=amount_cents
+        ))
 
     def record_payment_declined(self, reason: str, at: datetime) -> ev.PaymentDeclined:
         s, action = self._state, "record payment declined"
@@ -207,11 +193,9 @@ class Order:
             raise self._illegal(action, "a confirmed order keeps its stock")
         if not s.held:
             raise self._illegal(action, "no stock is held")
-        return self._trigger(
-            ev.StockReleased(
-                order_id=s.order_id, occurred_at=at, lines=s.held, reason=require_reason(reason)
-            )
-        )
+        return self._trigger(ev.StockReleased(
+            order_id=s.order_id, occurred_at=at, lines=s.held, reason=require_reason(reason)
+        ))
 
     def void_payment(self, at: datetime) -> ev.PaymentVoided:
         s, action = self._state, "void payment"
@@ -265,3 +249,4 @@ class Order:
 
     def _illegal(self, action: str, why: str) -> IllegalTransition:
         return IllegalTransition(self._state.order_id, self._state.status, action, why)
+

@@ -65,9 +65,7 @@ def payment_event(
     """The port's answer as the event the saga reacts to."""
     if isinstance(result, Authorized):
         return PaymentAuthorized(
-            order_id=order_id,
-            occurred_at=at,
-            payment_id=result.payment_id,
+            order_id=order_id, occurred_at=at, payment_id=result.payment_id,
             amount_cents=result.amount_cents,
         )
     return PaymentDeclined(order_id=order_id, occurred_at=at, reason=result.reason)

@@ -23,11 +23,7 @@ MAX_LINES = 100
 MAX_QUANTITY = 1000
 """Largest quantity on one line."""
 ADDRESS_LIMITS: dict[str, int] = {
-    "name": 200,
-    "line1": 200,
-    "line2": 200,
-    "city": 100,
-    "postal_code": 16,
+    "name": 200, "line1": 200, "line2": 200, "city": 100, "postal_code": 16
 }
 """Longest accepted text per address field (characters)."""
 REQUIRED_ADDRESS_FIELDS = ("name", "line1", "city", "postal_code", "country")
@@ -56,16 +52,8 @@ class PlaceOrder:
         """
         a = self.shipping_address
         items = sorted(f"{i.product_id}:{i.quantity}" for i in self.lines)
-        parts = [
-            str(self.customer_id),
-            *items,
-            a.name,
-            a.line1,
-            a.line2,
-            a.city,
-            a.postal_code,
-            a.country,
-        ]
+        parts = [str(self.customer_id), *items, a.name, a.line1, a.line2, a.city, a.postal_code,
+                 a.country]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
@@ -227,25 +215,17 @@ def _address(value: object, errors: list[FieldError]) -> ShippingAddress | None:
         errors.append(FieldError("shipping_address", "must be an object"))
         return None
     fields = {
-        name: _text(
-            _get(value, name),
-            f"shipping_address.{name}",
-            limit,
-            name in REQUIRED_ADDRESS_FIELDS,
-            errors,
-        )
+        name: _text(_get(value, name), f"shipping_address.{name}", limit,
+                    name in REQUIRED_ADDRESS_FIELDS, errors)
         for name, limit in ADDRESS_LIMITS.items()
     }
     country = _get(value, "country")
     if _missing(country):
         errors.append(FieldError("shipping_address.country", "is required"))
     elif not isinstance(country, str) or not is_country_code(country):
-        errors.append(
-            FieldError(
-                "shipping_address.country",
-                "must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE",
-            )
-        )
+        errors.append(FieldError(
+            "shipping_address.country", "must be an ISO 3166-1 alpha-2 code in upper case, e.g. DE"
+        ))
     return ShippingAddress(country=country if isinstance(country, str) else "", **fields)
 
 
@@ -267,9 +247,7 @@ def _idempotency_key(value: object, errors: list[FieldError]) -> str | None:
         and all(0x21 <= ord(c) <= 0x7E for c in value)
     ):
         return value
-    errors.append(
-        FieldError(
-            "idempotency_key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
-        )
-    )
+    errors.append(FieldError(
+        "idempotency_key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} visible ASCII characters"
+    ))
     return None

@@ -77,9 +77,9 @@ def compensation_commands(events: Iterable[ev.OrderEvent]) -> tuple[Command, ...
     commands: list[Command] = []
     for event in events:
         if isinstance(event, ev.StockReleased):
-            commands.append(
-                ReleaseStock(order_id=event.order_id, lines=event.lines, reason=event.reason)
-            )
+            commands.append(ReleaseStock(
+                order_id=event.order_id, lines=event.lines, reason=event.reason
+            ))
         elif isinstance(event, ev.PaymentVoided):
             commands.append(VoidPayment(order_id=event.order_id, payment_id=event.payment_id))
     return tuple(commands)
@@ -101,11 +101,9 @@ def _on_stock_reserved(order: Order, msg: ev.StockReserved, at: datetime) -> lis
         if not same_items(msg.lines, s.items):
             order.reject("reserved stock does not match the order lines", at)
             return []
-        return [
-            AuthorizePayment(
-                order_id=s.order_id, customer_id=s.customer_id, amount_cents=s.total_cents
-            )
-        ]
+        return [AuthorizePayment(
+            order_id=s.order_id, customer_id=s.customer_id, amount_cents=s.total_cents
+        )]
     if s.status in _ENDED_BY_FAILURE:
         order.record_stock_reserved(msg.lines, msg.occurred_at)
         order.release_stock(f"stock reserved after the order was {s.status.lower()}", at)
@@ -121,7 +119,9 @@ def _on_stock_rejected(order: Order, msg: ev.StockRejected, at: datetime) -> lis
     return []
 
 
-def _on_payment_authorized(order: Order, msg: ev.PaymentAuthorized, at: datetime) -> list[Command]:
+def _on_payment_authorized(
+    order: Order, msg: ev.PaymentAuthorized, at: datetime
+) -> list[Command]:
     s = order.state
     if s.payment_id == msg.payment_id:  # redelivery
         return []
@@ -171,11 +171,6 @@ def waiting_for(state: OrderState) -> tuple[Command, ...]:
     if state.status is OrderStatus.PENDING and not state.reserved:
         return (ReserveStock(order_id=state.order_id, lines=state.items),)
     if state.status is OrderStatus.STOCK_RESERVED and state.payment_id is None:
-        return (
-            AuthorizePayment(
-                order_id=state.order_id,
-                customer_id=state.customer_id,
-                amount_cents=state.total_cents,
-            ),
-        )
+        return (AuthorizePayment(order_id=state.order_id, customer_id=state.customer_id,
+                                 amount_cents=state.total_cents),)
     return ()

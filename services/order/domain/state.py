@@ -173,14 +173,9 @@ def evolve(state: OrderState | None, event: ev.OrderEvent) -> OrderState:
         if state is not None:
             raise ValueError(f"order {event.order_id}: OrderPlaced on a stream that has started")
         return OrderState(
-            order_id=event.order_id,
-            customer_id=event.customer_id,
-            lines=event.lines,
-            shipping_address=event.shipping_address,
-            mode=event.mode,
-            idempotency_key=event.idempotency_key,
-            status=OrderStatus.PENDING,
-            version=1,
+            order_id=event.order_id, customer_id=event.customer_id, lines=event.lines,
+            shipping_address=event.shipping_address, mode=event.mode,
+            idempotency_key=event.idempotency_key, status=OrderStatus.PENDING, version=1,
             history=(StatusChange(OrderStatus.PENDING, event.occurred_at),),
             timestamps=StageTimestamps(accepted=event.occurred_at),
         )
@@ -196,47 +191,30 @@ def evolve(state: OrderState | None, event: ev.OrderEvent) -> OrderState:
             if state.status is OrderStatus.PENDING:
                 changes.update(_moved(state, OrderStatus.STOCK_RESERVED, at))
         case ev.StockRejected(reason=reason, product_id=product_id):
-            changes.update(
-                stock_rejected_reason=reason,
-                stock_rejected_product=product_id,
-                timestamps=_stamped(state, "stock_rejected", at),
-            )
+            changes.update(stock_rejected_reason=reason, stock_rejected_product=product_id,
+                           timestamps=_stamped(state, "stock_rejected", at))
         case ev.PaymentAuthorized(payment_id=payment_id, amount_cents=amount):
-            changes.update(
-                payment_id=payment_id,
-                authorized_cents=amount,
-                timestamps=_stamped(state, "payment_authorized", at),
-            )
+            changes.update(payment_id=payment_id, authorized_cents=amount,
+                           timestamps=_stamped(state, "payment_authorized", at))
             if state.status is OrderStatus.STOCK_RESERVED:
                 changes.update(_moved(state, OrderStatus.PAYMENT_AUTHORIZED, at))
         case ev.PaymentDeclined(reason=reason):
-            changes.update(
-                payment_declined_reason=reason, timestamps=_stamped(state, "payment_declined", at)
-            )
+            changes.update(payment_declined_reason=reason,
+                           timestamps=_stamped(state, "payment_declined", at))
         case ev.PaymentVoided():
             changes.update(payment_voided=True, timestamps=_stamped(state, "payment_voided", at))
         case ev.StockReleased(lines=lines):
-            changes.update(
-                released=(*state.released, *lines), timestamps=_stamped(state, "stock_released", at)
-            )
+            changes.update(released=(*state.released, *lines),
+                           timestamps=_stamped(state, "stock_released", at))
         case ev.OrderConfirmed():
-            changes.update(
-                _moved(state, OrderStatus.CONFIRMED, at),
-                timestamps=_stamped(state, "confirmed", at),
-            )
+            changes.update(_moved(state, OrderStatus.CONFIRMED, at),
+                           timestamps=_stamped(state, "confirmed", at))
         case ev.OrderCancelled(reason=reason, by=by):
-            changes.update(
-                _moved(state, OrderStatus.CANCELLED, at, reason),
-                reason=reason,
-                cancelled_by=by,
-                timestamps=_stamped(state, "cancelled", at),
-            )
+            changes.update(_moved(state, OrderStatus.CANCELLED, at, reason), reason=reason,
+                           cancelled_by=by, timestamps=_stamped(state, "cancelled", at))
         case ev.OrderRejected(reason=reason):
-            changes.update(
-                _moved(state, OrderStatus.REJECTED, at, reason),
-                reason=reason,
-                timestamps=_stamped(state, "rejected", at),
-            )
+            changes.update(_moved(state, OrderStatus.REJECTED, at, reason), reason=reason,
+                           timestamps=_stamped(state, "rejected", at))
         case _:
             raise TypeError(f"not an order event: {event!r}")
     return replace(state, **changes)

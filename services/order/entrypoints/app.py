@@ -64,14 +64,10 @@ PLACE_RESPONSES = {
     201: ResponseSpec(OrderView, description="sync: confirmed; the final order"),
     400: _problem_spec("malformed JSON, wrong types or unknown fields"),
     402: _problem_spec("sync: payment declined; the stock was released; the order is cancelled"),
-    409: _problem_spec(
-        "sync: out of stock (the order is rejected, nothing is held), or the"
-        " request with this Idempotency-Key is still being processed"
-    ),
-    422: _problem_spec(
-        "invalid order: every broken rule, by field; unknown product;"
-        " Idempotency-Key reused for a different order"
-    ),
+    409: _problem_spec("sync: out of stock (the order is rejected, nothing is held), or the"
+                       " request with this Idempotency-Key is still being processed"),
+    422: _problem_spec("invalid order: every broken rule, by field; unknown product;"
+                       " Idempotency-Key reused for a different order"),
     503: _problem_spec("the product service could not be reached"),
 }
 
@@ -122,15 +118,9 @@ def _order_problem(
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     """A problem+json that also carries the order it is about (an RFC 9457 extension member)."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "errors": errors,
-        "order_id": view.id,
-        "order": view,
-    }
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail, "errors": errors, "order_id": view.id,
+                            "order": view}
     return encoded(encode(body), status, {**_location(view.id), **(headers or {})}, PROBLEM_JSON)
 
 
@@ -150,42 +140,31 @@ def _answer_sync(state: OrderState, view: OrderView, replayed: bool = False) -> 
         return encoded(encode(view), 201, {**_location(view.id), **headers})
     if outcome is Outcome.IN_PROGRESS:
         return _order_problem(
-            409,
-            "Request in progress",
+            409, "Request in progress",
             "this Idempotency-Key's order is still being processed; follow it at Location",
             [field_error("Idempotency-Key", "the first request with this key has not finished")],
-            view,
-            {**headers, "Retry-After": "1"},
+            view, {**headers, "Retry-After": "1"},
         )
     if outcome is Outcome.STOCK_REJECTED:
         reason = state.stock_rejected_reason or "stock rejected"
         if reason == "unknown product":
             errors = [field_error(_line_field(state, "product_id"), "unknown product")]
-            return _order_problem(
-                422, "Unknown product", state.reason or reason, errors, view, headers
-            )
+            return _order_problem(422, "Unknown product", state.reason or reason, errors, view,
+                                  headers)
         errors = [field_error(_line_field(state, "quantity"), "more than the available stock")]
         return _order_problem(409, "Out of stock", state.reason or reason, errors, view, headers)
     if outcome is Outcome.PAYMENT_DECLINED:
         errors = [field_error("payment", state.payment_declined_reason or "declined")]
-        return _order_problem(
-            402, "Payment declined", state.reason or "payment declined", errors, view, headers
-        )
+        return _order_problem(402, "Payment declined", state.reason or "payment declined",
+                              errors, view, headers)
     if outcome is Outcome.CANCELLED:
         errors = [field_error("status", "the order was cancelled while it was processed")]
-        return _order_problem(
-            409, "Order cancelled", state.reason or "cancelled", errors, view, headers
-        )
+        return _order_problem(409, "Order cancelled", state.reason or "cancelled", errors, view,
+                              headers)
     if state.reason == "product service unavailable":
         errors = [field_error("lines", "stock could not be reserved; nothing is held")]
-        return _order_problem(
-            503,
-            "Product service unavailable",
-            state.reason,
-            errors,
-            view,
-            {**headers, "Retry-After": "1"},
-        )
+        return _order_problem(503, "Product service unavailable", state.reason, errors, view,
+                              {**headers, "Retry-After": "1"})
     errors = [field_error("status", state.reason or "rejected")]
     return _order_problem(409, "Order rejected", state.reason or "rejected", errors, view, headers)
 
@@ -228,31 +207,27 @@ async def place_order(
         raise _invalid(exc) from exc
     except KeyReused as exc:
         raise Problem(
-            422,
-            "Idempotency-Key reused",
+            422, "Idempotency-Key reused",
             f"key {exc} was used before for a different order (other lines or address)",
             [field_error("Idempotency-Key", "already used for a different request")],
         ) from exc
     except ProductServiceUnavailable as exc:
         raise Problem(
-            503,
-            "Product service unavailable",
-            f"cannot check the products: {exc}",
+            503, "Product service unavailable", f"cannot check the products: {exc}",
             [field_error("lines", "products could not be checked")],
             headers={"Retry-After": "1"},
         ) from exc
     order_id = placed.state.order_id
     if placed.state.mode is ProcessingMode.ASYNC:
-        headers = {
-            **_location(order_id),
-            **({"Idempotent-Replayed": "true"} if placed.replayed else {}),
-        }
+        headers = {**_location(order_id), **({"Idempotent-Replayed": "true"} if placed.replayed else {})}
         return encoded(encode(await _view(order_id)), 202, headers)
     final = placed.state if placed.replayed else await service.process_sync(placed.order)
     return _answer_sync(final, await _view(order_id), placed.replayed)
 
 
-async def _changed(order_id: uuid.UUID, known: int | None, wait: float) -> OrderView:
+async def _changed(
+    order_id: uuid.UUID, known: int | None, wait: float
+) -> OrderView:
     """The order once its version passes ``known`` (default: the version now), or after ``wait``
     seconds, or at once when it has ended (its status cannot change any more)."""
     deadline = time.monotonic() + wait
@@ -279,10 +254,8 @@ async def read_order(
     order_id: str,
     wait: Annotated[
         float | None,
-        Parameter(
-            description=f"long-poll: wait up to this many seconds (max {MAX_WAIT_SECONDS:g})"
-            " for the order to pass `version`"
-        ),
+        Parameter(description=f"long-poll: wait up to this many seconds (max {MAX_WAIT_SECONDS:g})"
+                  " for the order to pass `version`"),
     ] = None,
     version: Annotated[
         int | None, Parameter(description="with wait: the version the client has seen")
@@ -293,24 +266,15 @@ async def read_order(
     oid = _uuid(order_id, "order_id")
     if wait is None or wait == 0:
         if version is not None and version < 0:
-            raise Problem(
-                400,
-                "Invalid query",
-                "version must be >= 0",
-                [field_error("version", "must be >= 0")],
-            )
+            raise Problem(400, "Invalid query", "version must be >= 0",
+                          [field_error("version", "must be >= 0")])
         return encoded(encode(await _view(oid)))
     if not 0 < wait <= MAX_WAIT_SECONDS:
-        raise Problem(
-            400,
-            "Invalid query",
-            f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
-            [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")],
-        )
+        raise Problem(400, "Invalid query", f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
+                      [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")])
     if version is not None and version < 0:
-        raise Problem(
-            400, "Invalid query", "version must be >= 0", [field_error("version", "must be >= 0")]
-        )
+        raise Problem(400, "Invalid query", "version must be >= 0",
+                      [field_error("version", "must be >= 0")])
     return encoded(encode(await _changed(oid, version, wait)))
 
 
@@ -357,20 +321,12 @@ async def list_orders(
     """Newest first, keyset-paginated: follow next_cursor until it is null."""
     customer = _uuid(customer_id, "customer_id") if customer_id is not None else None
     if status is not None and status not in _STATUSES:
-        raise Problem(
-            400,
-            "Invalid query",
-            f"status must be one of {', '.join(_STATUSES)}",
-            [field_error("status", f"must be one of {', '.join(_STATUSES)}")],
-        )
+        raise Problem(400, "Invalid query", f"status must be one of {', '.join(_STATUSES)}",
+                      [field_error("status", f"must be one of {', '.join(_STATUSES)}")])
     limit_max = runtime.STATE.settings.page_size_max
     if not 1 <= limit <= limit_max:
-        raise Problem(
-            400,
-            "Invalid query",
-            f"limit must be within [1, {limit_max}]",
-            [field_error("limit", f"must be within [1, {limit_max}]")],
-        )
+        raise Problem(400, "Invalid query", f"limit must be within [1, {limit_max}]",
+                      [field_error("limit", f"must be within [1, {limit_max}]")])
     try:
         after = queries.Cursor.decode(cursor) if cursor else None
     except queries.BadCursor as exc:
@@ -405,12 +361,8 @@ async def cancel_order(
     if await request.body():
         body = await strict_body(request, CancelRequest)
     if not body.reason.strip():
-        raise Problem(
-            400,
-            "Invalid request",
-            "reason must not be blank",
-            [field_error("reason", "must not be blank")],
-        )
+        raise Problem(400, "Invalid request", "reason must not be blank",
+                      [field_error("reason", "must not be blank")])
     try:
         await runtime.STATE.service.cancel(oid, body.reason)
     except OrderNotFound:

@@ -86,3 +86,4 @@ class ChangeFeed:
                 waiters.discard(event)
                 if not waiters:
                     del self._waiters[order_id]
+

@@ -69,9 +69,7 @@ def stock_message(event: events.Event) -> ev.StockReserved | ev.StockRejected | 
             return ev.StockReserved(order_id=order_id, occurred_at=at, lines=lines)
         product = data.get("product_id")
         return ev.StockRejected(
-            order_id=order_id,
-            occurred_at=at,
-            reason=str(data.get("reason") or "rejected"),
+            order_id=order_id, occurred_at=at, reason=str(data.get("reason") or "rejected"),
             product_id=UUID(str(product)) if product else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -176,11 +174,7 @@ async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "order", "consume", settings.worker_db_pool_size)
     service = bootstrap(settings, pool)
     consumer = BatchConsumer(
-        settings,
-        SAGA_GROUP,
-        [STOCK_TOPIC],
-        saga_applier(service),
-        batch_size=SAGA_BATCH,
+        settings, SAGA_GROUP, [STOCK_TOPIC], saga_applier(service), batch_size=SAGA_BATCH,
         types=["StockReserved", "StockRejected"],
     )
     replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_TOPIC], catalog_applier(pool))

@@ -82,17 +82,12 @@ class OrderView(msgspec.Struct):
     id: str
     customer_id: str
     status: Annotated[
-        str,
-        Meta(
-            description="PENDING, STOCK_RESERVED, PAYMENT_AUTHORIZED, CONFIRMED, CANCELLED, REJECTED"
-        ),
+        str, Meta(description="PENDING, STOCK_RESERVED, PAYMENT_AUTHORIZED, CONFIRMED, CANCELLED, REJECTED")
     ]
     mode: str
     outcome: Annotated[
         str,
-        Meta(
-            description="in_progress, confirmed, stock_rejected, payment_declined, cancelled, rejected"
-        ),
+        Meta(description="in_progress, confirmed, stock_rejected, payment_declined, cancelled, rejected"),
     ]
     version: Annotated[int, Meta(description="events in the order's stream")]
     lines: list[LineView]

@@ -76,13 +76,13 @@ class MessageBus:
                     commands = waiting_for(state)
                 for command in commands:  # one of each kind per order and round
                     work.setdefault((command.order_id, type(command)), (state.mode, command))
-            answers = await asyncio.gather(*(self._traced(around, m, c) for m, c in work.values()))
+            answers = await asyncio.gather(
+                *(self._traced(around, m, c) for m, c in work.values())
+            )
             pending = [a for a in answers if a is not None]
         return states
 
-    async def _traced(
-        self, around: Around, mode: ProcessingMode, command: Command
-    ) -> ev.OrderEvent | None:
+    async def _traced(self, around: Around, mode: ProcessingMode, command: Command) -> ev.OrderEvent | None:
         with around(command.order_id):
             return await self.execute(mode, command)
 

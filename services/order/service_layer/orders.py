@@ -91,7 +91,9 @@ class OrderService:
                     await catalog.upsert(conn, fresh)
                 known.update({e.product_id: e for e in fresh})
         return {
-            p: e.price_cents for p, e in known.items() if e.orderable and e.price_cents is not None
+            p: e.price_cents
+            for p, e in known.items()
+            if e.orderable and e.price_cents is not None
         }
 
     async def replay(self, command: PlaceOrder) -> Placed | None:
@@ -205,3 +207,5 @@ class OrderService:
         if order_id not in states:
             raise OrderNotFound(order_id)
         return states[order_id]
+
+

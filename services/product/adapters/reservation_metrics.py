@@ -60,9 +60,7 @@ async def held(conn: Connection) -> Held:
 class HeldCollector(Collector):
     """Exports the last reading while it is fresh, nothing otherwise (a standby, a lost leader)."""
 
-    def __init__(
-        self, fresh_for: float = 3 * INTERVAL, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, fresh_for: float = 3 * INTERVAL, clock: Callable[[], float] = time.monotonic):
         self.fresh_for = fresh_for
         self.clock = clock
         self._reading: tuple[float, Held] | None = None

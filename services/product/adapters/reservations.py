@@ -62,9 +62,7 @@ def _stock_changed(product: Any, delta: int, reason: str) -> outbox.Message:
         "version": product["version"],
     }
     event = new_event(model.STOCK_CHANGED, str(product["id"]), data, source=SOURCE)
-    return outbox.Message(
-        model.TOPIC, str(product["id"]), event, {"event_type": model.STOCK_CHANGED}
-    )
+    return outbox.Message(model.TOPIC, str(product["id"]), event, {"event_type": model.STOCK_CHANGED})
 
 
 # Every line in one statement: the rows are locked in product-id order first (so two orders

@@ -82,7 +82,9 @@ async def order_service(platform) -> AsyncIterator[ServiceFactory]:
         products = GatedProducts(settings.product_service, reserve_gate)
         clients.append(products)
         payments = GatedPayments(payment_gateway(settings), payment_gate)
-        return bootstrap(settings, pool, products=products, payments=payments, strategy=strategy)
+        return bootstrap(
+            settings, pool, products=products, payments=payments, strategy=strategy
+        )
 
     yield build
     for client in clients:

@@ -33,13 +33,8 @@ __all__ = [
 APPROVE = str(ALWAYS_APPROVE_CUSTOMER)
 DECLINE = str(ALWAYS_DECLINE_CUSTOMER)
 TERMINAL = {"CONFIRMED", "CANCELLED", "REJECTED"}
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "12 Analytical Row",
-    "city": "London",
-    "postal_code": "NW1 6XE",
-    "country": "GB",
-}
+ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Row", "city": "London",
+           "postal_code": "NW1 6XE", "country": "GB"}
 
 
 def body(lines: list[tuple[str, int]], customer: str = APPROVE, **overrides: Any) -> dict[str, Any]:

@@ -43,15 +43,12 @@ async def test_cancel_while_the_sync_payment_is_pending_voids_the_late_authoriza
     with platform.client("order") as c, platform.client("product") as p:
         assert c.get(f"/orders/{order_id}").json()["status"] == "STOCK_RESERVED"
         assert stock(p, pid) == 3
-        cancelled = await asyncio.to_thread(
-            c.post, f"/orders/{order_id}/cancel", json={"reason": "found it cheaper"}
-        )
+        cancelled = await asyncio.to_thread(c.post, f"/orders/{order_id}/cancel",
+                                            json={"reason": "found it cheaper"})
         assert cancelled.status_code == 200, cancelled.text
         order = cancelled.json()
         assert (order["status"], order["cancelled_by"], order["reason"]) == (
-            "CANCELLED",
-            "client",
-            "found it cheaper",
+            "CANCELLED", "client", "found it cheaper"
         )
         assert order["released"] == [{"product_id": pid, "quantity": 2}]
         assert stock(p, pid) == 5, "a sync order's stock comes back inside the cancel request"
@@ -60,12 +57,8 @@ async def test_cancel_while_the_sync_payment_is_pending_voids_the_late_authoriza
         assert final.status.value == "CANCELLED"
         assert final.payment_voided and final.payment_id in service.payments.voided  # type: ignore[attr-defined]
         assert _types(c, order_id) == [
-            "OrderPlaced",
-            "StockReserved",
-            "StockReleased",
-            "OrderCancelled",
-            "PaymentAuthorized",
-            "PaymentVoided",
+            "OrderPlaced", "StockReserved", "StockReleased", "OrderCancelled",
+            "PaymentAuthorized", "PaymentVoided",
         ]
         assert stock(p, pid) == 5
 
@@ -90,10 +83,7 @@ async def test_cancel_while_the_sync_reservation_is_in_flight_releases_what_come
         assert final.status.value == "CANCELLED"
         assert final.reserved == final.released and final.held == ()
         assert _types(c, order_id) == [
-            "OrderPlaced",
-            "OrderCancelled",
-            "StockReserved",
-            "StockReleased",
+            "OrderPlaced", "OrderCancelled", "StockReserved", "StockReleased"
         ]
         assert stock(p, pid) == 5
         assert p.get(f"/reservations/{order_id}").json()["status"] == "released"
@@ -112,26 +102,19 @@ def test_cancel_before_the_async_stock_answer_releases_the_late_reservation(plat
             assert cancelled.json()["status"] == "CANCELLED"
             # The order knows of nothing to release yet, but the product service releases what it
             # holds for an order as soon as it hears the order ended (OrderCancelled).
-            eventually(
-                lambda: stock(gw, pid) == 6, "the product service released on OrderCancelled"
-            )
+            eventually(lambda: stock(gw, pid) == 6, "the product service released on OrderCancelled")
             again = gw.post(f"/orders/{order_id}/cancel")
             assert again.status_code == 200 and again.json() == cancelled.json(), "a no-op"
     finally:
         runtime.start_workers(settings, runtime.ServiceSpec("order"))
     with platform.client() as gw:
-        eventually(
-            lambda: "StockReleased" in _types(gw, order_id), "the saga heard the late answer"
-        )
+        eventually(lambda: "StockReleased" in _types(gw, order_id), "the saga heard the late answer")
         assert stock(gw, pid) == 6, "released once: by the product service, then a no-op"
         order = gw.get(f"/orders/{order_id}").json()
         assert order["status"] == "CANCELLED"
         assert order["reserved"] == order["released"] == [{"product_id": pid, "quantity": 5}]
         assert _types(gw, order_id) == [
-            "OrderPlaced",
-            "OrderCancelled",
-            "StockReserved",
-            "StockReleased",
+            "OrderPlaced", "OrderCancelled", "StockReserved", "StockReleased"
         ]
 
 

@@ -54,26 +54,17 @@ async def test_the_replica_follows_product_changes_and_prices_orders(platform) -
 
     # An old event replayed (a consumer reset, a duplicate) does not bring the old price back.
     (created,) = consume_events(
-        platform.settings,
-        "product-events",
+        platform.settings, "product-events",
         keep=lambda e: e.aggregate_id == pid and e.type == "ProductCreated",
         until=lambda evs: len(evs) >= 1,
     )
     # A sentinel behind the replay on the same partition: once it is applied, so is the replay.
     sentinel = str(uuid.uuid4())
-    marker = events.new_event(
-        "ProductCreated",
-        sentinel,
-        {
-            "id": sentinel,
-            "name": "sentinel",
-            "price_cents": 1,
-            "version": 1,
-        },
-    )
-    producer = Producer(
-        {"bootstrap.servers": platform.settings.kafka_servers, "partitioner": "murmur2_random"}
-    )
+    marker = events.new_event("ProductCreated", sentinel, {
+        "id": sentinel, "name": "sentinel", "price_cents": 1, "version": 1,
+    })
+    producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
+                         "partitioner": "murmur2_random"})
     for event in (created, marker):
         producer.produce("product-events", key=pid.encode(), value=events.encode(event))
     producer.flush(10)
@@ -126,36 +117,19 @@ async def test_a_product_event_the_replica_cannot_hold_is_dead_lettered_and_the_
 ) -> None:
     poisoned, after = str(uuid.uuid4()), str(uuid.uuid4())
     poison = events.new_event("ProductCreated", poisoned, {"id": poisoned, "version": 1, **fields})
-    behind = events.new_event(
-        "ProductCreated",
-        after,
-        {
-            "id": after,
-            "name": "after the poison",
-            "price_cents": 200,
-            "version": 1,
-        },
-    )
-    producer = Producer(
-        {"bootstrap.servers": platform.settings.kafka_servers, "partitioner": "murmur2_random"}
-    )
+    behind = events.new_event("ProductCreated", after, {
+        "id": after, "name": "after the poison", "price_cents": 200, "version": 1,
+    })
+    producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
+                         "partitioner": "murmur2_random"})
     for event in (poison, behind):  # one key: the same partition, the poison first
-        producer.produce(
-            "product-events",
-            key=poisoned.encode(),
-            value=events.encode(event),
-            headers=[("event_type", b"ProductCreated")],
-        )
+        producer.produce("product-events", key=poisoned.encode(), value=events.encode(event),
+                         headers=[("event_type", b"ProductCreated")])
     assert producer.flush(10) == 0
 
     await _replica(platform, after, lambda r: r["name"] == "after the poison")
-    reader = Consumer(
-        {
-            "bootstrap.servers": platform.settings.kafka_servers,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-        }
-    )
+    reader = Consumer({"bootstrap.servers": platform.settings.kafka_servers,
+                       "group.id": f"test-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"})
     reader.subscribe(["dead-letter"])
     found: dict[str, str] = {}
     deadline = time.monotonic() + 60
@@ -173,12 +147,9 @@ async def test_a_product_event_the_replica_cannot_hold_is_dead_lettered_and_the_
     assert found["dlq.reason"].startswith(reason), found["dlq.reason"]
     conn = await order_db(platform)
     try:
-        assert (
-            await conn.fetchval(
-                "SELECT count(*) FROM catalog WHERE product_id = $1", uuid.UUID(poisoned)
-            )
-            == 0
-        )
+        assert await conn.fetchval(
+            "SELECT count(*) FROM catalog WHERE product_id = $1", uuid.UUID(poisoned)
+        ) == 0
     finally:
         await conn.close()
 
@@ -188,8 +159,7 @@ def test_product_events_are_decoded_as_the_replica_expects(platform) -> None:
     with platform.client("product") as p:
         pid = create(p, price=1.25)["id"]
     (created,) = consume_events(
-        platform.settings,
-        "product-events",
+        platform.settings, "product-events",
         keep=lambda e: e.aggregate_id == pid and e.type == "ProductCreated",
         until=lambda evs: len(evs) >= 1,
     )

@@ -14,9 +14,7 @@ from services.order.tests.integration.helpers import APPROVE, TERMINAL, body, cr
 pytestmark = pytest.mark.integration
 
 
-async def _ended(
-    client: httpx.AsyncClient, order_ids: list[str], timeout: float = 120
-) -> list[dict]:
+async def _ended(client: httpx.AsyncClient, order_ids: list[str], timeout: float = 120) -> list[dict]:
     deadline = time.monotonic() + timeout
     pending = set(order_ids)
     final: dict[str, dict] = {}
@@ -39,12 +37,8 @@ async def test_fifty_orders_for_the_last_ten_units_sell_exactly_ten(platform, mo
         pid = create(p, stock=10)["id"]
     payload = body([(pid, 1)], APPROVE)
     limits = httpx.Limits(max_connections=50)
-    async with httpx.AsyncClient(
-        base_url=platform.url("order"),
-        timeout=60,
-        limits=limits,
-        headers={"X-Client-Id": uuid.uuid4().hex},
-    ) as c:
+    async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60, limits=limits,
+                                 headers={"X-Client-Id": uuid.uuid4().hex}) as c:
         answers = await asyncio.gather(
             *(c.post("/orders", params={"mode": mode}, json=payload) for _ in range(50))
         )

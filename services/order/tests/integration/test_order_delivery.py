@@ -45,11 +45,8 @@ class Crash(BaseException):
 def _produce(platform, topic: str, *evs: events.Event) -> dict[int, int]:
     """Publish with the header the consumers filter on; the last offset written per partition."""
     producer = Producer(
-        {
-            "bootstrap.servers": platform.settings.kafka_servers,
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-        }
+        {"bootstrap.servers": platform.settings.kafka_servers, "enable.idempotence": True,
+         "partitioner": "murmur2_random"}
     )
     last: dict[int, int] = {}
 
@@ -58,20 +55,13 @@ def _produce(platform, topic: str, *evs: events.Event) -> dict[int, int]:
         last[msg.partition()] = max(last.get(msg.partition(), -1), msg.offset())
 
     for e in evs:
-        producer.produce(
-            topic,
-            key=e.aggregate_id.encode(),
-            value=events.encode(e),
-            headers={"event_type": e.type},
-            on_delivery=delivered,
-        )
+        producer.produce(topic, key=e.aggregate_id.encode(), value=events.encode(e),
+                         headers={"event_type": e.type}, on_delivery=delivered)
     producer.flush(10)
     return last
 
 
-def _wait_committed(
-    platform, group: str, offsets: dict[int, int], topic: str = "stock-events"
-) -> None:
+def _wait_committed(platform, group: str, offsets: dict[int, int], topic: str = "stock-events") -> None:
     """Until ``group`` has committed past these offsets (it has applied those messages)."""
     from confluent_kafka import TopicPartition
 
@@ -93,11 +83,8 @@ def _types(client: httpx.Client, order_id: str) -> list[str]:
 
 
 def _stock_reserved(order_id: str, lines: list[tuple[str, int]]) -> events.Event:
-    data = {
-        "order_id": order_id,
-        "occurred_at": events.now_iso(),
-        "lines": [{"product_id": p, "quantity": q} for p, q in lines],
-    }
+    data = {"order_id": order_id, "occurred_at": events.now_iso(),
+            "lines": [{"product_id": p, "quantity": q} for p, q in lines]}
     return events.new_event("StockReserved", order_id, data, source="product-service")
 
 
@@ -107,8 +94,7 @@ async def test_a_stock_answer_delivered_twice_is_applied_once(platform) -> None:
         order_id = gw.post("/orders", json=body([(pid, 2)])).json()["id"]
         assert wait_until_ended(gw, order_id)["status"] == "CONFIRMED"
         (answer,) = consume_events(
-            platform.settings,
-            "stock-events",
+            platform.settings, "stock-events",
             keep=lambda e: e.aggregate_id == order_id and e.type == "StockReserved",
             until=lambda evs: len(evs) >= 1,
         )
@@ -118,10 +104,7 @@ async def test_a_stock_answer_delivered_twice_is_applied_once(platform) -> None:
         offsets = _produce(platform, "stock-events", answer, answer, again)
         _wait_committed(platform, SAGA_GROUP, offsets)
         assert _types(gw, order_id) == [
-            "OrderPlaced",
-            "StockReserved",
-            "PaymentAuthorized",
-            "OrderConfirmed",
+            "OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed"
         ]
         assert stock(gw, pid) == 3
 
@@ -132,9 +115,7 @@ async def test_a_saga_consumer_killed_between_db_and_offset_commit_applies_once(
     settings = platform.settings
     topic = f"test-stock-{uuid.uuid4().hex[:8]}"
     admin = AdminClient({"bootstrap.servers": settings.kafka_servers})
-    for future in admin.create_topics(
-        [NewTopic(topic, num_partitions=3, replication_factor=1)]
-    ).values():
+    for future in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).values():
         future.result()
     service = order_service()
     with platform.client("product") as p:
@@ -146,10 +127,8 @@ async def test_a_saga_consumer_killed_between_db_and_offset_commit_applies_once(
         placed = await service.place(command(body([(pid, 1)], APPROVE), "sync"))
         order_id = str(placed.state.order_id)
         async with httpx.AsyncClient(base_url=platform.url("product")) as c:
-            held = await c.post(
-                "/reservations",
-                json={"order_id": order_id, "lines": [{"product_id": pid, "quantity": 1}]},
-            )
+            held = await c.post("/reservations", json={
+                "order_id": order_id, "lines": [{"product_id": pid, "quantity": 1}]})
             assert held.status_code == 201
         orders.append(order_id)
     answers = [_stock_reserved(o, [(pid, 1)]) for o in orders]
@@ -183,10 +162,7 @@ async def test_a_saga_consumer_killed_between_db_and_offset_commit_applies_once(
                 await asyncio.sleep(1)  # the redelivered batch has been through the saga again
                 for order_id in orders:  # decided once: no event twice
                     assert _types(c, order_id) == [
-                        "OrderPlaced",
-                        "StockReserved",
-                        "PaymentAuthorized",
-                        "OrderConfirmed",
+                        "OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed"
                     ]
         finally:
             second.stop()
@@ -209,10 +185,9 @@ async def test_the_order_relay_killed_mid_batch_loses_nothing(platform) -> None:
         slow = dataclasses.replace(settings, relay_batch_size=5)
         relay = runtime.start_relay(slow, "order")
         deadline = time.monotonic() + 30
-        while (
-            await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            > pending - 15
-        ):
+        while await conn.fetchval(
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        ) > pending - 15:
             assert time.monotonic() < deadline, "the relay published nothing"
         os.kill(relay, signal.SIGKILL)
         left = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
@@ -239,17 +214,11 @@ async def test_a_sync_order_whose_request_died_is_resumed(platform, order_servic
     halfway = await service.place(command(body([(pid, 2)], APPROVE), "sync"))
     halfway_id = halfway.state.order_id
     async with httpx.AsyncClient(base_url=platform.url("product")) as c:
-        assert (
-            await c.post(
-                "/reservations",
-                json={"order_id": str(halfway_id), "lines": [{"product_id": pid, "quantity": 2}]},
-            )
-        ).status_code == 201
-    reserved = ev.StockReserved(
-        order_id=halfway_id,
-        occurred_at=halfway.state.timestamps.accepted,
-        lines=(LineItem(uuid.UUID(pid), 2),),
-    )
+        assert (await c.post("/reservations", json={
+            "order_id": str(halfway_id), "lines": [{"product_id": pid, "quantity": 2}]
+        })).status_code == 201
+    reserved = ev.StockReserved(order_id=halfway_id, occurred_at=halfway.state.timestamps.accepted,
+                                lines=(LineItem(uuid.UUID(pid), 2),))
     await service.decide_now(halfway_id, reserved)
     assert await recover_sync_orders(service, older_than=0) >= 2
     for order_id in (fresh.state.order_id, halfway_id):
@@ -266,13 +235,11 @@ def test_a_poison_stock_answer_is_dead_lettered_and_the_saga_goes_on(platform) -
     order_id = str(uuid.uuid4())
     poison = events.new_event("StockReserved", order_id, {"order_id": order_id, "lines": "many"})
     _produce(platform, "stock-events", poison)
-    reader = Consumer(
-        {
-            "bootstrap.servers": platform.settings.kafka_servers,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-        }
-    )
+    reader = Consumer({
+        "bootstrap.servers": platform.settings.kafka_servers,
+        "group.id": f"test-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+    })
     reader.subscribe(["dead-letter"])
     found: dict = {}
     deadline = time.monotonic() + 60

@@ -52,10 +52,7 @@ def test_async_order_through_the_gateway_goes_from_pending_to_confirmed(platform
 
         stream = gw.get(f"/orders/{order['id']}/events").json()
         assert [e["type"] for e in stream["events"]] == [
-            "OrderPlaced",
-            "StockReserved",
-            "PaymentAuthorized",
-            "OrderConfirmed",
+            "OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed"
         ]
         assert [e["version"] for e in stream["events"]] == [1, 2, 3, 4]
         # The relay's publication time joins the stages once the tracker has seen it.
@@ -94,9 +91,7 @@ def test_the_mode_header_and_the_body_choose_the_mode_too(platform) -> None:
         by_body = c.post("/orders", json=body([(pid, 1)], mode="sync"))
         assert by_body.status_code == 201 and by_body.json()["mode"] == "sync"
         query_wins = c.post(
-            "/orders",
-            params={"mode": "async"},
-            json=body([(pid, 1)], mode="sync"),
+            "/orders", params={"mode": "async"}, json=body([(pid, 1)], mode="sync"),
             headers={"X-Processing-Mode": "sync"},
         )
         assert query_wins.status_code == 202 and query_wins.json()["mode"] == "async"
@@ -107,7 +102,9 @@ def test_out_of_stock_in_both_modes_reserves_nothing(platform) -> None:
     with platform.client() as gw:
         plenty = create(gw, stock=10)["id"]
         scarce = create(gw, stock=1)["id"]
-        refused = gw.post("/orders", params={"mode": "sync"}, json=body([(plenty, 1), (scarce, 2)]))
+        refused = gw.post(
+            "/orders", params={"mode": "sync"}, json=body([(plenty, 1), (scarce, 2)])
+        )
         assert_problem(refused, 409, "lines[1].quantity")
         problem = refused.json()
         assert problem["title"] == "Out of stock"
@@ -132,9 +129,7 @@ def test_payment_declined_in_both_modes_cancels_and_restores_stock(platform) -> 
         assert_problem(declined, 402, "payment")
         order = declined.json()["order"]
         assert (order["status"], order["outcome"], order["cancelled_by"]) == (
-            "CANCELLED",
-            "payment_declined",
-            "saga",
+            "CANCELLED", "payment_declined", "saga"
         )
         assert order["released"] == order["reserved"] == [{"product_id": pid, "quantity": 2}]
         assert stock(gw, pid) == 6, "released inside the request"
@@ -158,38 +153,27 @@ def test_compensation_releases_exactly_what_was_reserved(platform, mode: str) ->
         order_id = answer.json()["order_id" if mode == "sync" else "id"]
         final = wait_until_ended(gw, order_id)
         assert final["outcome"] == "payment_declined"
-        expected = sorted(
-            [{"product_id": p, "quantity": q} for p, q in lines], key=lambda x: x["product_id"]
-        )
+        expected = sorted([{"product_id": p, "quantity": q} for p, q in lines],
+                          key=lambda x: x["product_id"])
         assert sorted(final["reserved"], key=lambda x: x["product_id"]) == expected
         assert sorted(final["released"], key=lambda x: x["product_id"]) == expected
         eventually(lambda: {p: stock(gw, p) for p in ids} == before, "every unit given back")
         types = [e["type"] for e in gw.get(f"/orders/{order_id}/events").json()["events"]]
-        assert types == [
-            "OrderPlaced",
-            "StockReserved",
-            "PaymentDeclined",
-            "StockReleased",
-            "OrderCancelled",
-        ]
+        assert types == ["OrderPlaced", "StockReserved", "PaymentDeclined", "StockReleased",
+                         "OrderCancelled"]
     with platform.client("product") as c:
         reservation = c.get(f"/reservations/{order_id}").json()
         assert reservation["status"] == "released"
-        assert sorted((x["product_id"], x["quantity"]) for x in reservation["lines"]) == sorted(
-            lines
-        )
+        assert sorted((x["product_id"], x["quantity"]) for x in reservation["lines"]) == sorted(lines)
     if mode == "sync":
         return  # released over HTTP inside the request; the Kafka StockReleased finds nothing held
     # The product service released once, through Kafka, exactly these lines.
     released = consume_events(
-        platform.settings,
-        "stock-events",
+        platform.settings, "stock-events",
         keep=lambda e: e.aggregate_id == order_id and e.type == "ReservationReleased",
         until=lambda evs: len(evs) >= 1,
     )
-    assert sorted((x["product_id"], x["quantity"]) for x in released[0].data["lines"]) == sorted(
-        lines
-    )
+    assert sorted((x["product_id"], x["quantity"]) for x in released[0].data["lines"]) == sorted(lines)
     for p in ids:  # nothing more came back than was taken
         with platform.client("product") as c:
             assert stock(c, p) == before[p]
@@ -217,20 +201,12 @@ def test_sync_and_async_reach_the_same_outcome_for_the_same_input(platform) -> N
             pid = create(gw, stock=units, price=10.0)["id"]
             outcomes = []
             for mode in ("sync", "async"):
-                answer = gw.post(
-                    "/orders", params={"mode": mode}, json=body([(pid, quantity)], customer)
-                )
+                answer = gw.post("/orders", params={"mode": mode}, json=body([(pid, quantity)], customer))
                 placed = answer.json()
                 order_id = placed.get("order_id") or placed["id"]
                 final = wait_until_ended(gw, order_id)
-                outcomes.append(
-                    (
-                        final["status"],
-                        final["outcome"],
-                        final["total_cents"],
-                        final["reserved"] == final["released"],
-                    )
-                )
+                outcomes.append((final["status"], final["outcome"], final["total_cents"],
+                                 final["reserved"] == final["released"]))
                 if final["outcome"] == "confirmed":
                     units -= quantity
                 left = units

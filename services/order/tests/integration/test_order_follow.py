@@ -70,10 +70,8 @@ async def test_list_walks_a_customers_orders_newest_first(platform) -> None:
     customer = new_customer()
     with platform.client("order") as c, platform.client("product") as p:
         pid = create(p, stock=20)["id"]
-        ids = [
-            c.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], customer)).json()
-            for _ in range(5)
-        ]
+        ids = [c.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], customer)).json()
+               for _ in range(5)]
         order_ids = [o.get("id") or o["order_id"] for o in ids]
         seen: list[str] = []
         cursor = None
@@ -90,15 +88,12 @@ async def test_list_walks_a_customers_orders_newest_first(platform) -> None:
             if cursor is None:
                 break
         assert pages == 3 and seen == list(reversed(order_ids)), "newest first, each once"
-        statuses = {
-            o["status"] for o in c.get("/orders", params={"customer_id": customer}).json()["items"]
-        }
+        statuses = {o["status"] for o in c.get("/orders", params={"customer_id": customer}).json()["items"]}
         wanted = statuses.pop()
         filtered = c.get("/orders", params={"customer_id": customer, "status": wanted}).json()
         assert filtered["items"] and all(o["status"] == wanted for o in filtered["items"])
         assert c.get("/orders", params={"customer_id": new_customer()}).json() == {
-            "items": [],
-            "next_cursor": None,
+            "items": [], "next_cursor": None
         }
         assert len(c.get("/orders", params={"limit": 3}).json()["items"]) == 3
 
@@ -110,34 +105,24 @@ async def test_an_idempotency_key_makes_a_retry_safe(platform) -> None:
         for mode, created in (("async", 202), ("sync", 201)):
             key = f"retry-{uuid.uuid4().hex}"
             payload = body([(pid, 1)], APPROVE if mode == "sync" else customer)
-            first = c.post(
-                "/orders", params={"mode": mode}, json=payload, headers={"Idempotency-Key": key}
-            )
+            first = c.post("/orders", params={"mode": mode}, json=payload,
+                           headers={"Idempotency-Key": key})
             assert first.status_code == created, first.text
             if mode == "async":
                 wait_until_ended(c, first.json()["id"])
-            again = c.post(
-                "/orders", params={"mode": mode}, json=payload, headers={"Idempotency-Key": key}
-            )
+            again = c.post("/orders", params={"mode": mode}, json=payload,
+                           headers={"Idempotency-Key": key})
             assert again.status_code == created and again.headers["idempotent-replayed"] == "true"
             assert again.json()["id"] == first.json()["id"]
             assert again.json()["idempotency_key"] == key
-            other = c.post(
-                "/orders",
-                params={"mode": mode},
-                json=body([(pid, 2)], payload["customer_id"]),
-                headers={"Idempotency-Key": key},
-            )
+            other = c.post("/orders", params={"mode": mode}, json=body([(pid, 2)], payload["customer_id"]),
+                           headers={"Idempotency-Key": key})
             assert_problem(other, 422, "Idempotency-Key")
         # The same key from another customer is another order.
         key = f"shared-{uuid.uuid4().hex}"
         a, b = (
-            c.post(
-                "/orders",
-                params={"mode": "sync"},
-                json=body([(pid, 1)], new_customer()),
-                headers={"Idempotency-Key": key},
-            ).json()
+            c.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], new_customer()),
+                   headers={"Idempotency-Key": key}).json()
             for _ in range(2)
         )
         assert (a.get("id") or a["order_id"]) != (b.get("id") or b["order_id"])
@@ -145,29 +130,20 @@ async def test_an_idempotency_key_makes_a_retry_safe(platform) -> None:
 
     key = f"race-{uuid.uuid4().hex}"
     async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60) as ac:
-        answers = await asyncio.gather(
-            *(
-                ac.post(
-                    "/orders",
-                    params={"mode": "sync"},
-                    json=body([(pid, 1)], customer),
-                    headers={"Idempotency-Key": key},
-                )
-                for _ in range(10)
-            )
-        )
+        answers = await asyncio.gather(*(
+            ac.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], customer),
+                    headers={"Idempotency-Key": key})
+            for _ in range(10)
+        ))
     ids = {a.json().get("id") or a.json().get("order_id") for a in answers}
     assert len(ids) == 1, [a.text for a in answers]
     assert all(a.status_code in (201, 402, 409) for a in answers), [a.status_code for a in answers]
     conn = await order_db(platform)
     try:
-        assert (
-            await conn.fetchval(
-                "SELECT count(*) FROM order_events WHERE order_id = $1 AND type = 'OrderPlaced'",
-                uuid.UUID(ids.pop()),
-            )
-            == 1
-        )
+        assert await conn.fetchval(
+            "SELECT count(*) FROM order_events WHERE order_id = $1 AND type = 'OrderPlaced'",
+            uuid.UUID(ids.pop()),
+        ) == 1
     finally:
         await conn.close()
     with platform.client("product") as p:

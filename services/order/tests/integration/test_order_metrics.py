@@ -37,10 +37,7 @@ def test_stage_latencies_and_outcomes_are_exported(platform) -> None:
     with platform.client() as gw:
         pid = create(gw, stock=10)["id"]
         assert gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)])).status_code == 201
-        assert (
-            gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], DECLINE)).status_code
-            == 402
-        )
+        assert gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], DECLINE)).status_code == 402
         async_id = gw.post("/orders", json=body([(pid, 1)])).json()["id"]
         wait_until_ended(gw, async_id)
     app = _samples(f"{platform.url('order')}/metrics")
@@ -49,49 +46,30 @@ def test_stage_latencies_and_outcomes_are_exported(platform) -> None:
     for step in ("reserve", "pay", "confirm"):
         assert _count(app, "order_step_seconds_count", step=step, mode="sync") >= 1, step
     assert _count(app, "order_end_to_end_seconds_count", mode="sync", outcome="confirmed") >= 1
-    assert (
-        _count(app, "order_end_to_end_seconds_count", mode="sync", outcome="payment_declined") >= 1
-    )
-    assert (
-        _count(
-            app,
-            "order_compensations_total",
-            action="release_stock",
-            reason="payment_declined",
-            mode="sync",
-        )
-        >= 1
-    )
+    assert _count(app, "order_end_to_end_seconds_count", mode="sync",
+                  outcome="payment_declined") >= 1
+    assert _count(app, "order_compensations_total", action="release_stock",
+                  reason="payment_declined", mode="sync") >= 1
     assert _count(app, "order_transitions_total", status="PENDING", mode="async") >= 1
 
-    worker = (
-        f"http://127.0.0.1:{runtime.worker_metrics_port(platform.settings, 'order', 0)}/metrics"
-    )
+    worker = f"http://127.0.0.1:{runtime.worker_metrics_port(platform.settings, 'order', 0)}/metrics"
     relay = f"http://127.0.0.1:{runtime.relay_metrics_port(platform.settings, 'order')}/metrics"
     eventually(
-        lambda: (
-            _count(_samples(relay), "order_stage_seconds_count", stage="published", mode="async")
-            >= 1
-        ),
-        "the relay's published stage",
-        timeout=60,
-        pause=1,
+        lambda: _count(_samples(relay), "order_stage_seconds_count", stage="published",
+                       mode="async") >= 1,
+        "the relay's published stage", timeout=60, pause=1,
     )
 
     def exported() -> bool:
         s = _samples(worker)
-        return all(
-            (
-                _count(s, "order_stage_seconds_count", stage="confirmed", mode="async") >= 1,
-                _count(s, "order_end_to_end_seconds_count", mode="async", outcome="confirmed") >= 1,
-                _count(s, "consumer_events_applied_total", group="order-saga") >= 1,
-                _count(s, "orders", status="CONFIRMED", mode="async") >= 1,
-                _count(s, "orders", status="CONFIRMED", mode="sync") >= 1,
-                any(
-                    n == "kafka_consumer_lag_messages" and ("group", "order-saga") in ls
-                    for n, ls in s
-                ),
-            )
-        )
+        return all((
+            _count(s, "order_stage_seconds_count", stage="confirmed", mode="async") >= 1,
+            _count(s, "order_end_to_end_seconds_count", mode="async", outcome="confirmed") >= 1,
+            _count(s, "consumer_events_applied_total", group="order-saga") >= 1,
+            _count(s, "orders", status="CONFIRMED", mode="async") >= 1,
+            _count(s, "orders", status="CONFIRMED", mode="sync") >= 1,
+            any(n == "kafka_consumer_lag_messages" and ("group", "order-saga") in ls
+                for n, ls in s),
+        ))
 
     eventually(exported, "the consumer process's order metrics", timeout=60, pause=1)

@@ -28,18 +28,14 @@ from shopstream import events
 pytestmark = pytest.mark.integration
 
 
-def _read(
-    settings, wanted: set[str], count: int, timeout: float = 60
-) -> list[tuple[bytes, int, int, events.Event]]:
+def _read(settings, wanted: set[str], count: int, timeout: float = 60) -> list[tuple[bytes, int, int, events.Event]]:
     """(key, partition, offset, event) of the first delivery of each event about ``wanted``."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_servers,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_servers,
+        "group.id": f"test-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
     consumer.subscribe(["order-events"])
     seen: dict[str, tuple[bytes, int, int, events.Event]] = {}
     deadline = time.monotonic() + timeout
@@ -95,8 +91,7 @@ async def test_per_key_order_holds_under_each_strategy(platform, order_service, 
         arrived = [(m[2], m[3]) for m in sorted(messages)]
         assert arrived == [c for c in committed if key_for(strategy, fields[c[0]]) == key]
     distinct_keys = {
-        PartitionStrategy.ORDER_ID: 4,
-        PartitionStrategy.CUSTOMER_ID: 2,
+        PartitionStrategy.ORDER_ID: 4, PartitionStrategy.CUSTOMER_ID: 2,
         PartitionStrategy.PRODUCT_ID: 2,
     }[strategy]
     assert len(by_key) == distinct_keys

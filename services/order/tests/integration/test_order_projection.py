@@ -27,10 +27,7 @@ def _cli(platform, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **platform.settings.as_env()}
     return subprocess.run(
         [sys.executable, "-m", "shopstream_tools.cli", "rebuild-projections", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        env=env, capture_output=True, text=True, timeout=120,
     )
 
 
@@ -39,9 +36,7 @@ async def test_rebuild_gives_back_the_live_projection(platform) -> None:
         pid = create(gw, stock=3)["id"]
         ids = [
             gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)])).json()["id"],
-            gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], DECLINE)).json()[
-                "order_id"
-            ],
+            gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], DECLINE)).json()["order_id"],
             gw.post("/orders", params={"mode": "sync"}, json=body([(pid, 7)])).json()["order_id"],
             gw.post("/orders", json=body([(pid, 1)])).json()["id"],
         ]
@@ -60,9 +55,7 @@ async def test_rebuild_gives_back_the_live_projection(platform) -> None:
             rebuilt = projection.row_of(fold(order.events))
             stored = await conn.fetchrow(
                 f"SELECT {', '.join(f'{c}::text' if c in projection.JSON_COLUMNS else c for c in projection.COLUMNS)}"
-                " FROM orders WHERE id = $1",
-                order_id,
-            )
+                " FROM orders WHERE id = $1", order_id)
             assert stored is not None
             for column, want, got in zip(projection.COLUMNS, rebuilt, stored, strict=True):
                 if column in projection.JSON_COLUMNS and want is not None:
@@ -74,9 +67,7 @@ async def test_rebuild_gives_back_the_live_projection(platform) -> None:
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert " 0 live rows differed" in checked.stdout
 
-        await conn.execute(
-            "UPDATE orders SET status = 'PENDING', version = 1 WHERE id = $1", keys[0]
-        )
+        await conn.execute("UPDATE orders SET status = 'PENDING', version = 1 WHERE id = $1", keys[0])
         await conn.execute("DELETE FROM orders WHERE id = $1", keys[1])
         drifted = _cli(platform, "--check")
         assert drifted.returncode == 1 and " 2 live rows differed" in drifted.stdout, drifted.stdout

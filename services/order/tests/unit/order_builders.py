@@ -37,13 +37,8 @@ def items(lines: tuple[tuple[UUID, int], ...] = LINES) -> tuple[LineItem, ...]:
 
 
 def address(**overrides: str) -> ShippingAddress:
-    values = {
-        "name": "Ada Lovelace",
-        "line1": "12 Analytical Row",
-        "city": "London",
-        "postal_code": "NW1 6XE",
-        "country": "GB",
-    } | overrides
+    values = {"name": "Ada Lovelace", "line1": "12 Analytical Row", "city": "London",
+              "postal_code": "NW1 6XE", "country": "GB"} | overrides
     return ShippingAddress(**values)
 
 
@@ -58,13 +53,8 @@ def payload(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "customer_id": str(CUSTOMER),
         "lines": [{"product_id": str(p), "quantity": q} for p, q in LINES],
-        "shipping_address": {
-            "name": "Ada Lovelace",
-            "line1": "12 Analytical Row",
-            "city": "London",
-            "postal_code": "NW1 6XE",
-            "country": "GB",
-        },
+        "shipping_address": {"name": "Ada Lovelace", "line1": "12 Analytical Row",
+                             "city": "London", "postal_code": "NW1 6XE", "country": "GB"},
     }
     body.update(overrides)
     return body
@@ -73,10 +63,8 @@ def payload(**overrides: Any) -> dict[str, Any]:
 def placed(order_id: UUID = ORDER, lines: tuple[tuple[UUID, int], ...] = LINES) -> Order:
     """A new order, its OrderPlaced committed."""
     order = Order.place(
-        order_id=order_id,
-        command=command(lines, mode=ProcessingMode.ASYNC),
-        unit_prices=PRICES,
-        at=T0,
+        order_id=order_id, command=command(lines, mode=ProcessingMode.ASYNC),
+        unit_prices=PRICES, at=T0,
     )
     order.collect_events()
     return order
@@ -90,24 +78,20 @@ def follow(order: Order, *messages: ev.OrderEvent | CancelOrder) -> Order:
     return order
 
 
-def reserved_msg(
-    order_id: UUID = ORDER, lines: tuple[LineItem, ...] | None = None, seconds: float = 1
-) -> ev.StockReserved:
+def reserved_msg(order_id: UUID = ORDER, lines: tuple[LineItem, ...] | None = None,
+                 seconds: float = 1) -> ev.StockReserved:
     return ev.StockReserved(order_id=order_id, occurred_at=at(seconds), lines=lines or items())
 
 
 def rejected_msg(order_id: UUID = ORDER, product: UUID | None = P2) -> ev.StockRejected:
-    return ev.StockRejected(
-        order_id=order_id, occurred_at=at(1), reason="insufficient stock", product_id=product
-    )
+    return ev.StockRejected(order_id=order_id, occurred_at=at(1), reason="insufficient stock",
+                            product_id=product)
 
 
-def authorized_msg(
-    order_id: UUID = ORDER, payment_id: str = PAY, amount: int = TOTAL
-) -> ev.PaymentAuthorized:
-    return ev.PaymentAuthorized(
-        order_id=order_id, occurred_at=at(2), payment_id=payment_id, amount_cents=amount
-    )
+def authorized_msg(order_id: UUID = ORDER, payment_id: str = PAY,
+                   amount: int = TOTAL) -> ev.PaymentAuthorized:
+    return ev.PaymentAuthorized(order_id=order_id, occurred_at=at(2), payment_id=payment_id,
+                                amount_cents=amount)
 
 
 def declined_msg(order_id: UUID = ORDER) -> ev.PaymentDeclined:
@@ -144,7 +128,8 @@ def all_events_of_one_order() -> list[ev.OrderEvent]:
         placed().events[0],
         ev.StockReserved(order_id=ORDER, occurred_at=at(1), lines=items()),
         ev.StockRejected(order_id=ORDER, occurred_at=at(1), reason="none", product_id=P3),
-        ev.PaymentAuthorized(order_id=ORDER, occurred_at=at(2), payment_id=PAY, amount_cents=TOTAL),
+        ev.PaymentAuthorized(order_id=ORDER, occurred_at=at(2), payment_id=PAY,
+                             amount_cents=TOTAL),
         ev.PaymentDeclined(order_id=ORDER, occurred_at=at(2), reason="no"),
         ev.PaymentVoided(order_id=ORDER, occurred_at=at(3), payment_id=PAY),
         ev.StockReleased(order_id=ORDER, occurred_at=at(3), lines=items(), reason="r"),

@@ -70,12 +70,8 @@ async def serve() -> AsyncIterator[Callable[..., asyncio.Future[tuple[Server, In
     async def start(answer: Answer, **options: float) -> tuple[Server, InternalHTTP]:
         server = Server(answer)
         port = await server.start()
-        client = InternalHTTP(
-            f"http://127.0.0.1:{port}/base",
-            headers={"X-Client-Id": "t"},
-            timeout=options.get("timeout", 2.0),
-            connect_timeout=1.0,
-        )
+        client = InternalHTTP(f"http://127.0.0.1:{port}/base", headers={"X-Client-Id": "t"},
+                              timeout=options.get("timeout", 2.0), connect_timeout=1.0)
         started.append((server, client))
         return server, client
 
@@ -101,10 +97,8 @@ async def test_a_json_call_is_framed_and_its_connection_reused(serve) -> None:
 
 
 async def test_a_chunked_answer_is_read_whole(serve) -> None:
-    chunked = (
-        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-        b'5\r\n{"a":\r\n3;x=y\r\n 1}\r\n0\r\n\r\n'
-    )
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\n{\"a\":\r\n3;x=y\r\n 1}\r\n0\r\n\r\n")
     server, client = await serve(lambda _: chunked)
     assert (await client.request("POST", "/x")).json() == {"a": 1}
     assert (await client.request("POST", "/x")).json() == {"a": 1}

@@ -49,9 +49,8 @@ def happy_path() -> Order:
 
 
 def test_placing_records_order_placed_with_priced_lines():
-    order = Order.place(
-        order_id=ORDER, command=command(idempotency_key="k-1"), unit_prices=PRICES, at=T0
-    )
+    order = Order.place(order_id=ORDER, command=command(idempotency_key="k-1"),
+                        unit_prices=PRICES, at=T0)
 
     (placed_event,) = order.pending_events
     assert isinstance(placed_event, ev.OrderPlaced)
@@ -84,9 +83,8 @@ def test_placing_needs_a_valid_command_known_products_and_an_aware_time():
         Order.place(order_id=ORDER, command=command(((P3, 1),)), unit_prices={P1: 1}, at=T0)
     assert [e.field for e in unknown.value.errors] == ["lines[0].product_id"]
     with pytest.raises(ValueError, match="timezone"):
-        Order.place(
-            order_id=ORDER, command=command(), unit_prices=PRICES, at=datetime(2026, 3, 1, 12)
-        )
+        Order.place(order_id=ORDER, command=command(), unit_prices=PRICES,
+                    at=datetime(2026, 3, 1, 12))
 
 
 def test_happy_path_goes_pending_reserved_authorized_confirmed_with_timestamps():
@@ -95,17 +93,11 @@ def test_happy_path_goes_pending_reserved_authorized_confirmed_with_timestamps()
     assert order.status is S.CONFIRMED
     assert order.version == 4
     assert [c.status for c in order.state.history] == [
-        S.PENDING,
-        S.STOCK_RESERVED,
-        S.PAYMENT_AUTHORIZED,
-        S.CONFIRMED,
+        S.PENDING, S.STOCK_RESERVED, S.PAYMENT_AUTHORIZED, S.CONFIRMED
     ]
     assert [c.at for c in order.state.history] == [T0, at(1), at(2), at(3)]
     assert order.state.timestamps.as_dict() == {
-        "accepted": T0,
-        "stock_reserved": at(1),
-        "payment_authorized": at(2),
-        "confirmed": at(3),
+        "accepted": T0, "stock_reserved": at(1), "payment_authorized": at(2), "confirmed": at(3)
     }
     assert order.state.outcome is Outcome.CONFIRMED
     assert order.state.is_settled
@@ -178,73 +170,23 @@ ACTIONS: dict[str, Callable[[Order], Any]] = {
 }
 OK, ILLEGAL, DUPLICATE, REFUSED = "ok", IllegalTransition, AlreadyRecorded, CannotCancel
 TABLE: dict[OrderStatus, dict[str, Any]] = {
-    S.PENDING: dict(
-        reserve=OK,
-        stock_rejected=OK,
-        authorize=ILLEGAL,
-        decline=ILLEGAL,
-        confirm=ILLEGAL,
-        release=ILLEGAL,
-        void=ILLEGAL,
-        cancel=OK,
-        reject=OK,
-    ),
-    S.STOCK_RESERVED: dict(
-        reserve=DUPLICATE,
-        stock_rejected=ILLEGAL,
-        authorize=OK,
-        decline=OK,
-        confirm=ILLEGAL,
-        release=OK,
-        void=ILLEGAL,
-        cancel=OK,
-        reject=OK,
-    ),
-    S.PAYMENT_AUTHORIZED: dict(
-        reserve=DUPLICATE,
-        stock_rejected=ILLEGAL,
-        authorize=ILLEGAL,
-        decline=ILLEGAL,
-        confirm=OK,
-        release=OK,
-        void=OK,
-        cancel=OK,
-        reject=OK,
-    ),
-    S.CONFIRMED: dict(
-        reserve=DUPLICATE,
-        stock_rejected=ILLEGAL,
-        authorize=ILLEGAL,
-        decline=ILLEGAL,
-        confirm=DUPLICATE,
-        release=ILLEGAL,
-        void=ILLEGAL,
-        cancel=REFUSED,
-        reject=ILLEGAL,
-    ),
+    S.PENDING: dict(reserve=OK, stock_rejected=OK, authorize=ILLEGAL, decline=ILLEGAL,
+                    confirm=ILLEGAL, release=ILLEGAL, void=ILLEGAL, cancel=OK, reject=OK),
+    S.STOCK_RESERVED: dict(reserve=DUPLICATE, stock_rejected=ILLEGAL, authorize=OK, decline=OK,
+                           confirm=ILLEGAL, release=OK, void=ILLEGAL, cancel=OK, reject=OK),
+    S.PAYMENT_AUTHORIZED: dict(reserve=DUPLICATE, stock_rejected=ILLEGAL, authorize=ILLEGAL,
+                               decline=ILLEGAL, confirm=OK, release=OK, void=OK, cancel=OK,
+                               reject=OK),
+    S.CONFIRMED: dict(reserve=DUPLICATE, stock_rejected=ILLEGAL, authorize=ILLEGAL,
+                      decline=ILLEGAL, confirm=DUPLICATE, release=ILLEGAL, void=ILLEGAL,
+                      cancel=REFUSED, reject=ILLEGAL),
     # Late facts on a failed order are recorded (so they can be compensated), nothing else.
-    S.CANCELLED: dict(
-        reserve=OK,
-        stock_rejected=ILLEGAL,
-        authorize=OK,
-        decline=ILLEGAL,
-        confirm=ILLEGAL,
-        release=ILLEGAL,
-        void=ILLEGAL,
-        cancel=DUPLICATE,
-        reject=ILLEGAL,
-    ),
-    S.REJECTED: dict(
-        reserve=OK,
-        stock_rejected=DUPLICATE,
-        authorize=OK,
-        decline=ILLEGAL,
-        confirm=ILLEGAL,
-        release=ILLEGAL,
-        void=ILLEGAL,
-        cancel=REFUSED,
-        reject=DUPLICATE,
-    ),
+    S.CANCELLED: dict(reserve=OK, stock_rejected=ILLEGAL, authorize=OK, decline=ILLEGAL,
+                      confirm=ILLEGAL, release=ILLEGAL, void=ILLEGAL, cancel=DUPLICATE,
+                      reject=ILLEGAL),
+    S.REJECTED: dict(reserve=OK, stock_rejected=DUPLICATE, authorize=OK, decline=ILLEGAL,
+                     confirm=ILLEGAL, release=ILLEGAL, void=ILLEGAL, cancel=REFUSED,
+                     reject=DUPLICATE),
 }
 CASES = [(status, action, TABLE[status][action]) for status in S for action in ACTIONS]
 
@@ -254,9 +196,8 @@ def test_the_table_covers_every_status_and_action():
     assert all(set(row) == set(ACTIONS) for row in TABLE.values())
 
 
-@pytest.mark.parametrize(
-    ("status", "action", "expected"), CASES, ids=[f"{s.value}-{a}" for s, a, _ in CASES]
-)
+@pytest.mark.parametrize(("status", "action", "expected"), CASES,
+                         ids=[f"{s.value}-{a}" for s, a, _ in CASES])
 def test_transition_table(status: OrderStatus, action: str, expected: Any):
     order = order_in(status)
     before_state, before_events = order.state, order.events
@@ -352,9 +293,7 @@ def test_stock_rejection_keeps_reason_and_product():
     order.record_stock_rejected("insufficient stock", P2, at(1))
     order.reject("stock rejected", at(1))
     assert (order.state.stock_rejected_reason, order.state.stock_rejected_product) == (
-        "insufficient stock",
-        P2,
-    )
+        "insufficient stock", P2)
     assert order.state.outcome is Outcome.STOCK_REJECTED
     assert order.state.timestamps.stock_rejected == at(1)
 
@@ -390,9 +329,8 @@ def test_copy_is_independent_of_the_original():
 
 
 def test_sync_mode_is_recorded_on_the_order():
-    order = Order.place(
-        order_id=ORDER, command=command(mode=ProcessingMode.SYNC), unit_prices=PRICES, at=T0
-    )
+    order = Order.place(order_id=ORDER, command=command(mode=ProcessingMode.SYNC),
+                        unit_prices=PRICES, at=T0)
     assert order.state.mode is ProcessingMode.SYNC
     assert Order.from_events(order.events).state.mode is ProcessingMode.SYNC
 

@@ -87,9 +87,7 @@ class FakeActions:
         }  # fmt: skip
 
 
-def world(
-    *orders: Order, payments_at_once: int = 1
-) -> tuple[MessageBus, dict[UUID, Order], list[int], FakeActions]:
+def world(*orders: Order, payments_at_once: int = 1) -> tuple[MessageBus, dict[UUID, Order], list[int], FakeActions]:
     store = {o.id: o for o in orders}
     commits: list[int] = []
     actions = FakeActions(payments_at_once)
@@ -115,11 +113,7 @@ async def test_a_batch_of_async_stock_answers_is_decided_at_once_and_paid_concur
     assert commits == [2, 2], "one transaction for the answers, one for the payments' outcomes"
     assert sorted(type(c).__name__ for c in actions.done) == ["AuthorizePayment"] * 2
     assert [type(e).__name__ for e in store[ORDER].events] == [
-        "OrderPlaced",
-        "StockReserved",
-        "PaymentAuthorized",
-        "OrderConfirmed",
-    ]
+        "OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed"]
 
 
 async def test_a_redelivered_answer_resumes_the_payment_the_order_still_waits_for() -> None:

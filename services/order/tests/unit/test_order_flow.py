@@ -75,12 +75,8 @@ class FakeProductService:
         short = next((i for i in cmd.lines if self.stock[i.product_id] < i.quantity), None)
         answer: ev.StockReserved | ev.StockRejected
         if short is not None:
-            answer = ev.StockRejected(
-                order_id=cmd.order_id,
-                occurred_at=now,
-                reason="insufficient stock",
-                product_id=short.product_id,
-            )
+            answer = ev.StockRejected(order_id=cmd.order_id, occurred_at=now,
+                                      reason="insufficient stock", product_id=short.product_id)
         else:
             for item in cmd.lines:
                 self.stock[item.product_id] -= item.quantity
@@ -133,9 +129,7 @@ class World:
             self.refused_cancels += 1
             return ()
         self.store.append(order_id, reaction.expected_version, reaction.events)
-        self.issued_releases[order_id] += sum(
-            isinstance(c, ReleaseStock) for c in reaction.commands
-        )
+        self.issued_releases[order_id] += sum(isinstance(c, ReleaseStock) for c in reaction.commands)
         return reaction.commands
 
     def execute(self, cmd: Command) -> list[Message]:
@@ -152,26 +146,16 @@ class World:
         return []
 
 
-def new_world(
-    stock: dict[UUID, int],
-    decline_rate: float,
-    seed: int = 7,
-    clock: Callable[[], datetime] = lambda: T0,
-) -> World:
+def new_world(stock: dict[UUID, int], decline_rate: float, seed: int = 7,
+              clock: Callable[[], datetime] = lambda: T0) -> World:
     simulator = PaymentSimulator(decline_rate=decline_rate, seed=seed)
     return World(FakeEventStore(), FakeProductService(dict(stock)), FakePayments(simulator), clock)
 
 
-def place(
-    world: World,
-    order_id: UUID,
-    lines: tuple[tuple[UUID, int], ...],
-    prices: dict[UUID, int],
-    mode: ProcessingMode,
-) -> ev.OrderPlaced:
-    order = Order.place(
-        order_id=order_id, command=command(lines, mode=mode), unit_prices=prices, at=world.clock()
-    )
+def place(world: World, order_id: UUID, lines: tuple[tuple[UUID, int], ...],
+          prices: dict[UUID, int], mode: ProcessingMode) -> ev.OrderPlaced:
+    order = Order.place(order_id=order_id, command=command(lines, mode=mode), unit_prices=prices,
+                        at=world.clock())
     world.store.append(order_id, order.committed_version, order.collect_events())
     placed_event = order.events[0]
     assert isinstance(placed_event, ev.OrderPlaced)
@@ -185,9 +169,8 @@ def run_sync(world: World, order_id: UUID, message: Message) -> None:
             run_sync(world, order_id, answer)
 
 
-def run_async(
-    world: World, initial: list[tuple[UUID, Message]], rng: random.Random, redelivery: float
-) -> None:
+def run_async(world: World, initial: list[tuple[UUID, Message]], rng: random.Random,
+              redelivery: float) -> None:
     """Async mode: messages and commands wait in a queue, taken in random order, some twice."""
     queue: list[tuple[UUID, Message | Command]] = list(initial)
     while queue:
@@ -208,16 +191,14 @@ class Scenario:
     cancels: list[UUID]
 
 
-def scenario(
-    rng: random.Random, n_orders: int, cancel_rate: float, stock_range: tuple[int, int] = (0, 12)
-) -> Scenario:
+def scenario(rng: random.Random, n_orders: int, cancel_rate: float,
+             stock_range: tuple[int, int] = (0, 12)) -> Scenario:
     products = [UUID(int=rng.getrandbits(128), version=4) for _ in range(5)]
     orders = {}
     for _ in range(n_orders):
         chosen = rng.sample(products, rng.randint(1, 3))
         orders[UUID(int=rng.getrandbits(128), version=4)] = tuple(
-            (p, rng.randint(1, 4)) for p in chosen
-        )
+            (p, rng.randint(1, 4)) for p in chosen)
     return Scenario(
         stock={p: rng.randint(*stock_range) for p in products},
         prices={p: rng.randint(0, 5000) for p in products},
@@ -310,10 +291,7 @@ def test_sync_and_async_reach_the_same_outcome_for_the_same_input():
 
     assert outcomes(sync) == outcomes(asyn)
     assert set(outcomes(sync).values()) == {
-        Outcome.CONFIRMED,
-        Outcome.PAYMENT_DECLINED,
-        Outcome.STOCK_REJECTED,
-    }
+        Outcome.CONFIRMED, Outcome.PAYMENT_DECLINED, Outcome.STOCK_REJECTED}
 
 
 def test_redelivered_messages_are_applied_once():
@@ -335,11 +313,8 @@ def test_a_stale_append_is_refused_by_the_store():
     order_id = UUID(int=9, version=4)
     placed_event = place(world, order_id, ((P1, 1),), PRICES, ProcessingMode.ASYNC)
     order = world.store.load(order_id)
-    first = react(
-        order,
-        ev.StockReserved(order_id=order_id, occurred_at=at(1), lines=(LineItem(P1, 1),)),
-        at(1),
-    )
+    first = react(order, ev.StockReserved(order_id=order_id, occurred_at=at(1),
+                                          lines=(LineItem(P1, 1),)), at(1))
     second = react(order, CancelOrder(order_id=order_id), at(1))  # decided on the same version
     world.store.append(order_id, first.expected_version, first.events)
     with pytest.raises(FakeVersionConflict):

@@ -55,8 +55,7 @@ def test_partition_for_is_in_range_and_stable():
     keys = [str(UUID(int=n, version=4)).encode() for n in range(1000)]
     assert all(0 <= partition_for(k, PARTITIONS) < PARTITIONS for k in keys)
     assert [partition_for(k, PARTITIONS) for k in keys] == [
-        partition_for(k, PARTITIONS) for k in keys
-    ]
+        partition_for(k, PARTITIONS) for k in keys]
     assert partition_for(b"any", 1) == 0
     with pytest.raises(ValueError):
         partition_for(b"any", 0)
@@ -74,11 +73,8 @@ def test_key_fields_come_from_order_placed_or_the_order_state():
     order = placed()
     placed_event = order.events[0]
     assert isinstance(placed_event, ev.OrderPlaced)
-    assert (
-        KeyFields.of_placed(placed_event)
-        == KeyFields.of_state(order.state)
-        == KeyFields(ORDER, CUSTOMER, P1)
-    )
+    assert KeyFields.of_placed(placed_event) == KeyFields.of_state(order.state) == KeyFields(
+        ORDER, CUSTOMER, P1)
 
 
 @pytest.mark.parametrize("strategy", list(PartitionStrategy))
@@ -92,11 +88,8 @@ def test_every_event_of_an_order_gets_the_same_key_under_every_strategy(
 
 def test_an_event_of_another_order_cannot_be_keyed_with_this_one():
     with pytest.raises(ValueError):
-        message_key(
-            ev.OrderConfirmed(order_id=OTHER_ORDER, occurred_at=at(1)),
-            PartitionStrategy.ORDER_ID,
-            placed().state,
-        )
+        message_key(ev.OrderConfirmed(order_id=OTHER_ORDER, occurred_at=at(1)),
+                    PartitionStrategy.ORDER_ID, placed().state)
 
 
 def produce_and_consume(strategy: PartitionStrategy, seed: int):
@@ -105,20 +98,15 @@ def produce_and_consume(strategy: PartitionStrategy, seed: int):
     rng = random.Random(seed)
     customers = [UUID(int=rng.getrandbits(128), version=4) for _ in range(30)]
     products = [UUID(int=rng.getrandbits(128), version=4) for _ in range(20)]
-    orders = [
-        KeyFields(
-            UUID(int=rng.getrandbits(128), version=4), rng.choice(customers), rng.choice(products)
-        )
-        for _ in range(600)
-    ]
+    orders = [KeyFields(UUID(int=rng.getrandbits(128), version=4), rng.choice(customers),
+                        rng.choice(products)) for _ in range(600)]
     produced: dict[UUID, list[int]] = {o.order_id: [] for o in orders}
     partitions: dict[int, list[tuple[UUID, int]]] = defaultdict(list)
     for step in range(6000):
         fields = rng.choice(orders)
         produced[fields.order_id].append(step)
         partitions[partition_for(key_for(strategy, fields), PARTITIONS)].append(
-            (fields.order_id, step)
-        )
+            (fields.order_id, step))
     consumed: dict[UUID, list[int]] = defaultdict(list)
     for partition in rng.sample(sorted(partitions), len(partitions)):  # any consumer speed
         for order_id, step in partitions[partition]:
@@ -140,37 +128,29 @@ def test_a_customers_orders_share_a_partition_only_under_customer_keys():
     by_customer_order_keys: dict[UUID, set[int]] = defaultdict(set)
     for o in orders:
         by_customer[o.customer_id].add(
-            partition_for(key_for(PartitionStrategy.CUSTOMER_ID, o), PARTITIONS)
-        )
+            partition_for(key_for(PartitionStrategy.CUSTOMER_ID, o), PARTITIONS))
         by_customer_order_keys[o.customer_id].add(
-            partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS)
-        )
+            partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS))
     assert all(len(parts) == 1 for parts in by_customer.values())
     assert any(len(parts) > 1 for parts in by_customer_order_keys.values())
 
 
 def test_order_keys_balance_and_a_hot_product_does_not():
     rng = random.Random(8)
-    many = [
-        KeyFields(UUID(int=rng.getrandbits(128), version=4), CUSTOMER, P1) for _ in range(12_000)
-    ]
-    by_order = Counter(
-        partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS) for o in many
-    )
+    many = [KeyFields(UUID(int=rng.getrandbits(128), version=4), CUSTOMER, P1)
+            for _ in range(12_000)]
+    by_order = Counter(partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS)
+                       for o in many)
     mean = len(many) / PARTITIONS
     assert len(by_order) == PARTITIONS
     assert all(abs(n - mean) / mean < 0.06 for n in by_order.values()), by_order
 
     hot = KeyFields(ORDER, CUSTOMER, P1)
-    hot_orders = [
-        KeyFields(UUID(int=n, version=4), UUID(int=n + 10**6, version=4), P1) for n in range(1000)
-    ]
-    by_product = Counter(
-        partition_for(key_for(PartitionStrategy.PRODUCT_ID, o), PARTITIONS)
-        for o in [hot, *hot_orders]
-    )
+    hot_orders = [KeyFields(UUID(int=n, version=4), UUID(int=n + 10**6, version=4), P1)
+                  for n in range(1000)]
+    by_product = Counter(partition_for(key_for(PartitionStrategy.PRODUCT_ID, o), PARTITIONS)
+                         for o in [hot, *hot_orders])
     assert len(by_product) == 1  # one partition does all the hot product's work
-    by_order_id = Counter(
-        partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS) for o in hot_orders
-    )
+    by_order_id = Counter(partition_for(key_for(PartitionStrategy.ORDER_ID, o), PARTITIONS)
+                          for o in hot_orders)
     assert len(by_order_id) == PARTITIONS

@@ -26,10 +26,8 @@ from services.order.tests.unit.order_builders import CUSTOMER, ORDER
 
 def requests(n: int, seed: int = 1, amount: int = 2500) -> list[PaymentRequest]:
     rng = random.Random(seed)
-    return [
-        PaymentRequest(UUID(int=rng.getrandbits(128), version=4), CUSTOMER, amount)
-        for _ in range(n)
-    ]
+    return [PaymentRequest(UUID(int=rng.getrandbits(128), version=4), CUSTOMER, amount)
+            for _ in range(n)]
 
 
 class FakeSleep:
@@ -86,11 +84,9 @@ def test_forced_customers_win_over_the_rate():
 def test_forced_amounts_and_the_limit_decline():
     simulator = PaymentSimulator(decline_amounts_cents=[4200], limit_cents=10_000)
     assert simulator.decide(PaymentRequest(ORDER, CUSTOMER, 4200)) == Declined(
-        "card declined (test amount)"
-    )
+        "card declined (test amount)")
     assert simulator.decide(PaymentRequest(ORDER, CUSTOMER, 10_001)) == Declined(
-        "amount over the limit of 10000 cents"
-    )
+        "amount over the limit of 10000 cents")
     assert isinstance(simulator.decide(PaymentRequest(ORDER, CUSTOMER, 10_000)), Authorized)
 
 
@@ -98,7 +94,8 @@ def test_custom_forced_customers_replace_the_defaults():
     vip = UUID(int=5, version=4)
     simulator = PaymentSimulator(decline_rate=1.0, approve_customers=[vip], decline_customers=[])
     assert isinstance(simulator.decide(PaymentRequest(ORDER, vip, 1)), Authorized)
-    assert isinstance(simulator.decide(PaymentRequest(ORDER, ALWAYS_APPROVE_CUSTOMER, 1)), Declined)
+    assert isinstance(simulator.decide(PaymentRequest(ORDER, ALWAYS_APPROVE_CUSTOMER, 1)),
+                      Declined)
 
 
 def test_keyed_by_request_two_orders_with_the_same_content_share_their_fate():
@@ -140,14 +137,8 @@ async def test_void_is_idempotent():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"decline_rate": -0.1},
-        {"decline_rate": 1.5},
-        {"latency_ms": -1},
-        {"jitter_ms": -1},
-        {"key_by": "customer"},
-    ],
+    "kwargs", [{"decline_rate": -0.1}, {"decline_rate": 1.5}, {"latency_ms": -1},
+               {"jitter_ms": -1}, {"key_by": "customer"}],
 )
 def test_nonsense_settings_are_refused(kwargs: dict):
     with pytest.raises(ValueError):
@@ -162,11 +153,9 @@ def test_the_simulator_is_a_payment_gateway():
 def test_payment_results_become_events():
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert payment_event(ORDER, Authorized("p1", 99), now) == ev.PaymentAuthorized(
-        order_id=ORDER, occurred_at=now, payment_id="p1", amount_cents=99
-    )
+        order_id=ORDER, occurred_at=now, payment_id="p1", amount_cents=99)
     assert payment_event(ORDER, Declined("nope"), now) == ev.PaymentDeclined(
-        order_id=ORDER, occurred_at=now, reason="nope"
-    )
+        order_id=ORDER, occurred_at=now, reason="nope")
 
 
 def test_the_request_idempotency_key_is_per_order():

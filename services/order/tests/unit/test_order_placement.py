@@ -134,22 +134,14 @@ def test_duplicate_products_are_reported_on_each_repeat():
 
 @pytest.mark.parametrize(
     "bad_id",
-    [
-        "123",
-        "not-a-uuid",
-        "a1000000000040008000000000000001",
-        "{a1000000-0000-4000-8000-000000000001}",
-        "a1000000-0000-4000-8000-00000000000g",
-        17,
-        "",
-    ],
+    ["123", "not-a-uuid", "a1000000000040008000000000000001",
+     "{a1000000-0000-4000-8000-000000000001}", "a1000000-0000-4000-8000-00000000000g", 17, ""],
 )
 def test_malformed_ids_are_reported(bad_id: Any):
     body = payload(customer_id=bad_id, lines=[{"product_id": bad_id, "quantity": 1}])
     message = "must be a UUID (8-4-4-4-12 hex digits)"
     assert errors_of(body) == [
-        FieldError("customer_id", message),
-        FieldError("lines[0].product_id", message),
+        FieldError("customer_id", message), FieldError("lines[0].product_id", message)
     ]
 
 
@@ -175,8 +167,8 @@ def test_blank_address_fields_are_refused(field: str):
 
 
 @pytest.mark.parametrize(
-    ("field", "limit"),
-    [("name", 200), ("line1", 200), ("line2", 200), ("city", 100), ("postal_code", 16)],
+    ("field", "limit"), [("name", 200), ("line1", 200), ("line2", 200), ("city", 100),
+                         ("postal_code", 16)],
 )
 def test_oversized_address_fields_are_refused(field: str, limit: int):
     body = payload()
@@ -234,13 +226,8 @@ def test_all_errors_are_collected_not_just_the_first():
     body = {
         "customer_id": "nope",
         "lines": [line(P1, 0), line("bad", 2), line(P1, 1), {"quantity": 1}],
-        "shipping_address": {
-            "name": "",
-            "line1": "1 Road",
-            "city": "x" * 101,
-            "postal_code": "1",
-            "country": "gb",
-        },
+        "shipping_address": {"name": "", "line1": "1 Road", "city": "x" * 101,
+                             "postal_code": "1", "country": "gb"},
         "mode": "later",
     }
     assert fields_of(body, idempotency_key="") == [
@@ -266,9 +253,7 @@ def test_validate_checks_a_command_built_in_code():
     assert validate_place_order(command()) == ()
     bad = command(((P1, 0), (P1, 5)), shipping_address=address(country="gb"))
     assert [e.field for e in validate_place_order(bad)] == [
-        "lines[0].quantity",
-        "lines[1].product_id",
-        "shipping_address.country",
+        "lines[0].quantity", "lines[1].product_id", "shipping_address.country"
     ]
     assert [e.field for e in validate_place_order(command(()))] == ["lines"]
 

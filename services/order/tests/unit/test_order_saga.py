@@ -95,15 +95,11 @@ def test_stock_rejected_rejects_the_order_with_the_product_in_the_reason():
 def test_payment_declined_releases_exactly_the_reservation_and_cancels():
     reaction = react(order_in(S.STOCK_RESERVED), declined_msg(), NOW)
     assert names(reaction) == ["PaymentDeclined", "StockReleased", "OrderCancelled"]
-    assert reaction.commands == (
-        ReleaseStock(order_id=ORDER, lines=items(), reason="payment declined: insufficient funds"),
-    )
+    assert reaction.commands == (ReleaseStock(
+        order_id=ORDER, lines=items(), reason="payment declined: insufficient funds"),)
     state = reaction.order.state
     assert (state.status, state.cancelled_by, state.outcome) == (
-        S.CANCELLED,
-        CancelledBy.SAGA,
-        Outcome.PAYMENT_DECLINED,
-    )
+        S.CANCELLED, CancelledBy.SAGA, Outcome.PAYMENT_DECLINED)
     assert state.is_settled
 
 
@@ -111,22 +107,15 @@ def test_a_reservation_that_differs_from_the_order_releases_what_was_reserved_an
     odd = (LineItem(P1, 1),)
     reaction = react(placed(), reserved_msg(lines=odd), NOW)
     assert names(reaction) == ["StockReserved", "StockReleased", "OrderRejected"]
-    assert reaction.commands == (
-        ReleaseStock(
-            order_id=ORDER, lines=odd, reason="reserved stock does not match the order lines"
-        ),
-    )
+    assert reaction.commands == (ReleaseStock(
+        order_id=ORDER, lines=odd, reason="reserved stock does not match the order lines"),)
     assert reaction.order.state.is_settled
 
 
 def test_an_authorization_for_the_wrong_amount_is_voided_and_the_order_rejected():
     reaction = react(order_in(S.STOCK_RESERVED), authorized_msg(amount=TOTAL + 1), NOW)
-    assert names(reaction) == [
-        "PaymentAuthorized",
-        "StockReleased",
-        "PaymentVoided",
-        "OrderRejected",
-    ]
+    assert names(reaction) == ["PaymentAuthorized", "StockReleased", "PaymentVoided",
+                               "OrderRejected"]
     assert [type(c) for c in reaction.commands] == [ReleaseStock, VoidPayment]
     assert reaction.commands[1] == VoidPayment(order_id=ORDER, payment_id=PAY)
     assert reaction.order.state.is_settled
@@ -148,11 +137,9 @@ def test_a_reservation_arriving_after_a_pending_cancel_is_released_exactly():
     reaction = react(cancelled, reserved_msg(lines=late_lines), NOW)
     assert names(reaction) == ["StockReserved", "StockReleased"]
     assert reaction.events[1].lines == late_lines  # type: ignore[attr-defined]
-    assert reaction.commands == (
-        ReleaseStock(
-            order_id=ORDER, lines=late_lines, reason="stock reserved after the order was cancelled"
-        ),
-    )
+    assert reaction.commands == (ReleaseStock(
+        order_id=ORDER, lines=late_lines,
+        reason="stock reserved after the order was cancelled"),)
     assert reaction.order.status is S.CANCELLED
     assert reaction.order.state.is_settled
 
@@ -161,8 +148,7 @@ def test_cancel_while_stock_reserved_releases_the_stock():
     reaction = react(order_in(S.STOCK_RESERVED), cancel_msg(), NOW)
     assert names(reaction) == ["StockReleased", "OrderCancelled"]
     assert reaction.commands == (
-        ReleaseStock(order_id=ORDER, lines=items(), reason="changed my mind"),
-    )
+        ReleaseStock(order_id=ORDER, lines=items(), reason="changed my mind"),)
 
 
 def test_cancel_while_payment_authorized_releases_stock_and_voids_payment():
@@ -281,9 +267,8 @@ def test_the_reaction_applied_to_the_stored_stream_is_the_reactions_order():
 
 
 def test_compensation_commands_mirror_compensation_events():
-    released = ev.StockReleased(
-        order_id=ORDER, occurred_at=NOW, lines=(LineItem(P2, 4),), reason="r"
-    )
+    released = ev.StockReleased(order_id=ORDER, occurred_at=NOW,
+                                lines=(LineItem(P2, 4),), reason="r")
     voided = ev.PaymentVoided(order_id=ORDER, occurred_at=NOW, payment_id="p")
     confirmed = ev.OrderConfirmed(order_id=ORDER, occurred_at=NOW)
     assert compensation_commands([confirmed, released, voided]) == (

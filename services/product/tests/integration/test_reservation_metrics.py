@@ -80,10 +80,7 @@ async def test_reservations_held_rise_on_reserve_and_fall_on_confirm_and_release
         lamp, desk = create(c, stock=10), create(c, stock=10)
         for order_id in orders:
             # two lines, one reservation: it counts orders holding stock, not lines
-            lines = [
-                {"product_id": lamp["id"], "quantity": 1},
-                {"product_id": desk["id"], "quantity": 2},
-            ]
+            lines = [{"product_id": lamp["id"], "quantity": 1}, {"product_id": desk["id"], "quantity": 2}]
             answer = c.post("/reservations", json={"order_id": order_id, "lines": lines})
             assert answer.status_code == 201, answer.text
         figures = await until(lambda: exported_is(3), 30, "the three reservations not counted")
@@ -91,9 +88,7 @@ async def test_reservations_held_rise_on_reserve_and_fall_on_confirm_and_release
 
         assert c.post(f"/reservations/{orders[0]}/commit").json()["status"] == "committed"
         assert c.post(f"/reservations/{orders[1]}/release").json()["status"] == "released"
-        await until(
-            lambda: exported_is(1), 30, "a confirmed and a released reservation still counted"
-        )
+        await until(lambda: exported_is(1), 30, "a confirmed and a released reservation still counted")
 
         assert c.post(f"/reservations/{orders[2]}/release").json()["status"] == "released"
         await until(lambda: exported_is(0), 30, "the last released reservation still counted")
@@ -103,9 +98,7 @@ async def test_one_sampler_per_database_exports_and_writes_emf(
     platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The platform's consumer holds the real lock; these two contend for a lock of their own.
-    monkeypatch.setattr(
-        reservation_metrics, "SAMPLER_LOCK", 0x7E57_0000 + uuid.uuid4().int % 0xFFFF
-    )
+    monkeypatch.setattr(reservation_metrics, "SAMPLER_LOCK", 0x7E57_0000 + uuid.uuid4().int % 0xFFFF)
     out = io.StringIO()
     monkeypatch.setattr(emf, "_metrics", emf.Metrics("shopstream", out))
     first, second = HeldCollector(), HeldCollector()

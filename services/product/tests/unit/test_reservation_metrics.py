@@ -17,7 +17,9 @@ class Clock:
 
 def exported(collector: HeldCollector) -> dict[str, float]:
     return {
-        sample.name: sample.value for family in collector.collect() for sample in family.samples
+        sample.name: sample.value
+        for family in collector.collect()
+        for sample in family.samples
     }
 
 
@@ -32,9 +34,7 @@ def test_a_fresh_reading_is_exported_a_stale_or_forgotten_one_is_not() -> None:
         "product_reservation_oldest_held_age_seconds": 42.5,
     }
     clock.now += 0.1
-    assert exported(collector) == {}, (
-        "a leader that stopped reading must not repeat its last figure"
-    )
+    assert exported(collector) == {}, "a leader that stopped reading must not repeat its last figure"
     collector.update(Held(reservations=0, oldest_age_seconds=0))
     assert exported(collector)["product_reservations_held"] == 0
     collector.forget()
