@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -74,6 +75,16 @@ def encoded(
 ) -> Response[Any]:
     """A response whose body is already JSON bytes (cached, or encoded by msgspec)."""
     return Response(body, status_code=status, media_type=media_type, headers=headers)
+
+
+def uuid_param(raw: str, field: str) -> uuid.UUID:
+    """A path or query value that must be a UUID; a 400 problem naming ``field`` otherwise."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise Problem(
+            400, "Invalid id", f"{field} must be a UUID", [field_error(field, "must be a UUID")]
+        ) from None
 
 
 def field_error(field: str, message: str) -> dict[str, str]:

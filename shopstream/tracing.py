@@ -143,14 +143,19 @@ def span(
     ctx = context_of(parent) if parent is not None else None
     with tracer().start_as_current_span(
         name, context=ctx, kind=kind, attributes=dict(attributes or {}), record_exception=False
-    ) as current:
-        try:
-            yield current
-        except BaseException as exc:
-            if current.is_recording():
-                current.record_exception(exc)
-                current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
+    ) as current, _errors_recorded(current):
+        yield current
+
+
+@contextlib.contextmanager
+def _errors_recorded(current: Span) -> Iterator[None]:
+    try:
+        yield
+    except BaseException as exc:
+        if current.is_recording():
+            current.record_exception(exc)
+            current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        raise
 
 
 __all__ = ["SpanKind", "context_of", "current_headers", "flush", "in_span", "setup", "span",
@@ -245,14 +250,8 @@ def consumer_span(message: Any, group: str) -> Iterator[Span | None]:
     if current is None:
         yield None
         return
-    with trace.use_span(current, end_on_exit=True, record_exception=False) as used:
-        try:
-            yield used
-        except BaseException as exc:
-            if used.is_recording():
-                used.record_exception(exc)
-                used.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
+    with trace.use_span(current, end_on_exit=True, record_exception=False) as used, _errors_recorded(used):
+        yield used
 
 
 def start_consumer_span(message: Any, group: str) -> Span | None:

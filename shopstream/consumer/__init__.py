@@ -5,12 +5,13 @@ database, so a crash between the two redelivers and never loses. A message that 
 applied goes to the dead-letter topic with the reason (``dlq.*`` headers) and the partition moves
 on; a database that cannot be reached is waited for, never blamed on the messages.
 
-- ``EventConsumer`` applies each event in a transaction of its own together with the row "this
-  group applied event X" (``processed_events``): a redelivered event finds its row and is skipped.
-  Partitions are processed concurrently, each strictly in order.
 - ``BatchConsumer`` applies a whole polled batch at once (one statement for thousands of events)
-  for effects idempotent by themselves (a version guard, a unique key): no row per event. A batch
-  that fails is applied again in halves, down to the one message at fault.
+  for effects idempotent by themselves (a version guard, a unique key, a saga that ignores a
+  second answer): no row per event. A batch that fails is applied again in halves, down to the
+  one message at fault, which is retried and then dead-lettered.
+- ``EventConsumer`` is a batch consumer for effects that are not idempotent by themselves: each
+  event's effect commits with the row "this group applied event X" (``processed_events``), the
+  whole batch in one transaction; a redelivered event finds its row and is skipped.
 """
 
 from shopstream.consumer.batch import BatchApplier, BatchConsumer, Delivery, apply_isolating
@@ -25,6 +26,7 @@ from shopstream.consumer.group import (
     Poison,
     Stopped,
     next_batch,
+    run_members,
     waited_out,
 )
 from shopstream.consumer.idempotent import EventConsumer, Handler
@@ -46,5 +48,6 @@ __all__ = [
     "Stopped",
     "apply_isolating",
     "next_batch",
+    "run_members",
     "waited_out",
 ]

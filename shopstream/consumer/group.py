@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -250,3 +252,26 @@ class GroupMember:
             emf.observe(EMF_LAG, {"ConsumerGroup": self.group}, total)
         except Exception:  # lag is best effort; never stop consuming for it
             log.debug("lag export failed", exc_info=True)
+
+
+async def run_members(
+    members: list[GroupMember],
+    background: tuple[Callable[[asyncio.Event], Coroutine[Any, Any, None]], ...] = (),
+) -> None:
+    """A consumer process: its group members and background loops, until SIGTERM or SIGINT;
+    each loop is given the event set when the process is asked to stop."""
+    stopping = asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        for member in members:
+            member.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    async with asyncio.TaskGroup() as tasks:
+        for member in members:
+            tasks.create_task(member.run())
+        for work in background:
+            tasks.create_task(work(stopping))

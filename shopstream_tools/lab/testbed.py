@@ -19,6 +19,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
+from shopstream.contracts.topics import EVENT_TOPICS
 
 LAB_DATA = PROJECT_ROOT / "data-lab"
 LAB_PORT_OFFSET = 30000
@@ -33,7 +34,7 @@ OBSERVABILITY_PORTS = (
     "zipkin_port",
     "console_port",
 )
-TOPICS = ("product-events", "order-events", "stock-events", "payment-events")
+TOPICS = EVENT_TOPICS
 UNLIMITED_RATE = 1_000_000
 DEFAULT_PARTITIONS = 3
 """As the platform's default (``Settings.topic_partitions``): every test but PT-04 runs on it."""

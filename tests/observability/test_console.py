@@ -92,7 +92,8 @@ def test_kafka_view_lists_broker_and_topics(platform) -> None:
 def test_topic_view_shows_leader_replicas_isr_offsets(platform, product) -> None:
     page = browser.parse(browser.dom(console_url(platform, "/kafka/topics/product-events")))
     rows = page.tables["partitions"][1:]
-    assert [r[0] for r in rows] == [str(i) for i in range(6)]
+    count = platform.settings.topics()["product-events"]
+    assert [r[0] for r in rows] == [str(i) for i in range(count)]
     for r in rows:
         assert r[1] == "1" and r[2] == "1" and r[3] == "1", r  # leader, replicas, ISR
     assert sum(int(r[6].replace(",", "")) for r in rows) >= 1  # our product's event at least
@@ -100,7 +101,7 @@ def test_topic_view_shows_leader_replicas_isr_offsets(platform, product) -> None
 
 def test_messages_view_shows_the_created_product_decoded(platform, product) -> None:
     def partition_of_product() -> int | None:
-        for p in range(6):
+        for p in range(platform.settings.topics()["product-events"]):
             found = api(platform, "/api/kafka/topics/product-events/messages", partition=p, limit=50)
             assert found.status_code == 200, found.text
             for m in found.json():
@@ -137,7 +138,7 @@ def test_groups_view_shows_lag_per_partition(platform, poison) -> None:
     states = {"STABLE", "PREPARING_REBALANCE", "COMPLETING_REBALANCE"}
     assert summary[group][1] in states and int(summary[group][2]) >= 1, summary
     parts = [r for r in page.tables[f"group-{group}"][1:] if r[0] == "order-events"]
-    assert sorted(int(r[1]) for r in parts) == list(range(6)), parts
+    assert sorted(int(r[1]) for r in parts) == list(range(platform.settings.topics()["order-events"])), parts
     for _topic, _partition, committed, end, lag in parts:
         expected = int(end) - (0 if committed == "-" else int(committed))
         assert int(lag) == expected

@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from shopstream import contracts
+from shopstream.contracts import products
+from shopstream.contracts.topics import PRODUCT_EVENTS
 from shopstream.db import Connection
 from shopstream.events import Event
-
-PRODUCT_TOPIC = "product-events"
-_FULL = ("ProductCreated", "ProductUpdated")
-_DELETED = "ProductDeleted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,21 +43,22 @@ class UnreadableProductEvent(ValueError):
 
 
 def entry_of(event: Event) -> CatalogEntry | None:
-    """What a product event says about the product, or None for events the replica ignores.
+    """What a product event (``contracts.products``) says about the product, or None for events
+    the replica ignores.
 
     Ignoring a malformed event of a followed kind would leave the replica silently stale, so it
     raises instead: the consumer dead-letters it, where an operator sees it and can replay it."""
-    data = event.data
-    if event.type not in (*_FULL, _DELETED):
-        return None
+    if event.type == products.StockChanged.__name__:
+        return None  # the most frequent product event, passed over without reading its data
     try:
-        product_id = UUID(str(data.get("id") or event.aggregate_id))
-        version = int(data["version"])
-        if event.type == _DELETED:
-            return CatalogEntry(product_id, None, None, True, version)
-        return CatalogEntry(product_id, str(data["name"]), int(data["price_cents"]), False, version)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UnreadableProductEvent(f"{event.type} {event.id}: {exc!r}") from exc
+        change = contracts.read(PRODUCT_EVENTS, event)
+    except contracts.Unreadable as exc:
+        raise UnreadableProductEvent(str(exc)) from exc
+    if isinstance(change, products.ProductDeleted):
+        return CatalogEntry(change.id, None, None, True, change.version)
+    if isinstance(change, products.ProductCreated):  # ProductUpdated too
+        return CatalogEntry(change.id, change.name, change.price_cents, False, change.version)
+    return None
 
 
 def newest(entries: Iterable[CatalogEntry]) -> list[CatalogEntry]:

@@ -23,11 +23,12 @@ from services.order.domain.order import Order
 from services.order.domain.partitioning import PartitionStrategy, message_key
 from services.order.domain.state import OrderState, fold
 from shopstream import outbox
+from shopstream.contracts import topics
 from shopstream.db import Connection
 from shopstream.events import Event
 
-ORDER_TOPIC = "order-events"
-PAYMENT_TOPIC = "payment-events"
+ORDER_TOPIC = topics.ORDER_EVENTS
+PAYMENT_TOPIC = topics.PAYMENT_EVENTS
 CHANGES_CHANNEL = projection.CHANGES_CHANNEL
 SOURCE = "order-service"
 PAYMENT_EVENTS = (ev.PaymentAuthorized, ev.PaymentDeclined, ev.PaymentVoided)

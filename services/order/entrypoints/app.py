@@ -44,7 +44,15 @@ from services.order.service_layer.orders import KeyReused, OrderNotFound
 from shopstream import db
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
-from shopstream.http import PROBLEM_JSON, Problem, create_app, encoded, field_error, strict_body
+from shopstream.http import (
+    PROBLEM_JSON,
+    Problem,
+    create_app,
+    encoded,
+    field_error,
+    strict_body,
+    uuid_param,
+)
 
 MAX_WAIT_SECONDS = 25.0
 """Longest long-poll: below the gateway's 30 s proxy read timeout."""
@@ -70,15 +78,6 @@ PLACE_RESPONSES = {
                        " Idempotency-Key reused for a different order"),
     503: _problem_spec("the product service could not be reached"),
 }
-
-
-def _uuid(raw: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise Problem(
-            400, "Invalid id", f"{field} must be a UUID", [field_error(field, "must be a UUID")]
-        ) from None
 
 
 def _invalid(exc: InvalidOrder) -> Problem:
@@ -263,7 +262,7 @@ async def read_order(
 ) -> Response[OrderView]:
     """The order with its status history, per-stage timestamps, lines and total. With ``wait``,
     the answer comes as soon as the order changes past ``version`` (default: its version now)."""
-    oid = _uuid(order_id, "order_id")
+    oid = uuid_param(order_id, "order_id")
     if wait is None or wait == 0:
         if version is not None and version < 0:
             raise Problem(400, "Invalid query", "version must be >= 0",
@@ -282,7 +281,7 @@ async def read_order(
 async def order_updates(order_id: str) -> ServerSentEvent:
     """Server-sent events: an ``order`` event with the order now and at every change, until
     it ends; a comment every few seconds keeps idle connections open."""
-    oid = _uuid(order_id, "order_id")
+    oid = uuid_param(order_id, "order_id")
     await _view(oid)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
@@ -319,7 +318,7 @@ async def list_orders(
     cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
 ) -> Response[OrderPage]:
     """Newest first, keyset-paginated: follow next_cursor until it is null."""
-    customer = _uuid(customer_id, "customer_id") if customer_id is not None else None
+    customer = uuid_param(customer_id, "customer_id") if customer_id is not None else None
     if status is not None and status not in _STATUSES:
         raise Problem(400, "Invalid query", f"status must be one of {', '.join(_STATUSES)}",
                       [field_error("status", f"must be one of {', '.join(_STATUSES)}")])
@@ -356,7 +355,7 @@ async def cancel_order(
 ) -> Response[OrderView]:
     """Cancel before confirmation: the stock held is released and an authorized payment voided.
     Cancelling a cancelled order answers it again; a confirmed or rejected one answers 409."""
-    oid = _uuid(order_id, "order_id")
+    oid = uuid_param(order_id, "order_id")
     body = CancelRequest()
     if await request.body():
         body = await strict_body(request, CancelRequest)
@@ -376,7 +375,7 @@ async def cancel_order(
 
 @get("/orders/{order_id:str}/events", summary="An order's events (its stream in the store)")
 async def order_events(order_id: str) -> Response[EventStream]:
-    oid = _uuid(order_id, "order_id")
+    oid = uuid_param(order_id, "order_id")
     async with runtime.STATE.db.acquire() as conn:
         rows = await queries.events(conn, oid)
     if not rows:

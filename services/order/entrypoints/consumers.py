@@ -19,28 +19,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
-from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 
 from services.order.adapters import catalog, metrics
-from services.order.adapters.catalog import PRODUCT_TOPIC
 from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
 from services.order.domain.values import LineItem
 from services.order.service_layer.orders import OrderService
-from shopstream import db, events, tracing
+from shopstream import contracts, db, events, tracing
 from shopstream.config import Settings
-from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison
+from shopstream.consumer import BatchApplier, BatchConsumer, Delivery, Poison, run_members
+from shopstream.contracts import stock
+from shopstream.contracts.topics import PRODUCT_EVENTS, STOCK_EVENTS
 
 log = logging.getLogger(__name__)
 
 SAGA_GROUP = "order-saga"
 CATALOG_GROUP = "order-catalog"
-STOCK_TOPIC = "stock-events"
 GAUGE_SECONDS = 15.0
 SYNC_STALE_SECONDS = 60.0
 """A sync request's retries end well within this; an order quiet for longer lost its request."""
@@ -49,31 +46,20 @@ SAGA_BATCH = 500
 """Stock answers decided per transaction (and payments in flight, bounded by the bus)."""
 
 
-def _time(raw: Any, fallback: str) -> datetime:
-    at = datetime.fromisoformat(str(raw or fallback))
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
 def stock_message(event: events.Event) -> ev.StockReserved | ev.StockRejected | None:
-    """The product service's answer as the order's event; None for the types the saga skips."""
-    if event.type not in ("StockReserved", "StockRejected"):
-        return None
-    data = event.data
+    """The product service's answer (``contracts.stock``) as the order's own event; None for the
+    types the saga skips."""
     try:
-        order_id = UUID(str(data.get("order_id") or event.aggregate_id))
-        at = _time(data.get("occurred_at"), event.occurred_at)
-        if event.type == "StockReserved":
-            lines = tuple(
-                LineItem(UUID(str(x["product_id"])), int(x["quantity"])) for x in data["lines"]
-            )
-            return ev.StockReserved(order_id=order_id, occurred_at=at, lines=lines)
-        product = data.get("product_id")
-        return ev.StockRejected(
-            order_id=order_id, occurred_at=at, reason=str(data.get("reason") or "rejected"),
-            product_id=UUID(str(product)) if product else None,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Poison(f"unreadable {event.type}: {exc}") from exc
+        answer = contracts.read(STOCK_EVENTS, event)
+    except contracts.Unreadable as exc:
+        raise Poison(str(exc)) from exc
+    if isinstance(answer, stock.StockReserved):
+        lines = tuple(LineItem(x.product_id, x.quantity) for x in answer.lines)
+        return ev.StockReserved(order_id=answer.order_id, occurred_at=answer.occurred_at, lines=lines)
+    if isinstance(answer, stock.StockRejected):
+        return ev.StockRejected(order_id=answer.order_id, occurred_at=answer.occurred_at,
+                                reason=answer.reason, product_id=answer.product_id)  # fmt: skip
+    return None
 
 
 def saga_applier(service: OrderService) -> BatchApplier:
@@ -174,26 +160,16 @@ async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "order", "consume", settings.worker_db_pool_size)
     service = bootstrap(settings, pool)
     consumer = BatchConsumer(
-        settings, SAGA_GROUP, [STOCK_TOPIC], saga_applier(service), batch_size=SAGA_BATCH,
+        settings, SAGA_GROUP, [STOCK_EVENTS], saga_applier(service), batch_size=SAGA_BATCH,
         types=["StockReserved", "StockRejected"],
     )
-    replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_TOPIC], catalog_applier(pool))
-    stopping = asyncio.Event()
-
-    def stop() -> None:
-        stopping.set()
-        consumer.stop()
-        replica.stop()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+    replica = BatchConsumer(settings, CATALOG_GROUP, [PRODUCT_EVENTS], catalog_applier(pool))
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run())
-            tasks.create_task(replica.run())
-            tasks.create_task(refresh_gauges(pool, stopping))
-            tasks.create_task(sweep_sync_orders(service, stopping))
+        await run_members(
+            [consumer, replica],
+            (lambda stopping: refresh_gauges(pool, stopping),
+             lambda stopping: sweep_sync_orders(service, stopping)),
+        )  # fmt: skip
     finally:
         await service.products.close()
         await pool.close()

@@ -12,7 +12,7 @@ the map: the same decisions, two ways of acting on them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
@@ -105,11 +105,20 @@ class SagaCommands:
 
     async def release(self, order_id: UUID) -> None:
         """Best effort: the recorded StockReleased also reaches the product service on Kafka."""
+        await self._best_effort("release", self.products.release, order_id)
+
+    async def commit(self, order_id: UUID) -> None:
+        """Best effort: the recorded OrderConfirmed also commits the reservation via Kafka."""
+        await self._best_effort("commit", self.products.commit, order_id)
+
+    async def _best_effort(
+        self, what: str, call: Callable[[UUID], Awaitable[object]], order_id: UUID
+    ) -> None:
         try:
-            await self.products.release(order_id)
+            await call(order_id)
         except ProductServiceUnavailable as exc:
-            log.warning("release of order %s over HTTP failed (Kafka will carry it): %s",
-                        order_id, exc)  # fmt: skip
+            log.warning("%s of order %s over HTTP failed (Kafka will carry it): %s",
+                        what, order_id, exc)  # fmt: skip
 
     async def reject(self, order_id: UUID, reason: str) -> None:
         """End a pending order the saga cannot move on (its stock answer cannot be had)."""

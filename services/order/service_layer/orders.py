@@ -16,7 +16,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from services.order.adapters import catalog, event_store, metrics
-from services.order.adapters.product_client import ProductClient, ProductServiceUnavailable
+from services.order.adapters.product_client import ProductClient
 from services.order.adapters.recorder import KeyTaken, record
 from services.order.domain.commands import CancelOrder
 from services.order.domain.order import Order
@@ -186,16 +186,8 @@ class OrderService:
                 raise OrderNotFound(order_id)
             final = latest.state
         if final.status is OrderStatus.CONFIRMED:
-            await self._commit_reservation(order_id)
+            await self.commands.commit(order_id)
         return final
-
-    async def _commit_reservation(self, order_id: UUID) -> None:
-        """Best effort: the recorded OrderConfirmed also commits the reservation via Kafka."""
-        try:
-            await self.products.commit(order_id)
-        except ProductServiceUnavailable as exc:
-            log.warning("commit of order %s over HTTP failed (Kafka will carry it): %s",
-                        order_id, exc)  # fmt: skip
 
     # Cancel ---------------------------------------------------------------------------------------
     async def cancel(self, order_id: UUID, reason: str) -> OrderState:

@@ -18,7 +18,7 @@ PRODUCT_CREATED = "ProductCreated"
 PRODUCT_UPDATED = "ProductUpdated"
 PRODUCT_DELETED = "ProductDeleted"
 STOCK_CHANGED = "StockChanged"
-TOPIC = "product-events"
+TOPIC = "product-events"  # contracts.topics.PRODUCT_EVENTS: the domain imports no library
 
 
 class CatalogError(Exception):

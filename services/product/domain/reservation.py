@@ -12,10 +12,7 @@ RELEASED = "released"
 COMMITTED = "committed"
 
 # Event types on the stock-events topic (answers to the order saga).
-STOCK_RESERVED = "StockReserved"
-STOCK_REJECTED = "StockRejected"
 STOCK_RELEASED = "StockReleased"
-STOCK_TOPIC = "stock-events"
 
 
 @dataclass(frozen=True)
@@ -56,6 +53,13 @@ class UnknownProduct(Exception):
     def __init__(self, product_id: str) -> None:
         super().__init__(f"product {product_id} does not exist")
         self.product_id = product_id
+
+
+def refusal_error(reason: str, product_id: str | None) -> OutOfStock | UnknownProduct:
+    """A refusal remembered for an order, as the error it was: asked again, the answer is the same."""
+    if reason == "unknown product":
+        return UnknownProduct(product_id or "")
+    return OutOfStock(product_id or "", 0, 0)
 
 
 def check_lines(lines: list[Line]) -> list[Line]:

@@ -12,7 +12,6 @@ from litestar import Litestar, Request, Response, delete, get, patch, post, put
 from litestar.params import Parameter
 
 from services.product.adapters import repository
-from services.product.adapters.catalog import Catalog, NotFound
 from services.product.domain import model
 from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
 from services.product.domain.search import build_query
@@ -30,10 +29,11 @@ from services.product.entrypoints.schemas import (
     to_cents,
     view,
 )
+from services.product.service_layer.catalog import Catalog, NotFound
 from shopstream import db
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
-from shopstream.http import Problem, create_app, encoded, field_error, strict_body
+from shopstream.http import Problem, create_app, encoded, field_error, strict_body, uuid_param
 
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
@@ -45,15 +45,7 @@ def _catalog() -> Catalog:
 
 
 def _product_id(raw: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise Problem(
-            400,
-            "Invalid product id",
-            f"{raw!r} is not a UUID",
-            [field_error("id", "must be a UUID")],
-        ) from None
+    return str(uuid_param(raw, "id"))
 
 
 def _expected_version(request: Request[Any, Any, Any]) -> int | None:

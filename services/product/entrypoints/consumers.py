@@ -5,117 +5,112 @@ Follows ``order-events`` and answers on ``stock-events`` (keyed by order id):
 - StockReleased (the order gave its stock back), OrderRejected, OrderCancelled -> release exactly
   what is held for the order (nothing if already released) -> ReservationReleased
 - OrderConfirmed -> the held stock is sold (reservation committed)
-Each event is applied once (shared idempotent consumer); the answer goes through the outbox in the
-same transaction as the stock change. Beside it, the reservations-held figures are sampled
+The events are read as their contracts (``shopstream/contracts/orders.py``) and answered with
+``contracts/stock.py``'s. Each event is applied once (shared idempotent consumer, a polled batch
+per transaction); the answer goes through the outbox in the same transaction as the stock change. Beside it, the reservations-held figures are sampled
 (``adapters/reservation_metrics.py``: one process of all the instances exports them).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
-from typing import Any
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from uuid import UUID
 
-from services.product.adapters import reservation_metrics, reservations
+from services.product.adapters import reservation_metrics
 from services.product.domain.reservation import (
-    STOCK_REJECTED,
-    STOCK_RESERVED,
-    STOCK_TOPIC,
+    HeldLine,
     Line,
     OutOfStock,
     ReservationError,
     UnknownProduct,
 )
-from shopstream import db, outbox
+from services.product.service_layer import reservations
+from shopstream import contracts, db, outbox
 from shopstream.config import Settings
-from shopstream.consumer import EventConsumer, Poison
+from shopstream.consumer import EventConsumer, Poison, run_members
+from shopstream.contracts import orders, stock
+from shopstream.contracts.topics import ORDER_EVENTS, STOCK_EVENTS
 from shopstream.db import Connection
-from shopstream.events import Event, new_event, now_iso
+from shopstream.events import Event, new_event
 
 log = logging.getLogger(__name__)
 
 GROUP = "product-saga"
-RESERVATION_RELEASED = "ReservationReleased"
 
 
-async def _answer(conn: Connection, event_type: str, order_id: str, data: dict[str, Any]) -> None:
-    event = new_event(
-        event_type,
-        order_id,
-        {"order_id": order_id, "occurred_at": now_iso(), **data},
-        source="product-service",
-    )
-    await outbox.add(conn, STOCK_TOPIC, order_id, event, {"event_type": event_type})
+async def _answer(conn: Connection, answer: stock.StockAnswer) -> None:
+    order_id = str(answer.order_id)
+    kind = type(answer).__name__
+    event = new_event(kind, order_id, contracts.data(answer), source="product-service")
+    await outbox.add(conn, STOCK_EVENTS, order_id, event, {"event_type": kind})
 
 
-def _lines(data: dict[str, Any]) -> list[Line]:
-    try:
-        return [Line(str(x["product_id"]), int(x["quantity"])) for x in data["lines"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Poison(f"lines unreadable: {exc}") from exc
-
-
-RELEASING = ("StockReleased", "OrderRejected", "OrderCancelled")
+RELEASING = (orders.StockReleased, orders.OrderRejected, orders.OrderCancelled)
+WANTED_TYPES = frozenset(c.__name__ for c in (orders.OrderPlaced, orders.OrderConfirmed, *RELEASING))
 
 
 def wanted(event: Event) -> bool:
     """The order events this saga acts on; a sync order's OrderPlaced is not one (it reserved over
     HTTP inside its request), nor are the order's other steps."""
-    if event.type == "OrderPlaced":
+    if event.type == orders.OrderPlaced.__name__:
         return event.data.get("mode") == "async"
-    return event.type in (*RELEASING, "OrderConfirmed")
+    return event.type in WANTED_TYPES
+
+
+def _lines(found: Sequence[orders.OrderLine] | Sequence[HeldLine]) -> list[stock.StockLine]:
+    return [stock.StockLine(product_id=UUID(str(x.product_id)), quantity=x.quantity) for x in found]
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
 
 
 async def handle(conn: Connection, event: Event) -> None:
-    order_id = str(event.data.get("order_id") or event.aggregate_id)
-    if event.type == "OrderPlaced":
-        if event.data.get("mode") != "async":
+    try:
+        message = contracts.read(ORDER_EVENTS, event)
+    except contracts.Unreadable as exc:
+        raise Poison(str(exc)) from exc
+    now = datetime.now(UTC)
+    if isinstance(message, orders.OrderPlaced):
+        if message.mode != "async":
             return  # a sync order reserves over HTTP inside its request
+        order_id = str(message.order_id)
+        lines = [Line(str(x.product_id), x.quantity) for x in message.lines]
         try:
-            held = await reservations.reserve(conn, order_id, _lines(event.data))
+            held = await reservations.reserve(conn, order_id, lines)
         except (OutOfStock, UnknownProduct) as exc:
             reason = "unknown product" if isinstance(exc, UnknownProduct) else "out of stock"
-            await _answer(
-                conn, STOCK_REJECTED, order_id, {"reason": reason, "product_id": exc.product_id}
-            )
+            await _answer(conn, stock.StockRejected(order_id=message.order_id, occurred_at=now,
+                                                    reason=reason, product_id=_uuid(exc.product_id)))  # fmt: skip
             return
         except ReservationError as exc:
-            await _answer(
-                conn,
-                STOCK_REJECTED,
-                order_id,
-                {"reason": f"invalid lines: {exc}", "product_id": None},
-            )
+            await _answer(conn, stock.StockRejected(order_id=message.order_id, occurred_at=now,
+                                                    reason=f"invalid lines: {exc}"))  # fmt: skip
             return
-        lines = [{"product_id": h.product_id, "quantity": h.quantity} for h in held.lines]
-        await _answer(conn, STOCK_RESERVED, order_id, {"lines": lines})
-    elif event.type in RELEASING:
+        await _answer(conn, stock.StockReserved(order_id=message.order_id, occurred_at=now,
+                                                lines=_lines(held.lines)))  # fmt: skip
+    elif isinstance(message, RELEASING):
         # An order that ended without confirmation holds nothing: even if it never learnt that its
         # reservation was made (a sync request that lost the product service's answer).
-        released = await reservations.release(conn, order_id)
+        released = await reservations.release(conn, str(message.order_id))
         if released is not None and released.lines:
-            lines = [{"product_id": h.product_id, "quantity": h.quantity} for h in released.lines]
-            await _answer(conn, RESERVATION_RELEASED, order_id, {"lines": lines})
-    elif event.type == "OrderConfirmed":
-        await reservations.commit(conn, order_id)
+            await _answer(conn, stock.ReservationReleased(
+                order_id=message.order_id, occurred_at=now, lines=_lines(released.lines)))
+    elif isinstance(message, orders.OrderConfirmed):
+        await reservations.commit(conn, str(message.order_id))
 
 
 async def run(settings: Settings) -> None:
     pool = await db.create_pool(settings, "product", "consume", settings.worker_db_pool_size)
-    consumer = EventConsumer(settings, pool, GROUP, ["order-events"], handle, wants=wanted)
-    stopping = asyncio.Event()
-
-    def stop() -> None:
-        stopping.set()
-        consumer.stop()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop)
+    consumer = EventConsumer(settings, pool, GROUP, [ORDER_EVENTS], handle, wants=wanted)
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(consumer.run())
-            tasks.create_task(reservation_metrics.sample_while(settings, stopping))
+        await run_members(
+            [consumer], (lambda stopping: reservation_metrics.sample_while(settings, stopping),)
+        )
     finally:
         await pool.close()

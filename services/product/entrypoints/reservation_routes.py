@@ -3,14 +3,12 @@ Kafka, see consumers.py). Idempotent per order id, so a retried call never takes
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
 from msgspec import Meta
 
-from services.product.adapters import reservations
 from services.product.domain.reservation import (
     MAX_LINES,
     Line,
@@ -21,7 +19,8 @@ from services.product.domain.reservation import (
     same_lines,
 )
 from services.product.entrypoints import state as runtime
-from shopstream.http import Problem, encoded, field_error, strict_body
+from services.product.service_layer import reservations
+from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
 
 class RequestedLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,12 +46,7 @@ class ReservationView(msgspec.Struct):
 
 
 def _uuid(raw: str, field: str) -> str:
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise Problem(
-            400, "Invalid id", f"{field} must be a UUID", [field_error(field, "must be a UUID")]
-        ) from None
+    return str(uuid_param(raw, field))
 
 
 def _known(reservation: Reservation | None, order_id: str) -> Reservation:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncpg
 
 from services.product.adapters.cache import ProductCache
-from services.product.adapters.catalog import Catalog
 from services.product.entrypoints.cache_listener import CacheListener
+from services.product.service_layer.catalog import Catalog
 from shopstream.config import Settings
 
 

@@ -60,9 +60,7 @@ async def test_the_replica_follows_product_changes_and_prices_orders(platform) -
     )
     # A sentinel behind the replay on the same partition: once it is applied, so is the replay.
     sentinel = str(uuid.uuid4())
-    marker = events.new_event("ProductCreated", sentinel, {
-        "id": sentinel, "name": "sentinel", "price_cents": 1, "version": 1,
-    })
+    marker = _created(sentinel, "sentinel", 1)
     producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
                          "partitioner": "murmur2_random"})
     for event in (created, marker):
@@ -102,6 +100,14 @@ async def test_a_product_the_replica_has_not_heard_of_is_looked_up(platform) -> 
         runtime.start_workers(settings, runtime.ServiceSpec("order"))
 
 
+def _created(product_id: str, name: str, price_cents: int) -> events.Event:
+    """A ProductCreated as its contract says the product service publishes it."""
+    data = {"id": product_id, "version": 1, "sku": f"T-{product_id[:8].upper()}", "name": name,
+            "description": "", "category": "Test", "brand": "Test", "price_cents": price_cents,
+            "stock": 1}  # fmt: skip
+    return events.new_event("ProductCreated", product_id, data)
+
+
 @pytest.mark.parametrize(
     ("fields", "reason"),
     [
@@ -116,10 +122,11 @@ async def test_a_product_event_the_replica_cannot_hold_is_dead_lettered_and_the_
     platform, fields: dict[str, object], reason: str
 ) -> None:
     poisoned, after = str(uuid.uuid4()), str(uuid.uuid4())
-    poison = events.new_event("ProductCreated", poisoned, {"id": poisoned, "version": 1, **fields})
-    behind = events.new_event("ProductCreated", after, {
-        "id": after, "name": "after the poison", "price_cents": 200, "version": 1,
-    })
+    data = {**_created(poisoned, "poison", 100).data, **fields}
+    if "price_cents" not in fields:
+        del data["price_cents"]
+    poison = events.new_event("ProductCreated", poisoned, data)
+    behind = _created(after, "after the poison", 200)
     producer = Producer({"bootstrap.servers": platform.settings.kafka_servers,
                          "partitioner": "murmur2_random"})
     for event in (poison, behind):  # one key: the same partition, the poison first

@@ -106,6 +106,9 @@ def _placed(order_id: str, lines: list[tuple[str, int]], mode: str = "async") ->
     data = {
         "order_id": order_id,
         "occurred_at": events.now_iso(),
+        "customer_id": str(uuid.uuid4()),
+        "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Paris",
+                             "postal_code": "75001", "country": "FR"},
         "mode": mode,
         "lines": [{"product_id": p, "quantity": q, "unit_price_cents": 100} for p, q in lines],
     }

@@ -1,11 +1,10 @@
-"""Reservations in PostgreSQL: stock is taken with one conditional UPDATE per product, so two
-orders racing for the last unit cannot both get it. Every call runs inside the caller's transaction
-and is idempotent per order."""
+"""Reservations in PostgreSQL, the statements only (``service_layer/reservations.py`` decides):
+stock is taken by conditional UPDATEs, so two orders racing for the last unit cannot both get it.
+Every call runs inside the caller's transaction."""
 
 from __future__ import annotations
 
 import uuid
-from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 import msgspec
@@ -17,10 +16,7 @@ from services.product.domain.reservation import (
     RELEASED,
     HeldLine,
     Line,
-    OutOfStock,
     Reservation,
-    UnknownProduct,
-    check_lines,
 )
 from shopstream import outbox
 from shopstream.db import Connection
@@ -52,7 +48,7 @@ async def refusal(conn: Connection, order_id: str) -> tuple[str, str | None] | N
     return row["reason"], (str(row["product_id"]) if row["product_id"] else None)
 
 
-def _stock_changed(product: Any, delta: int, reason: str) -> outbox.Message:
+def stock_changed(product: Any, delta: int, reason: str) -> outbox.Message:
     data = {
         "id": product["id"],
         "stock": product["stock"],
@@ -93,8 +89,8 @@ def _canonical(product_id: str) -> str:
         return product_id
 
 
-async def reserve(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
-    """Hold every line or none. Raises OutOfStock / UnknownProduct, and remembers the refusal."""
+async def existing(conn: Connection, order_id: str) -> tuple[Reservation | None, tuple[str, str | None] | None]:
+    """The order's reservation and its refusal (at most one of the two), in one round trip."""
     row = await conn.fetchrow(
         "SELECT (SELECT json_agg(json_build_object('p', product_id, 'q', quantity,"
         "        'c', unit_price_cents, 's', status) ORDER BY product_id)::text"
@@ -106,75 +102,44 @@ async def reserve(conn: Connection, order_id: str, lines: list[Line]) -> Reserva
     assert row is not None
     if row["held"] is not None:
         held = msgspec.json.decode(row["held"])
-        lines_held = tuple(HeldLine(h["p"], h["q"], h["c"]) for h in held)
-        return Reservation(order_id, held[0]["s"], lines_held)
+        lines = tuple(HeldLine(h["p"], h["q"], h["c"]) for h in held)
+        return Reservation(order_id, held[0]["s"], lines), None
     if row["refused"] is not None:
         refused = msgspec.json.decode(row["refused"])
-        if refused["r"] == "unknown product":
-            raise UnknownProduct(refused["p"] or "")
-        raise OutOfStock(refused["p"] or "", 0, 0)
-    return await _hold(conn, order_id, lines)
+        return None, (refused["r"], refused["p"])
+    return None, None
 
 
-async def hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
-    """``reserve`` for a caller that has just found no reservation of the order."""
-    refused = await refusal(conn, order_id)
-    if refused is not None:
-        reason, product_id = refused
-        if reason == "unknown product":
-            raise UnknownProduct(product_id or "")
-        raise OutOfStock(product_id or "", 0, 0)
-    return await _hold(conn, order_id, lines)
-
-
-async def _hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
-    ordered = check_lines(lines)
-    # A savepoint undoes the lines already taken when another is refused; a single line has
-    # taken nothing when it is refused, so it goes without (two round trips fewer).
-    undo: AbstractAsyncContextManager[Any] = (
-        conn.transaction() if len(ordered) > 1 else nullcontext()
+async def take(conn: Connection, lines: list[Line]) -> dict[str, Any]:
+    """Take every line's quantity from stock where the stock covers it: the rows taken (id, stock,
+    version, price_cents), by the product id as the line spells it. A line missing from the
+    answer took nothing."""
+    rows = await conn.fetch(
+        _TAKE, [line.product_id for line in lines], [line.quantity for line in lines]
     )
-    try:
-        async with undo:
-            rows = await conn.fetch(
-                _TAKE, [line.product_id for line in ordered], [line.quantity for line in ordered]
-            )
-            # by the product id as the request spelt it (the database gives the canonical form)
-            by_id = {r["id"]: r for r in rows}
-            taken = {
-                line.product_id: by_id[c]
-                for line in ordered
-                if (c := _canonical(line.product_id)) in by_id
-            }
-            if len(taken) < len(ordered):
-                short = next(line for line in ordered if line.product_id not in taken)
-                available = await conn.fetchval(
-                    "SELECT stock FROM products WHERE id = $1", short.product_id
-                )
-                if available is None:
-                    raise UnknownProduct(short.product_id)
-                raise OutOfStock(short.product_id, short.quantity, available)
-    except UnknownProduct as exc:
-        await _refuse(conn, order_id, exc.product_id, "unknown product")
-        raise
-    except OutOfStock as exc:
-        await _refuse(conn, order_id, exc.product_id, "out of stock")
-        raise
-    held = tuple(
-        HeldLine(line.product_id, line.quantity, taken[line.product_id]["price_cents"])
-        for line in ordered
-    )
-    reason = f"reserved for order {order_id}"
-    changes = [_stock_changed(taken[line.product_id], -line.quantity, reason) for line in ordered]
+    by_id = {r["id"]: r for r in rows}
+    return {
+        line.product_id: by_id[c] for line in lines if (c := _canonical(line.product_id)) in by_id
+    }
+
+
+async def stock_of(conn: Connection, product_id: str) -> int | None:
+    value = await conn.fetchval("SELECT stock FROM products WHERE id = $1", product_id)
+    return None if value is None else int(value)
+
+
+async def record_held(
+    conn: Connection, order_id: str, held: tuple[HeldLine, ...], changes: list[outbox.Message]
+) -> None:
+    """The held lines and their StockChanged events, one round trip."""
     await conn.execute(
         _HELD, order_id, [h.product_id for h in held], [h.quantity for h in held],
         [h.unit_price_cents for h in held], HELD, *outbox.insert_args(changes),
         outbox.NOTIFY_CHANNEL,
     )  # fmt: skip
-    return Reservation(order_id, HELD, held)
 
 
-async def _refuse(conn: Connection, order_id: str, product_id: str, reason: str) -> None:
+async def refuse(conn: Connection, order_id: str, product_id: str, reason: str) -> None:
     await conn.execute(
         "INSERT INTO reservation_refusals (order_id, product_id, reason) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING",
@@ -206,7 +171,7 @@ async def release(conn: Connection, order_id: str) -> Reservation | None:
             r["quantity"],
         )
         if product is not None:  # a product deleted meanwhile has no stock to return to
-            change = _stock_changed(product, r["quantity"], f"released from order {order_id}")
+            change = stock_changed(product, r["quantity"], f"released from order {order_id}")
             await outbox.add_all(conn, [change])
         released.append(HeldLine(str(r["product_id"]), r["quantity"], r["unit_price_cents"]))
     return Reservation(order_id, RELEASED, tuple(released))
