@@ -279,11 +279,13 @@ def scale(settings: Settings, service: str, count: int) -> None:
 
 def down(settings: Settings) -> None:
     gateway.stop(settings)
-    services = [n for n in supervision.names(settings) if not n.startswith(kafka_broker.NAME)]
+    services = [
+        n for n in supervision.names(settings) if not n.startswith((kafka_broker.NAME, postgres.NAME))
+    ]
     with concurrent.futures.ThreadPoolExecutor(max(1, len(services))) as pool:
         list(pool.map(lambda name: supervision.stop(settings, name), services))
     kafka_broker.stop(settings)  # every broker at once, after the clients
-    supervision.shutdown(settings)  # nothing left running under it; forget the programs
+    supervision.shutdown(settings)  # PostgreSQL, last; forget the programs
     for name in processes.managed_names(settings):
         if not name.startswith(kafka_broker.NAME):
             processes.stop(settings, name)

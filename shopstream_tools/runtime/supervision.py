@@ -118,6 +118,8 @@ def program_config(
     argv: Sequence[str],
     env: dict[str, str] | None = None,
     retries: int = START_RETRIES,
+    user: str | None = None,
+    stop_signal: str = "TERM",
 ) -> str:
     values = {
         "command": " ".join(argv),
@@ -126,7 +128,7 @@ def program_config(
         "autorestart": "true",
         "startsecs": str(START_SECONDS),
         "startretries": str(retries),
-        "stopsignal": "TERM",
+        "stopsignal": stop_signal,
         "stopwaitsecs": str(STOP_SECONDS),
         "stopasgroup": "true",
         "killasgroup": "true",
@@ -137,6 +139,8 @@ def program_config(
     }
     if env:
         values["environment"] = _env(env)
+    if user:
+        values["user"] = user
     return _ini({f"program:{name}": values})
 
 
@@ -195,13 +199,25 @@ def add(
     argv: Sequence[str],
     env: dict[str, str] | None = None,
     retries: int = START_RETRIES,
+    user: str | None = None,
+    stop_signal: str = "TERM",
 ) -> int:
     """Run ``argv`` as program ``name`` (started now, restarted whenever it exits); its pid."""
     start(settings)
     path = programs_dir(settings) / f"{name}.conf"
-    path.write_text(program_config(settings, name, argv, env, retries))
+    # the settings of this call, not those supervisord started with (the lab restarts services
+    # with other settings)
+    full_env = {**settings.as_env(), **(env or {})}
+    config = program_config(settings, name, argv, full_env, retries, user, stop_signal)
+    before = path.read_text() if path.exists() else None
+    path.write_text(config)
     server = rpc(settings)
     server.reloadConfig()
+    if before is not None and before != config:  # as `supervisorctl update`: the new config applies
+        with contextlib.suppress(xmlrpc.client.Fault):
+            server.stopProcess(name, True)
+        with contextlib.suppress(xmlrpc.client.Fault):
+            server.removeProcessGroup(name)
     with contextlib.suppress(xmlrpc.client.Fault):
         server.addProcessGroup(name)  # a Fault: already loaded
     info = server.getProcessInfo(name)
