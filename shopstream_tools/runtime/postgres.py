@@ -119,8 +119,16 @@ def start(settings: Settings) -> None:
     user = "postgres" if os.geteuid() == 0 else None
     # SIGINT is PostgreSQL's fast shutdown: sessions are ended, the checkpoint written
     supervision.add(settings, NAME, argv, user=user, stop_signal="INT")
-    processes.wait_until(lambda: running(settings), 60, NAME)
+    processes.wait_until(lambda: running(settings) and _accepts(settings), 60, NAME)
     ensure_databases(settings)
+
+
+def _accepts(settings: Settings) -> bool:
+    """Past recovery and accepting sessions (an open port may still answer "starting up")."""
+    try:
+        return psql(settings, "SELECT 1").strip() == "1"
+    except subprocess.CalledProcessError:
+        return False
 
 
 def stop(settings: Settings) -> None:
