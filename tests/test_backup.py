@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from services.order.tests.integration.helpers import (
     create,
     wait_until_ended,
 )
+from shopstream.config import PROJECT_ROOT
 from shopstream_tools.lab import audit
 from shopstream_tools.runtime import backup
 from shopstream_tools.runtime import platform as runtime
@@ -62,7 +64,10 @@ def test_backup_and_restore_round_trip(platform, tmp_path: Path) -> None:
     assert manifest["groups"], "the consumer groups' offsets are in the backup"
     assert json.loads((folder / "manifest.json").read_text()) == manifest
 
-    restored = dataclasses.replace(settings, data_dir=str(tmp_path / "restored"), **RESTORED_PORTS)
+    # under the project like data-test/: PostgreSQL's server user must reach it (not so pytest's tmp)
+    folder_restored = PROJECT_ROOT / "data-test-restore"
+    shutil.rmtree(folder_restored, ignore_errors=True)
+    restored = dataclasses.replace(settings, data_dir=str(folder_restored), **RESTORED_PORTS)
     try:
         backup.restore(restored, folder, log=lambda _: None)
         with httpx.Client(base_url=f"http://127.0.0.1:{restored.gateway_port}", timeout=30) as gw:
@@ -81,3 +86,4 @@ def test_backup_and_restore_round_trip(platform, tmp_path: Path) -> None:
         assert verdict["passed"], json.dumps(verdict["checks"], indent=1)
     finally:
         runtime.down(restored)
+        shutil.rmtree(folder_restored, ignore_errors=True)
