@@ -16,7 +16,7 @@ import pytest
 
 from shopstream.config import Settings
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes, supervision
+from shopstream_tools.runtime import processes, supervision, topology
 
 
 def _free_port() -> int:
@@ -49,7 +49,7 @@ def _wait(check, timeout: float, what: str) -> None:
 @pytest.mark.integration
 def test_killed_instance_is_replaced_and_its_worker_dies_with_it(platform) -> None:
     settings = platform.settings
-    name = runtime.instance_name("product", 2)
+    name = topology.instance_name("product", 2)
     port = settings.service_port("product", 2)
     main = processes.read_pid(settings, name)
     assert main is not None
@@ -78,7 +78,7 @@ def test_killed_relay_comes_back(platform) -> None:
     before = processes.read_pid(settings, "product-relay")
     assert before is not None
     os.kill(before, signal.SIGKILL)
-    url = f"http://127.0.0.1:{runtime.relay_metrics_port(settings, 'product')}/metrics"
+    url = f"http://127.0.0.1:{topology.relay_metrics_port(settings, 'product')}/metrics"
     _wait(
         lambda: (
             processes.read_pid(settings, "product-relay") not in (None, before)

@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import kafka_broker, platform, postgres, processes, supervision
+from shopstream_tools.runtime import (
+    kafka_broker,
+    platform,
+    postgres,
+    processes,
+    supervision,
+    topology,
+)
 
 
 def _pg_tool(name: str) -> str:
@@ -120,7 +127,7 @@ def backup(
     try:
         manifest: dict[str, Any] = {"taken_at": time.time(), "databases": [], "topics": {}}
         manifest["groups"] = _group_offsets(settings)
-        for spec in platform.specs():
+        for spec in topology.specs():
             target = folder / f"{spec.name}.dump"
             subprocess.run([_pg_tool("pg_dump"), "--format=custom", f"--file={target}",
                             settings.database_url(spec.name)], check=True)  # fmt: skip
@@ -138,7 +145,7 @@ def backup(
         )
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
     finally:
-        for spec in platform.specs():
+        for spec in topology.specs():
             platform.start_relay(settings, spec.name)
             platform.start_workers(settings, spec)
     return manifest
@@ -192,7 +199,7 @@ def _restore_offsets(settings: Settings, manifest: dict[str, Any]) -> None:
 
 def restore(settings: Settings, folder: Path, log: Callable[[str], object] = print) -> None:
     manifest = json.loads((folder / "manifest.json").read_text())
-    if postgres.initialised(settings) or platform.instance_counts(settings):
+    if postgres.initialised(settings) or topology.instance_counts(settings):
         raise RuntimeError(f"{settings.data_path} is not fresh: restore into an empty data folder")
     postgres.start(settings)
     kafka_broker.start(settings)

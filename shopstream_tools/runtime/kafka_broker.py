@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import observability, processes, supervision
+from shopstream_tools.runtime import exporters, processes, supervision
 
 KAFKA_HOME = PROJECT_ROOT / "infra" / "kafka"
 LIBS = KAFKA_HOME / "libs"
@@ -178,7 +178,7 @@ def start_node(settings: Settings, node: int) -> int:
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
         # JMX metrics for Prometheus, when fetched: node 1's (one agent port)
-        *(observability.kafka_agent_args(settings) if node == 1 else []),
+        *(exporters.kafka_agent_args(settings) if node == 1 else []),
         "-cp",
         _classpath(),
         "kafka.Kafka",
