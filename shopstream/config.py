@@ -40,6 +40,12 @@ class Settings:
     gateway_rate_limit: int = _doc("requests per second allowed per client at the gateway", 5000)
     gateway_rate_burst: int = _doc("burst above the rate before the gateway answers 429", 10000)
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
+    gateway_balancing: str = _doc(
+        "how the gateway spreads requests over a service's instances: least_conn, round_robin,"
+        " random_two (two instances at random, the one with fewer connections) or customer_hash"
+        " (one customer's requests to one instance)",
+        "least_conn",
+    )
 
     postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
     postgres_port: int = _doc("PostgreSQL port of the private cluster", 15432)

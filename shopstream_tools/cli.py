@@ -277,6 +277,7 @@ def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir),
             port_offset=args.port_offset,
             keep_up=not args.down_after,
+            resume=Path(args.resume) if args.resume else None,
         )
     except runner.CannotStart as exc:
         print(f"lab: {exc}", file=sys.stderr)
@@ -416,6 +417,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--order-seconds", type=float, default=30.0)
     s.set_defaults(func=cmd_perf_check)
 
+    from shopstream_tools.compose import command as compose_command
+
+    compose_command.add_parser(sub)
+
     lab = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report, slides")
     actions = lab.add_subparsers(dest="action", required=True)
     s = actions.add_parser("run", help="run tests against the lab's own platform")
@@ -425,7 +430,12 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
     )
-    s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    s.add_argument("--profile", choices=["smoke", "quick", "full", "plan"], default="quick")
+    s.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an earlier run in its folder: the tests it measured are not run again",
+    )
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
     d = actions.add_parser("down", help="stop the lab platform")
     for p_ in (s, d):

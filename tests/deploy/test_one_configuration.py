@@ -53,6 +53,8 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
+    "SHOPSTREAM_GATEWAY_BALANCING": "the gateway's default (least_conn) everywhere; the lab sets "
+    "others to compare them (ECS: the ALB balances, no nginx)",
 }
 NO_CLOUDWATCH = {
     "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics (compose's, "
