@@ -7,6 +7,7 @@ directories live under the data folder. Kafka's own command-line tools run throu
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import subprocess
 from pathlib import Path
 
@@ -31,6 +32,8 @@ TOOLS = {
     "configs": "kafka.admin.ConfigCommand",
     "storage": "kafka.tools.StorageTool",
 }
+
+log = logging.getLogger(__name__)
 
 
 def nodes(settings: Settings) -> range:
@@ -225,8 +228,13 @@ def ensure_topics(settings: Settings) -> dict[str, int]:
         for name, count in wanted.items()
         if name in existing and len(existing[name].partitions) != count
     }
-    if differ:
+    if any(has < asks for has, asks in differ.values()):
         raise TopicPartitionsMismatch(partitions_advice(settings, differ))
+    for name, (has, asks) in differ.items():
+        # Kafka cannot take partitions away; a topic made with more keeps them and keeps its
+        # keys where they are (a data folder from before the default became 3, say).
+        log.warning("%s keeps its %d partitions (SHOPSTREAM_TOPIC_PARTITIONS asks for %d)",
+                    name, has, asks)  # fmt: skip
     to_create = [
         NewTopic(name, num_partitions=count, replication_factor=settings.topic_replication)
         for name, count in wanted.items()
