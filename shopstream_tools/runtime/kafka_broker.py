@@ -7,7 +7,6 @@ directories live under the data folder. Kafka's own command-line tools run throu
 from __future__ import annotations
 
 import logging
-
 import subprocess
 from pathlib import Path
 
