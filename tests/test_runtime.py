@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, topology
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +76,7 @@ def test_scale_up_and_down_without_dropping_requests(platform) -> None:
     try:
         runtime.scale(settings, "product", 3)
         assert processes.http_ok(f"{platform.url('product', 3)}/health/ready")
-        assert runtime.upstreams(settings)["product"] == [
+        assert topology.upstreams(settings)["product"] == [
             settings.service_port("product", i) for i in (1, 2, 3)
         ]
         time.sleep(1)

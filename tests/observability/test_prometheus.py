@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import prometheus
+from shopstream_tools.runtime import prometheus, topology
 from tests.observability import prom
 
 pytestmark = pytest.mark.integration
@@ -46,7 +46,7 @@ def test_every_target_is_up(platform) -> None:
 
     targets = prom.poll(all_up, 90, lambda: f"not all up: {_summary(last)}")
     # One target per running product instance, each labelled with the process `status` shows.
-    counts = runtime.instance_counts(settings)
+    counts = topology.instance_counts(settings)
     products = sorted(t["labels"]["process"] for t in targets if t["labels"]["job"] == "product")
     assert products == [f"product-{i}" for i in range(1, counts["product"] + 1)]
 
@@ -76,7 +76,7 @@ def test_exporters_report_real_values(platform, expr: str, what: str) -> None:
 
 def test_scale_rewrites_the_discovered_targets(platform) -> None:
     settings = platform.settings
-    before = runtime.instance_counts(settings)["product"]
+    before = topology.instance_counts(settings)["product"]
     wanted = before + 1
     runtime.scale(settings, "product", wanted)
     try:

@@ -20,7 +20,7 @@ from services.order.tests.integration.helpers import (
     stock,
 )
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, topology
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ def test_cancel_before_the_async_stock_answer_releases_the_late_reservation(plat
             again = gw.post(f"/orders/{order_id}/cancel")
             assert again.status_code == 200 and again.json() == cancelled.json(), "a no-op"
     finally:
-        runtime.start_workers(settings, runtime.ServiceSpec("order"))
+        runtime.start_workers(settings, topology.ServiceSpec("order"))
     with platform.client() as gw:
         eventually(lambda: "StockReleased" in _types(gw, order_id), "the saga heard the late answer")
         assert stock(gw, pid) == 6, "released once: by the product service, then a no-op"

@@ -19,7 +19,7 @@ from services.order.tests.integration.helpers import (
 )
 from shopstream import events
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, topology
 from tests.platform_fixture import consume_events
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,7 @@ async def test_a_product_the_replica_has_not_heard_of_is_looked_up(platform) -> 
         finally:
             await conn.close()
     finally:
-        runtime.start_workers(settings, runtime.ServiceSpec("order"))
+        runtime.start_workers(settings, topology.ServiceSpec("order"))
 
 
 def _created(product_id: str, name: str, price_cents: int) -> events.Event:

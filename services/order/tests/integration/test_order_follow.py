@@ -22,7 +22,7 @@ from services.order.tests.integration.helpers import (
     wait_until_ended,
 )
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, topology
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_long_poll_answers_when_the_order_changes(platform) -> None:
             quiet = gw.get(f"/orders/{placed['id']}", params={"wait": 0.5, "version": 1})
             assert quiet.status_code == 200 and quiet.json()["version"] == 1, "nothing changed"
         finally:
-            runtime.start_workers(settings, runtime.ServiceSpec("order"))
+            runtime.start_workers(settings, topology.ServiceSpec("order"))
         changed = gw.get(f"/orders/{placed['id']}", params={"wait": 25, "version": 1})
         assert changed.status_code == 200 and changed.json()["version"] > 1
         final = wait_until_ended(gw, placed["id"])

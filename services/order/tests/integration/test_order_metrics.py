@@ -14,7 +14,7 @@ from services.order.tests.integration.helpers import (
     eventually,
     wait_until_ended,
 )
-from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import topology
 
 pytestmark = pytest.mark.integration
 
@@ -52,8 +52,8 @@ def test_stage_latencies_and_outcomes_are_exported(platform) -> None:
                   reason="payment_declined", mode="sync") >= 1
     assert _count(app, "order_transitions_total", status="PENDING", mode="async") >= 1
 
-    worker = f"http://127.0.0.1:{runtime.worker_metrics_port(platform.settings, 'order', 0)}/metrics"
-    relay = f"http://127.0.0.1:{runtime.relay_metrics_port(platform.settings, 'order')}/metrics"
+    worker = f"http://127.0.0.1:{topology.worker_metrics_port(platform.settings, 'order', 0)}/metrics"
+    relay = f"http://127.0.0.1:{topology.relay_metrics_port(platform.settings, 'order')}/metrics"
     eventually(
         lambda: _count(_samples(relay), "order_stage_seconds_count", stage="published",
                        mode="async") >= 1,

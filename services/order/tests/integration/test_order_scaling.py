@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient
 from services.order.entrypoints.consumers import SAGA_GROUP
 from services.order.tests.integration.helpers import body, create, stock, wait_until_ended
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes, prometheus
+from shopstream_tools.runtime import processes, prometheus, topology
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_a_second_order_consumer_shares_the_partitions(platform) -> None:
     finally:
         runtime.scale_consumers(settings, "order", 1)
     assert not processes.alive(processes.read_pid(settings, name))
-    assert runtime.consumer_count(settings, "order") == 1
+    assert topology.consumer_count(settings, "order") == 1
     deadline = time.monotonic() + 90
     while (shares := _assignments(settings)) != [set(range(partitions))]:
         assert time.monotonic() < deadline, f"partitions not taken back: {shares}"

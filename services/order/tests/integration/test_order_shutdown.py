@@ -12,7 +12,7 @@ import pytest
 
 from services.order.tests.integration.helpers import body, create
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, topology
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,7 @@ def test_a_stopping_instance_answers_the_sync_orders_it_accepted(platform) -> No
         time.sleep(0.05)
     stopping = time.monotonic()
     try:
-        processes.stop(settings, runtime.instance_name("order", 1))
+        processes.stop(settings, topology.instance_name("order", 1))
     finally:
         stop.set()
         for client in clients:

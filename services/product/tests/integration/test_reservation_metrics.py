@@ -20,7 +20,7 @@ from services.product.adapters import reservation_metrics
 from services.product.adapters.reservation_metrics import HeldCollector
 from services.product.tests.integration.helpers import create
 from shopstream import emf
-from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import topology
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ OLDEST = "product_reservation_oldest_held_age_seconds"
 
 
 def exported_by_the_consumer(platform) -> dict[str, float]:
-    port = runtime.worker_metrics_port(platform.settings, "product", 0)
+    port = topology.worker_metrics_port(platform.settings, "product", 0)
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     return {
         s.name: s.value
