@@ -15,7 +15,7 @@ the databases.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -216,3 +216,28 @@ async def pending_work(settings: Settings, order_service: bool) -> dict[str, int
 
 def summarize_statuses(by_status: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "no orders"
+
+
+def wait_drained(
+    settings: Settings, order_service: bool, timeout: float, stop: Callable[[], bool]
+) -> float | None:
+    """Seconds until nothing is in flight (outboxes empty, orders terminal, no consumer lag), or
+    None after the timeout or once ``stop()``."""
+    import asyncio
+    import time
+
+    from shopstream_tools.lab.samplers import KafkaProbe
+    from shopstream_tools.lab.testbed import TOPICS
+
+    started = time.monotonic()
+    probe = KafkaProbe(settings.kafka_servers, TOPICS)
+    try:
+        while time.monotonic() - started < timeout and not stop():
+            pending = asyncio.run(pending_work(settings, order_service))
+            lag = sum(probe.sample()["lag"].values())
+            if not any(pending.values()) and lag == 0:
+                return round(time.monotonic() - started, 2)
+            time.sleep(0.5)
+    finally:
+        probe.close()
+    return None

@@ -3,7 +3,6 @@ backlog left to drain while they keep sampling; and waiting until nothing is in 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -138,17 +137,9 @@ def peak(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
 def wait_drained(lab: Lab, timeout: float) -> float | None:
     """Seconds until nothing is in flight (outboxes empty, orders terminal, no consumer lag), or
     None after the timeout."""
-    started = time.monotonic()
-    probe = KafkaProbe(lab.settings.kafka_servers, testbed.TOPICS)
-    try:
-        while time.monotonic() - started < timeout and not lab.stop.is_set():
-            pending = asyncio.run(audit.pending_work(lab.settings, lab.order_service))
-            lag = sum(probe.sample()["lag"].values())
-            if not any(pending.values()) and lag == 0:
-                return round(time.monotonic() - started, 2)
-            time.sleep(0.5)
-    finally:
-        probe.close()
+    drained = audit.wait_drained(lab.settings, lab.order_service, timeout, lab.stop.is_set)
+    if drained is not None:
+        return drained
     lab.log(f"  !! still in flight after {timeout:.0f}s")
     return None
 

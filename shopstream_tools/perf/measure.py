@@ -7,9 +7,8 @@ machine is shared, since a process that waits for the CPU spends no ticks waitin
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shopstream.config import Settings
@@ -69,23 +68,8 @@ def idle_rate(groups: Mapping[str, list[int]], seconds: float) -> dict[str, floa
     return {n: v / wall for n, v in cpu_ms(before, after).items()}
 
 
-def wait_drained(
-    settings: Settings, timeout: float, stop: Callable[[], bool] = lambda: False
-) -> float | None:
+def wait_drained(settings: Settings, timeout: float) -> float | None:
     """Seconds until nothing is in flight (outboxes empty, orders terminal, no consumer lag)."""
     from shopstream_tools.lab import audit
-    from shopstream_tools.lab.samplers import KafkaProbe
-    from shopstream_tools.lab.testbed import TOPICS
 
-    started = time.monotonic()
-    probe = KafkaProbe(settings.kafka_servers, TOPICS)
-    try:
-        while time.monotonic() - started < timeout and not stop():
-            pending = asyncio.run(audit.pending_work(settings, True))
-            lag = sum(probe.sample()["lag"].values())
-            if not any(pending.values()) and lag == 0:
-                return round(time.monotonic() - started, 2)
-            time.sleep(0.5)
-    finally:
-        probe.close()
-    return None
+    return audit.wait_drained(settings, True, timeout, lambda: False)
