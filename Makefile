@@ -33,7 +33,7 @@ typecheck: install
 	@.venv/bin/mypy
 
 unit: install
-	@$(PY) -m pytest -m "not integration" -q
+	@$(PY) -m pytest -m "not integration and not ha" -q
 
 # The whole suite: lint, types, unit and integration tests against real PostgreSQL, Kafka and nginx.
 # The container test has its own target (below).

@@ -78,6 +78,10 @@ class Settings:
     kafka_ca_location: str = _doc(
         "CA bundle that verifies the brokers' TLS certificates (empty: the system's CAs)", ""
     )
+    kafka_brokers: int = _doc("brokers of the local KRaft cluster (3 in the HA profile)", 1)
+    kafka_broker_port_step: int = _doc(
+        "broker n listens on kafka_port + (n-1) * step, its controller likewise", 1000
+    )
 
     relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
     relay_idle_seconds: float = _doc(
@@ -112,6 +116,8 @@ class Settings:
     payment_seed: int = _doc("seed of the payment simulator's decisions", 42)
 
     cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
+    payment_timeout_ms: float = _doc("longest wait for one answer of the payment provider", 1000.0)
+    payment_attempts: int = _doc("tries of a payment call before the order is compensated", 3)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
 
@@ -166,7 +172,12 @@ class Settings:
 
     @property
     def kafka_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        step = self.kafka_broker_port_step
+        return ",".join(
+            f"127.0.0.1:{self.kafka_port + n * step}" for n in range(self.kafka_brokers)
+        )
 
     @property
     def product_service(self) -> str:

@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import emf, tracing
+from shopstream import db, emf, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -156,6 +156,12 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if db.unavailable(exc):  # a dependency is down: say so at once, the client may retry
+        log.warning("%s %s: database unavailable: %r", request.method, request.url.path, exc)
+        return problem(
+            503, "Service unavailable", "the database cannot be reached right now; retry shortly",
+            headers={"Retry-After": "2"},
+        )  # fmt: skip
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the service failed to answer; see its log")
 

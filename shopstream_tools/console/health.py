@@ -32,6 +32,14 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ),
     ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
     ("Targets down", "up == 0", "targets", ("job", "instance")),
+    # supervisord's restarts of the service processes, and the crash loops it gave up on
+    (
+        "Restarts (last 15 min)",
+        "sum by (program) (increase(shopstream_process_restarts_total[15m]))",
+        "restarts",
+        ("program",),
+    ),
+    ("Crash loops (given up)", "shopstream_process_fatal == 1", "processes", ("program",)),
 ]
 
 

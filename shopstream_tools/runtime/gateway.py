@@ -36,6 +36,8 @@ class Route:
     service: str
     prefix: str
     methods: tuple[str, ...]
+    # the service answers a repeated Idempotency-Key with the first result: such a POST is retried
+    idempotency_key: bool = False
 
     @property
     def upstream(self) -> str:
@@ -44,7 +46,7 @@ class Route:
 
 ROUTES = (
     Route("product", "/products", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")),
-    Route("order", "/orders", ("GET", "HEAD", "POST", "DELETE")),
+    Route("order", "/orders", ("GET", "HEAD", "POST", "DELETE"), idempotency_key=True),
 )
 
 # The responses nginx writes itself, as RFC 9457 problem details. Details may use nginx variables
@@ -208,6 +210,14 @@ def _route_locations(upstreams: dict[str, list[int]]) -> str:
             if upstreams.get(route.service)
             else "return 503;"
         )
+        retry_safe = f"/__retry_safe_{route.service}"
+        divert = (
+            "            if ($gw_retry_safe_post) {\n"
+            f"                rewrite ^ {retry_safe}$uri last;\n"
+            "            }\n"
+            if route.idempotency_key and upstreams.get(route.service)
+            else ""
+        )
         blocks.append(
             f"        location ~ ^{re.escape(route.prefix)}(?:/|$) {{\n"
             "            if ($gw_method_ok = 0) {\n"
@@ -216,9 +226,19 @@ def _route_locations(upstreams: dict[str, list[int]]) -> str:
             "            if ($gw_bad_type) {\n"
             "                return 415;\n"
             "            }\n"
+            f"{divert}"
             f"            {target}\n"
             "        }\n"
         )
+        if divert:
+            blocks.append(
+                f"        location ^~ {retry_safe}/ {{\n"
+                "            internal;\n"
+                f"            rewrite ^{retry_safe}(/.*)$ $1 break;\n"
+                "            proxy_next_upstream error timeout non_idempotent;\n"
+                f"            {target}\n"
+                "        }\n"
+            )
     return "\n".join(blocks)
 
 

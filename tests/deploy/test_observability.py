@@ -40,11 +40,16 @@ COMPOSE_ALERTMANAGER = h.DOCKER / "alertmanager" / "alertmanager.yml"
 DEFAULTS = Settings()
 
 # Local jobs a deployment does not scrape, and why.
+SUPERVISOR = "supervisord's event listener: containers are restarted by their orchestrator"
 NOT_SCRAPED: dict[str, dict[str, str]] = {
-    "compose": {"console": "the local operator console; compose runs kafbat/kafka-ui instead"},
-    "k8s-dev": {"console": "the local operator console; not deployed"},
+    "compose": {
+        "console": "the local operator console; compose runs kafbat/kafka-ui instead",
+        "supervisor": SUPERVISOR,
+    },
+    "k8s-dev": {"console": "the local operator console; not deployed", "supervisor": SUPERVISOR},
     "k8s-eks": {
         "console": "the local operator console; not deployed",
+        "supervisor": SUPERVISOR,
         "kafka": "MSK's brokers run no agent of ours (MSK open monitoring is a separate choice)",
         "zipkin": "no Zipkin in the overlay: tracing is off until config.env names an endpoint",
     },

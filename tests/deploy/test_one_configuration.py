@@ -28,6 +28,9 @@ LOCAL_ONLY = {
     "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "controller port of the local broker only",
     "SHOPSTREAM_KAFKA_HEAP": "heap of the local broker only; the Kafka containers and MSK size "
     "their own",
+    "SHOPSTREAM_KAFKA_BROKERS": "brokers local `up` starts (3 in the HA profile); deployments "
+    "give SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_KAFKA_BROKER_PORT_STEP": "ports of the local brokers only",
     "SHOPSTREAM_INSTANCE_ID": "the image entrypoint sets it from the host name (pod name, task "
     "host, container id) so every replica has its own (deploy/docker/entrypoint.sh)",
     "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "
