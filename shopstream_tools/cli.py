@@ -350,6 +350,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     s.add_argument("--connections", type=int, default=64)
     s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
+    s.add_argument(
+        "--anonymous", action="store_true", help="no bearer tokens (default: signed-in customers)"
+    )
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser(
