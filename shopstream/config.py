@@ -39,6 +39,10 @@ class Settings:
 
     gateway_rate_limit: int = _doc("requests per second allowed per client at the gateway", 5000)
     gateway_rate_burst: int = _doc("burst above the rate before the gateway answers 429", 10000)
+    gateway_address_rate_limit: int = _doc(
+        "requests per second (and burst) allowed per client address, whatever tokens it sends",
+        20000,
+    )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
 
     auth_issuer: str = _doc(

@@ -65,6 +65,7 @@ NO_GATEWAY = {
         "SHOPSTREAM_GATEWAY_RATE_LIMIT",
         "SHOPSTREAM_GATEWAY_RATE_BURST",
         "SHOPSTREAM_GATEWAY_BODY_LIMIT",
+        "SHOPSTREAM_GATEWAY_ADDRESS_RATE_LIMIT",
     )
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
