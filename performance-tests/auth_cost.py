@@ -68,7 +68,7 @@ async def run(app, token, n):
 
 
 async def main():
-    for name, (app, tok) in apps.items():
+    for app, tok in apps.values():
         await run(app, tok, 2000)
     res = {}
     for _rnd in range(3):

@@ -282,18 +282,15 @@ async def read_order(
     """The order with its status history, per-stage timestamps, lines and total. With ``wait``,
     the answer comes as soon as the order changes past ``version`` (default: its version now)."""
     oid = uuid_param(order_id, "order_id")
-    view = await _own_view(request, oid)
-    if wait is None or wait == 0:
-        if version is not None and version < 0:
-            raise Problem(400, "Invalid query", "version must be >= 0",
-                          [field_error("version", "must be >= 0")])
-        return encoded(encode(view))
-    if not 0 < wait <= MAX_WAIT_SECONDS:
-        raise Problem(400, "Invalid query", f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
-                      [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")])
     if version is not None and version < 0:
         raise Problem(400, "Invalid query", "version must be >= 0",
                       [field_error("version", "must be >= 0")])
+    if wait is not None and wait != 0 and not 0 < wait <= MAX_WAIT_SECONDS:
+        raise Problem(400, "Invalid query", f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
+                      [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")])
+    view = await _own_view(request, oid)
+    if wait is None or wait == 0:
+        return encoded(encode(view))
     return encoded(encode(await _changed(oid, version, wait)))
 
 
