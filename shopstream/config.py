@@ -92,6 +92,11 @@ class Settings:
     relay_idle_seconds: float = _doc(
         "relay's fallback poll when the outbox is empty (a commit wakes it at once via NOTIFY)", 0.5
     )
+    processed_events_retention_hours: float = _doc(
+        "how long a consumer remembers that it applied an event: at least the topics' retention"
+        " (a redelivery can only come from a message still in the log: 72 h locally)",
+        96.0,
+    )
     relay_linger_ms: float = _doc(
         "least time between two batches of the relay: under load rows gather into fewer, larger"
         " produce requests (each costs the broker a request and every follower a fetch); the"

@@ -115,6 +115,28 @@ Published = Callable[[Sequence[asyncpg.Record]], None]
 they are marked: a service's own figures (order-service's "published" stage)."""
 
 
+PRUNE_SECONDS = 60
+PRUNE_BATCH = 10_000
+
+
+async def prune_processed_events(conn: asyncpg.Connection, hours: float) -> int:
+    """Delete the records of events applied more than ``hours`` ago, in batches (no long lock);
+    returns how many went."""
+    gone = 0
+    while True:
+        status = await conn.execute(
+            "DELETE FROM processed_events WHERE ctid = ANY(ARRAY("
+            " SELECT ctid FROM processed_events"
+            " WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2))",
+            hours * 3600,
+            PRUNE_BATCH,
+        )
+        deleted = int(status.split()[-1])
+        gone += deleted
+        if deleted < PRUNE_BATCH:
+            return gone
+
+
 class Relay:
     def __init__(
         self, settings: Settings, service: str, on_published: Published | None = None
@@ -151,7 +173,7 @@ class Relay:
                 if time.monotonic() - last_gauges > 1:
                     await self._refresh_gauges(conn)
                     last_gauges = time.monotonic()
-                if time.monotonic() - last_prune > 60:
+                if time.monotonic() - last_prune > PRUNE_SECONDS:
                     await self._prune(conn)
                     last_prune = time.monotonic()
                 if published == 0:
@@ -224,4 +246,7 @@ class Relay:
         emf.observe(EMF_OLDEST, {"Service": self.service}, age)
 
     async def _prune(self, conn: asyncpg.Connection) -> None:
+        """The database's housekeeping, done by its one leading relay: published outbox rows
+        after an hour, and the records of applied events once no redelivery can come."""
         await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '1 hour'")
+        await prune_processed_events(conn, self.settings.processed_events_retention_hours)

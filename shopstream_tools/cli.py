@@ -264,6 +264,24 @@ def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if '"passed": false' not in summary else 1
 
 
+def cmd_lab_report(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.lab.rebuild import rebuild
+
+    print(rebuild(args.run_dir))
+    return 0
+
+
+def cmd_lab_slides(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.lab import slides
+
+    if not (args.run_dir / "environment.json").is_file():
+        print(f"lab slides: {args.run_dir} is not a lab run folder (no environment.json)", file=sys.stderr)
+        return 2
+    for name, path in slides.write(args.run_dir, args.out, not args.no_pdf, tuple(args.screenshot)).items():
+        print(f"{name:<8} {path}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shopstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -365,8 +383,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--order-seconds", type=float, default=30.0)
     s.set_defaults(func=cmd_perf_check)
 
-    s = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report")
-    s.add_argument("action", choices=["run", "down"])
+    lab = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report, slides")
+    actions = lab.add_subparsers(dest="action", required=True)
+    s = actions.add_parser("run", help="run tests against the lab's own platform")
     s.add_argument(
         "tests",
         nargs="*",
@@ -374,12 +393,23 @@ def parser() -> argparse.ArgumentParser:
         choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
     )
     s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
-    s.add_argument(
-        "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
-    )
-    s.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
-    s.set_defaults(func=cmd_lab)
+    d = actions.add_parser("down", help="stop the lab platform")
+    for p_ in (s, d):
+        p_.add_argument(
+            "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
+        )
+        p_.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
+        p_.set_defaults(func=cmd_lab)
+    r = actions.add_parser("report", help="summary, charts and report.html again from a run folder")
+    r.add_argument("run_dir", type=Path)
+    r.set_defaults(func=cmd_lab_report)
+    r = actions.add_parser("slides", help="the run's slide deck: slides.html and slides.pdf")
+    r.add_argument("run_dir", type=Path, help="a run folder (performance-tests/results/<run>)")
+    r.add_argument("--out", type=Path, help="where to write the deck (default: the run folder)")
+    r.add_argument("--no-pdf", action="store_true", help="only the HTML deck")
+    r.add_argument("--screenshot", type=int, action="append", default=[], help="also a PNG of slide N")
+    r.set_defaults(func=cmd_lab_slides)
     return p
 
 

@@ -31,9 +31,9 @@ def _http_status(url: str, timeout: float = 2.0) -> int:
 
 
 def product_ports(settings: Settings) -> list[int]:
-    from shopstream_tools.runtime import platform
+    from shopstream_tools.runtime import topology
 
-    count = platform.instance_counts(settings).get("product", 0)
+    count = topology.instance_counts(settings).get("product", 0)
     return [settings.service_port("product", i) for i in range(1, count + 1)]
 
 

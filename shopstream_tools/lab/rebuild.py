@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from shopstream_tools.lab import analysis, charts, report
-from shopstream_tools.lab.runner import TESTS
+from shopstream_tools.lab.tests import TESTS
 
 
 def rebuild(run_dir: Path) -> Path:

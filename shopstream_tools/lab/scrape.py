@@ -2,7 +2,7 @@
 
 Each generator serves its own metrics: Locust from the locustfile (``prometheus_client``, on the
 port in ``LAB_METRICS_PORT``), vegeta with ``attack -prometheus-addr``. When one starts, the lab
-lists it in the ``loadgen`` job's discovery file (``shopstream_tools.runtime.observability``), labelled
+lists it in the ``loadgen`` job's discovery file (``shopstream_tools.runtime.prometheus``), labelled
 with the run and step; when it stops, the file is emptied again, so Prometheus never scrapes a
 generator that is gone. After the step the lab asks Prometheus what it saw, and keeps it beside
 the generator's own count: Prometheus applies a new target a few seconds after the file changes
@@ -33,9 +33,9 @@ def free_port() -> int:
 
 
 def _file(settings: Settings) -> Path:
-    from shopstream_tools.runtime import observability
+    from shopstream_tools.runtime import prometheus
 
-    return observability.targets_dir(settings) / f"{observability.LOADGEN_JOB}.json"
+    return prometheus.targets_dir(settings) / f"{prometheus.LOADGEN_JOB}.json"
 
 
 def _write(settings: Settings, groups: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream.contracts.topics import EVENT_TOPICS
+from shopstream_tools.runtime import topology
 
 LAB_DATA = PROJECT_ROOT / "data-lab"
 LAB_PORT_OFFSET = 30000
@@ -86,9 +87,8 @@ def down(settings: Settings) -> None:
 
 
 def instances(settings: Settings) -> dict[str, int]:
-    from shopstream_tools.runtime import platform
 
-    return platform.instance_counts(settings)
+    return topology.instance_counts(settings)
 
 
 def scale(settings: Settings, service: str, count: int) -> None:
@@ -102,16 +102,15 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
     """``count`` copies of the service's consumer processes (none to scale: nothing happens)."""
     from shopstream_tools.runtime import platform
 
-    spec = next(s for s in platform.specs() if s.name == service)
-    count = min(count, platform.MAX_CONSUMERS)
-    if spec.workers and platform.consumer_count(settings, service) != count:
+    spec = next(s for s in topology.specs() if s.name == service)
+    count = min(count, topology.MAX_CONSUMERS)
+    if spec.workers and topology.consumer_count(settings, service) != count:
         platform.scale_consumers(settings, service, count)
 
 
 def services(settings: Settings) -> list[str]:
-    from shopstream_tools.runtime import platform
 
-    return [s.name for s in platform.specs()]
+    return [s.name for s in topology.specs()]
 
 
 def process_groups(settings: Settings) -> dict[str, list[int]]:
@@ -205,16 +204,16 @@ def set_tracing(
     on at `ratio`: a process sets tracing up once, from its environment. Zipkin, once started,
     keeps running until ``stop_zipkin``: both settings then run beside the same idle or busy JVM
     instead of one paying for its start."""
-    from shopstream_tools.runtime import platform, processes
+    from shopstream_tools.runtime import processes
 
     wanted = with_tracing(settings, ratio)
     log(f"  services restarted with tracing {'off' if ratio is None else f'at ratio {ratio:g}'}")
     counts = instances(settings)
-    for spec in platform.specs():
+    for spec in topology.specs():
         names = [
-            platform.instance_name(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)
+            topology.instance_name(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)
         ]
-        names += [f"{spec.name}-relay", *(w.name for w in platform.workers(settings, spec))]
+        names += [f"{spec.name}-relay", *(w.name for w in topology.workers(settings, spec))]
         for name in names:
             processes.stop(settings, name)
     up(wanted, log=lambda line: None)  # starts Zipkin too when tracing is on
@@ -222,20 +221,19 @@ def set_tracing(
 
 
 def zipkin_running(settings: Settings) -> bool:
-    from shopstream_tools.runtime import observability, processes
+    from shopstream_tools.runtime import processes, satellites
 
-    return processes.alive(processes.read_pid(settings, observability.ZIPKIN))
+    return processes.alive(processes.read_pid(settings, satellites.ZIPKIN))
 
 
 def stop_zipkin(settings: Settings) -> None:
-    from shopstream_tools.runtime import observability, processes
+    from shopstream_tools.runtime import processes, satellites
 
-    processes.stop(settings, observability.ZIPKIN)
+    processes.stop(settings, satellites.ZIPKIN)
 
 
 def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     """Every port the lab platform may listen on."""
-    from shopstream_tools.runtime import platform
 
     used = [
         settings.gateway_port,
@@ -249,7 +247,7 @@ def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     for service in ("product", "order"):
         used += [settings.service_port(service, i) for i in range(1, max_instances + 1)]
         used.append(settings.service_port(service) + 1000)  # the relay
-        used += [platform.worker_metrics_port(settings, service, 0, copy) for copy in range(1, 9)]
+        used += [topology.worker_metrics_port(settings, service, 0, copy) for copy in range(1, 9)]
     return used
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import observability, processes
+from shopstream_tools.runtime import exporters, processes
 
 KAFKA_HOME = PROJECT_ROOT / "infra" / "kafka"
 LIBS = KAFKA_HOME / "libs"
@@ -134,7 +134,7 @@ def start(settings: Settings) -> int:
         "-XX:MaxGCPauseMillis=20",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
-        *observability.kafka_agent_args(settings),  # JMX metrics for Prometheus, when fetched
+        *exporters.kafka_agent_args(settings),  # JMX metrics for Prometheus, when fetched
         "-cp",
         _classpath(),
         "kafka.Kafka",

@@ -3,141 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from shopstream import auth, db
-from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import gateway, kafka_broker, observability, postgres, processes
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """A service: its HTTP app (scaled by instances), its outbox relay and its event consumers."""
-
-    name: str
-
-    @property
-    def present(self) -> bool:
-        return (PROJECT_ROOT / "services" / self.name / "entrypoints" / "app.py").exists()
-
-    @property
-    def workers(self) -> tuple[str, ...]:
-        """Worker processes beside the relay: `shopstream consume <name>` when it has consumers."""
-        consumers = PROJECT_ROOT / "services" / self.name / "entrypoints" / "consumers.py"
-        return ("consume",) if consumers.exists() else ()
-
-
-SPECS = (
-    ServiceSpec("product"),
-    ServiceSpec("order"),
+from shopstream.config import Settings
+from shopstream_tools.runtime import (
+    gateway,
+    kafka_broker,
+    observability,
+    postgres,
+    processes,
+    prometheus,
+    topology,
 )
-
-
-def specs() -> list[ServiceSpec]:
-    return [s for s in SPECS if s.present]
-
-
-def relay_metrics_port(settings: Settings, service: str) -> int:
-    return settings.service_port(service) + 1000
-
-
-MAX_CONSUMERS = 8  # each consumer process k has its metrics on port + 1100 + (k-1) * 100
-
-
-def worker_metrics_port(settings: Settings, service: str, index: int, copy: int = 1) -> int:
-    return settings.service_port(service) + 1100 + index + (copy - 1) * 100
-
-
-def worker_name(service: str, kind: str, copy: int = 1) -> str:
-    return f"{service}-{kind}" if copy == 1 else f"{service}-{kind}-{copy}"
-
-
-@dataclass(frozen=True)
-class Worker:
-    """One worker process: `shopstream <kind> <service>`, in as many copies as the service's
-    consumer count; the copies join the same Kafka consumer groups and share the partitions."""
-
-    service: str
-    kind: str
-    name: str
-    metrics_port: int
-
-
-def workers(settings: Settings, spec: ServiceSpec) -> list[Worker]:
-    copies = consumer_count(settings, spec.name)
-    return [
-        Worker(spec.name, kind, worker_name(spec.name, kind, copy),
-               worker_metrics_port(settings, spec.name, index, copy))
-        for index, kind in enumerate(spec.workers)
-        for copy in range(1, copies + 1)
-    ]  # fmt: skip
-
-
-def shopstream_cli() -> list[str]:
-    return [sys.executable, "-m", "shopstream_tools.cli"]
-
-
-# --- instance bookkeeping -----------------------------------------------------------------------
-
-
-def _state_file(settings: Settings) -> Path:
-    return processes.run_dir(settings) / "instances.json"
-
-
-def instance_counts(settings: Settings) -> dict[str, int]:
-    try:
-        return {k: int(v) for k, v in json.loads(_state_file(settings).read_text()).items()}
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def _save_counts(settings: Settings, counts: dict[str, int]) -> None:
-    _state_file(settings).write_text(json.dumps(counts))
-
-
-def _consumers_key(service: str) -> str:
-    return f"{service}-consumers"
-
-
-def consumer_count(settings: Settings, service: str) -> int:
-    """How many copies of each of the service's consumer processes run (1 unless scaled)."""
-    return instance_counts(settings).get(_consumers_key(service), 1)
-
-
-def upstreams(settings: Settings) -> dict[str, list[int]]:
-    counts = instance_counts(settings)
-    return {
-        spec.name: [
-            settings.service_port(spec.name, i) for i in range(1, counts.get(spec.name, 0) + 1)
-        ]
-        for spec in SPECS
-    }
-
 
 # --- processes ---------------------------------------------------------------------------------
 
 
-def instance_name(service: str, instance: int) -> str:
-    return f"{service}-{instance}"
-
-
 def start_instance(settings: Settings, service: str, instance: int) -> int:
-    name = instance_name(service, instance)
+    name = topology.instance_name(service, instance)
     port = settings.service_port(service, instance)
-    argv = [*shopstream_cli(), "serve", service, "--port", str(port)]
+    argv = [*topology.shopstream_cli(), "serve", service, "--port", str(port)]
     return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
 def wait_instance_ready(
     settings: Settings, service: str, instance: int, timeout: float = 60
 ) -> None:
-    name = instance_name(service, instance)
+    name = topology.instance_name(service, instance)
     url = f"http://127.0.0.1:{settings.service_port(service, instance)}/health/ready"
     processes.wait_until(
         lambda: processes.http_ok(url), timeout, name, processes.read_pid(settings, name)
@@ -149,21 +45,21 @@ def start_relay(settings: Settings, service: str) -> int:
     if processes.alive(processes.read_pid(settings, name)):
         return processes.read_pid(settings, name) or 0
     argv = [
-        *shopstream_cli(),
+        *topology.shopstream_cli(),
         "relay",
         service,
         "--metrics-port",
-        str(relay_metrics_port(settings, service)),
+        str(topology.relay_metrics_port(settings, service)),
     ]
     return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
-def start_workers(settings: Settings, spec: ServiceSpec) -> None:
-    for worker in workers(settings, spec):
+def start_workers(settings: Settings, spec: topology.ServiceSpec) -> None:
+    for worker in topology.workers(settings, spec):
         if processes.alive(processes.read_pid(settings, worker.name)):
             continue
         argv = [
-            *shopstream_cli(),
+            *topology.shopstream_cli(),
             worker.kind,
             spec.name,
             "--metrics-port",
@@ -174,7 +70,10 @@ def start_workers(settings: Settings, spec: ServiceSpec) -> None:
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:
     async def run() -> dict[str, list[str]]:
-        return {s.name: await db.migrate(settings.database_url(s.name), s.name) for s in specs()}
+        return {
+            s.name: await db.migrate(settings.database_url(s.name), s.name)
+            for s in topology.specs()
+        }
 
     return asyncio.run(run())
 
@@ -192,24 +91,26 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     kafka_broker.wait_ready(settings)
     kafka_broker.ensure_topics(settings)
     log(f"kafka     ready on :{settings.kafka_port} (topics: {settings.topic_partitions})")
-    counts = instance_counts(settings)
-    for spec in specs():
+    counts = topology.instance_counts(settings)
+    for spec in topology.specs():
         wanted = counts.get(spec.name) or int(getattr(settings, f"{spec.name}_instances"))
         counts[spec.name] = wanted
         start_relay(settings, spec.name)
         start_workers(settings, spec)
         for i in range(1, wanted + 1):
-            if not processes.alive(processes.read_pid(settings, instance_name(spec.name, i))):
+            if not processes.alive(
+                processes.read_pid(settings, topology.instance_name(spec.name, i))
+            ):
                 start_instance(settings, spec.name, i)
-    _save_counts(settings, counts)
-    for spec in specs():
+    topology.save_counts(settings, counts)
+    for spec in topology.specs():
         for i in range(1, counts[spec.name] + 1):
             wait_instance_ready(settings, spec.name, i)
         log(f"{spec.name:<9} ready: {counts[spec.name]} instance(s)")
     if gateway.running(settings):
-        gateway.reload(settings, upstreams(settings))
+        gateway.reload(settings, topology.upstreams(settings))
     else:
-        gateway.start(settings, upstreams(settings))
+        gateway.start(settings, topology.upstreams(settings))
     log(f"gateway   ready on :{settings.gateway_port}")
     observability.start(settings, log)
     return time.monotonic() - started
@@ -220,24 +121,24 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
     groups, so Kafka shares the partitions among them (more copies than partitions idle); one that
     stops leaves its partitions to the others after a rebalance, with nothing applied twice (the
     consumers are idempotent)."""
-    spec = next((s for s in specs() if s.name == service), None)
+    spec = next((s for s in topology.specs() if s.name == service), None)
     if spec is None:
         raise ValueError(f"unknown service {service!r}")
     if not spec.workers:
         raise ValueError(f"{service} has no consumers")
-    if not 1 <= count <= MAX_CONSUMERS:
-        raise ValueError(f"consumers must be 1..{MAX_CONSUMERS}")
-    before = workers(settings, spec)
-    counts = instance_counts(settings)
-    counts[_consumers_key(service)] = count
-    _save_counts(settings, counts)
+    if not 1 <= count <= topology.MAX_CONSUMERS:
+        raise ValueError(f"consumers must be 1..{topology.MAX_CONSUMERS}")
+    before = topology.workers(settings, spec)
+    counts = topology.instance_counts(settings)
+    counts[topology.consumers_key(service)] = count
+    topology.save_counts(settings, counts)
     start_workers(settings, spec)
-    for worker in workers(settings, spec):
+    for worker in topology.workers(settings, spec):
         url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
         pid = processes.read_pid(settings, worker.name)
         processes.wait_until(partial(processes.http_ok, url), 60, worker.name, pid)
-    observability.write_targets(settings)
-    wanted = {w.name for w in workers(settings, spec)}
+    prometheus.write_targets(settings)
+    wanted = {w.name for w in topology.workers(settings, spec)}
     for worker in before:
         if worker.name not in wanted:
             processes.stop(settings, worker.name)
@@ -245,24 +146,24 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
 
 def scale(settings: Settings, service: str, count: int) -> None:
     """Start or stop instances, then point the gateway at exactly the ready ones."""
-    if service not in {s.name for s in specs()}:
+    if service not in {s.name for s in topology.specs()}:
         raise ValueError(f"unknown service {service!r}")
     if count < 0:
         raise ValueError("instances must be >= 0")
-    counts = instance_counts(settings)
+    counts = topology.instance_counts(settings)
     current = counts.get(service, 0)
     for i in range(current + 1, count + 1):
         start_instance(settings, service, i)
     for i in range(current + 1, count + 1):
         wait_instance_ready(settings, service, i)
     counts[service] = count
-    _save_counts(settings, counts)
+    topology.save_counts(settings, counts)
     if gateway.running(settings):
-        gateway.reload(settings, upstreams(settings))
-    observability.write_targets(settings)  # Prometheus follows the discovery files
+        gateway.reload(settings, topology.upstreams(settings))
+    prometheus.write_targets(settings)  # Prometheus follows the discovery files
     # Removed instances leave the gateway first, then finish their in-flight requests and exit.
     for i in range(count + 1, current + 1):
-        processes.stop(settings, instance_name(service, i))
+        processes.stop(settings, topology.instance_name(service, i))
 
 
 def down(settings: Settings) -> None:
@@ -323,26 +224,26 @@ def status(settings: Settings) -> list[ProcessStatus]:
         settings.kafka_port,
         "up" if processes.port_open(settings.kafka_port) else "starting",
     )
-    counts = instance_counts(settings)
-    for spec in specs():
+    counts = topology.instance_counts(settings)
+    for spec in topology.specs():
         for i in range(1, counts.get(spec.name, 0) + 1):
             port = settings.service_port(spec.name, i)
             ready = processes.http_ok(f"http://127.0.0.1:{port}/health/ready")
             add(
-                instance_name(spec.name, i),
-                processes.read_pid(settings, instance_name(spec.name, i)),
+                topology.instance_name(spec.name, i),
+                processes.read_pid(settings, topology.instance_name(spec.name, i)),
                 port,
                 "ready" if ready else "not ready",
             )
         relay = f"{spec.name}-relay"
-        port = relay_metrics_port(settings, spec.name)
+        port = topology.relay_metrics_port(settings, spec.name)
         add(
             relay,
             processes.read_pid(settings, relay),
             port,
             "up" if processes.http_ok(f"http://127.0.0.1:{port}/metrics") else "starting",
         )
-        for worker in workers(settings, spec):
+        for worker in topology.workers(settings, spec):
             url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
             add(
                 worker.name,

@@ -1,4 +1,4 @@
-"""The deployments are observed the way the local platform is (shopstream_tools/runtime/observability.py).
+"""The deployments are observed the way the local platform is (shopstream_tools/runtime/prometheus.py, exporters.py).
 
 - Prometheus scrapes the local platform's jobs, by the same names (the rules and the dashboards
   select by job): in compose from its static and DNS targets, on Kubernetes from the pods'
@@ -26,12 +26,12 @@ import pytest
 import yaml
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import observability as local
+from shopstream_tools.runtime import exporters, prometheus, satellites
 from tests.deploy import helpers as h
 from tests.deploy.test_kubernetes import MONITORING, NAMESPACE, allowed, of_kind
 
-RULES_DIR = local.RULES_DIR
-KAFKA_JMX_CONFIG = local.KAFKA_JMX_CONFIG
+RULES_DIR = prometheus.RULES_DIR
+KAFKA_JMX_CONFIG = exporters.KAFKA_JMX_CONFIG
 K8S_MONITORING = h.K8S / "monitoring"
 K8S_RULES_COPY = K8S_MONITORING / "rules"
 K8S_KAFKA_JMX_COPY = h.K8S / "overlays" / "dev" / "kafka-jmx.yaml"
@@ -63,11 +63,11 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 def local_targets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     """The local platform's scrape jobs and target groups when everything it can run is there."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(local, "jmx_agent_jar", lambda: Path("jmx_prometheus_javaagent.jar"))
-        mp.setattr(local, "zipkin_jar", lambda: Path("zipkin-server-exec.jar"))
-        mp.setattr(local, "_console_present", lambda: True)
+        mp.setattr(exporters, "jmx_agent_jar", lambda: Path("jmx_prometheus_javaagent.jar"))
+        mp.setattr(satellites, "zipkin_jar", lambda: Path("zipkin-server-exec.jar"))
+        mp.setattr(satellites, "console_present", lambda: True)
         settings = Settings(data_dir=str(tmp_path_factory.mktemp("local-platform")))
-        return local.scrape_targets(settings)
+        return prometheus.scrape_targets(settings)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_compose_prometheus_scrapes_every_local_job(local_jobs: set[str]) -> Non
             assert host == "localhost" or host in services, f"{job}: no compose service {host}"
             if job in EXPORTER_PORTS:
                 assert port == EXPORTER_PORTS[job], f"{job} on :{port}"
-    assert targets["zipkin"] == [("zipkin", DEFAULTS.zipkin_port, local.METRICS_PATHS["zipkin"])]
+    assert targets["zipkin"] == [("zipkin", DEFAULTS.zipkin_port, prometheus.METRICS_PATHS["zipkin"])]
 
 
 def test_compose_targets_are_named_by_process_like_the_local_ones(
@@ -248,7 +248,7 @@ def test_compose_exporters_watch_what_the_local_ones_do() -> None:
     assert postgres["DATA_SOURCE_PASS"] == app_env["SHOPSTREAM_POSTGRES_PASSWORD"]
     node = services["node-exporter"]["command"]
     collectors = {a.removeprefix("--collector.") for a in node if a.startswith("--collector.")}
-    assert collectors - {"disable-defaults"} == set(local.NODE_COLLECTORS)
+    assert collectors - {"disable-defaults"} == set(exporters.NODE_COLLECTORS)
     assert "--collector.disable-defaults" in node
 
 
@@ -370,7 +370,7 @@ def test_kubernetes_prometheus_scrapes_every_local_job(overlay: str, local_jobs:
     for role, port in {**h.HTTP_PORTS, **h.METRICS_PORTS}.items():
         assert [(t[0], t[2]) for t in jobs[role]] == [(role, port)], f"{overlay}: {role}"
     if "zipkin" in jobs:
-        assert [t[3] for t in jobs["zipkin"]] == [local.METRICS_PATHS["zipkin"]]
+        assert [t[3] for t in jobs["zipkin"]] == [prometheus.METRICS_PATHS["zipkin"]]
 
 
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
@@ -492,7 +492,7 @@ def test_kubernetes_exporters_watch_what_the_local_ones_do(overlay: str) -> None
     collectors = {
         a.removeprefix("--collector.") for a in node["args"] if a.startswith("--collector.")
     }
-    assert collectors - {"disable-defaults"} == set(local.NODE_COLLECTORS)
+    assert collectors - {"disable-defaults"} == set(exporters.NODE_COLLECTORS)
     (postgres,) = by_name["postgres-exporter"]["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e for e in postgres["env"]}
     for name, key in (

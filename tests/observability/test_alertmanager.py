@@ -21,7 +21,7 @@ import yaml
 from shopstream.config import Settings
 from shopstream_tools.console import alerts
 from shopstream_tools.lab.testbed import lab_settings
-from shopstream_tools.runtime import observability
+from shopstream_tools.runtime import alertmanager, observability, prometheus, satellites
 from shopstream_tools.runtime import platform as runtime
 from tests.observability import browser, prom
 from tests.observability.poison import dead_letter
@@ -31,7 +31,7 @@ from tests.observability.poison import dead_letter
 
 def test_alertmanager_config_sends_every_alert_to_the_console_webhook(tmp_path: Path) -> None:
     settings = Settings(data_dir=str(tmp_path), console_port=18090, alertmanager_port=18093)
-    path = observability.write_alertmanager_config(settings)
+    path = alertmanager.write_config(settings)
     assert path == tmp_path / "alertmanager" / "alertmanager.yml"
     config = yaml.safe_load(path.read_text())
     route = config["route"]
@@ -42,42 +42,42 @@ def test_alertmanager_config_sends_every_alert_to_the_console_webhook(tmp_path: 
         {"url": "http://127.0.0.1:18090/api/alerts/notifications", "send_resolved": True}
     ]
     checked = subprocess.run(
-        [observability.amtool(), "check-config", str(path)], capture_output=True, text=True
+        [alertmanager.amtool(), "check-config", str(path)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_without_a_console_alertmanager_still_has_a_valid_receiver(tmp_path: Path) -> None:
     settings = Settings(data_dir=str(tmp_path), console_port=0, alertmanager_port=18093)
-    path = observability.write_alertmanager_config(settings)
+    path = alertmanager.write_config(settings)
     config = yaml.safe_load(path.read_text())
     assert config["receivers"] == [{"name": "console"}]  # alerts kept, shown by amtool
     checked = subprocess.run(
-        [observability.amtool(), "check-config", str(path)], capture_output=True, text=True
+        [alertmanager.amtool(), "check-config", str(path)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_prometheus_sends_its_alerts_to_the_local_alertmanager(tmp_path: Path) -> None:
     settings = Settings(data_dir=str(tmp_path), prometheus_port=19090, alertmanager_port=18093)
-    path = observability.write_prometheus_config(settings)
+    path = prometheus.write_config(settings)
     config = yaml.safe_load(path.read_text())
     assert config["alerting"] == {
         "alertmanagers": [{"static_configs": [{"targets": ["127.0.0.1:18093"]}]}]
     }
     assert "alertmanager" in {job["job_name"] for job in config["scrape_configs"]}
     checked = subprocess.run(
-        [observability.promtool(), "check", "config", str(path)], capture_output=True, text=True
+        [prometheus.promtool(), "check", "config", str(path)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_port_zero_leaves_alertmanager_out(tmp_path: Path) -> None:
     settings = Settings(data_dir=str(tmp_path), alertmanager_port=0)
-    config = yaml.safe_load(observability.prometheus_config(settings, ["prometheus"]))
+    config = yaml.safe_load(prometheus.config(settings, ["prometheus"]))
     assert "alerting" not in config
-    assert "alertmanager" not in observability.scrape_targets(settings)
-    assert observability.ALERTMANAGER not in {c.name for c in observability.components(settings)}
+    assert "alertmanager" not in prometheus.scrape_targets(settings)
+    assert satellites.ALERTMANAGER not in {c.name for c in observability.components(settings)}
 
 
 def test_alertmanager_starts_before_prometheus_on_loopback_without_gossip(tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_an_alert_prometheus_fires_reaches_alertmanager_and_the_console(platform
     # Silenced with the package's amtool: still firing in Prometheus, marked so on the health view.
     am = f"--alertmanager.url=http://127.0.0.1:{settings.alertmanager_port}"
     silence = subprocess.run(
-        [observability.amtool(), am, "silence", "add", "alertname=DeadLetterNotEmpty",
+        [alertmanager.amtool(), am, "silence", "add", "alertname=DeadLetterNotEmpty",
          "-c", "alert path check", "-d", "5m"],
         capture_output=True, text=True, timeout=30,
     )
@@ -249,7 +249,7 @@ def test_an_alert_prometheus_fires_reaches_alertmanager_and_the_console(platform
         prom.poll(marked_silenced, 30, lambda: "the health view never showed the silence")
     finally:
         subprocess.run(
-            [observability.amtool(), am, "silence", "expire", silence.stdout.strip()],
+            [alertmanager.amtool(), am, "silence", "expire", silence.stdout.strip()],
             check=True, capture_output=True, timeout=30,
         )
 

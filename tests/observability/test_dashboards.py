@@ -16,7 +16,7 @@ import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from shopstream.config import PROJECT_ROOT
-from shopstream_tools.runtime import observability
+from shopstream_tools.runtime import prometheus
 from tests.observability import prom
 from tests.observability.poison import refused_by_the_product_saga
 
@@ -54,7 +54,7 @@ def test_every_panel_query_is_valid_promql(tmp_path: Path) -> None:
     path = tmp_path / "panels.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
     result = subprocess.run(
-        [observability.promtool(), "check", "rules", str(path)], capture_output=True, text=True
+        [prometheus.promtool(), "check", "rules", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -321,7 +321,7 @@ def test_every_metric_the_templates_read_is_one_the_services_write() -> None:
 
     from services.order.entrypoints import consumers as order_consumers
     from services.product.entrypoints import consumers as product_consumers
-    from shopstream_tools.runtime import platform
+    from shopstream_tools.runtime import topology
     from tests.deploy import helpers as h
 
     for module in EMITTERS:
@@ -329,7 +329,7 @@ def test_every_metric_the_templates_read_is_one_the_services_write() -> None:
     # the values the code writes for the dimensions whose values are fixed by the code
     values = {
         "ConsumerGroup": {product_consumers.GROUP, order_consumers.SAGA_GROUP},  # EventConsumers
-        "Service": {spec.name for spec in platform.specs()},
+        "Service": {spec.name for spec in topology.specs()},
     }
     references = [
         (template.name, name, dims)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shopstream_tools.runtime import observability
 from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import prometheus
 from tests.observability import prom
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,7 @@ def test_scale_rewrites_the_discovered_targets(platform) -> None:
         prom.poll(discovered_and_up, 60, lambda: f"product targets never became {sorted(ports)}")
     finally:
         runtime.scale(settings, "product", before)
-    files = observability.scrape_targets(settings)["product"]
+    files = prometheus.scrape_targets(settings)["product"]
     assert len(files) == before
 
 

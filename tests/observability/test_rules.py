@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shopstream_tools.runtime import observability
+from shopstream_tools.runtime import prometheus
 
-RULE_FILES = sorted(observability.RULES_DIR.glob("*.yml"))
-RULE_TESTS = sorted((observability.PROMETHEUS_HOME / "tests").glob("*.yml"))
+RULE_FILES = sorted(prometheus.RULES_DIR.glob("*.yml"))
+RULE_TESTS = sorted((prometheus.PROMETHEUS_HOME / "tests").glob("*.yml"))
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [observability.promtool(), *args], capture_output=True, text=True, timeout=120
+        [prometheus.promtool(), *args], capture_output=True, text=True, timeout=120
     )
 
 
@@ -71,8 +71,8 @@ def test_generated_config_is_valid(tmp_path: Path) -> None:
     from shopstream.config import Settings
 
     settings = Settings(data_dir=str(tmp_path))
-    path = observability.write_prometheus_config(settings)
+    path = prometheus.write_config(settings)
     result = promtool("check", "config", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
-    jobs = {p.stem for p in observability.targets_dir(settings).glob("*.json")}
+    jobs = {p.stem for p in prometheus.targets_dir(settings).glob("*.json")}
     assert {"gateway", "postgres", "node", "prometheus", "product", "product-relay"} <= jobs

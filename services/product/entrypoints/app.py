@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -87,6 +89,21 @@ def _stale(exc: StaleVersion) -> Problem:
     )
 
 
+@contextmanager
+def _problems(product_id: str) -> Iterator[None]:
+    """The catalog's refusals as the problem each is: one mapping for every route."""
+    try:
+        yield
+    except NotFound:
+        raise _not_found(product_id) from None
+    except StaleVersion as exc:
+        raise _stale(exc) from exc
+    except InsufficientStock as exc:
+        raise Problem(409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]) from exc
+    except CatalogError as exc:
+        raise _invalid(exc) from exc
+
+
 def _answer(
     product: model.Product, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response[ProductView]:
@@ -134,15 +151,9 @@ async def _revise(
     request: Request[Any, Any, Any], product_id: str, body: msgspec.Struct
 ) -> Response[ProductView]:
     pid = _product_id(product_id)
-    try:
+    with _problems(pid):
         changes = editable_values(body)
         stored = await _catalog().revise(pid, changes, _expected_version(request))
-    except NotFound:
-        raise _not_found(pid) from None
-    except StaleVersion as exc:
-        raise _stale(exc) from exc
-    except CatalogError as exc:
-        raise _invalid(exc) from exc
     return _answer(stored)
 
 
@@ -166,12 +177,8 @@ async def patch_product(
 async def delete_product(request: Request[Any, Any, Any], product_id: str) -> None:
     """Delete a product; emits ProductDeleted."""
     pid = _product_id(product_id)
-    try:
+    with _problems(pid):
         gone = await _catalog().delete(pid, _expected_version(request))
-    except NotFound:
-        raise _not_found(pid) from None
-    except StaleVersion as exc:
-        raise _stale(exc) from exc
     runtime.STATE.cache.invalidate(pid, gone)
 
 
@@ -182,16 +189,10 @@ async def set_stock(
     """Set the units in stock (a stock count); emits StockChanged."""
     pid = _product_id(product_id)
     data = await strict_body(request, StockLevel)
-    try:
+    with _problems(pid):
         stored = await _catalog().set_stock(
             pid, data.stock, _expected_version(request), data.reason
         )
-    except NotFound:
-        raise _not_found(pid) from None
-    except StaleVersion as exc:
-        raise _stale(exc) from exc
-    except CatalogError as exc:
-        raise _invalid(exc) from exc
     return _answer(stored)
 
 
@@ -207,16 +208,8 @@ async def adjust_stock(
     """Add (delta > 0) or remove (delta < 0) units atomically; never below zero (409)."""
     pid = _product_id(product_id)
     data = await strict_body(request, StockAdjustment)
-    try:
+    with _problems(pid):
         stored = await _catalog().adjust_stock(pid, data.delta, data.reason)
-    except NotFound:
-        raise _not_found(pid) from None
-    except InsufficientStock as exc:
-        raise Problem(
-            409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]
-        ) from exc
-    except CatalogError as exc:
-        raise _invalid(exc) from exc
     return _answer(stored)
 
 

@@ -11,8 +11,8 @@ from confluent_kafka.admin import AdminClient
 
 from services.order.entrypoints.consumers import SAGA_GROUP
 from services.order.tests.integration.helpers import body, create, stock, wait_until_ended
-from shopstream_tools.runtime import observability, processes
 from shopstream_tools.runtime import platform as runtime
+from shopstream_tools.runtime import processes, prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_a_second_order_consumer_shares_the_partitions(platform) -> None:
     runtime.scale_consumers(settings, "order", 2)
     try:
         assert processes.alive(processes.read_pid(settings, name))
-        targets = observability.scrape_targets(settings)["order-consumer"]
+        targets = prometheus.scrape_targets(settings)["order-consumer"]
         assert [t["labels"]["process"] for t in targets] == ["order-consume", name]
         assert name in {row.name for row in runtime.status(settings) if row.pid}
         partitions = settings.topics()["stock-events"]
