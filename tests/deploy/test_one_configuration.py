@@ -50,6 +50,22 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
+    # Identity (docs/security.md). Not wired into the deployments yet (issue 12): until it is, the
+    # containers take the local issuer's defaults and their services accept no token but anonymous
+    # product reads. Each deployment must set its OIDC issuer, audience and JWKS URL, and the
+    # service credential from its secret store.
+    **{
+        f"SHOPSTREAM_{name}": "identity settings not wired into the deployments yet (issue 12)"
+        for name in (
+            "AUTH_ISSUER",
+            "AUTH_AUDIENCE",
+            "AUTH_JWKS_URL",
+            "AUTH_LEEWAY_SECONDS",
+            "AUTH_CACHE_ENTRIES",
+            "AUTH_ADMIN_CLAIM",
+            "SERVICE_TOKEN_FILE",
+        )
+    },
 }
 NO_CLOUDWATCH = {
     "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics (compose's, "
