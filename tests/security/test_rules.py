@@ -121,3 +121,10 @@ def test_sync_orders_reach_the_reservations_api_with_the_credential(platform, pr
     with _customer(platform, me) as customer:
         placed = customer.post("/orders", params={"mode": "sync"}, json=body([(product, 1)], me))
     assert placed.status_code in (201, 402), placed.text  # reserved; then paid or declined
+
+
+def test_a_nul_in_a_search_is_a_400_problem_not_a_500(platform) -> None:
+    with platform.client(token=None) as anon:
+        for params in ({"q": "\x00"}, {"category": "a\x00b"}, {"brand": "\x07"}):
+            field = next(iter(params)) if "q" not in params else "q"
+            assert_problem(anon.get("/products", params=params), 400, field)
