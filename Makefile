@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down test-containers jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -33,11 +33,28 @@ typecheck: install
 	@.venv/bin/mypy
 
 unit: install
-	@$(PY) -m pytest -m "not integration" -q
+	@$(PY) -m pytest -m "not integration and not ha" -q
 
 # The whole suite: lint, types, unit and integration tests against real PostgreSQL, Kafka and nginx.
+# The container test has its own target (below).
 test: install lint typecheck
-	@$(PY) -m pytest -q
+	@$(PY) -m pytest -q -m "not containers"
+
+# The compose stack from locally built images, with podman or Docker (whichever runs containers):
+# builds, starts in order, waits for health, prints the URLs. COMPOSE_ARGS="--port-offset -6000"
+# publishes elsewhere; `make compose-down COMPOSE_ARGS=--volumes` deletes the data too.
+COMPOSE_ARGS ?=
+compose-up: install
+	@$(SHOPSTREAM) compose up $(COMPOSE_ARGS)
+
+compose-down:
+	@$(SHOPSTREAM) compose down $(COMPOSE_ARGS)
+
+# Builds every image, runs the compose stack and drives it end to end (tests/containers): ~3 min
+# with the stand-in bases and layer cache warm, 6-7 min on a fresh machine (debootstrap, stand-ins,
+# every layer), so not part of `make test`. Under the machine-wide lock: it burns CPU for minutes.
+test-containers: install
+	@flock /tmp/shopstream-bench.lock $(PY) -m pytest -q -m containers tests/containers
 
 bench: install
 	@$(SHOPSTREAM) bench products
@@ -51,7 +68,7 @@ perf-check: install
 	@$(SHOPSTREAM) perf-check $(PERF_ARGS)
 
 # The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
-# performance-tests/results/<run-id>/report.html. PROFILE=full for the test plan's durations;
+# performance-tests/results/<run-id>/report.html. PROFILE=full: 60 s steps; PROFILE=plan: the seed's plan (hours);
 # LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
 PROFILE ?= quick
 LAB_ARGS ?=
@@ -66,3 +83,18 @@ lab-smoke: install
 dashboards: install
 	@$(PY) infra/grafana/dashboards.py
 	@cp infra/prometheus/rules/*.yml deploy/k8s/monitoring/rules/
+
+# A JMeter test plan (performance-tests/jmeter/PT-0N.jmx) against a gateway, through the
+# jmeter-maven-plugin (JMeter 5.6.3 from Maven Central, downloaded on the first run); results in
+# performance-tests/jmeter/target/jmeter/results/$(PLAN).csv. Under the machine's benchmark lock.
+PLAN ?= PT-01
+GATEWAY_HOST ?= 127.0.0.1
+GATEWAY_PORT ?= 8080
+USERS ?= 10
+DURATION ?= 60
+MODE ?= async
+jmeter:
+	@cd performance-tests/jmeter && flock /tmp/shopstream-bench.lock mvn -B -q verify \
+	  -Djmeter.plan=$(PLAN) -Djmeter.host=$(GATEWAY_HOST) -Djmeter.port=$(GATEWAY_PORT) \
+	  -Djmeter.users=$(USERS) -Djmeter.duration=$(DURATION) -Djmeter.mode=$(MODE)
+	@echo "results: performance-tests/jmeter/target/jmeter/results/$(PLAN).csv"

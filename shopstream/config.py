@@ -44,6 +44,12 @@ class Settings:
         20000,
     )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
+    gateway_balancing: str = _doc(
+        "how the gateway spreads requests over a service's instances: least_conn, round_robin,"
+        " random_two (two instances at random, the one with fewer connections) or customer_hash"
+        " (one customer's requests to one instance)",
+        "least_conn",
+    )
 
     auth_issuer: str = _doc(
         "`iss` every bearer token must carry (the local issuer, or an OIDC provider's URL)",
@@ -87,6 +93,21 @@ class Settings:
         "product-events=3,order-events=3,stock-events=3,payment-events=3,dead-letter=1",
     )
     topic_replication: int = _doc("replication factor of the topics", 1)
+    kafka_security_protocol: str = _doc(
+        "PLAINTEXT (local broker), SSL (TLS) or SASL_SSL (TLS + SCRAM login, e.g. MSK)", "PLAINTEXT"
+    )
+    kafka_sasl_mechanism: str = _doc(
+        "SASL mechanism with SASL_SSL (MSK: SCRAM-SHA-512)", "SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str = _doc("SCRAM user (MSK: from the AmazonMSK_ secret)", "")
+    kafka_sasl_password: str = _doc("SCRAM password (MSK: from the AmazonMSK_ secret)", "")
+    kafka_ca_location: str = _doc(
+        "CA bundle that verifies the brokers' TLS certificates (empty: the system's CAs)", ""
+    )
+    kafka_brokers: int = _doc("brokers of the local KRaft cluster (3 in the HA profile)", 1)
+    kafka_broker_port_step: int = _doc(
+        "broker n listens on kafka_port + (n-1) * step, its controller likewise", 1000
+    )
 
     relay_batch_size: int = _doc("outbox rows the relay publishes per batch", 500)
     relay_idle_seconds: float = _doc(
@@ -104,7 +125,9 @@ class Settings:
         20.0,
     )
 
-    order_default_mode: str = _doc("processing mode when a request names none: async or sync", "async")
+    order_default_mode: str = _doc(
+        "processing mode when a request names none: async or sync", "async"
+    )
     order_partition_strategy: str = _doc(
         "message key of order events: order_id, customer_id or product_id", "order_id"
     )
@@ -119,6 +142,8 @@ class Settings:
     payment_seed: int = _doc("seed of the payment simulator's decisions", 42)
 
     cache_ttl_seconds: float = _doc("upper bound on how long a cached product may live", 30.0)
+    payment_timeout_ms: float = _doc("longest wait for one answer of the payment provider", 1000.0)
+    payment_attempts: int = _doc("tries of a payment call before the order is compensated", 3)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
 
@@ -181,7 +206,12 @@ class Settings:
 
     @property
     def kafka_servers(self) -> str:
-        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        step = self.kafka_broker_port_step
+        return ",".join(
+            f"127.0.0.1:{self.kafka_port + n * step}" for n in range(self.kafka_brokers)
+        )
 
     @property
     def product_service(self) -> str:

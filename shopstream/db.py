@@ -81,19 +81,40 @@ async def create_pool(
         min_size=min(2, max_size),
         max_size=max_size,
         command_timeout=30,
+        timeout=CONNECT_TIMEOUT_SECONDS,
         server_settings={"application_name": f"{service}-{purpose}"},
     )
     assert pool is not None
     return pool
 
 
+CONNECT_TIMEOUT_SECONDS = (
+    3.0  # a PostgreSQL that does not answer: fail the request, do not pile it up
+)
+READY_TIMEOUT_SECONDS = 2.0
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` means PostgreSQL cannot be reached right now (down, restarting, shutting
+    down, not answering) rather than a fault of the request or the code: answered with 503."""
+    return isinstance(
+        exc,
+        OSError
+        | TimeoutError
+        | asyncpg.InterfaceError  # the connection went away under us
+        | asyncpg.exceptions.PostgresConnectionError  # SQLSTATE class 08
+        | asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    )
+
+
 async def reachable(pool: asyncpg.Pool | None) -> bool:
-    """The readiness half every service shares: its pool answers a query."""
+    """The readiness half every service shares: its pool answers a query, within 2 s."""
     if pool is None:
         return False
     try:
-        return await pool.fetchval("SELECT 1") == 1
-    except (OSError, asyncpg.PostgresError):
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            return await pool.fetchval("SELECT 1") == 1
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return False
 
 

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec
@@ -15,10 +16,11 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import emf, tracing
+from shopstream import db, emf, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -154,6 +156,12 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
 
 
 def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if db.unavailable(exc):  # a dependency is down: say so at once, the client may retry
+        log.warning("%s %s: database unavailable: %r", request.method, request.url.path, exc)
+        return problem(
+            503, "Service unavailable", "the database cannot be reached right now; retry shortly",
+            headers={"Retry-After": "2"},
+        )  # fmt: skip
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the service failed to answer; see its log")
 
@@ -204,6 +212,22 @@ def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
     return middleware
 
 
+# Swagger UI (swagger-ui-dist 5.18.2 from npm, vendored) served by each service itself, so /docs
+# works without internet; Litestar's default loads it from a CDN.
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
+DOCS_ASSETS = "/docs-assets"
+
+
+def _swagger_ui() -> SwaggerRenderPlugin:
+    return SwaggerRenderPlugin(
+        path="/",
+        js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{DOCS_ASSETS}/favicon-32x32.png'>",
+    )
+
+
 def create_app(
     service: str,
     title: str,
@@ -234,7 +258,13 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return Litestar(
-        route_handlers=[live, ready, metrics, *route_handlers],
+        route_handlers=[
+            live,
+            ready,
+            metrics,
+            create_static_files_router(DOCS_ASSETS, [SWAGGER_UI], include_in_schema=False),
+            *route_handlers,
+        ],
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         guards=list(guards),
@@ -251,7 +281,7 @@ def create_app(
             version="1.0.0",
             description=description,
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/")],
+            render_plugins=[_swagger_ui()],
         ),
         logging_config=None,
         debug=False,

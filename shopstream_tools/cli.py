@@ -39,10 +39,13 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.runtime import platform
 
     rows = platform.status(settings)
-    print(f"{'process':<16}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}  command")
+    print(
+        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}{'restarts':>9}  command"
+    )
     for r in rows:
         print(
-            f"{r.name:<16}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}  {r.program}"
+            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}"
+            f"{r.restarts:>9}  {r.program}"
         )
     return 0 if all(r.health in ("up", "ready") for r in rows) else 1
 
@@ -131,10 +134,40 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         "--workers-kill-timeout",
         "20",
         "--factory",
-        f"services.{args.service}.entrypoints.app:create",
+        "shopstream_tools.runtime.serving:create",
     ]
+    os.environ["SHOPSTREAM_SERVE_SERVICE"] = args.service
     os.execv(sys.executable, argv)
     return 0  # not reached
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import backup
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(args.to) if args.to else settings.data_path.parent / "backups" / stamp
+    backup.backup(settings, folder)
+    print(f"backup in {folder}")
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import backup
+
+    backup.restore(settings, Path(args.folder))
+    print(f"restored {args.folder} into {settings.data_path}; the platform is up")
+    return 0
+
+
+def cmd_fault(settings: Settings, args: argparse.Namespace) -> int:
+    """Flip the payment simulator's fault switch; every order process follows within 0.25 s."""
+    from services.order.adapters import payment_faults
+    from services.order.adapters.payments import fault_file
+
+    payment_faults.write(fault_file(settings), args.mode, args.seconds, args.delay_ms)
+    until = f" for {args.seconds:g} s" if args.seconds and args.mode != "off" else ""
+    print(f"payment provider: {args.mode}{until}")
+    return 0
 
 
 def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
@@ -256,6 +289,7 @@ def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
             data_dir=Path(args.data_dir),
             port_offset=args.port_offset,
             keep_up=not args.down_after,
+            resume=Path(args.resume) if args.resume else None,
         )
     except runner.CannotStart as exc:
         print(f"lab: {exc}", file=sys.stderr)
@@ -286,7 +320,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="shopstream", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start the whole platform").set_defaults(func=cmd_up)
+    s = sub.add_parser("up", help="start the whole platform")
+    s.add_argument(
+        "--profile",
+        choices=["default", "ha"],
+        default=None,
+        help="ha: three Kafka brokers, two instances and two consumers of each service",
+    )
+    s.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop every process").set_defaults(func=cmd_down)
     sub.add_parser("status", help="every process with pid, port, health").set_defaults(
         func=cmd_status
@@ -338,6 +379,21 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.set_defaults(func=cmd_serve)
 
+    s = sub.add_parser("backup", help="dump every database, the event topics and the offsets")
+    s.add_argument("--to", help="a new folder (default: backups/<time> beside the data folder)")
+    s.set_defaults(func=cmd_backup)
+
+    s = sub.add_parser("restore", help="bring a backup back into a fresh data folder, then up")
+    s.add_argument("folder")
+    s.set_defaults(func=cmd_restore)
+
+    s = sub.add_parser("fault", help="make the payment simulator hang, fail or slow down")
+    s.add_argument("target", choices=["payment"])
+    s.add_argument("mode", choices=["off", "hang", "fail", "slow"])
+    s.add_argument("--for", dest="seconds", type=float, default=None, help="then back to normal")
+    s.add_argument("--delay-ms", type=float, default=1500.0, help="added latency when slow")
+    s.set_defaults(func=cmd_fault)
+
     s = sub.add_parser("relay", help="publish a service's outbox to Kafka")
     s.add_argument("service", choices=["product", "order"])
     s.add_argument("--metrics-port", type=int, default=0)
@@ -383,6 +439,10 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--order-seconds", type=float, default=30.0)
     s.set_defaults(func=cmd_perf_check)
 
+    from shopstream_tools.compose import command as compose_command
+
+    compose_command.add_parser(sub)
+
     lab = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report, slides")
     actions = lab.add_subparsers(dest="action", required=True)
     s = actions.add_parser("run", help="run tests against the lab's own platform")
@@ -392,7 +452,12 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         choices=["all", "PT-01", "PT-02", "PT-03", "PT-04", "PT-05", "PT-06"],
     )
-    s.add_argument("--profile", choices=["smoke", "quick", "full"], default="quick")
+    s.add_argument("--profile", choices=["smoke", "quick", "full", "plan"], default="quick")
+    s.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an earlier run in its folder: the tests it measured are not run again",
+    )
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
     d = actions.add_parser("down", help="stop the lab platform")
     for p_ in (s, d):
@@ -427,7 +492,9 @@ def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    from shopstream_tools.runtime import profiles
+
+    settings = profiles.apply(Settings.from_env(), getattr(args, "profile", None))
     started = time.monotonic()
     try:
         return int(args.func(settings, args))

@@ -732,3 +732,42 @@ def test_size_bytes_reads_nginx_sizes() -> None:
     for bad in ("", "1.5m", "10kb", "-1k"):
         with pytest.raises(ValueError):
             gateway.size_bytes(bad)
+
+
+# Balancing strategies (Settings.gateway_balancing) -------------------------------------------------
+def test_render_writes_each_balancing_strategy() -> None:
+    upstreams = {"product": [31181, 31182], "order": [31183]}
+    for strategy, directive in gateway.BALANCING.items():
+        conf = gateway.render(Settings(gateway_balancing=strategy), upstreams)
+        product = _block(conf, "upstream product_service {")
+        others = set(gateway.BALANCING.values()) - {directive, ""}
+        assert (directive in product) if directive else not any(d in product for d in others), strategy
+        assert ("map $arg_customer_id" in conf) == (strategy == "customer_hash")
+    with pytest.raises(ValueError, match="gateway_balancing"):
+        gateway.render(Settings(gateway_balancing="fastest"), upstreams)
+
+
+@pytest.mark.integration
+def test_balancing_strategies_under_real_nginx(settings: Settings, echo: Echo) -> None:
+    from dataclasses import replace
+
+    try:
+        for strategy in gateway.BALANCING:
+            chosen = replace(settings, gateway_balancing=strategy)
+            gateway.stop(chosen, timeout=10)
+            gateway.start(chosen, {"product": list(ECHO_PORTS)})
+            spread = Counter(served_by(call("GET", f"/products/{i}")) for i in range(30))
+            if strategy == "customer_hash":
+                # every request of one customer on one instance; the customers spread over all
+                homes = {}
+                for c in range(24):
+                    seen = {served_by(call("GET", f"/products/x?customer_id=c{c}")) for _ in range(4)}
+                    assert len(seen) == 1, (c, seen)
+                    homes[c] = seen.pop()
+                assert set(homes.values()) == set(ECHO_PORTS), homes
+            else:
+                assert set(spread) == set(ECHO_PORTS), (strategy, spread)
+                if strategy == "round_robin":  # in turn, whichever worker answers
+                    assert max(spread.values()) - min(spread.values()) <= 2, spread
+    finally:
+        gateway.stop(settings, timeout=10)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from shopstream.config import SERVICES, Settings
-from shopstream_tools.runtime.kafka_broker import ensure_topics
+from shopstream_tools.runtime.kafka_broker import TopicPartitionsMismatch, ensure_topics
 
 ATTEMPTS = 30
 PAUSE_SECONDS = 2.0
@@ -64,6 +64,8 @@ def retrying(what: str, action: Callable[[], T]) -> T:
     for attempt in range(1, ATTEMPTS):
         try:
             return action()
+        except TopicPartitionsMismatch:
+            raise  # a decision for the operator, not a broker still starting
         except Exception as exc:
             print(f"provision: {what} not ready ({exc}); retry {attempt}", file=sys.stderr)
             time.sleep(PAUSE_SECONDS)
@@ -74,7 +76,11 @@ def main() -> int:
     settings = Settings.from_env()
     created = retrying("postgresql", lambda: asyncio.run(ensure_databases(settings)))
     print(f"provision: databases ready ({', '.join(created) or 'none created'})")
-    topics = retrying("kafka", lambda: ensure_topics(settings))
+    try:
+        topics = retrying("kafka", lambda: ensure_topics(settings))
+    except TopicPartitionsMismatch as exc:
+        print(f"provision: {exc}", file=sys.stderr)
+        return 2
     print(f"provision: topics ready ({', '.join(f'{t}={n}' for t, n in topics.items())})")
     return 0
 

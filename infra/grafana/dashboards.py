@@ -35,7 +35,7 @@ class Dashboard:
     panels: list[Panel] = field(default_factory=list)
 
 
-def p(title: str, expr: str, legend: str = "", unit: str = "short", **kw: object) -> Panel:
+def p(title: str, expr: str, legend: str, unit: str, **kw: object) -> Panel:
     return Panel(title, [(expr, legend)], unit, **kw)  # type: ignore[arg-type]
 
 
@@ -66,7 +66,7 @@ SERVICE_OVERVIEW = Dashboard(
             "reqps",
         ),
         p("Gateway requests per second (nginx)", "rate(nginx_http_requests_total[1m])", "gateway", "reqps"),
-        p("Gateway connections (nginx)", "nginx_connections_active", "active", "short"),
+        p("Gateway connections (nginx)", "nginx_connections_active", "active", "suffix: connections"),
         p(
             "Product cache hit ratio",
             'sum(rate(product_cache_lookups_total{result="hit"}[5m])) / sum(rate(product_cache_lookups_total[5m]))',
@@ -79,8 +79,8 @@ SERVICE_OVERVIEW = Dashboard(
             "p99",
             "s",
         ),
-        p("Targets up", "up", "{{job}} {{process}}", "short"),
-        p("Firing alerts", 'count by (alertname) (ALERTS{alertstate="firing"}) or vector(0)', "{{alertname}}", "short"),
+        p("Targets up", "up", "{{job}} {{process}}", "suffix: targets"),
+        p("Firing alerts", 'count by (alertname) (ALERTS{alertstate="firing"}) or vector(0)', "{{alertname}}", "suffix: alerts"),
     ],
 )
 
@@ -93,7 +93,7 @@ ORDER_PIPELINE = Dashboard(
         p(
             "Orders by status and mode",
             "max by (status, mode) (orders)",
-            "{{status}} {{mode}}",
+            "{{status}} {{mode}}", "suffix: orders",
             # every order consumer process reports the whole projection: a sum would multiply it
             description="From the orders projection, as each order consumer process reads it.",
         ),
@@ -124,12 +124,12 @@ ORDER_PIPELINE = Dashboard(
         p(
             "Compensations by reason (last hour)",
             "sum by (action, reason) (increase(order_compensations_total[1h]))",
-            "{{action}} {{reason}}",
+            "{{action}} {{reason}}", "suffix: compensations",
         ),
         p(
             "Reservations held",
             "max(product_reservations_held)",
-            "orders holding stock",
+            "orders holding stock", "suffix: orders",
             description="Read from the database by one product consumer; max, not sum: during a"
             " hand-over two may briefly report the same figure.",
         ),
@@ -141,7 +141,7 @@ ORDER_PIPELINE = Dashboard(
             description="Seconds while the saga runs; minutes mean an order ended without giving"
             " its stock back, or the saga stopped (alert ReservationHeldTooLong).",
         ),
-        p("Outbox pending rows", "max by (service) (outbox_pending_events)", "{{service}}"),
+        p("Outbox pending rows", "max by (service) (outbox_pending_events)", "{{service}}", "suffix: rows"),
         p("Outbox oldest pending age", "max by (service) (outbox_oldest_pending_age_seconds)", "{{service}}", "s"),
         p("Relay lag p99 (commit to Kafka ack)", "service:outbox_relay_lag_seconds:p99_1m", "{{service}}", "s"),
         p(
@@ -157,18 +157,18 @@ ORDER_PIPELINE = Dashboard(
             "{{group}}",
             "s",
         ),
-        p("Consumer lag by group and topic", "group_topic:kafka_consumer_lag_messages:sum", "{{group}} {{topic}}"),
+        p("Consumer lag by group and topic", "group_topic:kafka_consumer_lag_messages:sum", "{{group}} {{topic}}", "suffix: messages"),
         p(
             "Duplicates skipped by group (last hour)",
             "sum by (group) (increase(consumer_duplicates_skipped_total[1h]))",
-            "{{group}}",
+            "{{group}}", "suffix: events",
         ),
         p(
             "Messages dead-lettered by topic (last hour)",
             "sum by (topic) (increase(consumer_dead_lettered_total[1h]))",
-            "{{topic}}",
+            "{{topic}}", "suffix: messages",
         ),
-        p("Dead-letter topic: messages waiting", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "waiting"),
+        p("Dead-letter topic: messages waiting", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "waiting", "suffix: messages"),
     ],
 )
 
@@ -198,10 +198,10 @@ KAFKA = Dashboard(
             "ms",
         ),
         p("Log size by topic", 'sum by (topic) (kafka_log_size{topic!~"__.*"})', "{{topic}}", "bytes"),
-        p("Messages retained by topic", 'topic:kafka_log_messages:sum{topic!~"__.*"}', "{{topic}}"),
-        p("Partitions", "kafka_server_replicamanager_partitioncount", "partitions"),
-        p("Under-replicated partitions", "kafka_server_replicamanager_underreplicatedpartitions", "under-replicated"),
-        p("Active controller", "kafka_controller_kafkacontroller_activecontrollercount", "active"),
+        p("Messages retained by topic", 'topic:kafka_log_messages:sum{topic!~"__.*"}', "{{topic}}", "suffix: messages"),
+        p("Partitions", "kafka_server_replicamanager_partitioncount", "partitions", "suffix: partitions"),
+        p("Under-replicated partitions", "kafka_server_replicamanager_underreplicatedpartitions", "under-replicated", "suffix: partitions"),
+        p("Active controller", "kafka_controller_kafkacontroller_activecontrollercount", "active", "suffix: controllers"),
         p("JVM heap used", 'jvm_memory_used_bytes{job="kafka",area="heap"}', "heap", "bytes"),
         p("GC time per second", 'sum by (gc) (rate(jvm_gc_collection_seconds_sum{job="kafka"}[1m]))', "{{gc}}", "s"),
     ],
@@ -212,8 +212,8 @@ POSTGRESQL = Dashboard(
     "shopstream / PostgreSQL",
     "The private cluster through the postgres exporter: one database per service.",
     [
-        p("Up", "pg_up", "up"),
-        p("Connections by database", 'sum by (datname) (pg_stat_database_numbackends{datname=~"product|order"})', "{{datname}}"),
+        p("Up", "pg_up", "up", "suffix: up (1) / down (0)"),
+        p("Connections by database", 'sum by (datname) (pg_stat_database_numbackends{datname=~"product|order"})', "{{datname}}", "suffix: connections"),
         p(
             "Commits per second",
             'sum by (datname) (rate(pg_stat_database_xact_commit{datname=~"product|order"}[1m]))',
@@ -243,7 +243,7 @@ POSTGRESQL = Dashboard(
             "ops",
         ),
         p("Database size", 'pg_database_size_bytes{datname=~"product|order"}', "{{datname}}", "bytes"),
-        p("Deadlocks (last hour)", 'sum by (datname) (increase(pg_stat_database_deadlocks{datname=~"product|order"}[1h]))', "{{datname}}"),
+        p("Deadlocks (last hour)", 'sum by (datname) (increase(pg_stat_database_deadlocks{datname=~"product|order"}[1h]))', "{{datname}}", "suffix: deadlocks"),
     ],
 )
 
@@ -252,12 +252,12 @@ RESOURCES = Dashboard(
     "shopstream / resources",
     "The machine (node exporter) and every process that reports itself: RSS, CPU, JVM heaps.",
     [
-        p("CPU busy by mode", 'sum by (mode) (rate(node_cpu_seconds_total{mode!="idle"}[1m]))', "{{mode}}", "short"),
-        p("Load average (1m)", "node_load1", "load1"),
+        p("CPU busy by mode", 'sum by (mode) (rate(node_cpu_seconds_total{mode!="idle"}[1m]))', "{{mode}}", "suffix: cores"),
+        p("Load average (1m)", "node_load1", "load1", "suffix: runnable tasks"),
         p("Memory available", "node_memory_MemAvailable_bytes", "available", "bytes"),
         p("Resident memory by process", "sum by (process) (process_resident_memory_bytes)", "{{process}}", "bytes"),
-        p("CPU by process", "sum by (process) (rate(process_cpu_seconds_total[1m]))", "{{process}}", "short"),
-        p("Open file descriptors by process", "sum by (process) (process_open_fds)", "{{process}}"),
+        p("CPU by process", "sum by (process) (rate(process_cpu_seconds_total[1m]))", "{{process}}", "suffix: cores"),
+        p("Open file descriptors by process", "sum by (process) (process_open_fds)", "{{process}}", "suffix: fds"),
         p("JVM heap used", 'sum by (process) (jvm_memory_used_bytes{area="heap"})', "{{process}}", "bytes"),
         p("Disk I/O time per second", "sum by (device) (rate(node_disk_io_time_seconds_total[1m]))", "{{device}}", "s"),
         p("Network received per second", "sum by (device) (rate(node_network_receive_bytes_total[1m]))", "{{device}}", "Bps"),

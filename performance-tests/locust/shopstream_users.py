@@ -1,7 +1,9 @@
 """Locust users for the performance lab (run by ``shopstream lab``, configured by environment).
 
 LAB_WEIGHTS   task weights, e.g. ``search=3,by_id=6,list_orders=1,place_order=2``
-LAB_DATA      JSON written by the lab: product ids, order products, customers, search windows
+LAB_DATA      JSON written by the lab: product ids, order products, customers, search windows;
+              unset, the file runs on its own against any gateway (the post-deploy smoke test):
+              it finds its products by searching the catalog (``locust -f ... --host URL``)
 LAB_MODE      processing mode of placed orders: sync or async
 LAB_THINK     think time between a user's requests, seconds (0: none, a closed loop at full speed)
 LAB_PHASES    [[seconds, users, spawn rate], ...]: a load shape (the burst test); empty: -u/-t
@@ -40,15 +42,19 @@ from prometheus_client import Counter as PromCounter
 
 from shopstream_tools.lab.hdr import Latencies
 
-WEIGHTS = {
-    k: int(v)
-    for k, v in (
-        item.split("=") for item in os.environ.get("LAB_WEIGHTS", "by_id=1").split(",") if item
-    )
-}
 DATA: dict[str, Any] = json.loads(Path(os.environ["LAB_DATA"]).read_text()) if os.environ.get(
     "LAB_DATA"
 ) else {}
+# On its own (no lab data) it browses only, unless told to place orders too.
+_DEFAULT_WEIGHTS = "by_id=1" if DATA else "search=3,by_id=6,list_orders=1"
+WEIGHTS = {
+    k: int(v)
+    for k, v in (
+        item.split("=")
+        for item in os.environ.get("LAB_WEIGHTS", _DEFAULT_WEIGHTS).split(",")
+        if item
+    )
+}
 MODE = os.environ.get("LAB_MODE", "async")
 THINK = float(os.environ.get("LAB_THINK", "0") or 0)
 PHASES = json.loads(os.environ.get("LAB_PHASES", "[]") or "[]")
@@ -162,8 +168,43 @@ def _tick() -> None:
     spawn_later(1.0, _tick)
 
 
+def _discover(host: str, pages: int = 5) -> dict[str, Any]:
+    """The lab's data, found through the gateway's search: products in stock, their categories
+    and price ranges (the search windows), and made-up customers."""
+    import urllib.request
+
+    found: list[dict[str, Any]] = []
+    cursor = ""
+    for _ in range(pages):
+        url = f"{host.rstrip('/')}/products?in_stock=true&limit=100" + (f"&cursor={cursor}" if cursor else "")
+        request = urllib.request.Request(url, headers={"X-Client-Id": "locust-discovery"})
+        with urllib.request.urlopen(request, timeout=15) as answer:
+            page = json.loads(answer.read())
+        found += page["items"]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    if not found:
+        raise SystemExit(f"no product in stock at {host}: nothing to browse or order")
+    prices: dict[str, list[float]] = {}
+    for p in found:
+        prices.setdefault(p["category"], []).append(float(p["price"]))
+    windows = [
+        [cat, int(min(v)), max(int(min(v)), int(max(v))), 1, max(1, int(max(v) - min(v)) // 2)]
+        for cat, v in prices.items()
+    ]
+    return {
+        "products": [p["id"] for p in found],
+        "order_products": [p["id"] for p in found if p["stock"] >= 10] or [p["id"] for p in found],
+        "windows": windows,
+        "customers": [str(uuid.uuid4()) for _ in range(20)],
+    }
+
+
 @events.test_start.add_listener
 def _on_start(environment: Environment, **_: Any) -> None:
+    if not DATA:
+        DATA.update(_discover(environment.host or "http://127.0.0.1:8080"))
     _env.append(environment)
     _started[0] = time.monotonic()
     _started_wall[0] = time.time()

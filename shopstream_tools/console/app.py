@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,13 +20,14 @@ import httpx
 import msgspec
 from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
+from litestar.static_files import create_static_files_router
 
 from shopstream import auth
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
 from shopstream.http import Problem, create_app, field_error, strict_body
-from shopstream_tools.console import alerts, health, pages
+from shopstream_tools.console import alerts, charts, health, pages
 from shopstream_tools.console.kafka_view import (
     Group,
     KafkaView,
@@ -37,6 +39,8 @@ from shopstream_tools.console.kafka_view import (
 
 Limit = Annotated[int, Parameter(ge=1, le=500, description="how many messages, 1..500")]
 PartitionNo = Annotated[int, Parameter(ge=0, description="partition number")]
+Window = Annotated[int, Parameter(ge=300, le=21600, description="seconds of history, 300..21600")]
+STATIC = Path(__file__).parent / "static"
 
 
 class Console:
@@ -100,6 +104,20 @@ class Console:
         events = stream.json().get("events", []) if stream.status_code == 200 else []
         note = "" if stream.status_code == 200 else f"events answered {stream.status_code}"
         return order.json(), events, note
+
+    async def lab_steps(self) -> tuple[str, list[list[Any]]]:
+        """The Prometheus the lab view reads, and the load generators it scrapes now:
+        (run, step, tool, up or down)."""
+        base = await charts.prometheus_for(self.settings, "lab")
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=3) as c:
+                rows = await health.query(c, 'up{job="loadgen"}')
+        except (httpx.HTTPError, RuntimeError):
+            return base, []
+        return base, [
+            [r.labels.get("run", ""), r.labels.get("step", ""), r.labels.get("tool", ""), "up" if r.value else "down"]
+            for r in rows
+        ]
 
     def trace_link(self, order_id: str) -> str:
         if not self.settings.zipkin_port:
@@ -254,9 +272,27 @@ def routes(console: Console) -> list[Any]:
         board = next((b for b in health.dashboards() if b["uid"] == uid), None)
         if board is None:
             raise Problem(404, "Unknown dashboard", f"no dashboard {uid!r}", [field_error("uid", "no such dashboard")])
-        return pages.dashboard(board, await health.evaluate(console.settings, board))
+        return pages.dashboard(board, charts.boards()[uid])
+
+    @get("/lab", media_type=MediaType.HTML, include_in_schema=False)
+    async def lab_page() -> str:
+        return pages.lab(charts.boards()["lab"], *(await console.lab_steps()))
+
+    @get(
+        "/api/charts/{board:str}/{panel:int}",
+        summary="A chart's series over a window, with its unit and alert thresholds",
+    )
+    async def chart_api(board: str, panel: int, window: Window = 3600) -> dict[str, Any]:
+        found = charts.chart(board, panel)
+        if found is None:
+            where = "board" if board not in charts.boards() else "panel"
+            raise Problem(404, "Unknown chart", f"no chart {board}/{panel}", [field_error(where, "no such chart")])
+        return await charts.series(console.settings, found, window)
 
     return [
+        create_static_files_router("/static", [STATIC], include_in_schema=False),
+        lab_page,
+        chart_api,
         dashboards_page,
         dashboard_page,
         health_page,

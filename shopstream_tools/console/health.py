@@ -31,7 +31,15 @@ PANELS: list[tuple[str, str, str, tuple[str, ...]]] = [
         (),
     ),
     ("Dead-letter messages", 'topic:kafka_log_messages:sum{topic="dead-letter"}', "messages", ("topic",)),
-    ("Targets down", "up == 0", "", ("job", "instance")),
+    ("Targets down", "up == 0", "targets", ("job", "instance")),
+    # supervisord's restarts of the service processes, and the crash loops it gave up on
+    (
+        "Restarts (last 15 min)",
+        "sum by (program) (increase(shopstream_process_restarts_total[15m]))",
+        "restarts",
+        ("program",),
+    ),
+    ("Crash loops (given up)", "shopstream_process_fatal == 1", "processes", ("program",)),
 ]
 
 
@@ -134,20 +142,3 @@ DASHBOARDS = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
 def dashboards() -> list[dict[str, Any]]:
     """The provisioned Grafana dashboards, as the JSON Grafana reads."""
     return [json.loads(p.read_text()) for p in sorted(DASHBOARDS.glob("*.json"))]
-
-
-async def evaluate(
-    settings: Settings, board: dict[str, Any]
-) -> list[tuple[str, str, list[tuple[dict[str, str], float]], str]]:
-    """Every target of every panel, evaluated now: (title, legend, [(labels, value)], error)."""
-    results = []
-    async with httpx.AsyncClient(base_url=base_url(settings), timeout=5) as client:
-        for panel in board["panels"]:
-            for target in panel["targets"]:
-                try:
-                    rows = await query(client, target["expr"])
-                    values = [(r.labels, r.value) for r in rows]
-                    results.append((panel["title"], target.get("legendFormat", ""), values, ""))
-                except (RuntimeError, httpx.HTTPError) as exc:
-                    results.append((panel["title"], target.get("legendFormat", ""), [], str(exc)))
-    return results

@@ -1,4 +1,6 @@
-"""The console's HTML: plain server-rendered pages, every value escaped, no script needed."""
+"""The console's HTML: server-rendered pages, every value escaped. Tables need no script; charts
+are drawn in the browser by uPlot (vendored under ``static/uplot``, served by the console itself:
+no CDN) from ``/api/charts``, by ``static/charts.js``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from shopstream_tools.console.alerts import AlertState, Notification
+from shopstream_tools.console.charts import WINDOWS, Chart
 from shopstream_tools.console.health import Pulse
 from shopstream_tools.console.kafka_view import Broker, Group, Message, Topic
 
@@ -21,6 +24,7 @@ NAV = (
     ("/orders", "Orders"),
     ("/alerts", "Alerts"),
     ("/dashboards", "Dashboards"),
+    ("/lab", "Lab"),
 )
 
 STYLE = """
@@ -35,21 +39,56 @@ pre{margin:0;max-width:720px;white-space:pre-wrap;word-break:break-all;font-size
 .bad{color:#b3261e;font-weight:600}.ok{color:#1e7b34}.muted{color:#6b7385}
 .card{display:inline-block;vertical-align:top;margin:0 12px 12px 0}
 form{margin:8px 0 14px}input{padding:4px 6px;width:320px}
+.chart{background:#fff;border:1px solid #dde1e8;padding:8px;margin:0 10px 10px 0;width:580px;display:inline-block;vertical-align:top}
+.chart h2{margin:0 0 4px}.chart-plot{width:570px;min-height:220px}.chart-note{font-size:12px;margin:2px 0}
+.controls{margin:0 0 12px}.controls select{padding:2px 4px}
 """
 
 
-def page(title: str, active: str, body: str, refresh: int = 0) -> str:
+def page(title: str, active: str, body: str, refresh: int = 0, charts: str = "") -> str:
+    """``charts``: how the page's charts refresh, "page" (reload the whole page: its tables too)
+    or "charts" (in place); empty for a page without charts."""
     nav = "".join(
         f'<a href="{href}" class="{"on" if href == active else ""}">{escape(label)}</a>'
         for href, label in NAV
     )
     meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
+    head, attrs = "", ""
+    if charts:
+        head = (
+            '<link rel=stylesheet href="/static/uplot/uPlot.min.css">'
+            '<script src="/static/uplot/uPlot.iife.min.js"></script><script src="/static/charts.js"></script>'
+        )
+        attrs = f' data-reload="{charts}"'
+        body = CONTROLS + body
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
-        f"<title>{escape(title)} · shopstream console</title>{meta}<style>{STYLE}</style></head>"
-        f"<body><header><b>shopstream console</b>{nav}</header><main><h1>{escape(title)}</h1>"
+        f"<title>{escape(title)} · shopstream console</title>{meta}<style>{STYLE}</style>{head}</head>"
+        f"<body{attrs}><header><b>shopstream console</b>{nav}</header><main><h1>{escape(title)}</h1>"
         f"{body}<p class=muted>read-only · rendered {time.strftime('%H:%M:%S')}</p>"
         "</main></body></html>"
+    )
+
+
+def _options(choices: dict[int, str]) -> str:
+    return "".join(f'<option value="{k}">{escape(v)}</option>' for k, v in choices.items())
+
+
+CONTROLS = (
+    '<div class=controls><label>window <select id=chart-window>'
+    + _options(WINDOWS)
+    + '</select></label> <label>refresh <select id=chart-refresh>'
+    + _options({0: "off", 10: "every 10 s", 15: "every 15 s", 30: "every 30 s", 60: "every minute"})
+    + "</select></label></div>"
+)
+
+
+def chart(board: str, index: int, title: str, unit: str, extra: str = "") -> str:
+    """A chart's frame; charts.js fills it from ``/api/charts/{board}/{index}``."""
+    shown = escape(title) + (f" <span class=muted>({escape(unit)})</span>" if unit else "")
+    return (
+        f'<div class=chart data-src="/api/charts/{quote(board)}/{index}" data-title="{escape(title)}">'
+        f"<h2>{shown}</h2><div class=chart-plot></div><p class=chart-note></p>{extra}</div>"
     )
 
 
@@ -115,17 +154,14 @@ def health(pulse: Pulse) -> str:
         + '<p class=muted>as Prometheus evaluates them now; what Alertmanager notified: '
         '<a href="/alerts">alerts</a></p>'
     )
-    for panel in pulse.panels:
+    for index, panel in enumerate(pulse.panels):
         rows = [
             [*(r.labels.get(k, "") for k in panel.keys), r.value] for r in panel.rows
         ]
-        title = escape(panel.title) + (f" <span class=muted>({escape(panel.unit)})</span>" if panel.unit else "")
         error = f"<p class=bad>{escape(panel.error)}</p>" if panel.error else ""
-        parts.append(
-            f'<div class=card data-panel="{escape(panel.title)}"><h2>{title}</h2>{error}'
-            f"{table([*panel.keys, 'value'], rows, 'panel-' + _slug(panel.title))}</div>"
-        )
-    return page("Health", "/", "".join(parts), refresh=5)
+        now = table([*panel.keys, "now"], rows, "panel-" + _slug(panel.title))
+        parts.append(chart("health", index, panel.title, panel.unit, error + now))
+    return page("Health", "/", "".join(parts), charts="page")
 
 
 def _when(stamp: str) -> str:
@@ -368,29 +404,29 @@ def dashboards_index(boards: list[dict[str, Any]]) -> str:
     ]
     body = (
         "<p>The provisioned Grafana dashboards (deploy/grafana/dashboards), evaluated live against "
-        "this platform's Prometheus: every panel's current values.</p>"
+        "this platform's Prometheus: every panel as a time series over the chosen window, with its "
+        "unit and, where an alert watches the same figure, the alert's threshold.</p>"
         + table(["dashboard", "panels", "about"], rows, "dashboards")
     )
     return page("Dashboards", "/dashboards", body)
 
 
-def dashboard(board: dict[str, Any], results: list[tuple[str, str, list[Any], str]]) -> str:
-    """``results``: (panel title, legend, rows of (labels, value), error) per panel target."""
-    parts = []
-    for title, legend, rows, error in results:
-        shown = [[_legend(legend, labels), value] for labels, value in rows[:30]]
-        err = f"<p class=bad>{escape(error)}</p>" if error else ""
-        parts.append(
-            f'<div class=card><h2>{escape(title)}</h2>{err}'
-            f"{table(['series', 'value'], shown, 'panel-' + _slug(title))}</div>"
-        )
-    return page(board["title"], "/dashboards", "".join(parts), refresh=10)
+def dashboard(board: dict[str, Any], charts: list[Chart]) -> str:
+    about = f"<p class=muted>{escape(board.get('description', ''))}</p>"
+    drawn = "".join(chart(c.board, c.index, c.title, c.unit) for c in charts)
+    return page(board["title"], "/dashboards", about + drawn, charts="charts")
 
 
-def _legend(legend: str, labels: dict[str, str]) -> str:
-    if not legend:
-        return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()) if k != "__name__") or "value"
-    out = legend
-    for key, value in labels.items():
-        out = out.replace("{{" + key + "}}", value)
-    return out
+def lab(charts: list[Chart], prometheus: str, steps: list[list[Any]]) -> str:
+    """While a lab run goes: its load generator's step, rate and p99, and the platform's lag and
+    backlog, over time. The lab lists its generator as Prometheus' ``loadgen`` target."""
+    running = (
+        f"<p class=muted>from the Prometheus at <code>{escape(prometheus)}</code> (the lab "
+        "platform's when it runs, else this platform's)</p><h2>Load generator now</h2>"
+        + table(["run", "step", "tool", "target"], steps, "lab-steps")
+        + "<p class=muted>The lab (<code>shopstream lab run</code>) lists each step's load generator "
+        "as Prometheus' <code>loadgen</code> target while it runs; nothing listed: no lab run now "
+        "(the charts still show the window's past).</p>"
+    )
+    drawn = "".join(chart(c.board, c.index, c.title, c.unit) for c in charts)
+    return page("Lab run", "/lab", running + drawn, charts="charts")

@@ -1,6 +1,14 @@
-"""How long and how hard each test runs. ``full`` is the test plan's parameters; ``quick`` runs all
-six in about 20 minutes on a 2-core machine with shorter steps; ``smoke`` is seconds per step,
-for the end-to-end test of the lab itself (its figures mean nothing)."""
+"""How long and how hard each test runs.
+
+- ``plan``: the seed's test plan exactly: PT-01 10/50/100/500 users x 5 min; PT-02 100/500/1000
+  users x 10 min per mode; PT-03 1000 users x 15 min at 1/2/4/8 instances; PT-04 500 users placing
+  async orders x 10 min at 1/3/6/12 partitions; PT-05 50 -> 1000 users for 2 min -> 50. About
+  7 hours of load with setup between steps: run it in parts (``--resume``).
+- ``full``: the plan's users (but 200 in PT-03), instances and partitions with 60 s steps and a
+  constant order rate in PT-04: about an hour, the plan's shape at a fraction of its length.
+- ``quick``: the same shape in about 20 minutes on a 2-core machine, 10-15 s steps.
+- ``smoke``: seconds per step, for the end-to-end test of the lab itself (its figures mean nothing).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ class Profile:
     pt03_seconds: float
     # PT-04 partitions: async orders at a constant rate, then the backlog drains
     pt04_partitions: tuple[int, ...]
-    pt04_rate: float
+    pt04_rate: float  # async orders per second, open loop (when pt04_users is 0)
     pt04_seconds: float
     # PT-05 burst: base users, peak users for a while, base users again
     pt05_base_users: int
@@ -43,6 +51,7 @@ class Profile:
     pt06_users: int = 50
     pt06_seconds: float = 15
     pt06_repeats: int = 3  # of each setting; the report gives the medians
+    pt04_users: int = 0  # closed-loop users placing async orders instead of a constant rate
 
 
 SMOKE = Profile(
@@ -104,7 +113,7 @@ QUICK = Profile(
     drain_timeout=180,
 )
 
-# The test plan's durations; the same users, instances and partitions as quick.
+# The plan's users, instances and partitions, steps of 60 s: its shape, not its durations.
 FULL = replace(
     QUICK,
     name="full",
@@ -125,4 +134,26 @@ FULL = replace(
     pt06_seconds=60,
 )
 
-PROFILES = {p.name: p for p in (SMOKE, QUICK, FULL)}
+MINUTE = 60.0
+
+# The seed's test plan, users and durations as written. The base and recovery phases of PT-05 are
+# not given there: 5 min each, long enough to see the recovery settle.
+PLAN = replace(
+    FULL,
+    name="plan",
+    pt01_seconds=5 * MINUTE,
+    pt02_seconds=10 * MINUTE,
+    pt02_open_seconds=10 * MINUTE,
+    pt03_users=1000,
+    pt03_seconds=15 * MINUTE,
+    pt04_users=500,
+    pt04_seconds=10 * MINUTE,
+    pt05_base_users=50,
+    pt05_peak_users=1000,
+    pt05_base_seconds=5 * MINUTE,
+    pt05_peak_seconds=2 * MINUTE,
+    pt05_recovery_seconds=5 * MINUTE,
+    drain_timeout=1800,
+)
+
+PROFILES = {p.name: p for p in (SMOKE, QUICK, FULL, PLAN)}

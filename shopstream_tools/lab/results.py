@@ -62,6 +62,27 @@ def write_kafka_csv(path: Path, steps: list[dict[str, Any]]) -> None:
                     out.writerow([step["step"], s["t"], "outbox_pending", service, rows])
 
 
+def measured(run_dir: Path, tests: list[str]) -> dict[str, dict[str, Any]]:
+    """The tests of ``tests`` an earlier run in ``run_dir`` measured to the end."""
+    found = {}
+    for test in tests:
+        path = run_dir / f"{test}.json"
+        if path.exists():
+            result = json.loads(path.read_text())
+            if result.get("steps") and not result.get("interrupted") and not result.get("error"):
+                found[test] = result
+    return found
+
+
+def keep_test(lab: Lab, test: str) -> None:
+    """Write a test's result at once, with the ceilings: a later run can resume after it."""
+    result = lab.tests[test]
+    if lab.stop.is_set():
+        result["interrupted"] = True  # cut short: a resumed run measures it again
+    (lab.run_dir / "ceilings.json").write_text(json.dumps(lab.ceilings, indent=2, default=str))
+    (lab.run_dir / f"{test}.json").write_text(json.dumps(result, indent=1, default=str))
+
+
 def write_results(lab: Lab, environment: dict[str, Any], summary: dict[str, Any]) -> None:
     (lab.run_dir / "environment.json").write_text(json.dumps(environment, indent=2, default=str))
     (lab.run_dir / "ceilings.json").write_text(json.dumps(lab.ceilings, indent=2, default=str))

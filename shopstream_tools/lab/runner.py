@@ -10,6 +10,7 @@ no further step starts, and the results, charts and report are written from what
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from shopstream_tools.bench import RESULTS_DIR, git_revision, machine_info, run_
 from shopstream_tools.lab import analysis, audit, ceilings, charts, report, testbed
 from shopstream_tools.lab.context import CannotStart, Interrupted, Lab, say
 from shopstream_tools.lab.profiles import Profile
-from shopstream_tools.lab.results import versions, write_results
+from shopstream_tools.lab.results import keep_test, measured, versions, write_results
 from shopstream_tools.lab.steps import wait_drained
 from shopstream_tools.lab.tests import REGISTRY, TESTS
 from shopstream_tools.lab.workload import prepare, restock_scarce
@@ -101,8 +102,13 @@ def run(
     results_dir: Path = RESULTS_DIR,
     log: Callable[[str], object] = say,
     keep_up: bool = True,
+    resume: Path | None = None,
 ) -> Path:
-    """Run the tests; return the run's folder (its report.html, summary.json, charts)."""
+    """Run the tests; return the run's folder (its report.html, summary.json, charts).
+
+    ``resume``: an earlier run's folder; its tests already measured (their ``PT-0N.json``) are
+    kept and not run again, its ceilings too, so a run of hours can be done in parts. Each test's
+    result is written as soon as it is measured."""
     settings = testbed.lab_settings(base, data_dir, port_offset)
     problem = testbed.port_problem(settings)
     if problem:
@@ -110,10 +116,14 @@ def run(
     machine = machine_info()
     rev, dirty = git_revision()
     started = datetime.now(UTC)
-    run_dir = results_dir / run_id(started, rev)
+    run_dir = resume or results_dir / run_id(started, rev)
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     lab = Lab(settings, profile, run_dir, stop, log)
+    done = measured(run_dir, tests)
+    lab.tests.update(done)
+    if resume and (run_dir / "ceilings.json").exists():
+        lab.ceilings = json.loads((run_dir / "ceilings.json").read_text())
     t0 = time.monotonic()
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
@@ -142,11 +152,16 @@ def run(
         log(f"nothing in flight ({drained}s)" if drained is not None else "still busy: measuring anyway")
         lab.pgbench_products = asyncio.run(ceilings.prepare_pgbench(settings))
         lab.pgbench_scripts = ceilings.write_pgbench_scripts(lab.raw / "pgbench")
-        measure_ceilings(lab, 1)
+        if not lab.ceilings:
+            measure_ceilings(lab, 1)
         for test in tests:
             if stop.is_set():
                 break
+            if test in done:
+                log(f"{test}: already measured in {run_dir.name}, kept")
+                continue
             lab.tests[test] = run_test(lab, test)
+            keep_test(lab, test)
         if profile.ceiling_rounds > 1 and not stop.is_set():
             measure_ceilings(lab, 2)
     except Interrupted:

@@ -151,7 +151,7 @@ def set_partitions(
     log(f"recreating topics with {partitions} partition(s)")
     gateway.stop(settings)
     for name in processes.managed_names(settings):
-        if name != kafka_broker.NAME:  # PostgreSQL keeps no pid file here: it stays up too
+        if not name.startswith((kafka_broker.NAME, "postgres")):  # the brokers and PostgreSQL stay up
             processes.stop(settings, name)
     admin = AdminClient({"bootstrap.servers": settings.kafka_servers})
     existing = [t for t in TOPICS if t in admin.list_topics(timeout=10).topics]

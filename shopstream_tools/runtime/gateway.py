@@ -36,6 +36,8 @@ class Route:
     service: str
     prefix: str
     methods: tuple[str, ...]
+    # the service answers a repeated Idempotency-Key with the first result: such a POST is retried
+    idempotency_key: bool = False
 
     @property
     def upstream(self) -> str:
@@ -44,7 +46,7 @@ class Route:
 
 ROUTES = (
     Route("product", "/products", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")),
-    Route("order", "/orders", ("GET", "HEAD", "POST", "DELETE")),
+    Route("order", "/orders", ("GET", "HEAD", "POST", "DELETE"), idempotency_key=True),
 )
 
 # The responses nginx writes itself, as RFC 9457 problem details. Details may use nginx variables
@@ -144,7 +146,40 @@ def _problem_locations(settings: Settings) -> str:
     return "\n\n".join(blocks)
 
 
-def _upstream_blocks(upstreams: dict[str, list[int]]) -> str:
+# Load balancing, by Settings.gateway_balancing: the nginx directive of each strategy. least_conn
+# and random_two read the shared zone, so they see every worker's connections.
+BALANCING = {
+    "least_conn": "least_conn;",
+    "round_robin": "",  # nginx's default: each instance in turn
+    "random_two": "random two least_conn;",
+    # consistent hashing: an instance added or removed moves only its share of the customers
+    "customer_hash": "hash $gw_customer consistent;",
+}
+# Who the customer is, for customer_hash: the customer_id query parameter (GET /orders), else the
+# X-Customer-Id header, else the client (X-Client-Id, as the rate limit), else the address. nginx
+# does not read JSON bodies, so a client placing orders should send X-Customer-Id.
+CUSTOMER_KEY = """    map $arg_customer_id $gw_customer_query {
+        default $arg_customer_id;
+        "" $http_x_customer_id;
+    }
+    map $gw_customer_query $gw_customer_header {
+        default $gw_customer_query;
+        "" $http_x_client_id;
+    }
+    map $gw_customer_header $gw_customer {
+        default $gw_customer_header;
+        "" $remote_addr;
+    }
+"""
+
+
+def _balancing(strategy: str) -> str:
+    if strategy not in BALANCING:
+        raise ValueError(f"gateway_balancing {strategy!r} is not one of {sorted(BALANCING)}")
+    return BALANCING[strategy]
+
+
+def _upstream_blocks(upstreams: dict[str, list[int]], strategy: str = "least_conn") -> str:
     blocks = []
     for route in ROUTES:
         ports = upstreams.get(route.service) or []
@@ -157,8 +192,8 @@ def _upstream_blocks(upstreams: dict[str, list[int]]) -> str:
             f"    upstream {route.upstream} {{\n"
             # A shared zone lets least_conn see the connections of every worker, not just its own.
             f"        zone {route.upstream} 256k;\n"
-            "        least_conn;\n"
-            f"{servers}\n"
+            + (f"        {_balancing(strategy)}\n" if _balancing(strategy) else "")
+            + f"{servers}\n"
             "        keepalive 64;\n"
             "        keepalive_requests 10000;\n"
             "        keepalive_timeout 60s;\n"
@@ -175,6 +210,14 @@ def _route_locations(upstreams: dict[str, list[int]]) -> str:
             if upstreams.get(route.service)
             else "return 503;"
         )
+        retry_safe = f"/__retry_safe_{route.service}"
+        divert = (
+            "            if ($gw_retry_safe_post) {\n"
+            f"                rewrite ^ {retry_safe}$uri last;\n"
+            "            }\n"
+            if route.idempotency_key and upstreams.get(route.service)
+            else ""
+        )
         blocks.append(
             f"        location ~ ^{re.escape(route.prefix)}(?:/|$) {{\n"
             "            if ($gw_method_ok = 0) {\n"
@@ -183,9 +226,19 @@ def _route_locations(upstreams: dict[str, list[int]]) -> str:
             "            if ($gw_bad_type) {\n"
             "                return 415;\n"
             "            }\n"
+            f"{divert}"
             f"            {target}\n"
             "        }\n"
         )
+        if divert:
+            blocks.append(
+                f"        location ^~ {retry_safe}/ {{\n"
+                "            internal;\n"
+                f"            rewrite ^{retry_safe}(/.*)$ $1 break;\n"
+                "            proxy_next_upstream error timeout non_idempotent;\n"
+                f"            {target}\n"
+                "        }\n"
+            )
     return "\n".join(blocks)
 
 
@@ -207,6 +260,7 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
                 raise ValueError(f"not a port: {port}")
     if settings.gateway_rate_limit < 1 or settings.gateway_rate_burst < 0:
         raise ValueError("gateway_rate_limit must be >= 1 and gateway_rate_burst >= 0")
+    _balancing(settings.gateway_balancing)
     body_limit = size_bytes(settings.gateway_body_limit)
 
     gateway = gateway_dir(settings)
@@ -234,7 +288,8 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         "method_map": "\n".join(
             f'        "{r.service} {method}" 1;' for r in ROUTES for method in r.methods
         ),
-        "upstreams": _upstream_blocks(upstreams),
+        "upstreams": (CUSTOMER_KEY if settings.gateway_balancing == "customer_hash" else "")
+        + _upstream_blocks(upstreams, settings.gateway_balancing),
         "error_pages": "\n".join(f"        error_page {s} @problem_{s};" for s in PROBLEMS),
         "routes": _route_locations(upstreams),
         "problems": _problem_locations(settings),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from shopstream_tools.runtime import (
     observability,
     postgres,
     processes,
+    profiles,
     prometheus,
+    supervision,
     topology,
 )
 
@@ -27,7 +30,7 @@ def start_instance(settings: Settings, service: str, instance: int) -> int:
     name = topology.instance_name(service, instance)
     port = settings.service_port(service, instance)
     argv = [*topology.shopstream_cli(), "serve", service, "--port", str(port)]
-    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+    return supervision.add(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
 def wait_instance_ready(
@@ -51,7 +54,7 @@ def start_relay(settings: Settings, service: str) -> int:
         "--metrics-port",
         str(topology.relay_metrics_port(settings, service)),
     ]
-    return processes.spawn(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
+    return supervision.add(settings, name, argv, env={"SHOPSTREAM_INSTANCE_ID": name})
 
 
 def start_workers(settings: Settings, spec: topology.ServiceSpec) -> None:
@@ -65,7 +68,7 @@ def start_workers(settings: Settings, spec: topology.ServiceSpec) -> None:
             "--metrics-port",
             str(worker.metrics_port),
         ]
-        processes.spawn(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
+        supervision.add(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
 
 
 def migrate_all(settings: Settings) -> dict[str, list[str]]:
@@ -90,8 +93,12 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
             log(f"migrated  {service}: {', '.join(versions)}")
     kafka_broker.wait_ready(settings)
     kafka_broker.ensure_topics(settings)
-    log(f"kafka     ready on :{settings.kafka_port} (topics: {settings.topic_partitions})")
+    log(f"kafka     ready on {settings.kafka_servers} (topics: {settings.topic_partitions})")
     counts = topology.instance_counts(settings)
+    for spec in topology.specs():  # the profile's consumer count, on the first `up` of a data folder
+        if spec.workers and topology.consumers_key(spec.name) not in counts:
+            counts[topology.consumers_key(spec.name)] = profiles.CONSUMERS[profiles.current(settings)]
+    topology.save_counts(settings, counts)
     for spec in topology.specs():
         wanted = counts.get(spec.name) or int(getattr(settings, f"{spec.name}_instances"))
         counts[spec.name] = wanted
@@ -141,7 +148,7 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
     wanted = {w.name for w in topology.workers(settings, spec)}
     for worker in before:
         if worker.name not in wanted:
-            processes.stop(settings, worker.name)
+            supervision.stop(settings, worker.name, remove=True)
 
 
 def scale(settings: Settings, service: str, count: int) -> None:
@@ -163,15 +170,21 @@ def scale(settings: Settings, service: str, count: int) -> None:
     prometheus.write_targets(settings)  # Prometheus follows the discovery files
     # Removed instances leave the gateway first, then finish their in-flight requests and exit.
     for i in range(count + 1, current + 1):
-        processes.stop(settings, topology.instance_name(service, i))
+        supervision.stop(settings, topology.instance_name(service, i), remove=True)
 
 
 def down(settings: Settings) -> None:
     gateway.stop(settings)
+    services = [
+        n for n in supervision.names(settings) if not n.startswith((kafka_broker.NAME, postgres.NAME))
+    ]
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(services))) as pool:
+        list(pool.map(lambda name: supervision.stop(settings, name), services))
+    kafka_broker.stop(settings)  # every broker at once, after the clients
+    supervision.shutdown(settings)  # PostgreSQL, last; forget the programs
     for name in processes.managed_names(settings):
-        if name != kafka_broker.NAME:
+        if not name.startswith(kafka_broker.NAME):
             processes.stop(settings, name)
-    kafka_broker.stop(settings)
     postgres.stop(settings)
 
 
@@ -183,6 +196,7 @@ class ProcessStatus:
     health: str
     rss_mb: float
     command: str
+    restarts: int = 0  # by supervisord, after an unplanned exit
 
     @property
     def program(self) -> str:
@@ -196,9 +210,13 @@ class ProcessStatus:
 
 def status(settings: Settings) -> list[ProcessStatus]:
     rows: list[ProcessStatus] = []
+    supervised = supervision.states(settings)
 
     def add(name: str, pid: int | None, port: int | None, health: str) -> None:
         alive = processes.alive(pid)
+        program = supervised.get(name)
+        if program is not None and program.state in ("FATAL", "BACKOFF"):
+            health = program.state.lower()  # a crash loop: supervisord gave up or is backing off
         rows.append(
             ProcessStatus(
                 name,
@@ -207,8 +225,17 @@ def status(settings: Settings) -> list[ProcessStatus]:
                 health if alive else "down",
                 processes.rss_bytes(pid) / 2**20 if alive and pid else 0.0,
                 processes.command_line(pid) if alive and pid else "",
+                program.restarts if program else 0,
             )
         )
+        if program is not None and program.state == "FATAL":
+            rows[-1] = ProcessStatus(name, None, port, "fatal", 0.0, "", program.restarts)
+
+    if supervised:
+        add(supervision.NAME, processes.read_pid_file(supervision.pid_file(settings)), None, "up")
+        watcher = supervised.get(supervision.WATCH)
+        if watcher is not None:
+            add(watcher.name, watcher.pid, supervision.metrics_port(settings), "up")
 
     pg_pid = postgres.pid(settings)
     add(
@@ -217,13 +244,14 @@ def status(settings: Settings) -> list[ProcessStatus]:
         settings.postgres_port,
         "up" if postgres.running(settings) else "starting",
     )
-    kafka_pid = kafka_broker.pid(settings)
-    add(
-        "kafka",
-        kafka_pid,
-        settings.kafka_port,
-        "up" if processes.port_open(settings.kafka_port) else "starting",
-    )
+    for node in kafka_broker.nodes(settings):
+        port = kafka_broker.broker_port(settings, node)
+        add(
+            kafka_broker.node_name(node),
+            kafka_broker.pid(settings, node),
+            port,
+            "up" if processes.port_open(port) else "starting",
+        )
     counts = topology.instance_counts(settings)
     for spec in topology.specs():
         for i in range(1, counts.get(spec.name, 0) + 1):

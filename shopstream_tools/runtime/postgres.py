@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import SERVICES, Settings
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import processes, supervision
 
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -25,6 +25,9 @@ SERVER_SETTINGS = {
     "log_min_duration_statement": "1000",
     "log_line_prefix": "'%m [%p] %d '",
 }
+
+
+NAME = "postgres"
 
 
 def bin_dir() -> Path:
@@ -105,49 +108,38 @@ def running(settings: Settings) -> bool:
 
 
 def start(settings: Settings) -> None:
+    """Run the postmaster under supervisord (as the server user when we are root), so a killed
+    database is started again; wait until it accepts connections."""
     init(settings)
     if running(settings):
         return
-    log = processes.log_file(settings, "postgres")
-    log.touch()
-    _give_to_server_user(log)
     data = cluster_dir(settings)
-    subprocess.run(
-        _as_server_user(
-            [
-                str(bin_dir() / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {settings.postgres_port} -k {data}",
-                "start",
-            ]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    argv = [str(bin_dir() / "postgres"), "-D", str(data), "-p", str(settings.postgres_port),
+            "-k", str(data)]  # fmt: skip
+    user = "postgres" if os.geteuid() == 0 else None
+    # SIGINT is PostgreSQL's fast shutdown: sessions are ended, the checkpoint written
+    supervision.add(settings, NAME, argv, user=user, stop_signal="INT")
+    processes.wait_until(lambda: running(settings) and _accepts(settings), 60, NAME)
     ensure_databases(settings)
 
 
+def _accepts(settings: Settings) -> bool:
+    """Past recovery and accepting sessions (an open port may still answer "starting up")."""
+    try:
+        return psql(settings, "SELECT 1").strip() == "1"
+    except subprocess.CalledProcessError:
+        return False
+
+
 def stop(settings: Settings) -> None:
+    if supervision.supervised(settings, NAME):
+        supervision.stop(settings, NAME)
+        return
     if not processes.alive(pid(settings)):
         return
-    subprocess.run(
+    subprocess.run(  # a cluster started by pg_ctl before supervision
         _as_server_user(
-            [
-                str(bin_dir() / "pg_ctl"),
-                "-D",
-                str(cluster_dir(settings)),
-                "-m",
-                "fast",
-                "-w",
-                "stop",
-            ]
+            [str(bin_dir() / "pg_ctl"), "-D", str(cluster_dir(settings)), "-m", "fast", "-w", "stop"]
         ),
         check=False,
         stdout=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from shopstream.config import Settings
+from shopstream_tools.runtime import supervision
 
 
 def run_dir(settings: Settings) -> Path:
@@ -60,7 +61,16 @@ def spawn(
 
 
 def read_pid(settings: Settings, name: str) -> int | None:
+    if supervision.supervised(settings, name):
+        return supervision.pid(settings, name)
     path = pid_file(settings, name)
+    try:
+        return int(path.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+
+
+def read_pid_file(path: Path) -> int | None:
     try:
         return int(path.read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
@@ -122,12 +132,17 @@ def terminate(pid: int | None, timeout: float = 20.0) -> bool:
 
 
 def stop(settings: Settings, name: str, timeout: float = 20.0) -> None:
+    """Stop a process; a supervised one stays stopped until it is started again (``up``)."""
+    if supervision.supervised(settings, name):
+        supervision.stop(settings, name)
+        return
     terminate(read_pid(settings, name), timeout)
     pid_file(settings, name).unlink(missing_ok=True)
 
 
 def managed_names(settings: Settings) -> list[str]:
-    return sorted(p.stem for p in run_dir(settings).glob("*.pid"))
+    pid_files = {p.stem for p in run_dir(settings).glob("*.pid")}
+    return sorted(pid_files | set(supervision.names(settings)))
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import exporters, satellites, topology
+from shopstream_tools.runtime import exporters, satellites, supervision, topology
 
 PROMETHEUS = "prometheus"
 PROMETHEUS_HOME = PROJECT_ROOT / "infra" / "prometheus"
@@ -67,6 +67,8 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
             jobs[job] = [_target(port, job)]
     if settings.kafka_metrics_port and exporters.jmx_agent_jar() is not None:
         jobs["kafka"] = [_target(settings.kafka_metrics_port, "kafka")]
+    # supervisord's event listener: restarts and crash loops of the supervised processes
+    jobs["supervisor"] = [_target(supervision.metrics_port(settings), supervision.WATCH)]
     jobs["prometheus"] = [_target(settings.prometheus_port, PROMETHEUS)]
     if settings.alertmanager_port:
         jobs["alertmanager"] = [_target(settings.alertmanager_port, satellites.ALERTMANAGER)]

@@ -46,10 +46,12 @@ READINESS_PATH = "/health/ready"
 METRICS_PATH = "/metrics"
 GATEWAY_PORT = 8080
 GATEWAY_STATUS_PORT = 8079
-# Consumer groups and the topics they read: their partitions cap the consumers' replicas.
-CONSUMER_GROUPS = {
-    "product-consumer": ("product-saga", ("order-events",)),
-    "order-consumer": ("order-saga", ("stock-events", "payment-events")),
+# Each consumer process's groups and the topics each reads (services/*/entrypoints/consumers.py;
+# tests/deploy/test_kubernetes.py checks these against the code): KEDA scales on every group's lag,
+# and the partitions of the topics cap the replicas.
+CONSUMER_GROUPS: dict[str, dict[str, tuple[str, ...]]] = {
+    "product-consumer": {"product-saga": ("order-events",)},
+    "order-consumer": {"order-saga": ("stock-events",), "order-catalog": ("product-events",)},
 }
 
 
@@ -176,6 +178,7 @@ def compose_workloads() -> list[Workload]:
     for name, svc in compose_config()["services"].items():
         env = shopstream_env(svc.get("environment") or {})
         ports = [int(p["target"]) for p in svc.get("ports") or []]
+        ports += [int(p) for p in svc.get("expose") or []]
         command = list(svc.get("command") or [])
         test = (svc.get("healthcheck") or {}).get("test") or []
         urls = [part for part in test if isinstance(part, str) and part.startswith("http://")]

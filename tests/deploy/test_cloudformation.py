@@ -94,9 +94,11 @@ def test_database_credentials_live_in_secrets_manager() -> None:
         for container in task["Properties"]["ContainerDefinitions"]:
             plain = {e["Name"] for e in container["Environment"]}
             assert "SHOPSTREAM_POSTGRES_PASSWORD" not in plain
-            (secret,) = container["Secrets"]
-            assert secret["Name"] == "SHOPSTREAM_POSTGRES_PASSWORD"
-            assert "DbSecretArn" in str(secret["ValueFrom"])
+            secrets = {s["Name"]: str(s["ValueFrom"]) for s in container["Secrets"]}
+            assert "DbSecretArn" in secrets["SHOPSTREAM_POSTGRES_PASSWORD"]
+            # MSK's SCRAM login, from the data stack's AmazonMSK_ secret
+            for name in ("SHOPSTREAM_KAFKA_SASL_USERNAME", "SHOPSTREAM_KAFKA_SASL_PASSWORD"):
+                assert "KafkaScramSecretArn" in secrets[name] and name not in plain
 
 
 def test_kafka_parameters_broker_count_partitions_replication() -> None:
@@ -112,9 +114,12 @@ def test_kafka_parameters_broker_count_partitions_replication() -> None:
     # a cluster keeps 6 so that its consumers scale out further. Every deployment agrees on it.
     k8s = dict(line.split("=", 1) for line in (PROJECT_ROOT / "deploy/k8s/base/config.env").read_text().splitlines()
                if line and not line.startswith("#"))  # fmt: skip
-    assert default_topics == Settings.from_env(
-        {"SHOPSTREAM_TOPIC_PARTITIONS": k8s["SHOPSTREAM_TOPIC_PARTITIONS"]}
-    ).topics(), "MSK and Kubernetes start with the same partitions"
+    assert (
+        default_topics
+        == Settings.from_env(
+            {"SHOPSTREAM_TOPIC_PARTITIONS": k8s["SHOPSTREAM_TOPIC_PARTITIONS"]}
+        ).topics()
+    ), "MSK and Kubernetes start with the same partitions"
     assert set(default_topics) == set(Settings().topics()), "the same topics as the code"
     assert re.fullmatch(params["TopicPartitions"]["AllowedPattern"], Settings().topic_partitions)
 
@@ -154,7 +159,7 @@ def test_ecs_services_scale_on_cpu_requests_and_lag_within_parameters() -> None:
         else:
             assert kinds == ["ConsumerLag"]
             role = "product-consumer" if service == "ProductConsumer" else "order-consumer"
-            _, read = h.CONSUMER_GROUPS[role]
+            read = [t for topics in h.CONSUMER_GROUPS[role].values() for t in topics]
             assert params[high]["Default"] <= max(partitions[t] for t in read)
 
 
@@ -489,3 +494,105 @@ def test_the_reservation_alarm_is_the_prometheus_rule() -> None:
     # "for: 1m": the condition over more than one minute's period
     assert alarm["Period"] * alarm["DatapointsToAlarm"] > 60
     assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_eks_installs_the_ebs_csi_driver_with_its_role_and_a_default_gp3_class() -> None:
+    addons = {
+        a["Properties"]["AddonName"]: a["Properties"]
+        for a in resources("eks.yaml", "AWS::EKS::Addon").values()
+    }
+    assert {"aws-ebs-csi-driver", "eks-pod-identity-agent", "metrics-server"} <= set(addons)
+    (association,) = addons["aws-ebs-csi-driver"]["PodIdentityAssociations"]
+    assert association["ServiceAccount"] == "ebs-csi-controller-sa"
+    role = resources("eks.yaml", "AWS::IAM::Role")[association["RoleArn"]["Fn::GetAtt"][0]]
+    assert "AmazonEBSCSIDriverPolicy" in str(role["Properties"]["ManagedPolicyArns"])
+    assert "pods.eks.amazonaws.com" in str(role["Properties"]["AssumeRolePolicyDocument"])
+    docs = h.rendered("eks")
+    defaults = [
+        d
+        for d in docs
+        if d["kind"] == "StorageClass"
+        and d["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")
+        == "true"
+    ]
+    assert [(d["provisioner"], d["parameters"]["type"]) for d in defaults] == [
+        ("ebs.csi.aws.com", "gp3")
+    ]
+    for claim_owner in (d for d in docs if d["kind"] == "StatefulSet"):
+        for claim in claim_owner["spec"].get("volumeClaimTemplates") or []:
+            assert claim["spec"].get("storageClassName") in (None, defaults[0]["metadata"]["name"])
+
+
+# Allocatable vCPU of a node (capacity less kubelet and system reservations, as EKS's AMI sets them).
+ALLOCATABLE_CPU = {"m7i.large": 1.93, "m7i.xlarge": 3.92, "m7i.2xlarge": 7.91}
+# Per node: the node exporter (ours) plus aws-node, kube-proxy, the EBS CSI node and the pod
+# identity agent (EKS's); per cluster: CoreDNS, the EBS CSI controller and metrics-server.
+PER_NODE_SYSTEM_CPU = 0.25
+CLUSTER_SYSTEM_CPU = 0.5
+# Pods of 0.25-0.5 vCPU never fill a node exactly.
+PACKING = 0.9
+
+
+def _cpu(value: Any) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def cpu_at_the_maxima(overlay: str) -> float:
+    """vCPU the pods request when every HPA and KEDA ScaledObject is at its maximum."""
+    docs = h.rendered(overlay)
+    maxima = {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]["maxReplicas"]
+        for d in docs
+        if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    maxima |= {
+        d["spec"]["scaleTargetRef"]["name"]: d["spec"]["maxReplicaCount"]
+        for d in docs
+        if d["kind"] == "ScaledObject"
+    }
+    total = 0.0
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        each = sum(
+            _cpu(c.get("resources", {}).get("requests", {}).get("cpu", 0))
+            for c in pod["containers"]
+        )
+        total += each * maxima.get(doc["metadata"]["name"], doc["spec"].get("replicas", 1))
+    return total + CLUSTER_SYSTEM_CPU
+
+
+def test_the_node_group_has_room_for_every_autoscaler_maximum() -> None:
+    params = h.cfn("eks.yaml")["Parameters"]
+    kind = params["NodeInstanceType"]["Default"]
+    per_node = (ALLOCATABLE_CPU[kind] - PER_NODE_SYSTEM_CPU) * PACKING
+    needed = cpu_at_the_maxima("eks")
+    assert needed > 10, "the computation reads the manifests' requests and maxima"
+    # no node autoscaler is installed by the stack: the nodes it starts with must hold the maxima
+    nodes = params["NodeDesiredSize"]["Default"]
+    assert nodes * per_node >= needed, (
+        f"{needed:.1f} vCPU at the maxima, {nodes} x {kind} hold {nodes * per_node:.1f}"
+    )
+    assert params["NodeMinSize"]["Default"] <= nodes <= params["NodeMaxSize"]["Default"]
+
+
+def test_msk_accepts_only_tls_clients_that_log_in_with_scram() -> None:
+    kafka = resources("data.yaml", "AWS::MSK::Cluster")["Kafka"]["Properties"]
+    assert kafka["EncryptionInfo"]["EncryptionInTransit"]["ClientBroker"] == "TLS"
+    auth = kafka["ClientAuthentication"]
+    assert auth["Sasl"]["Scram"]["Enabled"] is True and auth["Unauthenticated"]["Enabled"] is False
+    secret = resources("data.yaml", "AWS::SecretsManager::Secret")["KafkaScramSecret"]["Properties"]
+    assert secret["Name"]["Fn::Sub"].startswith("AmazonMSK_") and "KmsKeyId" in secret
+    logins = resources("data.yaml", "AWS::MSK::BatchScramSecret")["KafkaScramLogins"]["Properties"]
+    assert logins["SecretArnList"] == [{"Ref": "KafkaScramSecret"}]
+    eks = Settings.from_env(
+        dict(
+            line.split("=", 1)
+            for line in (h.K8S / "overlays" / "eks" / "config.env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
+    )
+    assert eks.kafka_security_protocol == "SASL_SSL"
+    assert all(server.endswith(":9096") for server in eks.kafka_servers.split(","))

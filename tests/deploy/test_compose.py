@@ -76,13 +76,26 @@ def test_the_seed_ports_are_published() -> None:
         assert port in published, f"{name} is not on :{port}"
 
 
-def test_kafka_runs_the_official_image_in_kraft_mode() -> None:
+def test_kafka_keeps_its_log_inside_the_mounted_volume() -> None:
     kafka = h.compose_config()["services"]["kafka"]
-    # Built FROM the official image, adding only the JMX exporter agent (test_observability.py).
+    log_dirs = kafka["environment"].get("KAFKA_LOG_DIRS")
+    assert log_dirs, "without KAFKA_LOG_DIRS the image writes /tmp/kraft-combined-logs"
+    mounted = [v["target"] for v in kafka["volumes"] if v["type"] == "volume"]
+    for directory in log_dirs.split(","):
+        assert any(Path(directory).is_relative_to(t) for t in mounted), (
+            f"{directory} is outside the volumes {mounted}: recreating kafka loses every topic"
+        )
+
+
+def test_kafka_runs_the_local_brokers_jars_in_kraft_mode() -> None:
+    kafka = h.compose_config()["services"]["kafka"]
+    # Built from the jars infra/kafka/pom.xml resolves, each pinned by its checksum.
     dockerfile = h.ROOT / kafka["build"]["context"] / kafka["build"].get("dockerfile", "Dockerfile")
-    text = dockerfile.read_text()
-    assert re.search(r"^ARG KAFKA_VERSION=\d+\.\d+\.\d+$", text, flags=re.M)
-    assert "\nFROM apache/kafka:${KAFKA_VERSION}\n" in text
+    lock = (dockerfile.parent / "jars.lock").read_text()
+    version = re.search(r"<kafka.version>([\d.]+)<", (h.ROOT / "infra/kafka/pom.xml").read_text())
+    assert version and f"kafka_2.13/{version[1]}/kafka_2.13-{version[1]}.jar" in lock
+    assert all(re.fullmatch(r"[0-9a-f]{64}  \S+\.jar", line)
+               for line in lock.splitlines() if not line.startswith("#"))  # fmt: skip
     env = kafka["environment"]
     assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
     assert not any("ZOOKEEPER" in k for k in env)

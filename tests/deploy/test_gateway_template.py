@@ -40,6 +40,9 @@ def nginx_test(conf_body: str, tmp_path: Path) -> tuple[int, str]:
         f"error_log {tmp_path}/logs/error.log;\n"
         "events { worker_connections 64; }\n"
         "http {\n"
+        # What the nginx image's own nginx.conf sets around conf.d: the template must not repeat it.
+        "    sendfile on;\n"
+        "    keepalive_timeout 65;\n"
         f"    client_body_temp_path {tmp_path}/client_body;\n"
         f"    proxy_temp_path {tmp_path}/proxy;\n"
         f"    fastcgi_temp_path {tmp_path}/fastcgi;\n"

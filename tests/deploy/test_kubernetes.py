@@ -20,7 +20,13 @@ from tests.deploy import helpers as h
 KEDA_SCHEMA = json.loads(
     (Path(__file__).parent / "schemas" / "keda-scaledobject-v1alpha1.json").read_text()
 )
-CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): KEDA_SCHEMA}
+KEDA_AUTH_SCHEMA = json.loads(
+    (Path(__file__).parent / "schemas" / "keda-triggerauthentication-v1alpha1.json").read_text()
+)
+CUSTOM_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): KEDA_SCHEMA,
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): KEDA_AUTH_SCHEMA,
+}
 
 
 def validate(doc: dict[str, Any]) -> None:
@@ -188,20 +194,53 @@ def test_consumers_scale_on_kafka_lag_capped_at_the_partitions(overlay: str) -> 
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in of_kind(overlay, "ScaledObject")}
     assert set(scaled) == set(h.CONSUMER_GROUPS)
     consumers = {d["metadata"]["name"]: d for d in of_kind(overlay, "Deployment")}
-    for name, (group, read) in h.CONSUMER_GROUPS.items():
+    for name, groups in h.CONSUMER_GROUPS.items():
         spec = scaled[name]["spec"]
-        (trigger,) = spec["triggers"]
-        assert trigger["type"] == "kafka"
-        assert trigger["metadata"]["consumerGroup"] == group
-        assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
-        cap = max(topics[t] for t in read)
+        # one trigger per group the process runs: KEDA scales on the largest lag of any of them
+        triggered = {t["metadata"]["consumerGroup"]: t for t in spec["triggers"]}
+        assert set(triggered) == set(groups), f"{name}: a trigger for each of {sorted(groups)}"
+        for trigger in triggered.values():
+            assert trigger["type"] == "kafka"
+            assert trigger["metadata"].get("allowIdleConsumers", "false") == "false"
+        cap = max(topics[t] for read in groups.values() for t in read)
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= cap, (
-            f"{name}: more consumers than the {cap} partitions of {read} would sit idle"
+            f"{name}: more consumers than the {cap} partitions it reads would sit idle"
         )
         env_source = spec["scaleTargetRef"]["envSourceContainerName"]
         pod = consumers[name]["spec"]["template"]["spec"]
         assert env_source in {c["name"] for c in pod["containers"]}
         assert "replicas" not in consumers[name]["spec"], "KEDA owns the replicas"
+
+
+def test_the_consumer_groups_are_the_ones_the_code_runs() -> None:
+    import importlib
+
+    for name, groups in h.CONSUMER_GROUPS.items():
+        module = importlib.import_module(f"services.{name.split('-')[0]}.entrypoints.consumers")
+        in_code = {v for k, v in vars(module).items() if k.endswith("GROUP") and isinstance(v, str)}
+        assert in_code == set(groups), f"{name} runs {sorted(in_code)}"
+
+
+@pytest.mark.parametrize("overlay", h.OVERLAYS)
+def test_keda_reaches_kafka_by_its_fully_qualified_name(overlay: str) -> None:
+    # KEDA's operator runs in namespace keda: a short name (kafka:9092) does not resolve there,
+    # neither in the bootstrap list nor in the brokers' advertised listeners it is sent to next.
+    bootstrap = shopstream_config(overlay)["data"]["SHOPSTREAM_KAFKA_BOOTSTRAP"]
+    for server in bootstrap.split(","):
+        host = server.rsplit(":", 1)[0]
+        assert host.count(".") >= 2, f"{overlay}: {server} is not fully qualified"
+    for broker in of_kind(overlay, "StatefulSet"):
+        if broker["metadata"]["name"] != "kafka":
+            continue
+        env = {
+            e["name"]: e.get("value", "")
+            for c in broker["spec"]["template"]["spec"]["containers"]
+            for e in c.get("env") or []
+        }
+        advertised = env["KAFKA_ADVERTISED_LISTENERS"].split("://", 1)[1]
+        assert advertised == bootstrap, "the broker advertises the name KEDA resolved"
+        namespace = broker["metadata"]["namespace"]
+        assert advertised.startswith(f"kafka.{namespace}.svc.cluster.local:")
 
 
 @pytest.mark.parametrize("overlay", h.OVERLAYS)
@@ -345,3 +384,31 @@ def test_network_policies_let_only_the_services_reach_the_database() -> None:
 def test_eks_version_is_the_validated_version() -> None:
     default = h.cfn("eks.yaml")["Parameters"]["KubernetesVersion"]["Default"]
     assert h.KUBERNETES_VERSION.startswith(default + ".")
+
+
+def test_on_eks_every_kafka_client_logs_in_to_msk() -> None:
+    docs = h.rendered("eks")
+    for doc in of_kind("eks", "Deployment"):
+        pod = doc["spec"]["template"]["spec"]
+        for container in pod["containers"][:1] + (pod.get("initContainers") or []):
+            if "--metrics-port" not in (container.get("args") or []) and container.get(
+                "args", [""]
+            )[0] not in ("serve", "migrate"):
+                continue
+            secrets = {
+                e["name"]: e["valueFrom"]["secretKeyRef"]["name"]
+                for e in container.get("env") or []
+                if "valueFrom" in e
+            }
+            for name in ("SHOPSTREAM_KAFKA_SASL_USERNAME", "SHOPSTREAM_KAFKA_SASL_PASSWORD"):
+                assert secrets.get(name) == "shopstream-kafka", (
+                    f"{doc['metadata']['name']}/{container['name']}: {name}"
+                )
+    auths = {d["metadata"]["name"] for d in docs if d["kind"] == "TriggerAuthentication"}
+    for scaled in of_kind("eks", "ScaledObject"):
+        for trigger in scaled["spec"]["triggers"]:
+            assert trigger["authenticationRef"]["name"] in auths
+            assert (
+                trigger["metadata"]["sasl"] == "scram_sha512"
+                and trigger["metadata"]["tls"] == "enable"
+            )

@@ -40,11 +40,16 @@ COMPOSE_ALERTMANAGER = h.DOCKER / "alertmanager" / "alertmanager.yml"
 DEFAULTS = Settings()
 
 # Local jobs a deployment does not scrape, and why.
+SUPERVISOR = "supervisord's event listener: containers are restarted by their orchestrator"
 NOT_SCRAPED: dict[str, dict[str, str]] = {
-    "compose": {"console": "the local operator console; compose runs kafbat/kafka-ui instead"},
-    "k8s-dev": {"console": "the local operator console; not deployed"},
+    "compose": {
+        "console": "the local operator console; compose runs kafbat/kafka-ui instead",
+        "supervisor": SUPERVISOR,
+    },
+    "k8s-dev": {"console": "the local operator console; not deployed", "supervisor": SUPERVISOR},
     "k8s-eks": {
         "console": "the local operator console; not deployed",
+        "supervisor": SUPERVISOR,
         "kafka": "MSK's brokers run no agent of ours (MSK open monitoring is a separate choice)",
         "zipkin": "no Zipkin in the overlay: tracing is off until config.env names an endpoint",
     },
@@ -226,11 +231,14 @@ def test_compose_kafka_serves_jmx_metrics_by_the_local_rules() -> None:
     jar, port, config = _javaagent(kafka["environment"]["KAFKA_OPTS"])
     assert port == EXPORTER_PORTS["kafka"]
     assert _bind_mounts("kafka")[config] == KAFKA_JMX_CONFIG
-    dockerfile = (h.ROOT / kafka["build"]["context"] / "Dockerfile").read_text()
-    assert re.search(rf"^COPY --from=\w+ .* {re.escape(jar)}$", dockerfile, flags=re.M), (
-        f"the image does not put the agent at {jar}"
-    )
-    assert re.search(r"^ADD --checksum=sha256:[0-9a-f]{64} ", dockerfile, flags=re.M)
+    dockerfile_path = h.ROOT / kafka["build"]["context"] / kafka["build"]["dockerfile"]
+    dockerfile = dockerfile_path.read_text()
+    # The agent is downloaded in a stage (its SHA-256 pinned) and copied to where KAFKA_OPTS says.
+    assert re.search(rf"/opt/jmx-exporter/jmx_prometheus_javaagent-\*\.jar {re.escape(jar)}$",
+                     dockerfile, flags=re.M), f"the image does not put the agent at {jar}"  # fmt: skip
+    assert re.search(r"^COPY --from=\w+ /opt/jmx-exporter /opt/jmx-exporter$", dockerfile, flags=re.M)
+    lock = (dockerfile_path.parent / "jmx-agent.lock").read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}  \S+/jmx_prometheus_javaagent-[\d.]+\.jar\n", lock)
     # The broker tools in the health check must not load the agent a second time (port taken).
     (check,) = [t for t in kafka["healthcheck"]["test"] if "kafka-broker-api-versions" in t]
     assert check.startswith("KAFKA_OPTS= ")

@@ -28,6 +28,9 @@ LOCAL_ONLY = {
     "SHOPSTREAM_KAFKA_CONTROLLER_PORT": "controller port of the local broker only",
     "SHOPSTREAM_KAFKA_HEAP": "heap of the local broker only; the Kafka containers and MSK size "
     "their own",
+    "SHOPSTREAM_KAFKA_BROKERS": "brokers local `up` starts (3 in the HA profile); deployments "
+    "give SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_KAFKA_BROKER_PORT_STEP": "ports of the local brokers only",
     "SHOPSTREAM_INSTANCE_ID": "the image entrypoint sets it from the host name (pod name, task "
     "host, container id) so every replica has its own (deploy/docker/entrypoint.sh)",
     "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "
@@ -66,6 +69,8 @@ LOCAL_ONLY = {
             "SERVICE_TOKEN_FILE",
         )
     },
+    "SHOPSTREAM_GATEWAY_BALANCING": "the gateway's default (least_conn) everywhere; the lab sets "
+    "others to compare them (ECS: the ALB balances, no nginx)",
 }
 NO_CLOUDWATCH = {
     "SHOPSTREAM_AWS_EMF_NAMESPACE": "no CloudWatch here: Prometheus scrapes the metrics (compose's, "
@@ -84,12 +89,25 @@ NO_GATEWAY = {
         "SHOPSTREAM_GATEWAY_ADDRESS_RATE_LIMIT",
     )
 }
+PLAINTEXT_BROKER = {
+    f"SHOPSTREAM_KAFKA_{name}": "the stack's own broker speaks plaintext on its private network"
+    for name in (
+        "SECURITY_PROTOCOL",
+        "SASL_MECHANISM",
+        "SASL_USERNAME",
+        "SASL_PASSWORD",
+        "CA_LOCATION",
+    )
+}
+SYSTEM_CAS = {
+    "SHOPSTREAM_KAFKA_CA_LOCATION": "MSK's certificates chain to Amazon's public CAs, which the image trusts",
+}
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH},
-    "ecs": {**LOCAL_ONLY, **NO_GATEWAY},
+    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH, **SYSTEM_CAS},
+    "ecs": {**LOCAL_ONLY, **NO_GATEWAY, **SYSTEM_CAS},
 }
 
 
@@ -102,6 +120,10 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_POSTGRES_USER",
     "SHOPSTREAM_POSTGRES_PASSWORD",
     "SHOPSTREAM_KAFKA_BOOTSTRAP",
+    "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL",
+    "SHOPSTREAM_KAFKA_SASL_MECHANISM",
+    "SHOPSTREAM_KAFKA_SASL_USERNAME",
+    "SHOPSTREAM_KAFKA_SASL_PASSWORD",
     "SHOPSTREAM_TOPIC_PARTITIONS",
     "SHOPSTREAM_TOPIC_REPLICATION",
     "SHOPSTREAM_PRODUCT_SERVICE_URL",

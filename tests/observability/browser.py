@@ -40,16 +40,51 @@ def _run(*args: str) -> str:
     return result.stdout
 
 
-def dom(url: str) -> str:
-    """The page's DOM as Chromium built it (`--dump-dom`)."""
-    return _run("--dump-dom", url)
+def _budget(wait_ms: int) -> list[str]:
+    # virtual time runs until the page's scripts and fetches are done (or the budget is spent), so
+    # charts drawn from /api/charts are in the DOM and on the screenshot
+    return [f"--virtual-time-budget={wait_ms}"] if wait_ms else []
 
 
-def screenshot(url: str, path: Path, width: int = 1280, height: int = 900) -> Path:
-    _run(f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={path}", url)
+# No name resolves but the loopback's: a page that needs the internet (a CDN) fails as offline.
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
+
+
+def dom(url: str, wait_ms: int = 0, offline: bool = False) -> str:
+    """The page's DOM as Chromium built it (`--dump-dom`), after ``wait_ms`` of virtual time."""
+    return _run(*_budget(wait_ms), *([OFFLINE] if offline else []), "--dump-dom", url)
+
+
+def screenshot(url: str, path: Path, width: int = 1280, height: int = 900, wait_ms: int = 0) -> Path:
+    _run(*_budget(wait_ms), f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={path}", url)
     if not path.exists() or path.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
         raise RuntimeError(f"no PNG written to {path}")
     return path
+
+
+class Charts(HTMLParser):
+    """Every drawn chart: {title: (series, points, has a canvas)} from charts.js' data attributes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charts: dict[str, list[int]] = {}
+        self.canvases: dict[str, int] = {}
+        self._open: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div" and found.get("class") == "chart":
+            self._open = found.get("data-title") or ""
+            self.charts[self._open] = [int(found.get("data-series") or -1), int(found.get("data-points") or -1)]
+            self.canvases[self._open] = 0
+        elif tag == "canvas" and self._open is not None:
+            self.canvases[self._open] += 1
+
+
+def charts(html: str) -> Charts:
+    parser = Charts()
+    parser.feed(html)
+    return parser
 
 
 class Tables(HTMLParser):

@@ -161,15 +161,86 @@ def test_dead_letter_view_shows_the_reason(platform, poison) -> None:
     assert "console-test" in headers and '"broken": true' in value
 
 
-def test_dashboards_view_evaluates_the_grafana_panels_live(platform) -> None:
+CHART_WAIT_MS = 20_000  # virtual time for charts.js to fetch and draw every chart
+
+
+def drawn(platform, path: str) -> dict[str, tuple[int, int, int]]:
+    """{chart title: (series, points, canvases)} as Chromium drew the page's charts."""
+    sep = "&" if "?" in path else "?"
+    page = browser.charts(browser.dom(console_url(platform, f"{path}{sep}window=900&refresh=0"), CHART_WAIT_MS))
+    assert page.charts, f"no charts on {path}"
+    return {t: (s, p, page.canvases[t]) for t, (s, p) in page.charts.items()}
+
+
+def test_health_view_draws_time_series(platform, product) -> None:
+    charts = drawn(platform, "/")
+    assert all(canvases == 1 for _, _, canvases in charts.values()), charts  # every chart drawn
+    for title in ("Requests per second", "p99 latency", "Consumer lag", "Outbox pending"):
+        series, points, _ = charts[title]
+        assert series >= 1 and points >= 2, (title, charts[title])  # a line, not a dot
+
+
+def test_dashboards_draw_every_panel_as_a_time_series(platform) -> None:
     index = browser.parse(browser.dom(console_url(platform, "/dashboards")))
     titles = [row[0] for row in index.tables["dashboards"][1:]]
     assert len(titles) == 5 and "shopstream / Kafka" in titles, titles
-    page = browser.parse(browser.dom(console_url(platform, "/dashboards/shopstream-kafka")))
-    partitions = page.tables["panel-partitions"][1:]
-    expected = sum(platform.settings.topics().values())
-    assert int(float(partitions[0][1])) >= expected, partitions  # plus __consumer_offsets
-    assert "class=bad" not in browser.dom(console_url(platform, "/dashboards/shopstream-postgresql"))
+    for uid in ("shopstream-service-overview", "shopstream-kafka", "shopstream-postgresql"):
+        charts = drawn(platform, f"/dashboards/{uid}")
+        assert all(canvases == 1 for _, _, canvases in charts.values()), (uid, charts)
+        with_data = [t for t, (series, points, _) in charts.items() if series >= 1 and points >= 1]
+        # the platform has run for a while: most panels of these boards have samples
+        assert len(with_data) >= len(charts) * 0.6, (uid, charts)
+    kafka = drawn(platform, "/dashboards/shopstream-kafka")
+    assert kafka["Partitions"][0] == 1 and kafka["Partitions"][1] >= 2, kafka["Partitions"]
+
+
+def test_chart_api_gives_units_thresholds_and_aligned_series(platform) -> None:
+    found = api(platform, "/api/charts/health/1", window=300).json()  # p99 latency
+    assert found["unit"] == "s" and found["window"] == 300
+    assert found["thresholds"] == [{"value": 0.5, "alert": "HttpLatencyP99OverObjective", "op": ">"}]
+    assert found["series"] and all(len(s["values"]) == len(found["x"]) for s in found["series"])
+    assert found["x"] == sorted(found["x"]) and found["x"][-1] - found["x"][0] == 300
+
+
+def test_lab_view_follows_a_running_load_generator(platform) -> None:
+    """A real vegeta run listed as the lab lists its generators: the lab view charts its step."""
+    import subprocess
+
+    from shopstream_tools.lab import scrape
+
+    vegeta = PROJECT_ROOT / ".tools" / "bin" / "vegeta"
+    port = scrape.free_port()
+    step = f"console-test-{uuid.uuid4().hex[:6]}"
+    target = f"GET http://127.0.0.1:{platform.settings.gateway_port}/products?limit=1\n"
+    attack = subprocess.Popen(
+        [str(vegeta), "attack", "-rate", "10", "-duration", "60s", f"-prometheus-addr=127.0.0.1:{port}"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert attack.stdin is not None
+    attack.stdin.write(target.encode())
+    attack.stdin.close()
+    scrape.register(platform.settings, port, "console-test", step, "vegeta")
+    try:
+
+        def scraped() -> bool:
+            rows = prom.query(platform.settings, f'sum(rate(request_seconds_count{{step="{step}"}}[30s]))')
+            return any(float(r["value"][1]) > 0 for r in rows)
+
+        prom.poll(scraped, 60, lambda: "Prometheus never scraped the load generator")
+        page = browser.parse(browser.dom(console_url(platform, "/lab")))
+        assert [step, "vegeta", "up"] in [r[1:] for r in page.tables["lab-steps"][1:]], page.tables
+        charts = drawn(platform, "/lab")
+        for title in ("Steps over time", "Request rate sent", "p99 latency as the generator saw it"):
+            series, points, canvases = charts[title]
+            assert canvases == 1 and series >= 1 and points >= 1, (title, charts[title])
+        if os.environ.get("SHOPSTREAM_SCREENSHOTS") == "1":  # while the step still runs
+            time.sleep(15)
+            url = console_url(platform, "/lab?window=300&refresh=0")
+            browser.screenshot(url, DOCS / "console-lab.png", height=1300, wait_ms=CHART_WAIT_MS)
+    finally:
+        scrape.unregister(platform.settings)
+        attack.kill()
+        attack.wait()
 
 
 def test_orders_view_form_and_bad_ids(platform) -> None:
@@ -195,6 +266,10 @@ def test_orders_view_form_and_bad_ids(platform) -> None:
         ("/kafka/dead-letter", {"limit": "many"}, 400, "limit"),
         ("/api/orders/not-a-uuid", {}, 400, "id"),
         ("/dashboards/no-such-board", {}, 404, "uid"),
+        ("/api/charts/no-such-board/0", {}, 404, "board"),
+        ("/api/charts/health/999", {}, 404, "panel"),
+        ("/api/charts/health/0", {"window": 10}, 400, "window"),
+        ("/api/charts/health/0", {"window": 86400}, 400, "window"),
     ],
 )
 def test_bad_input_is_a_4xx_problem(platform, path, params, status, field) -> None:
@@ -205,11 +280,30 @@ def test_bad_input_is_a_4xx_problem(platform, path, params, status, field) -> No
 
 
 def test_screenshot(platform, product, tmp_path: Path) -> None:
-    """Chromium renders the health view; SHOPSTREAM_SCREENSHOTS=1 keeps it in docs/operations."""
+    """Chromium renders the views, charts drawn; SHOPSTREAM_SCREENSHOTS=1 keeps them in docs/operations."""
     keep = os.environ.get("SHOPSTREAM_SCREENSHOTS") == "1"
     folder = DOCS if keep else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    time.sleep(0)  # the health view refreshes itself; one render is enough
-    for name, path in (("console-health", "/"), ("console-dead-letters", "/kafka/dead-letter")):
-        shot = browser.screenshot(console_url(platform, path), folder / f"{name}.png")
+    if keep:  # orders flowing, so the pipeline's charts have lines to show
+        with platform.client() as gw:
+            stocked = gw.post("/products", json={
+                "sku": f"SHOT-{uuid.uuid4().hex[:8].upper()}", "name": "Screenshot Mug",
+                "category": "Kitchen", "brand": "Lumo", "price": 9.5, "stock": 500,
+            }).json()  # fmt: skip
+            for _ in range(3):
+                for _ in range(15):
+                    gw.post("/orders", json={
+                        "customer_id": str(uuid.uuid4()), "mode": "async",
+                        "lines": [{"product_id": stocked["id"], "quantity": 1}],
+                        "shipping_address": {"name": "Ana", "line1": "Rua 1", "city": "Lisboa",
+                                             "postal_code": "1000-001", "country": "PT"},
+                    })  # fmt: skip
+                time.sleep(10)
+    shots = (
+        ("console-health", "/?window=900&refresh=0", 1800),
+        ("console-dashboard-pipeline", "/dashboards/shopstream-order-pipeline?window=900&refresh=0", 1500),
+        ("console-dead-letters", "/kafka/dead-letter", 900),
+    )
+    for name, path, height in shots:  # the lab view's: taken while a step runs, above
+        shot = browser.screenshot(console_url(platform, path), folder / f"{name}.png", height=height, wait_ms=CHART_WAIT_MS)
         assert shot.stat().st_size > 10_000  # a rendered page, not a blank one

@@ -20,13 +20,24 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 from uuid import UUID
 
-from services.order.domain.payment import Authorized, Declined, PaymentRequest, PaymentResult
+from services.order.adapters.payment_faults import FaultSwitch
+from services.order.domain.payment import (
+    Authorized,
+    Declined,
+    PaymentRequest,
+    PaymentResult,
+    PaymentUnavailable,
+)
 
 ALWAYS_APPROVE_CUSTOMER = UUID("00000000-0000-4000-8000-00000000acce")
 ALWAYS_DECLINE_CUSTOMER = UUID("00000000-0000-4000-8000-00000000dec1")
 
 
 class PaymentSimulator:
+    REMEMBERED = (
+        100_000  # authorizations kept for ``find``; an answer is lost for seconds, not days
+    )
+
     def __init__(
         self,
         *,
@@ -40,6 +51,7 @@ class PaymentSimulator:
         decline_amounts_cents: Iterable[int] = (),
         limit_cents: int | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        faults: FaultSwitch | None = None,
     ) -> None:
         if not 0.0 <= decline_rate <= 1.0:
             raise ValueError(f"decline_rate must be within [0, 1], got {decline_rate}")
@@ -59,6 +71,9 @@ class PaymentSimulator:
         self._sleep = sleep
         self.voided: set[str] = set()
         """Payment ids voided so far (in memory, for tests and the console)."""
+        self.authorized: dict[UUID, Authorized] = {}
+        """What this provider authorized, by order: asked when an answer was lost (``find``)."""
+        self.faults = faults or FaultSwitch(None)
 
     # Pure, deterministic parts -------------------------------------------------------------------
     def decide(self, request: PaymentRequest) -> PaymentResult:
@@ -81,16 +96,47 @@ class PaymentSimulator:
 
     # PaymentGateway ------------------------------------------------------------------------------
     async def authorize(self, request: PaymentRequest) -> PaymentResult:
-        delay = self.latency_seconds(request)
-        if delay > 0:
-            await self._sleep(delay)
-        return self.decide(request)
+        await self._answer_delay(self.latency_seconds(request))
+        result = self.decide(request)
+        if isinstance(result, Authorized):
+            self.authorized[request.order_id] = result
+            if len(self.authorized) > self.REMEMBERED:
+                del self.authorized[next(iter(self.authorized))]  # the oldest (insertion order)
+        await self._misbehave()  # a hanging provider has decided; its answer is what gets lost
+        return result
 
     async def void(self, payment_id: str, order_id: UUID) -> None:
-        delay = self.latency_ms / 1000.0
+        await self._answer_delay(self.latency_ms / 1000.0)
+        await self._misbehave()
+        self.voided.add(payment_id)
+
+    # PaymentLookup -------------------------------------------------------------------------------
+    async def find(self, order_id: UUID) -> Authorized | None:
+        await self._answer_delay(self.latency_ms / 1000.0)
+        await self._misbehave()
+        found = self.authorized.get(order_id)
+        return None if found is None or found.payment_id in self.voided else found
+
+    async def void_order(self, order_id: UUID) -> None:
+        found = await self.find(order_id)
+        if found is not None:
+            self.voided.add(found.payment_id)
+
+    # The fault switch ----------------------------------------------------------------------------
+    async def _answer_delay(self, delay: float) -> None:
+        fault = self.faults.current()
+        if self.faults.mode() == "slow":
+            delay += fault.delay_ms / 1000.0
         if delay > 0:
             await self._sleep(delay)
-        self.voided.add(payment_id)
+
+    async def _misbehave(self) -> None:
+        mode = self.faults.mode()
+        if mode == "fail":
+            raise PaymentUnavailable("simulated provider failure")
+        while mode == "hang":  # until the caller gives up or the fault is switched off
+            await self._sleep(0.1)
+            mode = self.faults.mode()
 
     # Internals -----------------------------------------------------------------------------------
     def _authorized(self, request: PaymentRequest) -> Authorized:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 from services.order.domain.events import PaymentAuthorized, PaymentDeclined
@@ -44,6 +44,11 @@ class PaymentUnavailable(Exception):
     """The provider could not answer (timeout, outage): nothing was decided, retry later."""
 
 
+class PaymentOutcomeUnknown(PaymentUnavailable):
+    """The provider may have authorized but its answer never came (timeout) and it could not be
+    asked afterwards; the order is compensated and a stray authorization lapses at the provider."""
+
+
 class PaymentGateway(Protocol):
     async def authorize(self, request: PaymentRequest) -> PaymentResult:
         """Authorize the amount, or decline it. Raises PaymentUnavailable on transient failure."""
@@ -64,3 +69,17 @@ def payment_event(
             amount_cents=result.amount_cents,
         )
     return PaymentDeclined(order_id=order_id, occurred_at=at, reason=result.reason)
+
+
+@runtime_checkable
+class PaymentLookup(Protocol):
+    """What a provider offers to settle an answer that was lost: ask by the order's idempotency key,
+    or void whatever it authorized under that key."""
+
+    async def find(self, order_id: UUID) -> Authorized | None:
+        """The authorization recorded for the order, if any."""
+        ...
+
+    async def void_order(self, order_id: UUID) -> None:
+        """Void the order's authorization, if there is one. Idempotent."""
+        ...

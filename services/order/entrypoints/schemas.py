@@ -13,16 +13,16 @@ Uuid = Annotated[str, Meta(examples=["0b7c9f4e-2a51-4d1c-9a3e-6f5d2c1b0a01"])]
 # Requests -----------------------------------------------------------------------------------------
 class LineRequest(msgspec.Struct, forbid_unknown_fields=True):
     product_id: Uuid
-    quantity: Annotated[int, Meta(description="units, 1 to 1000")]
+    quantity: Annotated[int, Meta(description="units, 1 to 1000", examples=[2])]
 
 
 class AddressRequest(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    line1: str
-    city: str
-    postal_code: str
+    name: Annotated[str, Meta(examples=["Erika Mustermann"])]
+    line1: Annotated[str, Meta(examples=["Heidestraße 17"])]
+    city: Annotated[str, Meta(examples=["Köln"])]
+    postal_code: Annotated[str, Meta(examples=["51147"])]
     country: Annotated[str, Meta(description="ISO 3166-1 alpha-2, upper case", examples=["DE"])]
-    line2: str = ""
+    line2: Annotated[str, Meta(examples=["3rd floor"])] = ""
 
 
 class PlaceOrderRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,20 +34,22 @@ class PlaceOrderRequest(msgspec.Struct, forbid_unknown_fields=True):
     ] = None
     mode: Annotated[
         str | None,
-        Meta(description="sync or async; the query parameter and X-Processing-Mode win"),
+        Meta(description="sync or async; the query parameter and X-Processing-Mode win", examples=["async"]),
     ] = None
 
 
 class CancelRequest(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(min_length=1, max_length=500)] = "cancelled by the customer"
+    reason: Annotated[str, Meta(min_length=1, max_length=500, examples=["ordered the wrong size"])] = (
+        "cancelled by the customer"
+    )
 
 
 # Responses --------------------------------------------------------------------------------------
 class LineView(msgspec.Struct):
-    product_id: str
-    quantity: int
-    unit_price_cents: int
-    total_cents: int
+    product_id: Uuid
+    quantity: Annotated[int, Meta(examples=[2])]
+    unit_price_cents: Annotated[int, Meta(examples=[12990])]
+    total_cents: Annotated[int, Meta(examples=[25980])]
 
 
 class ItemView(msgspec.Struct):
@@ -82,19 +84,26 @@ class StatusChangeView(msgspec.Struct):
 
 
 class OrderView(msgspec.Struct):
-    id: str
-    customer_id: str
+    id: Uuid
+    customer_id: Annotated[str, Meta(examples=["7d4e2c1a-9b8f-4e3d-a2c1-0f9e8d7c6b5a"])]
     status: Annotated[
-        str, Meta(description="PENDING, STOCK_RESERVED, PAYMENT_AUTHORIZED, CONFIRMED, CANCELLED, REJECTED")
+        str,
+        Meta(
+            description="PENDING, STOCK_RESERVED, PAYMENT_AUTHORIZED, CONFIRMED, CANCELLED, REJECTED",
+            examples=["CONFIRMED"],
+        ),
     ]
-    mode: str
+    mode: Annotated[str, Meta(examples=["async"])]
     outcome: Annotated[
         str,
-        Meta(description="in_progress, confirmed, stock_rejected, payment_declined, cancelled, rejected"),
+        Meta(
+            description="in_progress, confirmed, stock_rejected, payment_declined, cancelled, rejected",
+            examples=["confirmed"],
+        ),
     ]
     version: Annotated[int, Meta(description="events in the order's stream")]
     lines: list[LineView]
-    total_cents: int
+    total_cents: Annotated[int, Meta(examples=[25980])]
     shipping_address: AddressView
     reserved: Annotated[list[ItemView], Meta(description="stock the product service reserved")]
     released: Annotated[list[ItemView], Meta(description="reserved stock given back")]

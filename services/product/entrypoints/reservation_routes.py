@@ -23,26 +23,29 @@ from services.product.service_layer import reservations
 from shopstream.guards import require_service
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
+ProductId = Annotated[str, Meta(examples=["5f0c6a1e-8d2b-4c7a-9e3f-2b1d0a9c8e7f"])]
+OrderId = Annotated[str, Meta(examples=["0b7c9f4e-2a51-4d1c-9a3e-6f5d2c1b0a01"])]
+
 
 class RequestedLine(msgspec.Struct, forbid_unknown_fields=True):
-    product_id: str
-    quantity: Annotated[int, Meta(ge=1, le=1000)]
+    product_id: ProductId
+    quantity: Annotated[int, Meta(ge=1, le=1000, examples=[2])]
 
 
 class ReservationRequest(msgspec.Struct, forbid_unknown_fields=True):
-    order_id: str
+    order_id: OrderId
     lines: Annotated[list[RequestedLine], Meta(min_length=1, max_length=MAX_LINES)]
 
 
 class HeldLineView(msgspec.Struct):
-    product_id: str
-    quantity: int
-    unit_price_cents: int
+    product_id: ProductId
+    quantity: Annotated[int, Meta(examples=[2])]
+    unit_price_cents: Annotated[int, Meta(examples=[12990])]
 
 
 class ReservationView(msgspec.Struct):
-    order_id: str
-    status: str
+    order_id: OrderId
+    status: Annotated[str, Meta(description="held, released or committed", examples=["held"])]
     lines: list[HeldLineView]
 
 

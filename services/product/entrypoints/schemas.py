@@ -11,64 +11,76 @@ from msgspec import UNSET, Meta, UnsetType
 from services.product.domain.model import Product
 
 Text = Annotated[str, Meta(max_length=5000)]
-Money = Annotated[Decimal, Meta(description="price in the shop's currency, at most 2 decimals")]
+Money = Annotated[
+    Decimal, Meta(description="price in the shop's currency, at most 2 decimals", examples=["129.90"])
+]
+# Realistic values for the OpenAPI document (Swagger UI fills its request bodies with them).
+Sku = Annotated[str, Meta(max_length=5000, examples=["HEAD-0001"])]
+Name = Annotated[str, Meta(max_length=5000, examples=["Aurora ANC wireless headphones"])]
+Category = Annotated[str, Meta(max_length=5000, examples=["Audio"])]
+Brand = Annotated[str, Meta(max_length=5000, examples=["Sonora"])]
+Description = Annotated[
+    str, Meta(max_length=5000, examples=["Over-ear, active noise cancelling, 30 h battery, USB-C."])
+]
+Reason = Annotated[str, Meta(max_length=80, examples=["goods received from supplier"])]
+Stamp = Annotated[str, Meta(examples=["2026-12-05T10:15:38.123456+00:00"])]
 
 
 class NewProduct(msgspec.Struct, forbid_unknown_fields=True):
-    sku: Annotated[str, Meta(examples=["HEAD-0001"])]
-    name: Text
-    category: Text
-    brand: Text
+    sku: Sku
+    name: Name
+    category: Category
+    brand: Brand
     price: Money
-    stock: Annotated[int, Meta(ge=0, description="units in stock")]
-    description: Text = ""
+    stock: Annotated[int, Meta(ge=0, description="units in stock", examples=[25])]
+    description: Description = ""
 
 
 class ProductReplacement(msgspec.Struct, forbid_unknown_fields=True):
     """Every editable field (stock has its own endpoints)."""
 
-    sku: Text
-    name: Text
-    category: Text
-    brand: Text
+    sku: Sku
+    name: Name
+    category: Category
+    brand: Brand
     price: Money
-    description: Text = ""
+    description: Description = ""
 
 
 class ProductChanges(msgspec.Struct, forbid_unknown_fields=True):
     """Only the fields to change (JSON merge patch)."""
 
-    sku: Text | UnsetType = UNSET
-    name: Text | UnsetType = UNSET
-    category: Text | UnsetType = UNSET
-    brand: Text | UnsetType = UNSET
+    sku: Sku | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    category: Category | UnsetType = UNSET
+    brand: Brand | UnsetType = UNSET
     price: Money | UnsetType = UNSET
-    description: Text | UnsetType = UNSET
+    description: Description | UnsetType = UNSET
 
 
 class StockLevel(msgspec.Struct, forbid_unknown_fields=True):
-    stock: Annotated[int, Meta(ge=0)]
-    reason: Annotated[str, Meta(max_length=80)] = "stock count"
+    stock: Annotated[int, Meta(ge=0, examples=[40])]
+    reason: Reason = "stock count"
 
 
 class StockAdjustment(msgspec.Struct, forbid_unknown_fields=True):
-    delta: Annotated[int, Meta(description="units added (positive) or removed (negative)")]
-    reason: Annotated[str, Meta(max_length=80)] = "adjustment"
+    delta: Annotated[int, Meta(description="units added (positive) or removed (negative)", examples=[12])]
+    reason: Reason = "adjustment"
 
 
 class ProductView(msgspec.Struct):
-    id: str
-    sku: str
-    name: str
-    description: str
-    category: str
-    brand: str
-    price: float
-    stock: int
+    id: Annotated[str, Meta(examples=["5f0c6a1e-8d2b-4c7a-9e3f-2b1d0a9c8e7f"])]
+    sku: Sku
+    name: Name
+    description: Description
+    category: Category
+    brand: Brand
+    price: Annotated[float, Meta(examples=[129.9])]
+    stock: Annotated[int, Meta(examples=[25])]
     in_stock: bool
-    version: int
-    created_at: str
-    updated_at: str
+    version: Annotated[int, Meta(examples=[3])]
+    created_at: Stamp
+    updated_at: Stamp
 
 
 class SearchResult(msgspec.Struct):

@@ -36,11 +36,17 @@ def run(lab: Lab) -> list[dict[str, Any]]:
             lab.settings = testbed.set_partitions(lab.settings, partitions, lab.log)
             ceiling = ceilings.kafka_producer(lab.settings, partitions, p.kafka_records, lab.raw, lab.stop)
             lab.log(f"  kafka producer on {partitions} partition(s): {ceiling['rate']:,.0f} msg/s")
-            if lab.order_service:
+            if lab.order_service and p.pt04_users:  # the plan: users placing async orders
+                drive = drivers.locust(
+                    lab, f"PT-04-p{partitions}", weights={"place_order": 1}, users=p.pt04_users,
+                    spawn_rate=max(p.pt04_users, 1), seconds=p.pt04_seconds, mode="async",
+                )  # fmt: skip
+            elif lab.order_service:
                 drive = drivers.vegeta(lab, f"PT-04-p{partitions}", "async", p.pt04_rate, p.pt04_seconds)
             else:  # without orders, the product events of a catalog change stand in
                 drive = drivers.locust(lab, f"PT-04-p{partitions}", weights=lab.read_weights(), users=20, spawn_rate=20, seconds=p.pt04_seconds)
-            record = measure(lab, "PT-04", f"partitions={partitions}", {"partitions": partitions, "rate": p.pt04_rate}, drive, p.pt04_seconds)
+            params = {"partitions": partitions, **({"users": p.pt04_users} if p.pt04_users else {"rate": p.pt04_rate})}
+            record = measure(lab, "PT-04", f"partitions={partitions}", params, drive, p.pt04_seconds)
             record["kafka_ceiling"] = ceiling
             drivers.attach_orders(lab, record)
             if lab.order_service:

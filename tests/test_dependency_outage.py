@@ -1,0 +1,63 @@
+"""PostgreSQL away for a while: the services say so at once (503 problem+json, readiness false)
+instead of piling up requests, and everything resumes by itself when it is back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from shopstream_tools.runtime import postgres, supervision
+
+pytestmark = pytest.mark.integration
+
+
+def _wait(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} after {timeout:.0f}s")
+
+
+def _status(client: httpx.Client, path: str) -> int:
+    try:
+        return client.get(path).status_code
+    except httpx.HTTPError:
+        return 0
+
+
+def test_postgres_outage_is_answered_with_503_and_heals(platform) -> None:
+    settings = platform.settings
+    product = httpx.Client(base_url=platform.url("product"), timeout=15)
+    order = httpx.Client(base_url=platform.url("order"), timeout=15)
+    unknown = uuid.uuid4()  # never cached: every read of it goes to the database
+    try:
+        postgres.stop(settings)
+        for client, path in ((product, f"/products/{unknown}"), (order, f"/orders/{unknown}")):
+            started = time.monotonic()
+            answer = client.get(path)
+            took = time.monotonic() - started
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["status"] == 503
+            assert answer.headers.get("retry-after")
+            assert took < 4.0, f"{path} took {took:.1f}s to say it cannot answer"
+            started = time.monotonic()
+            assert client.get("/health/ready").status_code == 503
+            assert time.monotonic() - started < 3.0
+    finally:
+        postgres.start(settings)
+    _wait(lambda: _status(product, "/health/ready") == 200, 30, "product not ready again")
+    _wait(lambda: _status(order, "/health/ready") == 200, 30, "order not ready again")
+    assert product.get(f"/products/{unknown}").status_code == 404
+    assert order.get(f"/orders/{unknown}").status_code == 404
+    # relays and consumers that lost their connections were restarted, none given up on
+    _wait(
+        lambda: all(s.state == "RUNNING" for s in supervision.states(settings).values()),
+        90,
+        f"not all running: {supervision.states(settings)}",
+    )
