@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from shopstream import auth
 from shopstream.config import Settings
 from shopstream_tools.runtime import platform, processes
 
@@ -108,7 +109,9 @@ ADDRESS = {"name": "Ada Lovelace", "line1": "12 Analytical Row", "line2": "", "c
 
 
 async def _place_orders(base: str, seconds: float, clients: int) -> int:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    token = auth.admin_token(Settings.from_env())  # an operator may order for any customer
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as http:
         # Orders drain stock: take products that still have some, spread over the price range.
         products = (await http.get("/products?in_stock=true&limit=100&sort=price_asc")).json()
         ids = [p["id"] for p in products["items"] if p["stock"] >= 50]

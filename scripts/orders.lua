@@ -3,7 +3,9 @@
 -- product ids, one a line (default /tmp/product-ids.txt). Prints one RESULT line at the end.
 --   psql -h 127.0.0.1 -p 15432 -U shopstream product -Atc \
 --     "select id from products where stock >= 200 order by id limit 2000" > /tmp/product-ids.txt
---   MODE=sync wrk -t1 -c8 -d10s -s scripts/orders.lua http://127.0.0.1:8080
+--   TOKEN=$(.venv/bin/shopstream token --admin) MODE=sync wrk -t1 -c8 -d10s -s scripts/orders.lua \
+--     http://127.0.0.1:8080
+-- TOKEN: an operator's bearer token (it may order for any customer, docs/security.md).
 local ids = {}
 for line in io.lines(os.getenv("IDS") or "/tmp/product-ids.txt") do ids[#ids + 1] = line end
 local mode = os.getenv("MODE") or "sync"
@@ -19,7 +21,9 @@ request = function()
     .. '","lines":[{"product_id":"' .. ids[math.random(#ids)] .. '","quantity":1}],'
     .. '"shipping_address":{"name":"Ada","line1":"1 Main St","city":"Paris",'
     .. '"postal_code":"75001","country":"FR"}}'
-  return wrk.format("POST", "/orders?mode=" .. mode, {["Content-Type"] = "application/json"}, body)
+  local headers = {["Content-Type"] = "application/json"}
+  if os.getenv("TOKEN") then headers["Authorization"] = "Bearer " .. os.getenv("TOKEN") end
+  return wrk.format("POST", "/orders?mode=" .. mode, headers, body)
 end
 done = function(summary, latency, requests)
   local seconds = summary.duration / 1e6

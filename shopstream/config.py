@@ -39,12 +39,38 @@ class Settings:
 
     gateway_rate_limit: int = _doc("requests per second allowed per client at the gateway", 5000)
     gateway_rate_burst: int = _doc("burst above the rate before the gateway answers 429", 10000)
+    gateway_address_rate_limit: int = _doc(
+        "requests per second (and burst) allowed per client address, whatever tokens it sends",
+        20000,
+    )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
     gateway_balancing: str = _doc(
         "how the gateway spreads requests over a service's instances: least_conn, round_robin,"
         " random_two (two instances at random, the one with fewer connections) or customer_hash"
         " (one customer's requests to one instance)",
         "least_conn",
+    )
+
+    auth_issuer: str = _doc(
+        "`iss` every bearer token must carry (the local issuer, or an OIDC provider's URL)",
+        "shopstream-local",
+    )
+    auth_audience: str = _doc("`aud` every bearer token must carry", "shopstream")
+    auth_jwks_url: str = _doc(
+        "where the issuer publishes its JWKS, e.g. an OIDC provider's jwks_uri (derived when empty:"
+        " the local issuer's jwks.json in the data folder)",
+        "",
+    )
+    auth_leeway_seconds: float = _doc("clock skew allowed on a token's exp/nbf/iat", 30.0)
+    auth_cache_entries: int = _doc("validated tokens each process remembers (until they expire)", 10000)
+    auth_admin_claim: str = _doc(
+        "claim whose value (a string or a list) holds the caller's roles, e.g. cognito:groups",
+        "roles",
+    )
+    service_token_file: str = _doc(
+        "file holding the credential order-service presents on product-service's internal"
+        " /reservations API (derived when empty: service-token in the data folder)",
+        "",
     )
 
     postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
@@ -169,6 +195,14 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir) if self.data_dir else PROJECT_ROOT / "data"
+
+    @property
+    def jwks_location(self) -> str:
+        return self.auth_jwks_url or str(self.data_path / "auth" / "jwks.json")
+
+    @property
+    def service_token_path(self) -> Path:
+        return Path(self.service_token_file) if self.service_token_file else self.data_path / "auth" / "service-token"
 
     @property
     def kafka_servers(self) -> str:

@@ -236,7 +236,10 @@ def create_app(
     ready_check: Callable[[], Awaitable[bool]],
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    guards: Sequence[Any] = (),
 ) -> Litestar:
+    """``guards`` run before every route: services pass shopstream.guards.authenticate, so a
+    request with a token that does not verify is refused everywhere (docs/security.md)."""
     settings = Settings.from_env()
     tracing.setup(settings, service)
     emf.configure(settings.aws_emf_namespace)  # CloudWatch EMF on stdout, when on AWS
@@ -264,6 +267,7 @@ def create_app(
         ],
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
+        guards=list(guards),
         middleware=[request_context_middleware(service)],
         exception_handlers={
             ValidationException: _on_validation,

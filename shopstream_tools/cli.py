@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,17 @@ def cmd_scale(settings: Settings, args: argparse.Namespace) -> int:
     if args.consumers is not None:
         platform.scale_consumers(settings, args.service, args.consumers)
         print(f"{args.service}: {args.consumers} consumer process(es) sharing the partitions")
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream import auth
+
+    auth.ensure_local_issuer(settings)
+    if args.admin:
+        print(auth.admin_token(settings, args.ttl))
+    else:
+        print(auth.customer_token(settings, str(args.customer), args.ttl))
     return 0
 
 
@@ -335,6 +347,13 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_scale)
 
+    s = sub.add_parser("token", help="mint a bearer token with the local issuer's key")
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", type=uuid.UUID, metavar="UUID", help="a customer's token")
+    who.add_argument("--admin", action="store_true", help="an operator's token (role admin)")
+    s.add_argument("--ttl", type=int, default=3600, help="seconds the token stays valid")
+    s.set_defaults(func=cmd_token)
+
     s = sub.add_parser("seed", help="load a realistic, deterministic catalog")
     s.add_argument("--products", type=int, default=100_000)
     s.add_argument("--force", action="store_true", help="seed again even if already seeded")
@@ -405,6 +424,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     s.add_argument("--connections", type=int, default=64)
     s.add_argument("--rounds", type=int, default=3, help="repeats; medians are reported")
+    s.add_argument(
+        "--anonymous", action="store_true", help="no bearer tokens (default: signed-in customers)"
+    )
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser(

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer
 
-from shopstream import events
+from shopstream import auth, events
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.runtime import platform as runtime
 
@@ -63,10 +63,28 @@ class Platform:
     def gateway(self) -> str:
         return f"http://127.0.0.1:{self.settings.gateway_port}"
 
-    def client(self, service: str = "", instance: int = 1) -> httpx.Client:
-        base = self.url(service, instance) if service else self.gateway
+    def admin_token(self) -> str:
+        return auth.admin_token(self.settings)
+
+    def customer_token(self, customer_id: str | uuid.UUID) -> str:
+        return auth.customer_token(self.settings, str(customer_id))
+
+    def headers(self, service: str = "", token: str | None = "") -> dict[str, str]:
+        """Headers of a test client: an operator's token unless ``token`` names another (None:
+        anonymous), and on a service's own port the service credential of its internal API."""
+        chosen = self.admin_token() if token == "" else token
         # a client id of its own, so the gateway's per-client rate limit never meets another test
-        return httpx.Client(base_url=base, timeout=30, headers={"X-Client-Id": uuid.uuid4().hex})
+        headers = {"X-Client-Id": uuid.uuid4().hex}
+        if chosen is not None:
+            headers["Authorization"] = f"Bearer {chosen}"
+        if service:
+            headers[auth.SERVICE_HEADER] = auth.service_credential(self.settings)
+        return headers
+
+    def client(self, service: str = "", instance: int = 1, token: str | None = "") -> httpx.Client:
+        """A client of the gateway (or of a service's own port), as an operator by default."""
+        base = self.url(service, instance) if service else self.gateway
+        return httpx.Client(base_url=base, timeout=30, headers=self.headers(service, token))
 
 
 @pytest.fixture(scope="session")

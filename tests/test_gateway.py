@@ -2,12 +2,14 @@
 
 Integration tests start Debian's nginx on ports 31079/31080 with upstream echo servers on
 31181-31183 (31189 stays closed), all under a private data folder, so they run beside a running
-platform. Every request carries a fresh X-Client-Id unless a test pins one, so only the rate-limit
-test ever meets the (deliberately small) rate limit.
+platform. Every request carries a fresh bearer token (a JWT-shaped string: nginx keys the rate limit
+on it and does not verify it; the services do, tests/security) unless a test pins one, so only the
+rate-limit tests ever meet the (deliberately small) rate limits.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import re
@@ -36,6 +38,7 @@ STATUS_PORT = 31079
 ECHO_PORTS = (31181, 31182, 31183)
 CLOSED_PORT = 31189
 RATE, BURST = 20, 20
+ADDRESS_RATE = 10_000  # high: only the test that means to meets it
 BODY_LIMIT = 4096
 PRODUCT_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE"
 ORDER_METHODS = "GET, HEAD, POST, DELETE"
@@ -59,6 +62,11 @@ class Reply:
         return json.loads(self.body)
 
 
+def token() -> str:
+    """A JWT-shaped string with a signature of its own: a principal the gateway has not seen."""
+    return f"eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ0In0.{uuid.uuid4().hex}{uuid.uuid4().hex}"
+
+
 def call(
     method: str,
     path: str,
@@ -67,8 +75,8 @@ def call(
     port: int = GATEWAY_PORT,
     conn: http.client.HTTPConnection | None = None,
 ) -> Reply:
-    """One request, on a fresh connection unless one is given; a fresh X-Client-Id by default."""
-    sent = {"X-Client-Id": f"t-{uuid.uuid4().hex}", **(headers or {})}
+    """One request, on a fresh connection unless one is given; a fresh principal by default."""
+    sent = {"Authorization": f"Bearer {token()}", **(headers or {})}
     own = conn is None
     conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -85,7 +93,7 @@ def post_without_length(path: str) -> Reply:
     conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=10)
     try:
         conn.putrequest("POST", path)
-        conn.putheader("X-Client-Id", f"t-{uuid.uuid4().hex}")
+        conn.putheader("Authorization", f"Bearer {token()}")
         conn.endheaders()
         resp = conn.getresponse()
         return Reply(resp.status, resp.headers, resp.read())
@@ -119,6 +127,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         gateway_status_port=STATUS_PORT,
         gateway_rate_limit=RATE,
         gateway_rate_burst=BURST,
+        gateway_address_rate_limit=ADDRESS_RATE,
         gateway_body_limit="4k",
     )
 
@@ -200,6 +209,7 @@ def test_render_takes_limits_and_ports_from_settings() -> None:
     assert "client_max_body_size 2m;" in conf
     assert "rate=123r/s;" in conf
     assert "limit_req zone=gw_clients burst=456 nodelay;" in conf
+    assert "limit_req zone=gw_addresses burst=20000 nodelay;" in conf
     assert "listen 127.0.0.1:9180 default_server" in conf
     assert "listen 127.0.0.1:9179 " in conf
     assert re.search(r"^\s*listen (?!127\.0\.0\.1:)", conf, re.M) is None
@@ -432,8 +442,8 @@ def test_body_over_the_limit_is_413(standard: Echo) -> None:
 
 
 @pytest.mark.integration
-def test_rate_limit_per_client_is_429(standard: Echo) -> None:
-    client = {"X-Client-Id": f"flood-{uuid.uuid4().hex}"}
+def test_rate_limit_per_principal_is_429(standard: Echo) -> None:
+    client = {"Authorization": f"Bearer {token()}"}
     conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=10)
     began = time.monotonic()
     replies = [call("GET", "/products/1", headers=client, conn=conn) for _ in range(200)]
@@ -447,22 +457,58 @@ def test_rate_limit_per_client_is_429(standard: Echo) -> None:
     assert_problem(limited, 429, "Too Many Requests")
     assert limited.header("Retry-After") == "1"
 
-    # Other clients are unaffected; the flooding one is still limited. One request in 1/RATE s
+    # Other principals are unaffected; the flooding one is still limited. One request in 1/RATE s
     # passes again, so a handful fired at once is mostly refused.
     assert call("GET", "/products/1").status == 200
     again = Counter(call("GET", "/products/1", headers=client).status for _ in range(5))
     assert again[429] >= 3, again
-
-    # Without a (usable) X-Client-Id the key is the address: these share one bucket.
-    anonymous = Counter(
-        call("GET", "/products/1", headers={"X-Client-Id": ""}).status for _ in range(60)
-    )
-    assert anonymous[429] > 0, anonymous
-    invalid = Counter(
-        call("GET", "/products/1", headers={"X-Client-Id": "no spaces allowed"}).status
+    # A header the client picks changes nothing: the same token is the same principal.
+    rotated = Counter(
+        call("GET", "/products/1", headers={**client, "X-Client-Id": uuid.uuid4().hex}).status
         for _ in range(5)
     )
-    assert invalid[429] >= 3, invalid
+    assert rotated[429] >= 3, rotated
+
+
+@pytest.mark.integration
+def test_anonymous_clients_are_limited_by_address_whatever_x_client_id_says(
+    standard: Echo,
+) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=10)
+    statuses = Counter(
+        call("GET", "/products/1", conn=conn,
+             headers={"Authorization": "", "X-Client-Id": f"c-{uuid.uuid4().hex}"}).status
+        for _ in range(100)
+    )  # fmt: skip
+    conn.close()
+    assert statuses[429] >= 50, statuses
+    # neither does an Authorization header that is not a bearer token buy a bucket of its own
+    odd = Counter(
+        call("GET", "/products/1", headers={"Authorization": f"Basic {uuid.uuid4().hex}"}).status
+        for _ in range(5)
+    )
+    assert odd[429] >= 3, odd
+
+
+@pytest.mark.integration
+def test_tokens_the_client_cannot_sign_are_capped_per_address(
+    settings: Settings, echo: Echo
+) -> None:
+    """A fresh forged token per request gets a fresh principal bucket, but every one of them is a
+    401 at the services (tests/security) and the address's ceiling limits them all together."""
+    tight = dataclasses.replace(settings, gateway_address_rate_limit=RATE)
+    gateway.stop(settings, timeout=10)
+    gateway.start(tight, {"product": [31181, 31182], "order": [31183]})
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", GATEWAY_PORT, timeout=10)
+        began = time.monotonic()
+        statuses = Counter(call("GET", "/products/1", conn=conn).status for _ in range(200))
+        elapsed = time.monotonic() - began
+        conn.close()
+    finally:
+        gateway.stop(tight, timeout=10)
+    assert statuses[429] > 0, (statuses, elapsed)
+    assert statuses[200] <= RATE * (1 + elapsed) + 5, (statuses, elapsed)
 
 
 @pytest.mark.integration

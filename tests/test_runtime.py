@@ -51,7 +51,7 @@ def test_scale_up_and_down_without_dropping_requests(platform) -> None:
     def traffic() -> None:
         nonlocal answered
         with httpx.Client(
-            base_url=platform.gateway, timeout=10, headers={"X-Client-Id": "scale-test"}
+            base_url=platform.gateway, timeout=10, headers={**platform.headers(), "X-Client-Id": "scale-test"}
         ) as c:
             while not stop.is_set():
                 for attempt in (1, 2):

@@ -257,6 +257,9 @@ class Shopper(FastHttpUser):
         customers = DATA.get("customers") or [str(uuid.uuid4())]
         self.customer = random.choice(customers)
         self.headers = {"X-Client-Id": self.client_id, "Accept": "application/json"}
+        token = (DATA.get("tokens") or {}).get(self.customer)
+        if token:  # a shopper signs in: orders are placed and listed as this customer
+            self.headers["Authorization"] = f"Bearer {token}"
 
     def _get(self, path: str, name: str) -> None:
         with self.client.get(path, name=name, headers=self.headers, catch_response=True) as r:

@@ -24,12 +24,27 @@ function common.seed()
 end
 
 function common.get(path)
+   local client = math.random(1, common.CLIENTS)
    local headers = {
-      ["X-Client-Id"] = "bench-" .. math.random(1, common.CLIENTS),
+      ["X-Client-Id"] = "bench-" .. client,
       ["User-Agent"] = common.USER_AGENT,
       ["Accept"] = "application/json",
    }
+   if common.tokens() then
+      -- client n is signed in as customer n: the services verify each token once, then cache it
+      headers["Authorization"] = "Bearer " .. common.TOKENS[(client - 1) % #common.TOKENS + 1]
+   end
    return wrk.format("GET", path, headers)
+end
+
+-- SHOPSTREAM_BENCH_TOKENS names a file of bearer tokens, one a line (`shopstream bench` writes it
+-- unless --anonymous); without it the requests are anonymous.
+function common.tokens()
+   if common.TOKENS == nil then
+      local file = os.getenv("SHOPSTREAM_BENCH_TOKENS")
+      common.TOKENS = (file and #file > 0) and common.lines(file) or false
+   end
+   return common.TOKENS
 end
 
 function common.lines(path)

@@ -17,6 +17,7 @@ from services.order.service_layer.handlers import SagaCommands, command_table
 from services.order.service_layer.messagebus import MessageBus
 from services.order.service_layer.orders import OrderService, utcnow
 from services.order.service_layer.unit_of_work import UnitOfWork
+from shopstream import auth
 from shopstream.config import Settings
 
 # Payments in flight at once per process: a batch of stock answers pays concurrently.
@@ -33,7 +34,9 @@ def bootstrap(
     clock: Callable[[], datetime] = utcnow,
 ) -> OrderService:
     chosen = strategy or PartitionStrategy(settings.order_partition_strategy)
-    client = products or ProductClient(settings.product_service)
+    client = products or ProductClient(
+        settings.product_service, credential=auth.service_credential(settings)
+    )
 
     def uow() -> UnitOfWork:
         return UnitOfWork(pool, chosen)

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -72,6 +73,8 @@ WARMUP_SECONDS = 2
 PAUSE_SECONDS = 2.0
 # nginx flushes its buffered access log every second; read it only after that.
 ACCESS_LOG_FLUSH_SECONDS = 1.5
+TOKENS_ENV = "SHOPSTREAM_BENCH_TOKENS"
+BENCH_CLIENTS = 1024  # the client ids of performance-tests/wrk/common.lua
 
 
 @dataclass
@@ -207,6 +210,7 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
         print("Start the platform with `.venv/bin/shopstream up` (or `make up`), then run again.")
         return 2
     duration, connections, rounds = int(args.duration), int(args.connections), int(args.rounds)
+    anonymous = bool(getattr(args, "anonymous", False))
     if duration < 1 or connections < WRK_THREADS or rounds < 1:
         print(f"need --duration >= 1, --connections >= {WRK_THREADS}, --rounds >= 1")
         return 2
@@ -229,6 +233,7 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="shopstream-bench-") as scratch:
             workdir = Path(scratch)
             (workdir / "ids.txt").write_text("\n".join(ids) + "\n")
+            _sign_in(settings, workdir, anonymous)
             bench = Bench(settings, duration, connections, wrk, pgbench, workdir, run_dir, groups)
             print(
                 f"warm-up ({WARMUP_SECONDS}s per HTTP target), then {rounds} round(s) of "
@@ -257,6 +262,7 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
             "db_pool_size": settings.db_pool_size,
             "gateway_rate_limit": settings.gateway_rate_limit,
             "catalog_products": len(ids),
+            "authenticated": not anonymous,
         },
         "sql": {
             "by_id": by_id_script(),
@@ -269,6 +275,19 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print_report(report, out)
     return 1 if sum(r["error_count"] for r in runs) else 0
+
+
+def _sign_in(settings: Settings, workdir: Path, anonymous: bool) -> None:
+    """One customer token per wrk client id (performance-tests/wrk/common.lua), or none."""
+    from shopstream import auth
+
+    if anonymous:
+        os.environ.pop(TOKENS_ENV, None)
+        return
+    auth.ensure_local_issuer(settings)
+    tokens = [auth.customer_token(settings, str(uuid.uuid4()), 86400) for _ in range(BENCH_CLIENTS)]
+    (workdir / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    os.environ[TOKENS_ENV] = str(workdir / "tokens.txt")  # wrk inherits it
 
 
 def _write_load_files(run_dir: Path, windows: Sequence[PriceWindow]) -> None:

@@ -22,6 +22,7 @@ from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
 
+from shopstream import auth
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
@@ -84,7 +85,9 @@ class Console:
     async def order(self, order_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
         """The order and its event stream (the event store), from the order service's API."""
         base = f"http://127.0.0.1:{self.settings.gateway_port}/orders/{order_id}"
-        headers = {"X-Client-Id": "shopstream-console"}
+        # the console reads any customer's order: it is an operator (docs/security.md)
+        token = auth.admin_token(self.settings, 300)
+        headers = {"X-Client-Id": "shopstream-console", "Authorization": f"Bearer {token}"}
         try:
             async with httpx.AsyncClient(timeout=5, headers=headers) as client:
                 order, stream = await asyncio.gather(client.get(base), client.get(f"{base}/events"))

@@ -79,8 +79,9 @@ def order_targets(lab: Lab, path: Path, mode: str, count: int) -> None:
             items = [{"product_id": pid, "quantity": 1} for pid in rng.sample(w.order_products, 2)]
             if w.scarce_products and rng.random() < 0.02:
                 items.append({"product_id": rng.choice(w.scarce_products), "quantity": 1})
+            customer = rng.choice(w.customers)
             body = {
-                "customer_id": rng.choice(w.customers),
+                "customer_id": customer,
                 "lines": items,
                 "shipping_address": {"name": "Lab Customer", "line1": "1 Benchmark Way",
                                      "city": "Lisbon", "postal_code": "1000-001", "country": "PT"},
@@ -90,6 +91,7 @@ def order_targets(lab: Lab, path: Path, mode: str, count: int) -> None:
                 "Content-Type": "application/json",
                 "Idempotency-Key": uuid.UUID(int=rng.getrandbits(128)).hex,
                 "X-Client-Id": f"lab-open-{rng.randrange(1024)}",
+                "Authorization": f"Bearer {w.tokens[customer]}",
             }
             yield vegeta_target("POST", f"{lab.gateway}/orders", json.dumps(body).encode(), headers)
 

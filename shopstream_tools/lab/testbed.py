@@ -67,6 +67,7 @@ def lab_settings(
         product_service_url="",
         gateway_rate_limit=UNLIMITED_RATE,
         gateway_rate_burst=UNLIMITED_RATE,
+        gateway_address_rate_limit=UNLIMITED_RATE,
         topic_partitions=topic_partitions(partitions),
         log_level="WARNING",  # an INFO line per request would be measured too
     )

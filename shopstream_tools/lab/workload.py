@@ -8,12 +8,13 @@ import asyncio
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
+from shopstream import auth
 from shopstream.config import Settings
 from shopstream_tools.bench import SEEDED_SKU, price_windows
 
@@ -34,10 +35,20 @@ class Workload:
     scarce_products: list[str]
     scarce_stock: int
     customers: list[str]
+    tokens: dict[str, str] = field(default_factory=dict)
+    """customer -> bearer token minted with the local issuer's key: the lab orders as customers"""
 
     @property
     def lab_products(self) -> list[str]:
         return self.order_products + self.scarce_products
+
+
+LAB_TOKEN_SECONDS = 86400
+
+
+def _setup_headers(settings: Settings) -> dict[str, str]:
+    """The lab sets up its catalog as an operator."""
+    return {"X-Client-Id": "lab-setup", "Authorization": f"Bearer {auth.admin_token(settings)}"}
 
 
 def customers(count: int) -> list[str]:
@@ -117,7 +128,7 @@ async def _order_catalog_knows(settings: Settings, ids: list[str]) -> bool:
 def restock_scarce(settings: Settings, workload: Workload) -> None:
     """Put the scarce products back to their starting stock (before each test)."""
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
-    with httpx.Client(base_url=gateway, timeout=30, headers={"X-Client-Id": "lab-setup"}) as c:
+    with httpx.Client(base_url=gateway, timeout=30, headers=_setup_headers(settings)) as c:
         for pid in workload.scarce_products:
             r = c.put(f"/products/{pid}/stock", json={"stock": workload.scarce_stock, "reason": "lab reset"})
             r.raise_for_status()
@@ -135,7 +146,7 @@ def prepare(
 ) -> Workload:
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     products = asyncio.run(_ids(settings, catalog))
-    with httpx.Client(base_url=gateway, timeout=30, headers={"X-Client-Id": "lab-setup"}) as c:
+    with httpx.Client(base_url=gateway, timeout=30, headers=_setup_headers(settings)) as c:
         plenty = _ensure_products(
             settings, c, [ORDER_SKU.format(i) for i in range(order_products)], PLENTY, False
         )
@@ -153,6 +164,8 @@ def prepare(
         for w in price_windows()
     ]
     who = customers(customer_count)
+    # a day's validity outlasts any lab run; the services' token cache makes each a one-time cost
+    tokens = {c: auth.customer_token(settings, c, LAB_TOKEN_SECONDS) for c in who}
     path = folder / "workload.json"
     path.write_text(
         json.dumps(
@@ -162,8 +175,10 @@ def prepare(
                 "scarce_products": few,
                 "scarce_share": 0.02,
                 "customers": who,
+                "tokens": tokens,
+                "admin_token": auth.admin_token(settings, LAB_TOKEN_SECONDS),
                 "windows": windows,
             }
         )
     )
-    return Workload(path, products, plenty, few, scarce_stock, who)
+    return Workload(path, products, plenty, few, scarce_stock, who, tokens)

@@ -50,20 +50,30 @@ def perf_settings(base: Settings | None = None) -> Settings:
     return lab_settings(base or Settings.from_env(), PERF_DATA, PERF_OFFSET)
 
 
-def order_targets(gateway: str, products: list[str], customers: list[str], count: int) -> list[str]:
+def order_targets(
+    gateway: str,
+    products: list[str],
+    customers: list[str],
+    count: int,
+    tokens: dict[str, str] | None = None,
+) -> list[str]:
+    """Async orders by random customers, each signed in with its token when ``tokens`` has one."""
     from shopstream_tools.lab.load import vegeta_target
 
     rng = random.Random()  # fresh Idempotency-Keys every run: a repeated key replays an old order
     lines = []
     for _ in range(count):
+        customer = rng.choice(customers)
         body = {
-            "customer_id": rng.choice(customers),
+            "customer_id": customer,
             "lines": [{"product_id": p, "quantity": 1} for p in rng.sample(products, 2)],
             "shipping_address": ADDRESS,
             "mode": "async",
         }
         headers = {"Content-Type": "application/json",
                    "Idempotency-Key": uuid.UUID(int=rng.getrandbits(128)).hex}  # fmt: skip
+        if tokens and customer in tokens:
+            headers["Authorization"] = f"Bearer {tokens[customer]}"
         lines.append(vegeta_target("POST", f"{gateway}/orders", json.dumps(body).encode(), headers))
     return lines
 
@@ -192,7 +202,7 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
         windows = json.loads(work.path.read_text())["windows"]
         count = int(plan.order_rate * plan.order_seconds * 1.05) + 10
         orders = step(settings, folder, "orders",
-                      order_targets(gateway, work.order_products, work.customers, count),
+                      order_targets(gateway, work.order_products, work.customers, count, work.tokens),
                       plan.order_rate, plan.order_seconds, plan, profile)  # fmt: skip
         count = int(plan.read_rate * plan.read_seconds * 1.05) + 10
         reads = step(settings, folder, "reads", read_targets(gateway, work.products, windows, count),

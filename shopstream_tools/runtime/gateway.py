@@ -278,6 +278,7 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         "body_buffer": str(min(body_limit, _BODY_BUFFER_MAX) or _BODY_BUFFER_MAX),
         "rate_limit": str(settings.gateway_rate_limit),
         "rate_burst": str(settings.gateway_rate_burst),
+        **_address_limit(settings),
         "gateway_port": str(int(settings.gateway_port)),
         "status_port": str(int(settings.gateway_status_port)),
         "route_map": "\n".join(
@@ -370,6 +371,14 @@ def _workers(master: int) -> dict[int, str]:
             child = int(stat.parent.name)
             children[child] = processes.command_line(child)
     return children
+
+
+# Rate limits by principal (docs/gateway.md) ------------------------------------------------------
+def _address_limit(settings: Settings) -> dict[str, str]:
+    """The per-address ceiling over every principal from one address (one second's burst)."""
+    if settings.gateway_address_rate_limit < settings.gateway_rate_limit:
+        raise ValueError("gateway_address_rate_limit must be >= gateway_rate_limit")
+    return {"address_rate_limit": str(settings.gateway_address_rate_limit)}
 
 
 def start(settings: Settings, upstreams: dict[str, list[int]]) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from shopstream import db
+from shopstream import auth, db
 from shopstream.config import Settings
 from shopstream_tools.runtime import (
     gateway,
@@ -84,6 +84,7 @@ def migrate_all(settings: Settings) -> dict[str, list[str]]:
 def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     """Start everything that is not running; return the seconds it took."""
     started = time.monotonic()
+    auth.ensure_local_issuer(settings)  # before the services: they read its JWKS
     kafka_broker.start(settings)  # the JVM boots while PostgreSQL starts and migrates
     postgres.start(settings)
     log(f"postgres  ready on :{settings.postgres_port}")

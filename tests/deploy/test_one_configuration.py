@@ -53,6 +53,22 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
+    # Identity (docs/security.md). Not wired into the deployments yet (issue 12): until it is, the
+    # containers take the local issuer's defaults and their services accept no token but anonymous
+    # product reads. Each deployment must set its OIDC issuer, audience and JWKS URL, and the
+    # service credential from its secret store.
+    **{
+        f"SHOPSTREAM_{name}": "identity settings not wired into the deployments yet (issue 12)"
+        for name in (
+            "AUTH_ISSUER",
+            "AUTH_AUDIENCE",
+            "AUTH_JWKS_URL",
+            "AUTH_LEEWAY_SECONDS",
+            "AUTH_CACHE_ENTRIES",
+            "AUTH_ADMIN_CLAIM",
+            "SERVICE_TOKEN_FILE",
+        )
+    },
     "SHOPSTREAM_GATEWAY_BALANCING": "the gateway's default (least_conn) everywhere; the lab sets "
     "others to compare them (ECS: the ALB balances, no nginx)",
 }
@@ -70,6 +86,7 @@ NO_GATEWAY = {
         "SHOPSTREAM_GATEWAY_RATE_LIMIT",
         "SHOPSTREAM_GATEWAY_RATE_BURST",
         "SHOPSTREAM_GATEWAY_BODY_LIMIT",
+        "SHOPSTREAM_GATEWAY_ADDRESS_RATE_LIMIT",
     )
 }
 PLAINTEXT_BROKER = {

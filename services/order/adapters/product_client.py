@@ -66,12 +66,14 @@ class ProductClient:
         timeout: float = 5.0,
         attempts: int = 4,
         backoff: float = 0.1,
+        credential: str = "",
     ) -> None:
         self._http = InternalHTTP(
             base_url,
             timeout=timeout,
             connect_timeout=2.0,
-            headers={"X-Client-Id": CLIENT_ID},
+            # the credential of product-service's internal /reservations API (docs/security.md)
+            headers={"X-Client-Id": CLIENT_ID, "X-Service-Credential": credential},
             max_connections=200,
             max_idle=50,
         )

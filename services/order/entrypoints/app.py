@@ -31,6 +31,12 @@ from services.order.domain.placement import parse_place_order
 from services.order.domain.state import OrderState, OrderStatus, Outcome
 from services.order.domain.values import ProcessingMode
 from services.order.entrypoints import state as runtime
+from services.order.entrypoints.access import (
+    caller,
+    customer_filter,
+    customer_for_new_order,
+    may_see,
+)
 from services.order.entrypoints.schemas import (
     CancelRequest,
     EventStream,
@@ -41,9 +47,10 @@ from services.order.entrypoints.schemas import (
 )
 from services.order.entrypoints.views import encode, event_view, order_view
 from services.order.service_layer.orders import KeyReused, OrderNotFound
-from shopstream import db
+from shopstream import db, guards
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
+from shopstream.guards import require_user
 from shopstream.http import (
     PROBLEM_JSON,
     Problem,
@@ -100,6 +107,14 @@ async def _read(order_id: uuid.UUID) -> OrderView | None:
 async def _view(order_id: uuid.UUID) -> OrderView:
     view = await _read(order_id)
     if view is None:
+        raise _not_found(order_id)
+    return view
+
+
+async def _own_view(request: Request[Any, Any, Any], order_id: uuid.UUID) -> OrderView:
+    """The order, if the caller may see it; another customer's order is a 404 like a missing one."""
+    view = await _read(order_id)
+    if view is None or not may_see(caller(request), view.customer_id):
         raise _not_found(order_id)
     return view
 
@@ -175,6 +190,7 @@ def _answer_sync(state: OrderState, view: OrderView, replayed: bool = False) -> 
     description="202 + Location (async), 201 (sync, confirmed), 409 out of stock, 402 payment"
     " declined, 422 invalid order or unknown product. Retry safely with an Idempotency-Key.",
     responses=PLACE_RESPONSES,
+    guards=[require_user],
 )
 async def place_order(
     request: Request[Any, Any, Any],
@@ -190,6 +206,7 @@ async def place_order(
 ) -> Response[OrderView]:
     data = await strict_body(request, PlaceOrderRequest)
     payload = msgspec.to_builtins(data)
+    payload["customer_id"] = customer_for_new_order(caller(request), data.customer_id)
     try:
         command = parse_place_order(
             payload,
@@ -248,8 +265,10 @@ async def _changed(
     "/orders/{order_id:str}",
     summary="Read an order",
     responses={400: _problem_spec("malformed id or query"), 404: _problem_spec("no such order")},
+    guards=[require_user],
 )
 async def read_order(
+    request: Request[Any, Any, Any],
     order_id: str,
     wait: Annotated[
         float | None,
@@ -263,26 +282,28 @@ async def read_order(
     """The order with its status history, per-stage timestamps, lines and total. With ``wait``,
     the answer comes as soon as the order changes past ``version`` (default: its version now)."""
     oid = uuid_param(order_id, "order_id")
-    if wait is None or wait == 0:
-        if version is not None and version < 0:
-            raise Problem(400, "Invalid query", "version must be >= 0",
-                          [field_error("version", "must be >= 0")])
-        return encoded(encode(await _view(oid)))
-    if not 0 < wait <= MAX_WAIT_SECONDS:
-        raise Problem(400, "Invalid query", f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
-                      [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")])
     if version is not None and version < 0:
         raise Problem(400, "Invalid query", "version must be >= 0",
                       [field_error("version", "must be >= 0")])
+    if wait is not None and wait != 0 and not 0 < wait <= MAX_WAIT_SECONDS:
+        raise Problem(400, "Invalid query", f"wait must be within (0, {MAX_WAIT_SECONDS:g}]",
+                      [field_error("wait", f"must be within (0, {MAX_WAIT_SECONDS:g}]")])
+    view = await _own_view(request, oid)
+    if wait is None or wait == 0:
+        return encoded(encode(view))
     return encoded(encode(await _changed(oid, version, wait)))
 
 
-@get("/orders/{order_id:str}/updates", summary="Follow an order (server-sent events)")
-async def order_updates(order_id: str) -> ServerSentEvent:
+@get(
+    "/orders/{order_id:str}/updates",
+    summary="Follow an order (server-sent events)",
+    guards=[require_user],
+)
+async def order_updates(request: Request[Any, Any, Any], order_id: str) -> ServerSentEvent:
     """Server-sent events: an ``order`` event with the order now and at every change, until
     it ends; a comment every few seconds keeps idle connections open."""
     oid = uuid_param(order_id, "order_id")
-    await _view(oid)  # 404 before the stream starts
+    await _own_view(request, oid)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
         with runtime.STATE.feed.watch(str(oid)) as changed:
@@ -310,15 +331,18 @@ async def order_updates(order_id: str) -> ServerSentEvent:
     )
 
 
-@get("/orders", summary="List orders")
+@get("/orders", summary="List orders", guards=[require_user])
 async def list_orders(
+    request: Request[Any, Any, Any],
     customer_id: Annotated[str | None, Parameter(description="only this customer's orders")] = None,
     status: Annotated[str | None, Parameter(description=f"one of {', '.join(_STATUSES)}")] = None,
     limit: Annotated[int, Parameter(description="page size, at most the configured maximum")] = 20,
     cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page")] = None,
 ) -> Response[OrderPage]:
-    """Newest first, keyset-paginated: follow next_cursor until it is null."""
+    """Newest first, keyset-paginated: follow next_cursor until it is null. Customers list only
+    their own orders; operators anyone's, or all."""
     customer = uuid_param(customer_id, "customer_id") if customer_id is not None else None
+    customer = customer_filter(caller(request), customer)
     if status is not None and status not in _STATUSES:
         raise Problem(400, "Invalid query", f"status must be one of {', '.join(_STATUSES)}",
                       [field_error("status", f"must be one of {', '.join(_STATUSES)}")])
@@ -349,6 +373,7 @@ async def list_orders(
         404: _problem_spec("no such order"),
         409: _problem_spec("the order is confirmed or rejected: it cannot be cancelled"),
     },
+    guards=[require_user],
 )
 async def cancel_order(
     request: Request[Any, Any, Any], order_id: str, data: CancelRequest | None = None
@@ -356,6 +381,7 @@ async def cancel_order(
     """Cancel before confirmation: the stock held is released and an authorized payment voided.
     Cancelling a cancelled order answers it again; a confirmed or rejected one answers 409."""
     oid = uuid_param(order_id, "order_id")
+    await _own_view(request, oid)
     body = CancelRequest()
     if await request.body():
         body = await strict_body(request, CancelRequest)
@@ -373,9 +399,14 @@ async def cancel_order(
     return encoded(encode(await _view(oid)))
 
 
-@get("/orders/{order_id:str}/events", summary="An order's events (its stream in the store)")
-async def order_events(order_id: str) -> Response[EventStream]:
+@get(
+    "/orders/{order_id:str}/events",
+    summary="An order's events (its stream in the store)",
+    guards=[require_user],
+)
+async def order_events(request: Request[Any, Any, Any], order_id: str) -> Response[EventStream]:
     oid = uuid_param(order_id, "order_id")
+    await _own_view(request, oid)
     async with runtime.STATE.db.acquire() as conn:
         rows = await queries.events(conn, oid)
     if not rows:
@@ -400,12 +431,14 @@ def create(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     shop_logging.configure(f"order-{settings.instance_id}", settings.log_level)
     runtime.STATE = runtime.State(settings)
+    guards.configure(settings)
     return create_app(
         "order",
         "shopstream order-service",
         __doc__ or "",
         [place_order, read_order, order_updates, list_orders, cancel_order, order_events],
         ready_check=_ready,
+        guards=[guards.authenticate],
         on_startup=[_startup],
         on_shutdown=[_shutdown],
     )

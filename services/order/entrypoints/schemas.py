@@ -26,9 +26,12 @@ class AddressRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PlaceOrderRequest(msgspec.Struct, forbid_unknown_fields=True):
-    customer_id: Uuid
     lines: Annotated[list[LineRequest], Meta(description="1 to 100 lines, one per product")]
     shipping_address: AddressRequest
+    customer_id: Annotated[
+        Uuid | None,
+        Meta(description="the token's subject when omitted; a customer may name only themselves"),
+    ] = None
     mode: Annotated[
         str | None,
         Meta(description="sync or async; the query parameter and X-Processing-Mode win", examples=["async"]),

@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,9 @@ class SearchQuery:
         return self.sort or ("relevance" if self.text else "newest")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def build_query(
     *,
     text: str = "",
@@ -58,7 +62,17 @@ def build_query(
     cursor: str = "",
     facets: bool = False,
 ) -> SearchQuery:
-    errors: list[tuple[str, str]] = []
+    errors: list[tuple[str, str]] = [
+        # PostgreSQL text cannot hold NUL; no shopper types a control character (issue 12)
+        (name, "must not contain control characters")
+        for name, value in (
+            ("q", text),
+            ("category", category),
+            ("brand", brand),
+            ("cursor", cursor),
+        )
+        if _CONTROL.search(value)
+    ]
     text = text.strip()
     if len(text) > 200:
         errors.append(("q", "must be at most 200 characters"))

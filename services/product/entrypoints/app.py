@@ -32,11 +32,13 @@ from services.product.entrypoints.schemas import (
     view,
 )
 from services.product.service_layer.catalog import Catalog, NotFound
-from shopstream import db
+from shopstream import db, guards
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
+from shopstream.guards import require_admin
 from shopstream.http import Problem, create_app, encoded, field_error, strict_body, uuid_param
 
+ADMIN = [require_admin]  # catalog and stock writes are for operators (docs/security.md)
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
 
@@ -110,7 +112,7 @@ def _answer(
     return encoded(body, status, {"ETag": product.etag, **(headers or {})})
 
 
-@post("/products", status_code=201, summary="Create a product")
+@post("/products", status_code=201, guards=ADMIN, summary="Create a product")
 async def create_product(
     request: Request[Any, Any, Any], data: NewProduct
 ) -> Response[ProductView]:
@@ -155,7 +157,7 @@ async def _revise(
     return _answer(stored)
 
 
-@put("/products/{product_id:str}", summary="Replace a product's editable fields")
+@put("/products/{product_id:str}", guards=ADMIN, summary="Replace a product's editable fields")
 async def replace_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductReplacement
 ) -> Response[ProductView]:
@@ -163,7 +165,7 @@ async def replace_product(
     return await _revise(request, product_id, await strict_body(request, ProductReplacement))
 
 
-@patch("/products/{product_id:str}", summary="Change some fields of a product")
+@patch("/products/{product_id:str}", guards=ADMIN, summary="Change some fields of a product")
 async def patch_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductChanges
 ) -> Response[ProductView]:
@@ -171,7 +173,7 @@ async def patch_product(
     return await _revise(request, product_id, await strict_body(request, ProductChanges))
 
 
-@delete("/products/{product_id:str}", status_code=204, summary="Delete a product")
+@delete("/products/{product_id:str}", status_code=204, guards=ADMIN, summary="Delete a product")
 async def delete_product(request: Request[Any, Any, Any], product_id: str) -> None:
     """Delete a product; emits ProductDeleted."""
     pid = _product_id(product_id)
@@ -180,7 +182,7 @@ async def delete_product(request: Request[Any, Any, Any], product_id: str) -> No
     runtime.STATE.cache.invalidate(pid, gone)
 
 
-@put("/products/{product_id:str}/stock", summary="Set the stock level")
+@put("/products/{product_id:str}/stock", guards=ADMIN, summary="Set the stock level")
 async def set_stock(
     request: Request[Any, Any, Any], product_id: str, data: StockLevel
 ) -> Response[ProductView]:
@@ -195,7 +197,10 @@ async def set_stock(
 
 
 @post(
-    "/products/{product_id:str}/stock/adjustments", status_code=200, summary="Add or remove stock"
+    "/products/{product_id:str}/stock/adjustments",
+    status_code=200,
+    guards=ADMIN,
+    summary="Add or remove stock",
 )
 async def adjust_stock(
     request: Request[Any, Any, Any], product_id: str, data: StockAdjustment
@@ -291,6 +296,7 @@ def create(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     shop_logging.configure(f"product-{settings.instance_id}", settings.log_level)
     runtime.STATE = runtime.State(settings)
+    guards.configure(settings)
     return create_app(
         "product",
         "shopstream product-service",
@@ -307,6 +313,7 @@ def create(settings: Settings | None = None) -> Litestar:
             *reservation_routes.ROUTES,
         ],
         ready_check=_ready,
+        guards=[guards.authenticate],
         on_startup=[_startup],
         on_shutdown=[_shutdown],
     )

@@ -20,6 +20,7 @@ from services.product.domain.reservation import (
 )
 from services.product.entrypoints import state as runtime
 from services.product.service_layer import reservations
+from shopstream.guards import require_service
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
 ProductId = Annotated[str, Meta(examples=["5f0c6a1e-8d2b-4c7a-9e3f-2b1d0a9c8e7f"])]
@@ -147,4 +148,7 @@ async def commit(order_id: str) -> Response[ReservationView]:
     return _view(_known(committed, oid))
 
 
+# internal: order-service only, by the service credential; the gateway does not route /reservations
 ROUTES = [reserve, read_reservation, release, commit]
+for _route in ROUTES:
+    _route.guards = [*(_route.guards or []), require_service]

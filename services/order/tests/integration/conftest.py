@@ -17,7 +17,7 @@ from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.payment import PaymentGateway, PaymentRequest, PaymentResult
 from services.order.domain.placement import PlaceOrder, parse_place_order
 from services.order.service_layer.orders import OrderService
-from shopstream import db
+from shopstream import auth, db
 
 
 class Gate:
@@ -52,8 +52,8 @@ class GatedPayments:
 
 
 class GatedProducts(ProductClient):
-    def __init__(self, base_url: str, gate: Gate | None = None) -> None:
-        super().__init__(base_url)
+    def __init__(self, base_url: str, gate: Gate | None = None, credential: str = "") -> None:
+        super().__init__(base_url, credential=credential)
         self.gate = gate
 
     async def reserve(self, order_id: UUID, lines: Any) -> ReservationAnswer:
@@ -79,7 +79,9 @@ async def order_service(platform) -> AsyncIterator[ServiceFactory]:
         reserve_gate: Gate | None = None,
         strategy: PartitionStrategy | None = None,
     ) -> OrderService:
-        products = GatedProducts(settings.product_service, reserve_gate)
+        products = GatedProducts(
+            settings.product_service, reserve_gate, credential=auth.service_credential(settings)
+        )
         clients.append(products)
         payments = GatedPayments(payment_gateway(settings), payment_gate)
         return bootstrap(

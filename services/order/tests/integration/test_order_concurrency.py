@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import httpx
 import pytest
@@ -38,7 +37,7 @@ async def test_fifty_orders_for_the_last_ten_units_sell_exactly_ten(platform, mo
     payload = body([(pid, 1)], APPROVE)
     limits = httpx.Limits(max_connections=50)
     async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60, limits=limits,
-                                 headers={"X-Client-Id": uuid.uuid4().hex}) as c:
+                                 headers=platform.headers("order")) as c:
         answers = await asyncio.gather(
             *(c.post("/orders", params={"mode": mode}, json=payload) for _ in range(50))
         )

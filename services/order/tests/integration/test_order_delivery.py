@@ -126,7 +126,7 @@ async def test_a_saga_consumer_killed_between_db_and_offset_commit_applies_once(
     for _ in range(2):
         placed = await service.place(command(body([(pid, 1)], APPROVE), "sync"))
         order_id = str(placed.state.order_id)
-        async with httpx.AsyncClient(base_url=platform.url("product")) as c:
+        async with httpx.AsyncClient(base_url=platform.url("product"), headers=platform.headers("product")) as c:
             held = await c.post("/reservations", json={
                 "order_id": order_id, "lines": [{"product_id": pid, "quantity": 1}]})
             assert held.status_code == 201
@@ -213,7 +213,7 @@ async def test_a_sync_order_whose_request_died_is_resumed(platform, order_servic
     # Died after the reservation was recorded, before the payment.
     halfway = await service.place(command(body([(pid, 2)], APPROVE), "sync"))
     halfway_id = halfway.state.order_id
-    async with httpx.AsyncClient(base_url=platform.url("product")) as c:
+    async with httpx.AsyncClient(base_url=platform.url("product"), headers=platform.headers("product")) as c:
         assert (await c.post("/reservations", json={
             "order_id": str(halfway_id), "lines": [{"product_id": pid, "quantity": 2}]
         })).status_code == 201

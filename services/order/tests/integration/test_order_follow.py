@@ -129,7 +129,8 @@ async def test_an_idempotency_key_makes_a_retry_safe(platform) -> None:
         before = stock(p, pid)  # sync orders are settled when answered
 
     key = f"race-{uuid.uuid4().hex}"
-    async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60) as ac:
+    async with httpx.AsyncClient(base_url=platform.url("order"), timeout=60,
+                                 headers=platform.headers("order")) as ac:
         answers = await asyncio.gather(*(
             ac.post("/orders", params={"mode": "sync"}, json=body([(pid, 1)], customer),
                     headers={"Idempotency-Key": key})

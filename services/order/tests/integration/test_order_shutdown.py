@@ -26,7 +26,7 @@ def test_a_stopping_instance_answers_the_sync_orders_it_accepted(platform) -> No
     stop = threading.Event()
 
     def place_until_refused() -> None:
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, headers=platform.headers("order")) as client:
             while not stop.is_set():
                 try:
                     r = client.post("/orders", params={"mode": "sync"}, json=body([(product, 1)]))

@@ -71,7 +71,9 @@ def test_stale_write_is_refused(platform) -> None:
 async def test_concurrent_writers_with_the_same_etag_one_wins(platform) -> None:
     with platform.client("product") as c:
         pid = create(c)["id"]
-    async with httpx.AsyncClient(base_url=platform.url("product"), timeout=30) as ac:
+    async with httpx.AsyncClient(
+        base_url=platform.url("product"), timeout=30, headers=platform.headers("product")
+    ) as ac:
         answers = await asyncio.gather(
             *[
                 ac.patch(
@@ -87,7 +89,9 @@ async def test_concurrent_writers_with_the_same_etag_one_wins(platform) -> None:
 async def test_concurrent_stock_removals_never_go_below_zero(platform) -> None:
     with platform.client("product") as c:
         pid = create(c, stock=10)["id"]
-    async with httpx.AsyncClient(base_url=platform.url("product"), timeout=30) as ac:
+    async with httpx.AsyncClient(
+        base_url=platform.url("product"), timeout=30, headers=platform.headers("product")
+    ) as ac:
         answers = await asyncio.gather(
             *[ac.post(f"/products/{pid}/stock/adjustments", json={"delta": -1}) for _ in range(30)]
         )

@@ -153,7 +153,9 @@ async def test_pages_stay_stable_while_products_are_inserted(platform) -> None:
     stop = asyncio.Event()
 
     async def writer() -> None:
-        async with httpx.AsyncClient(base_url=platform.url("product"), timeout=30) as ac:
+        async with httpx.AsyncClient(
+        base_url=platform.url("product"), timeout=30, headers=platform.headers("product")
+    ) as ac:
             i = 0
             while not stop.is_set():
                 r = await ac.post(
@@ -173,7 +175,9 @@ async def test_pages_stay_stable_while_products_are_inserted(platform) -> None:
 
     task = asyncio.create_task(writer())
     seen: dict[str, list[str]] = {}
-    async with httpx.AsyncClient(base_url=platform.url("product"), timeout=30) as ac:
+    async with httpx.AsyncClient(
+        base_url=platform.url("product"), timeout=30, headers=platform.headers("product")
+    ) as ac:
         for sort in ("newest", "price_asc", "name"):
             ids: list[str] = []
             cursor = ""

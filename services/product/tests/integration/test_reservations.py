@@ -91,7 +91,7 @@ def test_reservation_bad_input(platform) -> None:
 async def test_fifty_orders_for_the_last_ten_units_sell_exactly_ten(platform) -> None:
     with platform.client("product") as c:
         pid = create(c, stock=10)["id"]
-    async with httpx.AsyncClient(timeout=30) as ac:
+    async with httpx.AsyncClient(timeout=30, headers=platform.headers("product")) as ac:
         urls = [platform.url("product", 1 + i % 2) for i in range(50)]  # both instances race
         answers = await asyncio.gather(
             *[ac.post(f"{url}/reservations", json=_order((pid, 1))) for url in urls]

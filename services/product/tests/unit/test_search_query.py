@@ -46,3 +46,13 @@ def test_cursor_from_other_filters_is_refused() -> None:
     cursor = encode_cursor(build_query(category="Office"), "2026-01-01T00:00:00+00:00", "id")
     with pytest.raises(CatalogError):
         build_query(category="Garden", cursor=cursor)
+
+
+@pytest.mark.parametrize("field,kwargs", [
+    ("q", {"text": "lamp\x00"}), ("q", {"text": "\x1b[31m"}), ("category", {"category": "a\x00"}),
+    ("brand", {"brand": "\x7f"}), ("cursor", {"cursor": "\x00"}),
+])  # fmt: skip
+def test_control_characters_are_refused_by_field(field, kwargs) -> None:
+    with pytest.raises(CatalogError) as refused:
+        build_query(**kwargs)
+    assert field in [f for f, _ in refused.value.errors]
