@@ -29,11 +29,12 @@ from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.integration
 
-# The restored platform: its own folder and ports, beside the test platform (28xxx/29xxx).
+# The restored platform: its own folder and ports, beside the test platform (28xxx/29xxx); its
+# relays and consumers take their metrics ports 1000-1900 above the services' (26081-26990).
 RESTORED_PORTS = {
-    "gateway_port": 27080, "gateway_status_port": 27079, "product_port": 27081,
-    "order_port": 27082, "console_port": 0, "postgres_port": 26432, "kafka_port": 26092,
-    "kafka_controller_port": 26093, "prometheus_port": 0, "alertmanager_port": 0,
+    "gateway_port": 25080, "gateway_status_port": 25079, "product_port": 25081,
+    "order_port": 25082, "console_port": 0, "postgres_port": 24432, "kafka_port": 24092,
+    "kafka_controller_port": 24093, "prometheus_port": 0, "alertmanager_port": 0,
     "node_exporter_port": 0, "nginx_exporter_port": 0, "postgres_exporter_port": 0,
     "kafka_metrics_port": 0, "zipkin_port": 0, "product_instances": 1, "order_instances": 1,
 }  # fmt: skip
@@ -70,7 +71,9 @@ def test_backup_and_restore_round_trip(platform, tmp_path: Path) -> None:
     restored = dataclasses.replace(settings, data_dir=str(folder_restored), **RESTORED_PORTS)
     try:
         backup.restore(restored, folder, log=lambda _: None)
-        with httpx.Client(base_url=f"http://127.0.0.1:{restored.gateway_port}", timeout=30) as gw:
+        # a token the original platform issued: the local issuer's keys came back with the data
+        url = f"http://127.0.0.1:{restored.gateway_port}"
+        with httpx.Client(base_url=url, timeout=30, headers=platform.headers()) as gw:
             for oid, status in ended.items():
                 answer = gw.get(f"/orders/{oid}")
                 assert answer.status_code == 200, answer.text
@@ -81,6 +84,8 @@ def test_backup_and_restore_round_trip(platform, tmp_path: Path) -> None:
             answer = gw.post("/orders", json=body([(products[0], 1)]))
             assert answer.status_code in (201, 202), answer.text
             assert wait_until_ended(gw, answer.json()["id"])["status"] == "CONFIRMED"
+        # the product side settles a confirmed order's reservation after the order ends
+        assert audit.wait_drained(restored, True, 60, lambda: False) is not None, "never drained"
         after = asyncio.run(audit.collect(restored, products, since, order_service=True))
         verdict = audit.check(before, after)
         assert verdict["passed"], json.dumps(verdict["checks"], indent=1)

@@ -32,8 +32,8 @@ def _status(client: httpx.Client, path: str) -> int:
 
 def test_postgres_outage_is_answered_with_503_and_heals(platform) -> None:
     settings = platform.settings
-    product = httpx.Client(base_url=platform.url("product"), timeout=15)
-    order = httpx.Client(base_url=platform.url("order"), timeout=15)
+    product = platform.client("product")
+    order = platform.client("order")
     unknown = uuid.uuid4()  # never cached: every read of it goes to the database
     try:
         postgres.stop(settings)

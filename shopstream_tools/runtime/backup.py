@@ -6,6 +6,9 @@ A backup is a folder:
   ``pg_restore`` reads it back);
 - ``kafka/<topic>.jsonl``: every message still in each event topic, partition by partition in offset
   order (key, value, headers), so events published but not yet consumed are not lost with the disk;
+- ``auth/``: the local issuer's signing key, its JWKS and the service credential, when the
+  platform is its own issuer (files kept 0600: the backup folder is as secret as the key), so the
+  tokens issued before the backup are still accepted after a restore;
 - ``manifest.json``: the topics (partitions, first offsets) and every consumer group's committed
   offsets, which are what lets the consumers resume exactly where they were.
 
@@ -143,12 +146,25 @@ def backup(
         log(
             f"kafka     {len(manifest['topics'])} topics, {len(manifest['groups'])} consumer groups"
         )
+        manifest["auth"] = _copy_auth(settings.data_path / "auth", folder / "auth")
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1))
     finally:
         for spec in topology.specs():
             platform.start_relay(settings, spec.name)
             platform.start_workers(settings, spec)
     return manifest
+
+
+def _copy_auth(source: Path, target: Path) -> list[str]:
+    if not source.is_dir():  # an outside issuer (OIDC): nothing of it lives in the data folder
+        return []
+    target.mkdir(mode=0o700, parents=True)
+    names = []
+    for file in sorted(p for p in source.iterdir() if p.is_file() and p.suffix != ".tmp"):
+        shutil.copy2(file, target / file.name)
+        (target / file.name).chmod(0o600)
+        names.append(file.name)
+    return names
 
 
 def _restore_topics(settings: Settings, folder: Path, manifest: dict[str, Any]) -> int:
@@ -212,4 +228,7 @@ def restore(settings: Settings, folder: Path, log: Callable[[str], object] = pri
     count = _restore_topics(settings, folder, manifest)
     _restore_offsets(settings, manifest)
     log(f"kafka     {count} messages, offsets of {len(manifest['groups'])} consumer groups")
+    if manifest.get("auth"):
+        _copy_auth(folder / "auth", settings.data_path / "auth")
+        log(f"auth      the local issuer's keys ({', '.join(manifest['auth'])})")
     platform.up(settings, log)
