@@ -62,7 +62,9 @@ class Settings:
         "",
     )
     auth_leeway_seconds: float = _doc("clock skew allowed on a token's exp/nbf/iat", 30.0)
-    auth_cache_entries: int = _doc("validated tokens each process remembers (until they expire)", 10000)
+    auth_cache_entries: int = _doc(
+        "validated tokens each process remembers (until they expire)", 10000
+    )
     auth_admin_claim: str = _doc(
         "claim whose value (a string or a list) holds the caller's roles, e.g. cognito:groups",
         "roles",
@@ -146,6 +148,12 @@ class Settings:
     payment_attempts: int = _doc("tries of a payment call before the order is compensated", 3)
     cache_max_entries: int = _doc("products kept in each instance's read cache", 50000)
     page_size_max: int = _doc("largest page a list or search may ask for", 100)
+    product_read_max_age: int = _doc(
+        "seconds a shared cache (the gateway) may answer an anonymous product read or search"
+        " before asking product-service again: how stale a browsing customer's page may be"
+        " (0: not cached)",
+        1,
+    )
 
     prometheus_port: int = _doc("Prometheus server port (0: not started by `up`)", 9090)
     prometheus_scrape_interval: str = _doc("how often Prometheus scrapes every target", "5s")
@@ -202,7 +210,11 @@ class Settings:
 
     @property
     def service_token_path(self) -> Path:
-        return Path(self.service_token_file) if self.service_token_file else self.data_path / "auth" / "service-token"
+        return (
+            Path(self.service_token_file)
+            if self.service_token_file
+            else self.data_path / "auth" / "service-token"
+        )
 
     @property
     def kafka_servers(self) -> str:

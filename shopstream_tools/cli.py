@@ -427,6 +427,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--anonymous", action="store_true", help="no bearer tokens (default: signed-in customers)"
     )
+    s.add_argument(
+        "--ids",
+        choices=["uniform", "zipf"],
+        default="uniform",
+        help="how GET by id draws products: uniformly, or a hot set (Zipf s=1 over the catalog)",
+    )
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser(

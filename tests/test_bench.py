@@ -483,3 +483,19 @@ def test_wrk_counts_error_statuses(server: tuple[str, type[_Handler]]) -> None:
     result = _wrk(url, "fixed.lua")
     assert result.requests > 0
     assert result.errors["wrk_status"] == result.requests
+
+
+def test_zipf_draws_concentrate_on_a_hot_set_like_zipfs_law() -> None:
+    from collections import Counter
+
+    from shopstream_tools.bench.products import zipf_draws
+
+    ids = [f"p{n}" for n in range(10_000)]
+    drawn = zipf_draws(ids, 100_000)
+    assert drawn == zipf_draws(ids, 100_000), "the same file every run"
+    counts = Counter(drawn).most_common()
+    harmonic = sum(1 / r for r in range(1, len(ids) + 1))  # ~9.79: rank 1 gets 1/H of the draws
+    assert abs(counts[0][1] / len(drawn) - 1 / harmonic) < 0.01
+    assert abs(counts[1][1] / counts[0][1] - 0.5) < 0.05  # rank 2 half as often as rank 1
+    top_100 = sum(n for _, n in counts[:100]) / len(drawn)
+    assert 0.45 < top_100 < 0.60  # H(100)/H(10000) = 0.53: a hot set, not uniform (0.01)

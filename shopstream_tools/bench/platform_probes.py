@@ -3,6 +3,7 @@ role, what the gateway answered the benchmark's requests and the product cache's
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from shopstream.config import Settings
 from shopstream_tools.bench.load import USER_AGENT
@@ -122,13 +124,29 @@ def access_log_path(settings: Settings) -> Path:
     return gateway.access_log_path(settings)
 
 
-def statuses_since(path: Path, offset: int) -> Counter[int]:
-    """Status codes of the benchmark's requests logged after byte `offset` of the access log."""
+def _lines_since(path: Path, offset: int) -> list[str]:
     if not path.exists():
-        return Counter()
+        return []
     with path.open("rb") as fh:
         if fh.seek(0, os.SEEK_END) < offset:
             offset = 0  # rotated meanwhile
         fh.seek(offset)
-        data = fh.read().decode(errors="replace")
-    return gateway_statuses(data.splitlines())
+        return fh.read().decode(errors="replace").splitlines()
+
+
+def statuses_since(path: Path, offset: int) -> Counter[int]:
+    """Status codes of the benchmark's requests logged after byte `offset` of the access log."""
+    return gateway_statuses(_lines_since(path, offset))
+
+
+def gateway_cache_since(path: Path, offset: int, user_agent: str = USER_AGENT) -> dict[str, Any]:
+    """How the gateway's read cache answered the benchmark's requests (HIT, MISS, BYPASS ...)."""
+    marker = f'"user_agent":"{user_agent}'
+    counts: Counter[str] = Counter()
+    for line in _lines_since(path, offset):
+        if marker in line:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                counts[json.loads(line).get("cache") or "none"] += 1
+    total = sum(counts.values())
+    served = counts["HIT"] + counts["UPDATING"]
+    return {**counts, "hit_ratio": round(served / total, 3) if total else None}

@@ -44,6 +44,7 @@ from shopstream_tools.bench.cpu import CpuSampler
 from shopstream_tools.bench.load import WRK_THREADS, parse_wrk, run_measured, wrk_argv
 from shopstream_tools.bench.platform_probes import (
     access_log_path,
+    gateway_cache_since,
     non_2xx,
     platform_problem,
     process_groups,
@@ -75,6 +76,7 @@ PAUSE_SECONDS = 2.0
 ACCESS_LOG_FLUSH_SECONDS = 1.5
 TOKENS_ENV = "SHOPSTREAM_BENCH_TOKENS"
 BENCH_CLIENTS = 1024  # the client ids of performance-tests/wrk/common.lua
+ZIPF_DRAWS = 200_000  # lines of the hot-set ids file: enough that wrk's picks follow the law
 
 
 @dataclass
@@ -156,6 +158,7 @@ class Bench:
         if kind in (BY_ID, SEARCH):
             time.sleep(ACCESS_LOG_FLUSH_SECONDS)
             statuses = statuses_since(access_log, log_offset)
+            record["gateway_cache"] = gateway_cache_since(access_log, log_offset)
             record["gateway_statuses"] = {str(k): v for k, v in sorted(statuses.items())}
             result.errors["gateway_non_2xx"] = non_2xx(statuses)
             # wrk's own status count is the same failures seen from the client: not added twice
@@ -232,7 +235,8 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="shopstream-bench-") as scratch:
             workdir = Path(scratch)
-            (workdir / "ids.txt").write_text("\n".join(ids) + "\n")
+            drawn = zipf_draws(ids, ZIPF_DRAWS) if args.ids == "zipf" else ids
+            (workdir / "ids.txt").write_text("\n".join(drawn) + "\n")
             _sign_in(settings, workdir, anonymous)
             bench = Bench(settings, duration, connections, wrk, pgbench, workdir, run_dir, groups)
             print(
@@ -263,6 +267,7 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
             "gateway_rate_limit": settings.gateway_rate_limit,
             "catalog_products": len(ids),
             "authenticated": not anonymous,
+            "ids": args.ids,
         },
         "sql": {
             "by_id": by_id_script(),
@@ -275,6 +280,19 @@ def run_product_benchmark(settings: Settings, args: argparse.Namespace) -> int:
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print_report(report, out)
     return 1 if sum(r["error_count"] for r in runs) else 0
+
+
+def zipf_draws(ids: Sequence[str], count: int, s: float = 1.0, seed: int = 7) -> list[str]:
+    """``count`` ids drawn with Zipf's law (rank r has weight 1/r^s) over a fixed shuffle of the
+    catalog: wrk picks lines of this file uniformly, so its requests follow the same law, the way
+    a shop's traffic concentrates on its best sellers."""
+    import random
+
+    rng = random.Random(seed)
+    ranked = list(ids)
+    rng.shuffle(ranked)
+    weights = [1.0 / (rank**s) for rank in range(1, len(ranked) + 1)]
+    return rng.choices(ranked, weights=weights, k=count)
 
 
 def _sign_in(settings: Settings, workdir: Path, anonymous: bool) -> None:

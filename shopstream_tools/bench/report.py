@@ -8,7 +8,7 @@ from typing import Any
 
 from shopstream.config import PROJECT_ROOT
 from shopstream_tools.bench.summary import median
-from shopstream_tools.bench.targets import LABELS
+from shopstream_tools.bench.targets import BY_ID, LABELS, SEARCH
 
 # Warn when other work on the machine took more than this many cores during the measurements.
 OTHER_CORES_WARNING = 0.2
@@ -111,6 +111,14 @@ def print_report(report: dict[str, Any], out: Path) -> None:
     ]
     if cache:
         print(f"product cache hit ratio during GET by id: median {median(cache):.2f}")
+    for kind in (BY_ID, SEARCH):
+        ratios = [
+            r["gateway_cache"]["hit_ratio"]
+            for r in runs
+            if r["kind"] == kind and (r.get("gateway_cache") or {}).get("hit_ratio") is not None
+        ]
+        if ratios:
+            print(f"gateway read cache answered {kind}: median {median(ratios):.2f} of requests")
     busy_elsewhere = max((row.get("other_cores") or 0.0) for row in summary.values())
     if busy_elsewhere > OTHER_CORES_WARNING:
         print(

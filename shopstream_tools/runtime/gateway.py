@@ -38,6 +38,9 @@ class Route:
     methods: tuple[str, ...]
     # the service answers a repeated Idempotency-Key with the first result: such a POST is retried
     idempotency_key: bool = False
+    # anonymous reads may be answered from the gateway's cache, for as long as the service's
+    # Cache-Control allows (docs/gateway.md#read-cache)
+    cached: bool = False
 
     @property
     def upstream(self) -> str:
@@ -45,7 +48,7 @@ class Route:
 
 
 ROUTES = (
-    Route("product", "/products", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")),
+    Route("product", "/products", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"), cached=True),
     Route("order", "/orders", ("GET", "HEAD", "POST", "DELETE"), idempotency_key=True),
 )
 
@@ -202,6 +205,23 @@ def _upstream_blocks(upstreams: dict[str, list[int]], strategy: str = "least_con
     return "\n".join(blocks)
 
 
+# Only what the service marks cacheable (Cache-Control: public, max-age) is kept, under the full
+# URI. A request with a token is never answered from the cache, so every token is still verified
+# by the service (its answer may refresh the cache: a catalog read is the same for everyone).
+# One request per key goes to the service while others wait for it (lock), and an expired entry
+# is served while it is being refreshed (updating): a hot product costs the service one read per
+# max-age however many ask.
+READ_CACHE = """            proxy_cache gw_reads;
+            proxy_cache_key $request_uri;
+            proxy_cache_methods GET HEAD;
+            proxy_cache_bypass $http_authorization;
+            proxy_cache_lock on;
+            proxy_cache_lock_timeout 2s;
+            proxy_cache_use_stale updating;
+            proxy_cache_background_update on;
+"""
+
+
 def _route_locations(upstreams: dict[str, list[int]]) -> str:
     blocks = []
     for route in ROUTES:
@@ -220,7 +240,8 @@ def _route_locations(upstreams: dict[str, list[int]]) -> str:
         )
         blocks.append(
             f"        location ~ ^{re.escape(route.prefix)}(?:/|$) {{\n"
-            "            if ($gw_method_ok = 0) {\n"
+            + (READ_CACHE if route.cached else "")
+            + "            if ($gw_method_ok = 0) {\n"
             "                return 405;\n"
             "            }\n"
             "            if ($gw_bad_type) {\n"
@@ -274,6 +295,7 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         "error_log": str(error_log_path(settings)),
         "access_log": str(access_log_path(settings)),
         "temp_dir": str(gateway / "tmp"),
+        "cache_dir": str(gateway / "cache"),
         "body_limit": settings.gateway_body_limit.strip(),
         "body_buffer": str(min(body_limit, _BODY_BUFFER_MAX) or _BODY_BUFFER_MAX),
         "rate_limit": str(settings.gateway_rate_limit),
@@ -306,10 +328,13 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
 def _nginx(settings: Settings, conf: Path, *args: str) -> subprocess.CompletedProcess[str]:
     argv = [
         nginx_binary(),
-        "-p", f"{gateway_dir(settings)}/",
-        "-c", str(conf),
+        "-p",
+        f"{gateway_dir(settings)}/",
+        "-c",
+        str(conf),
         # Startup errors go to our log, not to the compiled-in default.
-        "-e", str(error_log_path(settings)),
+        "-e",
+        str(error_log_path(settings)),
         *args,
     ]
     return subprocess.run(argv, capture_output=True, text=True, check=False)

@@ -99,7 +99,9 @@ def _problems(product_id: str) -> Iterator[None]:
     except StaleVersion as exc:
         raise _stale(exc) from exc
     except InsufficientStock as exc:
-        raise Problem(409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]) from exc
+        raise Problem(
+            409, "Insufficient stock", str(exc), [field_error("delta", str(exc))]
+        ) from exc
     except CatalogError as exc:
         raise _invalid(exc) from exc
 
@@ -142,9 +144,16 @@ async def read_product(request: Request[Any, Any, Any], product_id: str) -> Resp
         etag = product.etag
     else:
         body, etag = entry.body, entry.etag
+    headers = {"ETag": etag, **_shared_cache()}
     if request.headers.get("if-none-match") == etag:
-        return encoded(b"", 304, {"ETag": etag})
-    return encoded(body, headers={"ETag": etag})
+        return encoded(b"", 304, headers)
+    return encoded(body, headers=headers)
+
+
+def _shared_cache() -> dict[str, str]:
+    """The gateway may keep a public catalog read this long (docs/gateway.md#read-cache)."""
+    age = runtime.STATE.settings.product_read_max_age
+    return {"Cache-Control": f"public, max-age={age}"} if age > 0 else {}
 
 
 async def _revise(
@@ -273,7 +282,7 @@ async def search_products(
         else None,
         relevance=ranks if query.effective_sort == "relevance" else None,
     )
-    return encoded(_encode(result))
+    return encoded(_encode(result), headers=_shared_cache())
 
 
 async def _startup() -> None:
