@@ -19,6 +19,8 @@ with their status; 429, 5xx and transport errors are failures.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import os
 import random
@@ -42,9 +44,9 @@ from prometheus_client import Counter as PromCounter
 
 from shopstream_tools.lab.hdr import Latencies
 
-DATA: dict[str, Any] = json.loads(Path(os.environ["LAB_DATA"]).read_text()) if os.environ.get(
-    "LAB_DATA"
-) else {}
+DATA: dict[str, Any] = (
+    json.loads(Path(os.environ["LAB_DATA"]).read_text()) if os.environ.get("LAB_DATA") else {}
+)
 # On its own (no lab data) it browses only, unless told to place orders too.
 _DEFAULT_WEIGHTS = "by_id=1" if DATA else "search=3,by_id=6,list_orders=1"
 WEIGHTS = {
@@ -176,7 +178,9 @@ def _discover(host: str, pages: int = 5) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
     cursor = ""
     for _ in range(pages):
-        url = f"{host.rstrip('/')}/products?in_stock=true&limit=100" + (f"&cursor={cursor}" if cursor else "")
+        url = f"{host.rstrip('/')}/products?in_stock=true&limit=100" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         request = urllib.request.Request(url, headers={"X-Client-Id": "locust-discovery"})
         with urllib.request.urlopen(request, timeout=15) as answer:
             page = json.loads(answer.read())
@@ -245,6 +249,12 @@ def _address() -> dict[str, str]:
     }
 
 
+@functools.cache
+def _popularity() -> list[float]:
+    """Cumulative Zipf weights (rank r: 1/r) over DATA's products, in their listed order."""
+    return list(itertools.accumulate(1.0 / rank for rank in range(1, len(DATA["products"]) + 1)))
+
+
 class Shopper(FastHttpUser):
     """One shopper: browses (search, product pages), looks at their orders, places orders."""
 
@@ -256,13 +266,17 @@ class Shopper(FastHttpUser):
         self.client_id = f"lab-{uuid.uuid4().hex[:12]}"
         customers = DATA.get("customers") or [str(uuid.uuid4())]
         self.customer = random.choice(customers)
-        self.headers = {"X-Client-Id": self.client_id, "Accept": "application/json"}
+        # The catalog is browsed the way a storefront calls it, with no credentials, so the
+        # gateway's read cache may answer; orders carry the shopper's token.
+        self.browsing = {"X-Client-Id": self.client_id, "Accept": "application/json"}
+        self.headers = dict(self.browsing)
         token = (DATA.get("tokens") or {}).get(self.customer)
         if token:  # a shopper signs in: orders are placed and listed as this customer
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def _get(self, path: str, name: str) -> None:
-        with self.client.get(path, name=name, headers=self.headers, catch_response=True) as r:
+    def _get(self, path: str, name: str, headers: dict[str, str] | None = None) -> None:
+        sent = self.headers if headers is None else headers
+        with self.client.get(path, name=name, headers=sent, catch_response=True) as r:
             if r.status_code != 200:
                 r.failure(f"HTTP {r.status_code}")
 
@@ -274,10 +288,13 @@ class Shopper(FastHttpUser):
             f"/products?category={w[0]}&min_price={low}&max_price={high}"
             "&in_stock=true&sort=price_asc&limit=20",
             "/products?search",
+            self.browsing,
         )
 
     def by_id(self) -> None:
-        self._get(f"/products/{random.choice(DATA['products'])}", "/products/{id}")
+        # popularity follows Zipf's law (s=1) over the lab's products, as a shop's best sellers do
+        pid = random.choices(DATA["products"], cum_weights=_popularity())[0]
+        self._get(f"/products/{pid}", "/products/{id}", self.browsing)
 
     def list_orders(self) -> None:
         self._get(f"/orders?customer_id={self.customer}&limit=20", "/orders?customer_id")
