@@ -115,28 +115,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run one instance of a service's HTTP app under granian (replaces this process)."""
     port = args.port or settings.service_port(args.service)
-    argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        args.host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--backlog",
-        "2048",
-        "--workers-kill-timeout",
-        "20",
-        "--factory",
-        "shopstream_tools.runtime.serving:create",
-    ]
-    os.environ["SHOPSTREAM_SERVE_SERVICE"] = args.service
+    from shopstream_tools.runtime import serving
+
+    # a deep accept queue for load peaks; workers get 20 s to finish requests when stopped
+    extra = ("--backlog", "2048", "--workers-kill-timeout", "20")
+    argv = serving.granian_argv(f"{serving.__name__}:create", args.host, port, *extra)
+    os.environ[serving.SERVICE_ENV] = args.service
     os.execv(sys.executable, argv)
     return 0  # not reached
 
