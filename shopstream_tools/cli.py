@@ -307,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="start the whole platform")
     s.add_argument(
         "--profile",
+        dest="platform_profile",  # not the lab's or perf-check's --profile
         choices=["default", "ha"],
         default=None,
         help="ha: three Kafka brokers, two instances and two consumers of each service",
@@ -484,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from shopstream_tools.runtime import profiles
 
-    settings = profiles.apply(Settings.from_env(), getattr(args, "profile", None))
+    settings = profiles.apply(Settings.from_env(), getattr(args, "platform_profile", None))
     started = time.monotonic()
     try:
         return int(args.func(settings, args))
