@@ -44,6 +44,9 @@ class Settings:
         20000,
     )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
+    gateway_header_limit: str = _doc(
+        "largest request line or header the gateway accepts (nginx size); larger is 431", "8k"
+    )
     gateway_balancing: str = _doc(
         "how the gateway spreads requests over a service's instances: least_conn, round_robin,"
         " random_two (two instances at random, the one with fewer connections) or customer_hash"

@@ -771,3 +771,32 @@ def test_balancing_strategies_under_real_nginx(settings: Settings, echo: Echo) -
                     assert max(spread.values()) - min(spread.values()) <= 2, spread
     finally:
         gateway.stop(settings, timeout=10)
+
+
+@pytest.mark.integration
+def test_every_answer_carries_the_security_headers_and_no_nginx_version(standard: Echo) -> None:
+    answers = [
+        call("GET", "/products/1"),  # proxied
+        call("GET", "/nowhere"),  # the gateway's own 404 problem
+        call("DELETE", "/orders", headers={"Content-Type": "text/plain"}),  # 405 problem
+    ]
+    for reply in answers:
+        for name, value in gateway.SECURITY_HEADERS.items():
+            assert reply.header(name) == value.strip('"'), (reply.status, name)
+        assert reply.header("Server") == "nginx", "server_tokens off: no version"
+
+
+@pytest.mark.integration
+def test_a_header_or_uri_over_the_limit_is_a_problem_and_never_reaches_a_service(
+    standard: Echo,
+) -> None:
+    before = len([r for s in standard.values() for r in s.seen()])
+    over = call("GET", "/products/1", headers={"X-Padding": "x" * 9000})
+    problem = assert_problem(over, 431, "Request Header Fields Too Large")
+    assert "8k" in problem["detail"]
+    assert over.header("X-Content-Type-Options") == "nosniff"
+    long_line = call("GET", "/products/" + "1" * 9000)
+    # nginx cannot route an error page for a request line it could not read: a bare 414
+    assert long_line.status == 414
+    assert len([r for s in standard.values() for r in s.seen()]) == before
+    assert call("GET", "/products/1", headers={"X-Padding": "x" * 7000}).status == 200

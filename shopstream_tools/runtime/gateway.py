@@ -59,6 +59,12 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("Not Found", "no route for this path; the gateway serves /products and /orders"),
     405: ("Method Not Allowed", "$request_method is not allowed here; allowed: $gw_allow"),
     413: ("Content Too Large", "the request body is larger than the gateway limit of {body_limit}"),
+    # nginx's own 494 (a header or the request line over large_client_header_buffers) answers as
+    # the standard 431
+    431: (
+        "Request Header Fields Too Large",
+        "a header is larger than the gateway limit of {header_limit}",
+    ),
     415: (
         "Unsupported Media Type",
         "a request body must be Content-Type application/json"
@@ -72,6 +78,15 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     502: ("Bad Gateway", "no instance of the $gw_route service answered"),
     503: ("Service Unavailable", "no instance of the $gw_route service is running"),
     504: ("Gateway Timeout", "the $gw_route service did not answer in time"),
+}
+# On every answer, the services' and the gateway's own (docs/security.md#gateway): an API answers
+# JSON only, so nothing may be sniffed as HTML, framed, or keep the referring URL.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "\"default-src 'none'; frame-ancestors 'none'\"",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
 }
 PROBLEM_HEADERS: dict[int, dict[str, str]] = {
     405: {"Allow": "$gw_allow"},
@@ -135,9 +150,14 @@ def _problem_locations(settings: Settings) -> str:
             body_limit=settings.gateway_body_limit,
             rate=settings.gateway_rate_limit,
             burst=settings.gateway_rate_burst,
+            header_limit=settings.gateway_header_limit,
         )
-        # add_header in a location replaces the server's, so X-Request-Id is repeated here.
-        headers = {"X-Request-Id": "$gw_request_id", **PROBLEM_HEADERS.get(status, {})}
+        # add_header in a location replaces the server's, so the server's are repeated here.
+        headers = {
+            "X-Request-Id": "$gw_request_id",
+            **SECURITY_HEADERS,
+            **PROBLEM_HEADERS.get(status, {}),
+        }
         lines = [
             f"        location @problem_{status} {{",
             "            default_type application/problem+json;",
@@ -283,6 +303,7 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         raise ValueError("gateway_rate_limit must be >= 1 and gateway_rate_burst >= 0")
     _balancing(settings.gateway_balancing)
     body_limit = size_bytes(settings.gateway_body_limit)
+    size_bytes(settings.gateway_header_limit)
 
     gateway = gateway_dir(settings)
     values = {
@@ -312,7 +333,12 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         ),
         "upstreams": (CUSTOMER_KEY if settings.gateway_balancing == "customer_hash" else "")
         + _upstream_blocks(upstreams, settings.gateway_balancing),
-        "error_pages": "\n".join(f"        error_page {s} @problem_{s};" for s in PROBLEMS),
+        "header_limit": settings.gateway_header_limit.strip(),
+        "security_headers": "\n".join(
+            f"        add_header {k} {v} always;" for k, v in SECURITY_HEADERS.items()
+        ),
+        "error_pages": "\n".join(f"        error_page {s} @problem_{s};" for s in PROBLEMS)
+        + "\n        error_page 494 =431 @problem_431;",
         "routes": _route_locations(upstreams),
         "problems": _problem_locations(settings),
         "status_404_body": _problem_body(404, "the status port serves /nginx_status and /fixed"),
