@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import db, emf, tracing
+from shopstream import contract, db, emf, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -257,7 +257,7 @@ def create_app(
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             live,
             ready,
@@ -286,6 +286,8 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    contract.document(app)
+    return app
 
 
 __all__ = ["PROBLEM_JSON", "MediaType", "Problem", "create_app", "field_error", "problem"]

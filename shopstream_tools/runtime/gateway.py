@@ -59,6 +59,7 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("Not Found", "no route for this path; the gateway serves /products and /orders"),
     405: ("Method Not Allowed", "$request_method is not allowed here; allowed: $gw_allow"),
     413: ("Content Too Large", "the request body is larger than the gateway limit of {body_limit}"),
+    414: ("URI Too Long", "the request line is longer than the gateway limit of {header_limit}"),
     # nginx's own 494 (a header or the request line over large_client_header_buffers) answers as
     # the standard 431
     431: (
@@ -88,6 +89,10 @@ SECURITY_HEADERS: dict[str, str] = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# Refusals of a request line nginx could not read (a NUL, a URI over the limit): nginx cannot jump
+# to a named location without a URI, so these go to an internal URI. The others stay in named
+# locations, which keep the request's $uri (their details name the route).
+LINE_PROBLEMS = frozenset({400, 414})
 PROBLEM_HEADERS: dict[int, dict[str, str]] = {
     405: {"Allow": "$gw_allow"},
     429: {"Retry-After": "1"},
@@ -143,6 +148,10 @@ def _problem_body(status: int, detail: str) -> str:
     return f'{{"type":"about:blank","title":"{title}","status":{status},"detail":"{detail}"}}'
 
 
+def _problem_target(status: int) -> str:
+    return f"= /__problem_{status}" if status in LINE_PROBLEMS else f"@problem_{status}"
+
+
 def _problem_locations(settings: Settings) -> str:
     blocks = []
     for status, (_title, detail) in PROBLEMS.items():
@@ -159,7 +168,8 @@ def _problem_locations(settings: Settings) -> str:
             **PROBLEM_HEADERS.get(status, {}),
         }
         lines = [
-            f"        location @problem_{status} {{",
+            f"        location {_problem_target(status)} {{",
+            *(["            internal;"] if status in LINE_PROBLEMS else []),
             "            default_type application/problem+json;",
             *(f"            add_header {k} {v} always;" for k, v in headers.items()),
             f"            return {status} '{_problem_body(status, detail)}';",
@@ -337,7 +347,9 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         "security_headers": "\n".join(
             f"        add_header {k} {v} always;" for k, v in SECURITY_HEADERS.items()
         ),
-        "error_pages": "\n".join(f"        error_page {s} @problem_{s};" for s in PROBLEMS)
+        "error_pages": "\n".join(
+            f"        error_page {s} {_problem_target(s).removeprefix('= ')};" for s in PROBLEMS
+        )
         + "\n        error_page 494 =431 @problem_431;",
         "routes": _route_locations(upstreams),
         "problems": _problem_locations(settings),
