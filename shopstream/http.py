@@ -151,8 +151,23 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         exc.status_code, "Request failed"
     )
     detail = str(exc.detail)
-    errors = [field_error("body", detail)] if detail.startswith("JSON is malformed") else []
+    # Litestar's own 400s (not ValidationException, not ours) come from decoding the body
+    errors = [field_error("body", detail)] if exc.status_code == 400 else []
     return problem(exc.status_code, title, detail, errors, exc.headers)
+
+
+def _on_bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    # Litestar decodes a declared body before the handler runs; bytes that are not UTF-8 are the
+    # client's fault, not the service's
+    detail = f"the body is not UTF-8 (byte {exc.start})"
+    return problem(400, "Bad request", detail, [field_error("body", "must be UTF-8 JSON")])
+
+
+def _on_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec gives up on JSON nested deeper than the interpreter's recursion limit: a client's
+    # hostile body ([[[[...), never something this service builds
+    return problem(400, "Bad request", "the JSON is nested too deeply",
+                   [field_error("body", "nested too deeply")])  # fmt: skip
 
 
 def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -274,6 +289,8 @@ def create_app(
             Problem: _on_problem,
             NotFoundException: _on_http,
             HTTPException: _on_http,
+            UnicodeDecodeError: _on_bad_encoding,
+            RecursionError: _on_too_deep,
             Exception: _on_crash,
         },
         openapi_config=OpenAPIConfig(

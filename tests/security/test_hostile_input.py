@@ -73,19 +73,19 @@ def test_hostile_product_bodies_are_refused_and_nothing_is_written(
 ) -> None:
     prefix = f"HOSTILE-{uuid.uuid4().hex[:8].upper()}"
     deep = "[" * 100_000 + "]" * 100_000
-    wide = json.dumps(_product(f"{prefix}-wide", tags=["x"] * 5000))
+    wide = json.dumps(_product(f"{prefix}-WIDE", tags=["x"] * 5000))
     cases: list[tuple[bytes, str]] = [
-        (json.dumps(_product(f"{prefix}-nul", name="lamp\u0000")).encode(), "name"),
-        (json.dumps(_product(f"{prefix}-ctl", name="lamp\u0007\u001b[31m")).encode(), "name"),
-        (json.dumps(_product(f"{prefix}-big", stock=10**40)).encode(), "stock"),
-        (json.dumps(_product(f"{prefix}-neg", stock=-1)).encode(), "stock"),
-        (json.dumps(_product(f"{prefix}-price", price="1e308")).encode(), "price"),
-        (json.dumps(_product(f"{prefix}-nan", price="NaN")).encode(), "price"),
-        (json.dumps(_product(f"{prefix}-sku\u0000")).encode(), "sku"),
-        (f'{{"sku":"{prefix}-utf8","name":"\xff\xfe"}}'.encode("latin-1"), "body"),
+        (json.dumps(_product(f"{prefix}-NUL", name="lamp\u0000")).encode(), "name"),
+        (json.dumps(_product(f"{prefix}-CTL", name="lamp\u0007\u001b[31m")).encode(), "name"),
+        (json.dumps(_product(f"{prefix}-BIG", stock=10**40)).encode(), "stock"),
+        (json.dumps(_product(f"{prefix}-NEG", stock=-1)).encode(), "stock"),
+        (json.dumps(_product(f"{prefix}-PRICE", price="1e308")).encode(), "price"),
+        (json.dumps(_product(f"{prefix}-NAN", price="NaN")).encode(), "price"),
+        (json.dumps(_product(f"{prefix}-SKU\u0000")).encode(), "sku"),
+        (f'{{"sku":"{prefix}-UTF8","name":"\xff\xfe"}}'.encode("latin-1"), "body"),
         (b'{"sku": "' + prefix.encode() + b'-cut", "name": ', "body"),
         (deep.encode()[:60_000], "body"),
-        (wide.encode()[:60_000], "body"),
+        (wide.encode(), "tags"),
     ]
     with platform.client() as admin:
         for raw, field in cases:
@@ -109,7 +109,8 @@ def test_hostile_queries_paths_and_headers_are_4xx_problems(platform, error_log_
             ({"q": "x" * 5000}, "q"),
         ):
             _assert_problem(admin.get("/products", params=params), 400, field)
-        _assert_problem(admin.get("/products/%00"), 400, "id")
+        _assert_problem(admin.get("/products/%00"), 400)  # the gateway's: nginx refuses a NUL
+        _assert_problem(admin.get("/products/%01"), 400, "id")
         _assert_problem(admin.get("/orders/" + "9" * 300), 400, "order_id")
         _assert_problem(admin.get("/orders", params={"customer_id": "\x00"}), 400, "customer_id")
         too_big = {"X-Padding": "x" * 20_000}
@@ -133,8 +134,13 @@ def test_hostile_orders_are_refused_and_nothing_is_written(platform, error_log_l
             (order([{"product_id": "\x00", "quantity": 1}]), "lines"),
             (order([{"product_id": str(uuid.uuid4()), "quantity": 1}] * 100_000), ""),
             (order([], shipping_address="\x00"), "shipping_address"),
-            (order([{"product_id": str(uuid.uuid4()), "quantity": 1}],
-                   shipping_address={**ADDRESS, "line1": "12\x00 Row"}), "shipping_address"),
+            (
+                order(
+                    [{"product_id": str(uuid.uuid4()), "quantity": 1}],
+                    shipping_address={**ADDRESS, "line1": "12\x00 Row"},
+                ),
+                "shipping_address",
+            ),
         ):
             raw = json.dumps(body).encode()
             answer = shopper.post("/orders", content=raw, headers=JSON)
