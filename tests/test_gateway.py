@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shopstream.config import Settings
@@ -35,6 +36,7 @@ except ImportError:
 
 GATEWAY_PORT = 31080
 STATUS_PORT = 31079
+TLS_PORT = 31443
 ECHO_PORTS = (31181, 31182, 31183)
 CLOSED_PORT = 31189
 RATE, BURST = 20, 20
@@ -129,6 +131,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         gateway_rate_burst=BURST,
         gateway_address_rate_limit=ADDRESS_RATE,
         gateway_body_limit="4k",
+        gateway_tls_port=TLS_PORT,
     )
 
 
@@ -800,3 +803,26 @@ def test_a_header_or_uri_over_the_limit_is_a_problem_and_never_reaches_a_service
     assert_problem(call("GET", "/products/%00"), 400, "Bad Request")
     assert len([r for s in standard.values() for r in s.seen()]) == before
     assert call("GET", "/products/1", headers={"X-Padding": "x" * 7000}).status == 200
+
+
+@pytest.mark.integration
+def test_tls_terminates_at_the_gateway_with_its_own_certificate(
+    settings: Settings, standard: Echo
+) -> None:
+    cert = settings.data_path / "gateway" / "tls" / "gateway.crt"
+    key = settings.data_path / "gateway" / "tls" / "gateway.key"
+    assert key.stat().st_mode & 0o077 == 0, "the private key is the owner's only"
+    auth = {"Authorization": f"Bearer {token()}"}
+    with httpx.Client(base_url=f"https://127.0.0.1:{TLS_PORT}", verify=str(cert)) as client:
+        answer = client.get("/products/1", headers=auth)
+        assert answer.status_code == 200
+        assert answer.json()["path"] == "/products/1"
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        problem = client.get("/nowhere", headers=auth)
+        assert problem.status_code == 404
+        assert problem.headers["strict-transport-security"] == "max-age=31536000"
+        assert answer.extensions["http_version"] == b"HTTP/1.1"
+    with pytest.raises(httpx.ConnectError):  # an untrusted certificate is refused by the client
+        httpx.get(f"https://127.0.0.1:{TLS_PORT}/products/1", headers=auth)
+    assert call("GET", "/products/1").header("Strict-Transport-Security") is None  # plain HTTP

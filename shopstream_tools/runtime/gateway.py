@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import gateway_tls, processes
 
 NAME = "gateway"
 TEMPLATE = PROJECT_ROOT / "infra" / "gateway" / "nginx.conf.tmpl"
@@ -93,6 +93,8 @@ SECURITY_HEADERS: dict[str, str] = {
 # to a named location without a URI, so these go to an internal URI. The others stay in named
 # locations, which keep the request's $uri (their details name the route).
 LINE_PROBLEMS = frozenset({400, 414})
+# Over TLS only: $gw_hsts is empty on plain HTTP, and nginx sends no header with an empty value.
+TLS_ONLY_HEADERS = {"Strict-Transport-Security": "$gw_hsts"}
 PROBLEM_HEADERS: dict[int, dict[str, str]] = {
     405: {"Allow": "$gw_allow"},
     429: {"Retry-After": "1"},
@@ -165,6 +167,7 @@ def _problem_locations(settings: Settings) -> str:
         headers = {
             "X-Request-Id": "$gw_request_id",
             **SECURITY_HEADERS,
+            **TLS_ONLY_HEADERS,
             **PROBLEM_HEADERS.get(status, {}),
         }
         lines = [
@@ -345,8 +348,10 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         + _upstream_blocks(upstreams, settings.gateway_balancing),
         "header_limit": settings.gateway_header_limit.strip(),
         "security_headers": "\n".join(
-            f"        add_header {k} {v} always;" for k, v in SECURITY_HEADERS.items()
+            f"        add_header {k} {v} always;"
+            for k, v in {**SECURITY_HEADERS, **TLS_ONLY_HEADERS}.items()
         ),
+        "tls": gateway_tls.listen_lines(settings),
         "error_pages": "\n".join(
             f"        error_page {s} {_problem_target(s).removeprefix('= ')};" for s in PROBLEMS
         )
