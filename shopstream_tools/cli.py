@@ -115,28 +115,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """Run one instance of a service's HTTP app under granian (replaces this process)."""
     port = args.port or settings.service_port(args.service)
-    argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        args.host,
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--backlog",
-        "2048",
-        "--workers-kill-timeout",
-        "20",
-        "--factory",
-        "shopstream_tools.runtime.serving:create",
-    ]
-    os.environ["SHOPSTREAM_SERVE_SERVICE"] = args.service
+    from shopstream_tools.runtime import serving
+
+    # a deep accept queue for load peaks; workers get 20 s to finish requests when stopped
+    extra = ("--backlog", "2048", "--workers-kill-timeout", "20")
+    argv = serving.granian_argv(f"{serving.__name__}:create", args.host, port, *extra)
+    os.environ[serving.SERVICE_ENV] = args.service
     os.execv(sys.executable, argv)
     return 0  # not reached
 
@@ -323,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("up", help="start the whole platform")
     s.add_argument(
         "--profile",
+        dest="platform_profile",  # not the lab's or perf-check's --profile
         choices=["default", "ha"],
         default=None,
         help="ha: three Kafka brokers, two instances and two consumers of each service",
@@ -500,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from shopstream_tools.runtime import profiles
 
-    settings = profiles.apply(Settings.from_env(), getattr(args, "profile", None))
+    settings = profiles.apply(Settings.from_env(), getattr(args, "platform_profile", None))
     started = time.monotonic()
     try:
         return int(args.func(settings, args))

@@ -61,3 +61,34 @@ def test_postgres_outage_is_answered_with_503_and_heals(platform) -> None:
         90,
         f"not all running: {supervision.states(settings)}",
     )
+
+
+def test_kafka_outage_costs_clients_nothing_and_heals(platform) -> None:
+    """Requests never wait for Kafka (the outbox holds their events): orders and catalog changes
+    are accepted while the broker is away, and the saga finishes them once it is back."""
+    from services.order.tests.integration.helpers import body, create, wait_until_ended
+    from shopstream_tools.runtime import kafka_broker
+
+    settings = platform.settings
+    with platform.client() as gw:
+        product = create(gw, stock=10)["id"]
+        kafka_broker.stop(settings)
+        try:
+            started = time.monotonic()
+            placed = gw.post("/orders", params={"mode": "async"}, json=body([(product, 1)]))
+            assert placed.status_code == 202, placed.text
+            renamed = gw.patch(
+                f"/products/{product}", json={"name": "Renamed while Kafka was away"}
+            )
+            assert renamed.status_code == 200, renamed.text
+            assert time.monotonic() - started < 4.0, "a request waited for the broker"
+        finally:
+            kafka_broker.start(settings)
+            kafka_broker.wait_ready(settings)
+        ended = wait_until_ended(gw, placed.json()["id"])
+        assert ended["status"] == "CONFIRMED", ended
+    _wait(
+        lambda: all(s.state == "RUNNING" for s in supervision.states(settings).values()),
+        90,
+        f"not all running: {supervision.states(settings)}",
+    )

@@ -148,5 +148,6 @@ def gateway_cache_since(path: Path, offset: int, user_agent: str = USER_AGENT) -
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 counts[json.loads(line).get("cache") or "none"] += 1
     total = sum(counts.values())
-    served = counts["HIT"] + counts["UPDATING"]
+    # STALE: an expired entry answered while one request refreshes it (proxy_cache_use_stale)
+    served = counts["HIT"] + counts["UPDATING"] + counts["STALE"]
     return {**counts, "hit_ratio": round(served / total, 3) if total else None}

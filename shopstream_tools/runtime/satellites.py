@@ -4,11 +4,10 @@ configurations ask what runs here (a target to scrape, a webhook to call)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import exporters
+from shopstream_tools.runtime import exporters, serving
 
 ALERTMANAGER = "alertmanager"
 ZIPKIN = "zipkin"
@@ -50,20 +49,6 @@ def zipkin_env(settings: Settings) -> dict[str, str]:
 
 
 def console_argv(settings: Settings) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(settings.console_port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--factory",
-        "shopstream_tools.console.app:create",
-    ]
+    return serving.granian_argv(
+        "shopstream_tools.console.app:create", "127.0.0.1", settings.console_port
+    )

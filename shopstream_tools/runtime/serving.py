@@ -11,10 +11,19 @@ import ctypes
 import importlib
 import os
 import signal
+import sys
 from typing import Any
 
 PR_SET_PDEATHSIG = 1
 SERVICE_ENV = "SHOPSTREAM_SERVE_SERVICE"
+
+
+def granian_argv(factory: str, host: str, port: int, *extra: str) -> list[str]:
+    """How every HTTP app of the platform is served: granian, one worker on uvloop, by factory."""
+    return [
+        sys.executable, "-m", "granian", "--interface", "asgi", "--host", host, "--port", str(port),
+        "--workers", "1", "--loop", "uvloop", *extra, "--factory", factory,
+    ]  # fmt: skip
 
 
 def die_with_parent() -> None:

@@ -106,6 +106,15 @@ def test_routes_and_methods_match_the_local_gateway(route: local_gateway.Route) 
     )
 
 
+@pytest.mark.parametrize("route", local_gateway.ROUTES, ids=lambda r: r.service)
+def test_read_cache_matches_the_local_gateway(route: local_gateway.Route) -> None:
+    location = template().split(f"location ~ ^{re.escape(route.prefix)}(?:/|$) {{", 1)[1]
+    location = location.split("\n    }", 1)[0]
+    directives = [line.strip() for line in local_gateway.READ_CACHE.strip().splitlines()]
+    for directive in directives:
+        assert (directive in location) == route.cached, (route.service, directive)
+
+
 def test_problem_answers_match_the_local_gateway() -> None:
     text = template()
     for status, (title, _detail) in local_gateway.PROBLEMS.items():

@@ -15,6 +15,7 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from services.product.adapters import repository
+from services.product.bootstrap import bootstrap
 from services.product.domain import model
 from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
 from services.product.domain.search import SORTS, build_query
@@ -355,7 +356,7 @@ async def search_products(
 
 async def _startup() -> None:
     runtime.STATE.pool = await db.create_pool(runtime.STATE.settings, "product")
-    runtime.STATE.catalog = Catalog(runtime.STATE.pool)
+    runtime.STATE.catalog = bootstrap(runtime.STATE.pool).catalog
     runtime.STATE.listener.start()
 
 

@@ -1,0 +1,103 @@
+"""product-service's side of the order saga: what each order event asks of the stock, and the
+answer it sends back on ``stock-events`` (keyed by order id), through the outbox in the caller's
+transaction:
+
+| order event | use case | answer |
+|---|---|---|
+| OrderPlaced (async mode) | hold every line, or none | StockReserved, or StockRejected |
+| StockReleased, OrderRejected, OrderCancelled | release exactly what is held (nothing twice) | ReservationReleased |
+| OrderConfirmed | the held stock is sold (reservation committed) | none |
+
+A sync order's OrderPlaced asks nothing: it reserved over HTTP inside its request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from services.product.domain.reservation import (
+    HeldLine,
+    Line,
+    OutOfStock,
+    ReservationError,
+    UnknownProduct,
+)
+from services.product.service_layer import reservations
+from shopstream import contracts, outbox
+from shopstream.contracts import orders, stock
+from shopstream.contracts.topics import STOCK_EVENTS
+from shopstream.db import Connection
+from shopstream.events import new_event
+
+RELEASING = (orders.StockReleased, orders.OrderRejected, orders.OrderCancelled)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _lines(found: Sequence[orders.OrderLine] | Sequence[HeldLine]) -> list[stock.StockLine]:
+    return [stock.StockLine(product_id=UUID(str(x.product_id)), quantity=x.quantity) for x in found]
+
+
+def _uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+class StockSaga:
+    """Applies one order event in the caller's transaction; the table below says which use case."""
+
+    def __init__(self, clock: Clock = utcnow) -> None:
+        self.clock = clock
+        self.handlers: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
+            orders.OrderPlaced: self._placed,
+            orders.OrderConfirmed: self._confirmed,
+            **{kind: self._ended for kind in RELEASING},
+        }
+
+    async def handle(self, conn: Connection, message: object) -> None:
+        handler = self.handlers.get(type(message))
+        if handler is not None:
+            await handler(conn, message)
+
+    async def _answer(self, conn: Connection, answer: stock.StockAnswer) -> None:
+        order_id = str(answer.order_id)
+        kind = type(answer).__name__
+        event = new_event(kind, order_id, contracts.data(answer), source="product-service")
+        await outbox.add(conn, STOCK_EVENTS, order_id, event, {"event_type": kind})
+
+    async def _placed(self, conn: Connection, message: orders.OrderPlaced) -> None:
+        if message.mode != "async":
+            return  # a sync order reserves over HTTP inside its request
+        now, order_id = self.clock(), message.order_id
+        lines = [Line(str(x.product_id), x.quantity) for x in message.lines]
+        try:
+            held = await reservations.reserve(conn, str(order_id), lines)
+        except (OutOfStock, UnknownProduct) as exc:
+            reason = "unknown product" if isinstance(exc, UnknownProduct) else "out of stock"
+            await self._answer(conn, stock.StockRejected(order_id=order_id, occurred_at=now,
+                                                         reason=reason, product_id=_uuid(exc.product_id)))  # fmt: skip
+            return
+        except ReservationError as exc:
+            await self._answer(conn, stock.StockRejected(order_id=order_id, occurred_at=now,
+                                                         reason=f"invalid lines: {exc}"))  # fmt: skip
+            return
+        await self._answer(conn, stock.StockReserved(order_id=order_id, occurred_at=now,
+                                                     lines=_lines(held.lines)))  # fmt: skip
+
+    async def _ended(self, conn: Connection, message: orders.StockReleased) -> None:
+        # An order that ended without confirmation holds nothing: even if it never learnt that its
+        # reservation was made (a sync request that lost the product service's answer).
+        released = await reservations.release(conn, str(message.order_id))
+        if released is not None and released.lines:
+            await self._answer(conn, stock.ReservationReleased(
+                order_id=message.order_id, occurred_at=self.clock(), lines=_lines(released.lines)))  # fmt: skip
+
+    async def _confirmed(self, conn: Connection, message: orders.OrderConfirmed) -> None:
+        await reservations.commit(conn, str(message.order_id))

@@ -1,0 +1,45 @@
+"""The command line: each command's --profile means its own thing (a platform's, a lab plan's,
+perf-check's profiler folder), and none is read as another's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shopstream_tools import cli
+from shopstream_tools.runtime import profiles
+
+
+def test_up_profile_is_the_platforms() -> None:
+    args = cli.parser().parse_args(["up", "--profile", "ha"])
+    assert args.platform_profile == "ha"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["lab", "run", "--profile", "quick", "PT-01"],
+        ["perf-check", "--profile", "/tmp/profile-dir"],
+    ],
+)
+def test_other_commands_profiles_are_not_taken_for_a_platform_profile(
+    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHOPSTREAM_DATA_DIR", str(tmp_path))
+    args = cli.parser().parse_args(argv)
+    assert getattr(args, "platform_profile", None) is None
+    chosen: list[object] = []
+    monkeypatch.setattr(args, "func", lambda settings, a: chosen.append(a.profile) or 0)
+    monkeypatch.setattr(cli, "parser", lambda: _Fixed(args))
+    assert cli.main(argv) == 0
+    assert chosen == [args.profile]
+    assert profiles.current(cli.Settings.from_env()) == "default"
+
+
+class _Fixed:
+    def __init__(self, args: object) -> None:
+        self.args = args
+
+    def parse_args(self, _argv: object = None) -> object:
+        return self.args
