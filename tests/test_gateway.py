@@ -13,6 +13,7 @@ import dataclasses
 import http.client
 import json
 import re
+import ssl
 import subprocess
 import threading
 import time
@@ -813,7 +814,8 @@ def test_tls_terminates_at_the_gateway_with_its_own_certificate(
     key = settings.data_path / "gateway" / "tls" / "gateway.key"
     assert key.stat().st_mode & 0o077 == 0, "the private key is the owner's only"
     auth = {"Authorization": f"Bearer {token()}"}
-    with httpx.Client(base_url=f"https://127.0.0.1:{TLS_PORT}", verify=str(cert)) as client:
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(base_url=f"https://127.0.0.1:{TLS_PORT}", verify=trusted) as client:
         answer = client.get("/products/1", headers=auth)
         assert answer.status_code == 200
         assert answer.json()["path"] == "/products/1"
