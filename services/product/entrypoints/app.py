@@ -50,7 +50,8 @@ WRITE_REFUSALS = contract.problems({
 STALE_REFUSAL = contract.problems({412: WRITE_REFUSALS[412].description})
 # The search's rules as JSON Schema, for the OpenAPI document (domain/search.py enforces them)
 NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
-PRICE = "^[0-9]{1,8}(\\.[0-9]{1,2})?$"
+PRICE = "^([0-9]{1,8}(\\.[0-9]{1,2})?)?$"  # empty: no bound
+_PRICE = re.compile(PRICE)
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
 
@@ -265,6 +266,13 @@ async def adjust_stock(
 def _price(raw: str | None, field: str) -> int | None:
     if raw is None or raw == "":
         return None
+    if not _PRICE.fullmatch(raw):  # exactly what the OpenAPI document says, nothing laxer
+        raise Problem(
+            400,
+            "Invalid query",
+            f"{field} must be a price like 12.50",
+            [field_error(field, "must be a number with at most 2 decimals")],
+        )
     try:
         return to_cents(Decimal(raw), field)
     except InvalidOperation:
