@@ -119,6 +119,28 @@ PRUNE_SECONDS = 60
 PRUNE_BATCH = 10_000
 
 
+PUBLISHED_KEPT_SECONDS = 3600
+_PRUNE_PUBLISHED = (
+    # Rows go in id order, which is publication order: the oldest are at the head of the primary
+    # key, so each batch reads only the head, never the hour of rows kept (a WHERE on
+    # published_at scanned the whole table every minute). An unpublished row stays wherever it is.
+    "DELETE FROM outbox WHERE id = ANY(ARRAY("
+    " SELECT id FROM (SELECT id, published_at FROM outbox ORDER BY id LIMIT $2) AS head"
+    " WHERE published_at < now() - make_interval(secs => $1)))"
+)
+
+
+async def prune_published(conn: asyncpg.Connection, seconds: float = PUBLISHED_KEPT_SECONDS) -> int:
+    """Delete outbox rows published more than ``seconds`` ago, oldest first, in batches; returns
+    how many went."""
+    gone = 0
+    while True:
+        deleted = int((await conn.execute(_PRUNE_PUBLISHED, seconds, PRUNE_BATCH)).split()[-1])
+        gone += deleted
+        if deleted < PRUNE_BATCH:
+            return gone
+
+
 async def prune_processed_events(conn: asyncpg.Connection, hours: float) -> int:
     """Delete the records of events applied more than ``hours`` ago, in batches (no long lock);
     returns how many went."""
@@ -248,5 +270,5 @@ class Relay:
     async def _prune(self, conn: asyncpg.Connection) -> None:
         """The database's housekeeping, done by its one leading relay: published outbox rows
         after an hour, and the records of applied events once no redelivery can come."""
-        await conn.execute("DELETE FROM outbox WHERE published_at < now() - interval '1 hour'")
+        await prune_published(conn)
         await prune_processed_events(conn, self.settings.processed_events_retention_hours)

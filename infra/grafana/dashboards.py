@@ -91,11 +91,12 @@ ORDER_PIPELINE = Dashboard(
     " dead letters.",
     [
         p(
-            "Orders by status and mode",
-            "max by (status, mode) (orders)",
+            "Orders in flight by status and mode",
+            "max by (status, mode) (orders_in_flight)",
             "{{status}} {{mode}}", "suffix: orders",
             # every order consumer process reports the whole projection: a sum would multiply it
-            description="From the orders projection, as each order consumer process reads it.",
+            description="From the orders projection, as each order consumer process reads it;"
+            " ended orders are counted by order_transitions_total.",
         ),
         p(
             "Orders entering a status per second",

@@ -48,7 +48,9 @@ COMPENSATIONS = Counter(
     "order_compensations_total", "Compensations recorded (stock released, payment voided)",
     ["action", "reason", "mode"],
 )
-ORDERS = Gauge("orders", "Orders in the projection by status and mode", ["status", "mode"])
+ORDERS = Gauge(
+    "orders_in_flight", "Orders not ended yet, by status and mode (projection)", ["status", "mode"]
+)
 
 EMF_ENDED = emf.declare("OrdersEnded", "Count", ("Outcome", "Mode"), "count")
 EMF_STEP = emf.declare("SagaStepDuration", "Milliseconds", ("Step", "Mode"), "sampled")

@@ -24,6 +24,14 @@ from shopstream.db import Connection
 log = logging.getLogger(__name__)
 
 CHANGES_CHANNEL = "order_changes"
+# Orders still in flight by status and mode. Only these are counted (through the partial index
+# orders_open, a set as large as the rate times the saga's latency): a count of every order
+# scanned the whole table every 15 s, seconds with millions of orders. Ended orders are counted
+# as they end (order_transitions_total).
+IN_FLIGHT_BY_STATUS = (
+    "SELECT status, mode, count(*) AS n FROM orders"
+    " WHERE status NOT IN ('CONFIRMED', 'CANCELLED', 'REJECTED') GROUP BY 1, 2"
+)
 
 COLUMNS = (
     "id", "customer_id", "status", "mode", "outcome", "version", "total_cents", "lines",

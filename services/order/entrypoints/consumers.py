@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.order.adapters import catalog, metrics
+from services.order.adapters import catalog, metrics, projection
 from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
 from services.order.domain.values import LineItem
@@ -107,7 +107,7 @@ async def refresh_gauges(pool: asyncpg.Pool, stopping: asyncio.Event) -> None:
     seen: set[tuple[str, str]] = set()
     while not stopping.is_set():
         try:
-            rows = await pool.fetch("SELECT status, mode, count(*) AS n FROM orders GROUP BY 1, 2")
+            rows = await pool.fetch(projection.IN_FLIGHT_BY_STATUS)
             now = {(r["status"], r["mode"]): r["n"] for r in rows}
             for key in seen - now.keys():
                 metrics.ORDERS.labels(*key).set(0)
