@@ -44,6 +44,14 @@ class Settings:
         20000,
     )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
+    gateway_tls_port: int = _doc("HTTPS port of the gateway (0: plain HTTP only)", 0)
+    gateway_tls_cert: str = _doc(
+        "PEM certificate the gateway serves (empty: a self-signed one under <data>/gateway/tls)", ""
+    )
+    gateway_tls_key: str = _doc("PEM private key of gateway_tls_cert", "")
+    gateway_header_limit: str = _doc(
+        "largest request line or header the gateway accepts (nginx size); larger is 431", "8k"
+    )
     gateway_balancing: str = _doc(
         "how the gateway spreads requests over a service's instances: least_conn, round_robin,"
         " random_two (two instances at random, the one with fewer connections) or customer_hash"

@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import db, emf, tracing
+from shopstream import contract, db, emf, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -151,8 +151,23 @@ def _on_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
         exc.status_code, "Request failed"
     )
     detail = str(exc.detail)
-    errors = [field_error("body", detail)] if detail.startswith("JSON is malformed") else []
+    # Litestar's own 400s (not ValidationException, not ours) come from decoding the body
+    errors = [field_error("body", detail)] if exc.status_code == 400 else []
     return problem(exc.status_code, title, detail, errors, exc.headers)
+
+
+def _on_bad_encoding(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[Any]:
+    # Litestar decodes a declared body before the handler runs; bytes that are not UTF-8 are the
+    # client's fault, not the service's
+    detail = f"the body is not UTF-8 (byte {exc.start})"
+    return problem(400, "Bad request", detail, [field_error("body", "must be UTF-8 JSON")])
+
+
+def _on_too_deep(_: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec gives up on JSON nested deeper than the interpreter's recursion limit: a client's
+    # hostile body ([[[[...), never something this service builds
+    return problem(400, "Bad request", "the JSON is nested too deeply",
+                   [field_error("body", "nested too deeply")])  # fmt: skip
 
 
 def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -257,7 +272,7 @@ def create_app(
     def metrics() -> Response[bytes]:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             live,
             ready,
@@ -274,6 +289,8 @@ def create_app(
             Problem: _on_problem,
             NotFoundException: _on_http,
             HTTPException: _on_http,
+            UnicodeDecodeError: _on_bad_encoding,
+            RecursionError: _on_too_deep,
             Exception: _on_crash,
         },
         openapi_config=OpenAPIConfig(
@@ -286,6 +303,8 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    contract.document(app)
+    return app
 
 
 __all__ = ["PROBLEM_JSON", "MediaType", "Problem", "create_app", "field_error", "problem"]

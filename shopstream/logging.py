@@ -8,6 +8,8 @@ import logging
 import sys
 import time
 
+from shopstream import redaction
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
 
@@ -23,13 +25,14 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "component": self.component,
             "logger": record.name,
-            "msg": record.getMessage(),
+            # no token, password or address reaches a log, whoever formatted the message
+            "msg": redaction.text(record.getMessage()),
         }
         rid = request_id.get()
         if rid:
             entry["request_id"] = rid
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+            entry["exc"] = redaction.text(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 

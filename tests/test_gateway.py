@@ -13,6 +13,7 @@ import dataclasses
 import http.client
 import json
 import re
+import ssl
 import subprocess
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from shopstream.config import Settings
@@ -35,6 +37,7 @@ except ImportError:
 
 GATEWAY_PORT = 31080
 STATUS_PORT = 31079
+TLS_PORT = 31443
 ECHO_PORTS = (31181, 31182, 31183)
 CLOSED_PORT = 31189
 RATE, BURST = 20, 20
@@ -129,6 +132,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         gateway_rate_burst=BURST,
         gateway_address_rate_limit=ADDRESS_RATE,
         gateway_body_limit="4k",
+        gateway_tls_port=TLS_PORT,
     )
 
 
@@ -771,3 +775,56 @@ def test_balancing_strategies_under_real_nginx(settings: Settings, echo: Echo) -
                     assert max(spread.values()) - min(spread.values()) <= 2, spread
     finally:
         gateway.stop(settings, timeout=10)
+
+
+@pytest.mark.integration
+def test_every_answer_carries_the_security_headers_and_no_nginx_version(standard: Echo) -> None:
+    answers = [
+        call("GET", "/products/1"),  # proxied
+        call("GET", "/nowhere"),  # the gateway's own 404 problem
+        call("DELETE", "/orders", headers={"Content-Type": "text/plain"}),  # 405 problem
+    ]
+    for reply in answers:
+        for name, value in gateway.SECURITY_HEADERS.items():
+            assert reply.header(name) == value.strip('"'), (reply.status, name)
+        assert reply.header("Server") == "nginx", "server_tokens off: no version"
+
+
+@pytest.mark.integration
+def test_a_header_or_uri_over_the_limit_is_a_problem_and_never_reaches_a_service(
+    standard: Echo,
+) -> None:
+    before = len([r for s in standard.values() for r in s.seen()])
+    over = call("GET", "/products/1", headers={"X-Padding": "x" * 9000})
+    problem = assert_problem(over, 431, "Request Header Fields Too Large")
+    assert "8k" in problem["detail"]
+    assert over.header("X-Content-Type-Options") == "nosniff"
+    long_line = call("GET", "/products/" + "1" * 9000)
+    assert_problem(long_line, 414, "URI Too Long")
+    assert_problem(call("GET", "/products/%00"), 400, "Bad Request")
+    assert len([r for s in standard.values() for r in s.seen()]) == before
+    assert call("GET", "/products/1", headers={"X-Padding": "x" * 7000}).status == 200
+
+
+@pytest.mark.integration
+def test_tls_terminates_at_the_gateway_with_its_own_certificate(
+    settings: Settings, standard: Echo
+) -> None:
+    cert = settings.data_path / "gateway" / "tls" / "gateway.crt"
+    key = settings.data_path / "gateway" / "tls" / "gateway.key"
+    assert key.stat().st_mode & 0o077 == 0, "the private key is the owner's only"
+    auth = {"Authorization": f"Bearer {token()}"}
+    trusted = ssl.create_default_context(cafile=str(cert))
+    with httpx.Client(base_url=f"https://127.0.0.1:{TLS_PORT}", verify=trusted) as client:
+        answer = client.get("/products/1", headers=auth)
+        assert answer.status_code == 200
+        assert answer.json()["path"] == "/products/1"
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        problem = client.get("/nowhere", headers=auth)
+        assert problem.status_code == 404
+        assert problem.headers["strict-transport-security"] == "max-age=31536000"
+        assert answer.extensions["http_version"] == b"HTTP/1.1"
+    with pytest.raises(httpx.ConnectError):  # an untrusted certificate is refused by the client
+        httpx.get(f"https://127.0.0.1:{TLS_PORT}/products/1", headers=auth)
+    assert call("GET", "/products/1").header("Strict-Transport-Security") is None  # plain HTTP

@@ -14,6 +14,7 @@ from typing import Any
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from shopstream import redaction
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
 
@@ -270,10 +271,13 @@ def decode(m: Any) -> Message:
         is_json = True
     except ValueError:
         value, is_json = raw.decode("utf-8", "replace"), False
+    # the console shows events to operators: no tokens, passwords or shipping addresses
+    value = redaction.value(value)
     headers = {
         k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v or ""))
         for k, v in (m.headers() or [])
     }
+    headers = redaction.value(headers)
     key = m.key()
     return Message(
         m.topic(),

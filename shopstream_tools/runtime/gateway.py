@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import processes
+from shopstream_tools.runtime import gateway_tls, processes
 
 NAME = "gateway"
 TEMPLATE = PROJECT_ROOT / "infra" / "gateway" / "nginx.conf.tmpl"
@@ -59,6 +59,13 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     404: ("Not Found", "no route for this path; the gateway serves /products and /orders"),
     405: ("Method Not Allowed", "$request_method is not allowed here; allowed: $gw_allow"),
     413: ("Content Too Large", "the request body is larger than the gateway limit of {body_limit}"),
+    414: ("URI Too Long", "the request line is longer than the gateway limit of {header_limit}"),
+    # nginx's own 494 (a header or the request line over large_client_header_buffers) answers as
+    # the standard 431
+    431: (
+        "Request Header Fields Too Large",
+        "a header is larger than the gateway limit of {header_limit}",
+    ),
     415: (
         "Unsupported Media Type",
         "a request body must be Content-Type application/json"
@@ -73,6 +80,21 @@ PROBLEMS: dict[int, tuple[str, str]] = {
     503: ("Service Unavailable", "no instance of the $gw_route service is running"),
     504: ("Gateway Timeout", "the $gw_route service did not answer in time"),
 }
+# On every answer, the services' and the gateway's own (docs/security.md#gateway): an API answers
+# JSON only, so nothing may be sniffed as HTML, framed, or keep the referring URL.
+SECURITY_HEADERS: dict[str, str] = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "\"default-src 'none'; frame-ancestors 'none'\"",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# Refusals of a request line nginx could not read (a NUL, a URI over the limit): nginx cannot jump
+# to a named location without a URI, so these go to an internal URI. The others stay in named
+# locations, which keep the request's $uri (their details name the route).
+LINE_PROBLEMS = frozenset({400, 414})
+# Over TLS only: $gw_hsts is empty on plain HTTP, and nginx sends no header with an empty value.
+TLS_ONLY_HEADERS = {"Strict-Transport-Security": "$gw_hsts"}
 PROBLEM_HEADERS: dict[int, dict[str, str]] = {
     405: {"Allow": "$gw_allow"},
     429: {"Retry-After": "1"},
@@ -128,6 +150,10 @@ def _problem_body(status: int, detail: str) -> str:
     return f'{{"type":"about:blank","title":"{title}","status":{status},"detail":"{detail}"}}'
 
 
+def _problem_target(status: int) -> str:
+    return f"= /__problem_{status}" if status in LINE_PROBLEMS else f"@problem_{status}"
+
+
 def _problem_locations(settings: Settings) -> str:
     blocks = []
     for status, (_title, detail) in PROBLEMS.items():
@@ -135,11 +161,18 @@ def _problem_locations(settings: Settings) -> str:
             body_limit=settings.gateway_body_limit,
             rate=settings.gateway_rate_limit,
             burst=settings.gateway_rate_burst,
+            header_limit=settings.gateway_header_limit,
         )
-        # add_header in a location replaces the server's, so X-Request-Id is repeated here.
-        headers = {"X-Request-Id": "$gw_request_id", **PROBLEM_HEADERS.get(status, {})}
+        # add_header in a location replaces the server's, so the server's are repeated here.
+        headers = {
+            "X-Request-Id": "$gw_request_id",
+            **SECURITY_HEADERS,
+            **TLS_ONLY_HEADERS,
+            **PROBLEM_HEADERS.get(status, {}),
+        }
         lines = [
-            f"        location @problem_{status} {{",
+            f"        location {_problem_target(status)} {{",
+            *(["            internal;"] if status in LINE_PROBLEMS else []),
             "            default_type application/problem+json;",
             *(f"            add_header {k} {v} always;" for k, v in headers.items()),
             f"            return {status} '{_problem_body(status, detail)}';",
@@ -283,6 +316,7 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         raise ValueError("gateway_rate_limit must be >= 1 and gateway_rate_burst >= 0")
     _balancing(settings.gateway_balancing)
     body_limit = size_bytes(settings.gateway_body_limit)
+    size_bytes(settings.gateway_header_limit)
 
     gateway = gateway_dir(settings)
     values = {
@@ -312,7 +346,16 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         ),
         "upstreams": (CUSTOMER_KEY if settings.gateway_balancing == "customer_hash" else "")
         + _upstream_blocks(upstreams, settings.gateway_balancing),
-        "error_pages": "\n".join(f"        error_page {s} @problem_{s};" for s in PROBLEMS),
+        "header_limit": settings.gateway_header_limit.strip(),
+        "security_headers": "\n".join(
+            f"        add_header {k} {v} always;"
+            for k, v in {**SECURITY_HEADERS, **TLS_ONLY_HEADERS}.items()
+        ),
+        "tls": gateway_tls.listen_lines(settings),
+        "error_pages": "\n".join(
+            f"        error_page {s} {_problem_target(s).removeprefix('= ')};" for s in PROBLEMS
+        )
+        + "\n        error_page 494 =431 @problem_431;",
         "routes": _route_locations(upstreams),
         "problems": _problem_locations(settings),
         "status_404_body": _problem_body(404, "the status port serves /nginx_status and /fixed"),

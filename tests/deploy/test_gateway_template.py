@@ -118,9 +118,10 @@ def test_read_cache_matches_the_local_gateway(route: local_gateway.Route) -> Non
 def test_problem_answers_match_the_local_gateway() -> None:
     text = template()
     for status, (title, _detail) in local_gateway.PROBLEMS.items():
-        assert f"error_page {status} @problem_{status};" in text
+        target = local_gateway._problem_target(status).removeprefix("= ")
+        assert f"error_page {status} {target};" in text
         assert f'"title":"{title}","status":{status}' in text
-    statuses = {int(s) for s in re.findall(r"error_page (\d+) @problem_", text)}
+    statuses = {int(s) for s in re.findall(r"error_page (\d+) (?:@problem_|/__problem_)", text)}
     assert statuses == set(local_gateway.PROBLEMS)
 
 

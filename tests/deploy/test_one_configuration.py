@@ -89,6 +89,15 @@ NO_GATEWAY = {
         "SHOPSTREAM_GATEWAY_ADDRESS_RATE_LIMIT",
     )
 }
+GATEWAY_EDGE = {
+    "SHOPSTREAM_GATEWAY_HEADER_LIMIT": "the container gateway's header limit is fixed at 8k in "
+    "its template (ECS: the ALB's own limits)",
+    **{
+        f"SHOPSTREAM_GATEWAY_TLS_{name}": "TLS at the local gateway only; containers are reached "
+        "through the platform's TLS (Kubernetes ingress, the ALB on ECS) (issue 12)"
+        for name in ("PORT", "CERT", "KEY")
+    },
+}
 PLAINTEXT_BROKER = {
     f"SHOPSTREAM_KAFKA_{name}": "the stack's own broker speaks plaintext on its private network"
     for name in (
@@ -104,10 +113,10 @@ SYSTEM_CAS = {
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
-    "k8s-dev": {**LOCAL_ONLY, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
-    "k8s-eks": {**LOCAL_ONLY, **NO_CLOUDWATCH, **SYSTEM_CAS},
-    "ecs": {**LOCAL_ONLY, **NO_GATEWAY, **SYSTEM_CAS},
+    "compose": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-dev": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
+    "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS},
+    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS},
 }
 
 

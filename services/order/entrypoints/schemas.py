@@ -153,7 +153,7 @@ class ProblemView(msgspec.Struct):
     type: str
     title: str
     status: int
-    detail: str
-    errors: list[FieldErrorView]
+    detail: str = ""
+    errors: list[FieldErrorView] = msgspec.field(default_factory=list)
     order_id: str | None = None
     order: OrderView | None = None

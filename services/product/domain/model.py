@@ -9,7 +9,11 @@ from typing import Any
 
 MAX_PRICE_CENTS = 100_000_000_00  # 100 million in the shop's currency
 MAX_STOCK = 1_000_000_000
-SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{1,39}")  # fullmatch: "$" would let a trailing newline in
+# PostgreSQL text cannot hold NUL, and a control character in a name is an attack on whoever
+# displays it (terminal escapes); a description may keep tabs and line breaks.
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_PROSE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 TEXT_LIMITS = {"name": 200, "description": 5000, "category": 80, "brand": 80}
 EDITABLE = ("sku", "name", "description", "category", "brand", "price_cents")
 
@@ -84,11 +88,13 @@ def check_fields(values: dict[str, Any]) -> list[tuple[str, str]]:
         if name not in values:
             continue
         text = values[name]
-        if name != "description" and not text.strip():
+        if (CONTROL_IN_PROSE if name == "description" else CONTROL).search(text):
+            errors.append((name, "must not contain control characters"))
+        elif name != "description" and not text.strip():
             errors.append((name, "must not be blank"))
         elif len(text) > limit:
             errors.append((name, f"must be at most {limit} characters"))
-    if "sku" in values and not SKU.match(values["sku"]):
+    if "sku" in values and not SKU.fullmatch(values["sku"]):
         errors.append(("sku", "must be 2-40 characters of A-Z, 0-9 and '-', starting alphanumeric"))
     if "price_cents" in values and not 0 <= values["price_cents"] <= MAX_PRICE_CENTS:
         errors.append(("price", f"must be between 0 and {MAX_PRICE_CENTS // 100}"))

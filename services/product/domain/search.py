@@ -73,9 +73,9 @@ def build_query(
         )
         if _CONTROL.search(value)
     ]
-    text = text.strip()
-    if len(text) > 200:
+    if len(text) > 200:  # before stripping: the length the client sent, as the OpenAPI says
         errors.append(("q", "must be at most 200 characters"))
+    text = text.strip()
     if sort and sort not in SORTS:
         errors.append(("sort", f"must be one of {', '.join(SORTS)}"))
     if sort == "relevance" and not text:

@@ -11,13 +11,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Litestar, Request, Response, delete, get, patch, post, put
+from litestar.openapi.spec import Example
 from litestar.params import Parameter
 
 from services.product.adapters import repository
 from services.product.bootstrap import bootstrap
 from services.product.domain import model
 from services.product.domain.model import CatalogError, InsufficientStock, StaleVersion
-from services.product.domain.search import build_query
+from services.product.domain.search import SORTS, build_query
 from services.product.entrypoints import reservation_routes
 from services.product.entrypoints import state as runtime
 from services.product.entrypoints.schemas import (
@@ -33,13 +34,24 @@ from services.product.entrypoints.schemas import (
     view,
 )
 from services.product.service_layer.catalog import Catalog, NotFound
-from shopstream import db, guards
+from shopstream import contract, db, guards
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.guards import require_admin
 from shopstream.http import Problem, create_app, encoded, field_error, strict_body, uuid_param
 
 ADMIN = [require_admin]  # catalog and stock writes are for operators (docs/security.md)
+# the catalog's own refusals, in the OpenAPI document (shopstream.contract adds the common ones)
+CREATE_REFUSALS = contract.problems({409: "a product with this SKU exists"})
+WRITE_REFUSALS = contract.problems({
+    409: "the SKU belongs to another product",
+    412: "If-Match names a version that is no longer current: read the product again",
+})  # fmt: skip
+STALE_REFUSAL = contract.problems({412: WRITE_REFUSALS[412].description})
+# The search's rules as JSON Schema, for the OpenAPI document (domain/search.py enforces them)
+NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
+PRICE = "^([0-9]{1,8}(\\.[0-9]{1,2})?)?$"  # empty: no bound
+_PRICE = re.compile(PRICE)
 _ETAG = re.compile(r'^(?:W/)?"(\d+)"$')
 _encode = msgspec.json.encode
 
@@ -115,7 +127,13 @@ def _answer(
     return encoded(body, status, {"ETag": product.etag, **(headers or {})})
 
 
-@post("/products", status_code=201, guards=ADMIN, summary="Create a product")
+@post(
+    "/products",
+    status_code=201,
+    guards=ADMIN,
+    responses=CREATE_REFUSALS,
+    summary="Create a product",
+)
 async def create_product(
     request: Request[Any, Any, Any], data: NewProduct
 ) -> Response[ProductView]:
@@ -167,7 +185,12 @@ async def _revise(
     return _answer(stored)
 
 
-@put("/products/{product_id:str}", guards=ADMIN, summary="Replace a product's editable fields")
+@put(
+    "/products/{product_id:str}",
+    guards=ADMIN,
+    responses=WRITE_REFUSALS,
+    summary="Replace a product's editable fields",
+)
 async def replace_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductReplacement
 ) -> Response[ProductView]:
@@ -175,7 +198,12 @@ async def replace_product(
     return await _revise(request, product_id, await strict_body(request, ProductReplacement))
 
 
-@patch("/products/{product_id:str}", guards=ADMIN, summary="Change some fields of a product")
+@patch(
+    "/products/{product_id:str}",
+    guards=ADMIN,
+    responses=WRITE_REFUSALS,
+    summary="Change some fields of a product",
+)
 async def patch_product(
     request: Request[Any, Any, Any], product_id: str, data: ProductChanges
 ) -> Response[ProductView]:
@@ -183,7 +211,13 @@ async def patch_product(
     return await _revise(request, product_id, await strict_body(request, ProductChanges))
 
 
-@delete("/products/{product_id:str}", status_code=204, guards=ADMIN, summary="Delete a product")
+@delete(
+    "/products/{product_id:str}",
+    status_code=204,
+    guards=ADMIN,
+    responses=STALE_REFUSAL,
+    summary="Delete a product",
+)
 async def delete_product(request: Request[Any, Any, Any], product_id: str) -> None:
     """Delete a product; emits ProductDeleted."""
     pid = _product_id(product_id)
@@ -192,7 +226,12 @@ async def delete_product(request: Request[Any, Any, Any], product_id: str) -> No
     runtime.STATE.cache.invalidate(pid, gone)
 
 
-@put("/products/{product_id:str}/stock", guards=ADMIN, summary="Set the stock level")
+@put(
+    "/products/{product_id:str}/stock",
+    guards=ADMIN,
+    responses=STALE_REFUSAL,
+    summary="Set the stock level",
+)
 async def set_stock(
     request: Request[Any, Any, Any], product_id: str, data: StockLevel
 ) -> Response[ProductView]:
@@ -210,6 +249,7 @@ async def set_stock(
     "/products/{product_id:str}/stock/adjustments",
     status_code=200,
     guards=ADMIN,
+    responses=contract.problems({409: "the adjustment would take the stock below zero"}),
     summary="Add or remove stock",
 )
 async def adjust_stock(
@@ -226,6 +266,13 @@ async def adjust_stock(
 def _price(raw: str | None, field: str) -> int | None:
     if raw is None or raw == "":
         return None
+    if not _PRICE.fullmatch(raw):  # exactly what the OpenAPI document says, nothing laxer
+        raise Problem(
+            400,
+            "Invalid query",
+            f"{field} must be a price like 12.50",
+            [field_error(field, "must be a number with at most 2 decimals")],
+        )
     try:
         return to_cents(Decimal(raw), field)
     except InvalidOperation:
@@ -241,17 +288,46 @@ def _price(raw: str | None, field: str) -> int | None:
 
 @get("/products", summary="Search and filter the catalog")
 async def search_products(
-    q: Annotated[str, Parameter(description="full-text search over name and description")] = "",
-    category: str = "",
-    brand: str = "",
-    min_price: Annotated[str | None, Parameter(description="lowest price, inclusive")] = None,
-    max_price: Annotated[str | None, Parameter(description="highest price, inclusive")] = None,
+    q: Annotated[
+        str,
+        Parameter(
+            description="full-text search over name and description",
+            schema_extra={"maxLength": 200, "pattern": NO_CONTROL},
+            examples=[Example(value="wireless headphones")],
+        ),
+    ] = "",
+    category: Annotated[str, Parameter(schema_extra={"pattern": NO_CONTROL})] = "",
+    brand: Annotated[str, Parameter(schema_extra={"pattern": NO_CONTROL})] = "",
+    min_price: Annotated[
+        str | None,
+        Parameter(description="lowest price, inclusive", schema_extra={"pattern": PRICE}),
+    ] = None,
+    max_price: Annotated[
+        str | None,
+        Parameter(description="highest price, inclusive", schema_extra={"pattern": PRICE}),
+    ] = None,
     in_stock: bool = False,
     sort: Annotated[
-        str, Parameter(description="relevance | newest | price_asc | price_desc | name")
+        str,
+        Parameter(
+            description="relevance (needs q) | newest | price_asc | price_desc | name",
+            schema_extra={"enum": ["", *SORTS]},
+        ),
     ] = "",
-    limit: Annotated[int, Parameter(description="page size, at most the configured maximum")] = 20,
-    cursor: Annotated[str, Parameter(description="next_cursor of the previous page")] = "",
+    limit: Annotated[
+        int,
+        Parameter(
+            description="page size, at most SHOPSTREAM_PAGE_SIZE_MAX (100)",
+            schema_extra={"minimum": 1, "maximum": 100},
+        ),
+    ] = 20,
+    cursor: Annotated[
+        str,
+        Parameter(
+            description="next_cursor of the previous page (opaque; only for the same query)",
+            schema_extra={"pattern": "^[A-Za-z0-9_=-]*$"},
+        ),
+    ] = "",
     facets: Annotated[bool, Parameter(description="include product counts per category")] = False,
 ) -> Response[SearchResult]:
     """Keyset-paginated search: follow next_cursor; pages stay stable while products are added."""

@@ -20,6 +20,7 @@ from services.product.domain.reservation import (
 )
 from services.product.entrypoints import state as runtime
 from services.product.service_layer import reservations
+from shopstream import contract
 from shopstream.guards import require_service
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
@@ -75,7 +76,14 @@ def _view(reservation: Reservation, status: int = 200) -> Response[Any]:
     return encoded(msgspec.json.encode(body), status)
 
 
-@post("/reservations", status_code=201, summary="Reserve stock for an order (all lines or none)")
+@post(
+    "/reservations",
+    status_code=201,
+    responses=contract.problems(
+        {409: "more than the available stock, or this order already holds other lines"}
+    ),
+    summary="Reserve stock for an order (all lines or none)",
+)
 async def reserve(
     request: Request[Any, Any, Any], data: ReservationRequest
 ) -> Response[ReservationView]:
