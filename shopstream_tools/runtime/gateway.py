@@ -240,7 +240,9 @@ def _upstream_blocks(upstreams: dict[str, list[int]], strategy: str = "least_con
 
 # Only what the service marks cacheable (Cache-Control: public, max-age) is kept, under the full
 # URI. A request with a token is never answered from the cache, so every token is still verified
-# by the service (its answer may refresh the cache: a catalog read is the same for everyone).
+# by the service, nor is its answer kept. An answer is kept from the second request for its URI
+# (within `inactive`): the long tail of products read once would otherwise each cost a cache file
+# written and evicted (measured: the gateway's CPU per read doubled on uniform reads).
 # One request per key goes to the service while others wait for it (lock), and an expired entry
 # is served while it is being refreshed (updating): a hot product costs the service one read per
 # max-age however many ask.
@@ -248,6 +250,8 @@ READ_CACHE = """            proxy_cache gw_reads;
             proxy_cache_key $request_uri;
             proxy_cache_methods GET HEAD;
             proxy_cache_bypass $http_authorization;
+            proxy_no_cache $http_authorization;
+            proxy_cache_min_uses 2;
             proxy_cache_lock on;
             proxy_cache_lock_timeout 2s;
             proxy_cache_use_stale updating;
