@@ -9,18 +9,23 @@ import uuid
 import httpx
 import pytest
 
+from services.order.tests.integration.helpers import body, create, eventually, wait_until_ended
 from shopstream_tools.runtime import postgres, supervision
 
 pytestmark = pytest.mark.integration
 
 
 def _wait(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} after {timeout:.0f}s")
+    eventually(check, what, timeout, pause=0.2)
+
+
+def _all_running_again(settings) -> None:  # type: ignore[no-untyped-def]
+    """Relays and consumers that lost a dependency were restarted, none given up on."""
+    _wait(
+        lambda: all(s.state == "RUNNING" for s in supervision.states(settings).values()),
+        90,
+        f"not all running: {supervision.states(settings)}",
+    )
 
 
 def _status(client: httpx.Client, path: str) -> int:
@@ -55,18 +60,12 @@ def test_postgres_outage_is_answered_with_503_and_heals(platform) -> None:
     _wait(lambda: _status(order, "/health/ready") == 200, 30, "order not ready again")
     assert product.get(f"/products/{unknown}").status_code == 404
     assert order.get(f"/orders/{unknown}").status_code == 404
-    # relays and consumers that lost their connections were restarted, none given up on
-    _wait(
-        lambda: all(s.state == "RUNNING" for s in supervision.states(settings).values()),
-        90,
-        f"not all running: {supervision.states(settings)}",
-    )
+    _all_running_again(settings)
 
 
 def test_kafka_outage_costs_clients_nothing_and_heals(platform) -> None:
     """Requests never wait for Kafka (the outbox holds their events): orders and catalog changes
     are accepted while the broker is away, and the saga finishes them once it is back."""
-    from services.order.tests.integration.helpers import body, create, wait_until_ended
     from shopstream_tools.runtime import kafka_broker
 
     settings = platform.settings
@@ -87,8 +86,4 @@ def test_kafka_outage_costs_clients_nothing_and_heals(platform) -> None:
             kafka_broker.wait_ready(settings)
         ended = wait_until_ended(gw, placed.json()["id"])
         assert ended["status"] == "CONFIRMED", ended
-    _wait(
-        lambda: all(s.state == "RUNNING" for s in supervision.states(settings).values()),
-        90,
-        f"not all running: {supervision.states(settings)}",
-    )
+    _all_running_again(settings)

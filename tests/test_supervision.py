@@ -8,12 +8,12 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from services.order.tests.integration.helpers import eventually
 from shopstream.config import Settings
 from shopstream_tools.runtime import platform as runtime
 from shopstream_tools.runtime import processes, supervision, topology
@@ -37,13 +37,8 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
-def _wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what} after {timeout:.0f}s")
+def _wait(check, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    eventually(check, what, timeout, pause=0.2)
 
 
 @pytest.mark.integration
@@ -120,8 +115,9 @@ def test_crash_loop_is_given_up_and_reported(tmp_path: Path) -> None:
         )
         # the event listener hears of it a moment after supervisord's own state changes
         _wait(
-            lambda: json.loads(supervision.restarts_file(settings).read_text())["fatal"]
-            == ["crasher"],
+            lambda: (
+                json.loads(supervision.restarts_file(settings).read_text())["fatal"] == ["crasher"]
+            ),
             5,
             "the crash loop is not reported",
         )
