@@ -53,3 +53,28 @@ def test_a_profile_summary_gives_each_function_its_share_of_the_samples() -> Non
     assert "| 60.0% | `execute (connection.py)`" in summary
     assert "| 30.0% | `encode (events.py)`" in summary
     assert "`run (loop.py)`" in summary and "90.0%" in summary
+
+
+def test_a_flight_recording_becomes_collapsed_stacks_root_first() -> None:
+    from shopstream_tools.perf import jvm_profile
+
+    def frame(owner: str, name: str) -> dict[str, object]:
+        return {"method": {"type": {"name": owner}, "name": name}}
+
+    handler = frame("kafka/server/KafkaRequestHandler", "run")
+    produce = frame("kafka/server/KafkaApis", "handleProduceRequest")
+    fetch = frame("kafka/server/KafkaApis", "handleFetchRequest")
+    sample = {"values": {"stackTrace": {"frames": [produce, handler]}}}  # leaf first, as JFR has it
+    document = {"recording": {"events": [
+        sample, sample, {"values": {"stackTrace": {"frames": [fetch, handler]}}},
+        {"values": {"stackTrace": None}},
+    ]}}  # fmt: skip
+
+    text = jvm_profile.to_collapsed(document)
+
+    assert text.splitlines() == [
+        "KafkaRequestHandler.run;KafkaApis.handleProduceRequest 2",
+        "KafkaRequestHandler.run;KafkaApis.handleFetchRequest 1",
+    ]
+    summary = profile.summarize("kafka", text)
+    assert "66.7% | `KafkaApis.handleProduceRequest`" in summary

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
+from shopstream_tools.perf import jvm_profile
 
 PY_SPY = PROJECT_ROOT / ".venv" / "bin" / "py-spy"
 # inferno (crates.io) draws the flame graphs: `cargo install inferno --root .tools`
@@ -29,13 +31,17 @@ NOT_PYTHON = ("kafka", "postgres", "gateway", "prometheus", "zipkin")
 class Recorder:
     folder: Path
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    recordings: dict[str, Path] = field(default_factory=dict)  # the brokers' flight recordings
 
     def finish(self, summary_to: Path) -> None:
         for child in self.children.values():
             child.wait(timeout=120)
+        for name, recording in self.recordings.items():
+            if _written(recording):
+                (self.folder / f"{name}.txt").write_text(jvm_profile.collapsed(recording))
         summary_to.mkdir(parents=True, exist_ok=True)
         lines = []
-        for name in sorted(self.children):
+        for name in sorted([*self.children, *self.recordings]):
             raw = self.folder / f"{name}.txt"
             if raw.exists():
                 shutil.copy(raw, summary_to / raw.name)
@@ -51,6 +57,11 @@ def start(settings: Settings, groups: Mapping[str, list[int]], folder: Path | No
     folder.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(folder)
     for name, pids in groups.items():
+        if name.startswith("kafka") and pids:
+            recording = folder / f"{name}.jfr"
+            if jvm_profile.start(pids[0], seconds, recording):
+                recorder.recordings[name] = recording
+            continue
         if name.startswith(NOT_PYTHON) or not pids:
             continue
         argv = [str(PY_SPY), "record", "--pid", str(pids[0]), "--subprocesses", "--nonblocking",
@@ -60,6 +71,17 @@ def start(settings: Settings, groups: Mapping[str, list[int]], folder: Path | No
             argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
     return recorder
+
+
+def _written(recording: Path, wait: float = 30.0) -> bool:
+    # JFR writes the file when its duration ends, which can be a moment after py-spy's
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if recording.exists() and recording.stat().st_size > 0:
+            time.sleep(0.5)
+            return True
+        time.sleep(0.5)
+    return False
 
 
 def flame_graph(stacks: Path, svg: Path, title: str) -> None:
