@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down test-containers jmeter
+.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down compose-compare test-containers jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -49,6 +49,11 @@ compose-up: install
 
 compose-down:
 	@$(SHOPSTREAM) compose down $(COMPOSE_ARGS)
+
+# The compose stack beside the local processes in one run: start time, memory, the same open-loop
+# async orders (COMPOSE_ARGS="--rate 150 --seconds 20"); images must be built (make compose-up).
+compose-compare: install
+	@flock /tmp/shopstream-bench.lock $(SHOPSTREAM) compose compare --project shopstream-cmp --port-offset -6000 --no-build $(COMPOSE_ARGS)
 
 # Builds every image, runs the compose stack and drives it end to end (tests/containers): ~3 min
 # with the stand-in bases and layer cache warm, 6-7 min on a fresh machine (debootstrap, stand-ins,

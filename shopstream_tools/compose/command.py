@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     s = sub.add_parser(
         "compose", help="build the images and run docker-compose.yml with podman or Docker"
     )
-    s.add_argument("action", choices=["up", "down", "build"])
+    s.add_argument("action", choices=["up", "down", "build", "compare"],
+                   help="compare: the stack beside the local processes (start, memory, orders/s)")  # fmt: skip
     s.add_argument("--no-build", action="store_true", help="up: use the images already built")
     s.add_argument("--volumes", action="store_true", help="down: delete the data volumes too")
     s.add_argument("--project", default="shopstream", help="compose project name")
@@ -27,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="Debian-made base and tool images instead of the registry's (auto: when unreachable)",
     )
     s.add_argument("--profile", action="append", default=[], help="compose profile to enable")
+    s.add_argument("--rate", type=float, default=150.0, help="compare: async orders per second")
+    s.add_argument("--seconds", type=float, default=20.0, help="compare: length of the load")
     s.set_defaults(func=run)
 
 
@@ -51,6 +54,12 @@ def run(settings: object, args: argparse.Namespace) -> int:
     stack = stack_for(args)
     if args.action == "down":
         stack.down(volumes=args.volumes)
+        return 0
+    if args.action == "compare":
+        from shopstream_tools.compose import compare
+
+        result = compare.compare(stack, compare.Load(rate=args.rate, seconds=args.seconds))
+        print(compare.table(result))
         return 0
     if args.action == "build" or not args.no_build:
         origin = "Debian stand-ins" if stack.standins else "public base images"

@@ -14,9 +14,10 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from shopstream.config import PROJECT_ROOT
-from shopstream_tools.compose import images
+from shopstream.config import PROJECT_ROOT, Settings
+from shopstream_tools.compose import identity, images
 from shopstream_tools.compose.engine import Engine
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
@@ -54,9 +55,28 @@ class Stack:
         port = HOST_PORTS[name][0] + self.port_offset
         return port if port >= 1024 else port + 10000
 
+    @property
+    def home(self) -> Path:
+        """The stack's files on the host: the local issuer's keys (``auth/``, private) and what
+        the containers may read of them (``auth-public/``)."""
+        return PROJECT_ROOT / "data-containers" / self.project
+
     def env(self) -> dict[str, str]:
         ports = {name: str(self.port(name)) for name in HOST_PORTS}
-        return {**os.environ, **self.engine.env, "TAG": self.tag, **ports, **self.extra_env}
+        return {**os.environ, **self.engine.env, "TAG": self.tag, **ports,
+                "AUTH_DIR": str(identity.public_dir(self.home)), **self.extra_env}  # fmt: skip
+
+    def client_settings(self) -> Settings:
+        """Settings for tools on the host that talk to this stack (tokens, audits, the lab)."""
+        return Settings.from_env({
+            "SHOPSTREAM_DATA_DIR": str(self.home),
+            "SHOPSTREAM_GATEWAY_PORT": str(self.port("GATEWAY_HOST_PORT")),
+            "SHOPSTREAM_POSTGRES_HOST": "127.0.0.1",
+            "SHOPSTREAM_POSTGRES_PORT": str(self.port("POSTGRES_HOST_PORT")),
+            "SHOPSTREAM_POSTGRES_USER": "shopstream",
+            "SHOPSTREAM_POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
+            "SHOPSTREAM_KAFKA_BOOTSTRAP": f"localhost:{self.port('KAFKA_HOST_PORT')}",
+        })  # fmt: skip
 
     def compose(self, *args: str, capture: bool = False) -> str:
         import subprocess
@@ -125,6 +145,7 @@ class Stack:
     def up(self, timeout: float = 420.0) -> float:
         """Start in waves and wait for every health check; returns the seconds it took."""
         started = time.monotonic()
+        identity.prepare(self.home)
         self.compose("up", "-d", *INFRASTRUCTURE)
         self.wait_healthy(INFRASTRUCTURE, timeout)
         # --no-recreate: podman-compose would otherwise replace what the earlier waves started.

@@ -24,8 +24,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.order.tests.integration.helpers import body, eventually, wait_until_ended
+from services.order.tests.integration.helpers import APPROVE, body, eventually, wait_until_ended
 from services.product.tests.integration.helpers import create
+from shopstream import auth
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.compose import engine as engines
 from shopstream_tools.compose.stack import Stack
@@ -57,20 +58,38 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def gateway(stack: Stack) -> Iterator[httpx.Client]:
+def settings(stack: Stack) -> Settings:
+    return stack.client_settings()
+
+
+@pytest.fixture(scope="module")
+def gateway(stack: Stack, settings: Settings) -> Iterator[httpx.Client]:
+    """An operator through the gateway: the catalog is theirs to change."""
     url = f"http://localhost:{stack.port('GATEWAY_HOST_PORT')}"
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30,
+                      headers={"Authorization": f"Bearer {auth.admin_token(settings)}"}) as client:  # fmt: skip
         yield client
 
 
 @pytest.fixture(scope="module")
-def settings(stack: Stack) -> Settings:
-    return Settings.from_env({
-        "SHOPSTREAM_POSTGRES_HOST": "127.0.0.1",
-        "SHOPSTREAM_POSTGRES_PORT": str(stack.port("POSTGRES_HOST_PORT")),
-        "SHOPSTREAM_POSTGRES_USER": "shopstream",
-        "SHOPSTREAM_POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
-    })  # fmt: skip
+def shopper(stack: Stack, settings: Settings) -> Iterator[httpx.Client]:
+    """A signed-in customer through the gateway: places and follows their own orders."""
+    token = auth.customer_token(settings, APPROVE)
+    url = f"http://localhost:{stack.port('GATEWAY_HOST_PORT')}"
+    with httpx.Client(base_url=url, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as client:  # fmt: skip
+        yield client
+
+
+def test_identity_is_enforced_in_the_containers(stack: Stack, shopper: httpx.Client) -> None:
+    url = f"http://localhost:{stack.port('GATEWAY_HOST_PORT')}"
+    assert httpx.get(f"{url}/orders", timeout=30).status_code == 401
+    assert httpx.post(f"{url}/products", json={}, timeout=30).status_code == 401
+    elsewhere = Settings.from_env({"SHOPSTREAM_DATA_DIR": str(stack.home / "another-issuer")})
+    auth.ensure_local_issuer(elsewhere)  # a well-formed token from a key the stack does not know
+    forged = {"Authorization": "Bearer " + auth.customer_token(elsewhere, APPROVE)}
+    assert httpx.get(f"{url}/orders", headers=forged, timeout=30).status_code == 401
+    assert shopper.post("/products", json={}).status_code == 403
 
 
 def test_products_are_created_and_found_by_search(gateway: httpx.Client) -> None:
@@ -81,19 +100,21 @@ def test_products_are_created_and_found_by_search(gateway: httpx.Client) -> None
 
 
 def test_an_async_order_reaches_confirmed_and_its_events_are_on_kafka(
-    gateway: httpx.Client, stack: Stack
+    gateway: httpx.Client, shopper: httpx.Client, stack: Stack
 ) -> None:
     pid = create(gateway, stock=10)["id"]
-    placed = gateway.post("/orders", json=body([(pid, 2)]))
+    placed = shopper.post("/orders", json=body([(pid, 2)]))
     assert placed.status_code == 202, placed.text
     order_id = placed.json()["id"]
-    assert wait_until_ended(gateway, order_id, timeout=90)["status"] == "CONFIRMED"
+    assert wait_until_ended(shopper, order_id, timeout=90)["status"] == "CONFIRMED"
     assert order_id in order_events(stack, order_id)
 
 
-def test_a_sync_order_answers_with_its_final_state(gateway: httpx.Client) -> None:
+def test_a_sync_order_answers_with_its_final_state(
+    gateway: httpx.Client, shopper: httpx.Client
+) -> None:
     pid = create(gateway, stock=10)["id"]
-    answer = gateway.post("/orders", params={"mode": "sync"}, json=body([(pid, 3)]))
+    answer = shopper.post("/orders", params={"mode": "sync"}, json=body([(pid, 3)]))
     assert answer.status_code == 201, answer.text
     assert answer.json()["status"] == "CONFIRMED"
 
@@ -117,8 +138,10 @@ def test_locust_smoke_and_the_consistency_audit(
     products = [create(gateway, category=category, price=10.0 + i, stock=1000)["id"]
                 for i in range(4)]  # fmt: skip
     before = asyncio.run(audit.snapshot(settings, products, order_service=True))
+    customer = str(uuid.uuid4())
     data = {"products": products, "order_products": products,
-            "windows": [[category, 5, 12, 1, 5]], "customers": [str(uuid.uuid4())]}  # fmt: skip
+            "windows": [[category, 5, 12, 1, 5]], "customers": [customer],
+            "tokens": {customer: auth.customer_token(settings, customer)}}  # fmt: skip
     (tmp_path / "data.json").write_text(json.dumps(data))
     locust = Path(sys.executable).with_name("locust")
     smoke = subprocess.run(
@@ -143,7 +166,7 @@ def test_locust_smoke_and_the_consistency_audit(
 
 
 def test_a_crashed_container_is_restarted_and_the_stack_recovers(
-    gateway: httpx.Client, stack: Stack
+    gateway: httpx.Client, shopper: httpx.Client, stack: Stack
 ) -> None:
     victim = next(name for name, service in stack.containers().items()
                   if service == "order-consumer")  # fmt: skip
@@ -157,8 +180,8 @@ def test_a_crashed_container_is_restarted_and_the_stack_recovers(
     eventually(restarted, f"{victim} restarted by its policy", timeout=60, pause=1)
     stack.wait_healthy(None, timeout=120)
     pid = create(gateway, stock=5)["id"]
-    placed = gateway.post("/orders", json=body([(pid, 1)]))
-    assert wait_until_ended(gateway, placed.json()["id"], timeout=90)["status"] == "CONFIRMED"
+    placed = shopper.post("/orders", json=body([(pid, 1)]))
+    assert wait_until_ended(shopper, placed.json()["id"], timeout=90)["status"] == "CONFIRMED"
 
 
 def record(stack: Stack, start_seconds: float) -> None:

@@ -53,22 +53,6 @@ LOCAL_ONLY = {
         )
     },
     "SHOPSTREAM_TRACING_SAMPLE_RATIO": "deployments take the measured default ratio",
-    # Identity (docs/security.md). Not wired into the deployments yet (issue 12): until it is, the
-    # containers take the local issuer's defaults and their services accept no token but anonymous
-    # product reads. Each deployment must set its OIDC issuer, audience and JWKS URL, and the
-    # service credential from its secret store.
-    **{
-        f"SHOPSTREAM_{name}": "identity settings not wired into the deployments yet (issue 12)"
-        for name in (
-            "AUTH_ISSUER",
-            "AUTH_AUDIENCE",
-            "AUTH_JWKS_URL",
-            "AUTH_LEEWAY_SECONDS",
-            "AUTH_CACHE_ENTRIES",
-            "AUTH_ADMIN_CLAIM",
-            "SERVICE_TOKEN_FILE",
-        )
-    },
     "SHOPSTREAM_GATEWAY_BALANCING": "the gateway's default (least_conn) everywhere; the lab sets "
     "others to compare them (ECS: the ALB balances, no nginx)",
 }
@@ -108,15 +92,42 @@ PLAINTEXT_BROKER = {
         "CA_LOCATION",
     )
 }
+# Identity (docs/security.md). Compose runs the local issuer: `shopstream compose up` makes its keys
+# and mounts the public ones; the other settings are the local issuer's defaults.
+LOCAL_ISSUER = {
+    f"SHOPSTREAM_{name}": "the local issuer's default, which the compose stack runs"
+    for name in ("AUTH_AUDIENCE", "AUTH_LEEWAY_SECONDS", "AUTH_CACHE_ENTRIES", "AUTH_ADMIN_CLAIM")
+}
+# Not wired into Kubernetes and ECS yet (issue 12): there the services accept no token but
+# anonymous product reads until each sets its OIDC issuer, audience and JWKS URL, and the
+# service credential from its secret store.
+IDENTITY_NOT_WIRED = {
+    f"SHOPSTREAM_{name}": "identity settings not wired into this deployment yet (issue 12)"
+    for name in (
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "AUTH_JWKS_URL",
+        "AUTH_LEEWAY_SECONDS",
+        "AUTH_CACHE_ENTRIES",
+        "AUTH_ADMIN_CLAIM",
+        "SERVICE_TOKEN_FILE",
+    )
+}
 SYSTEM_CAS = {
     "SHOPSTREAM_KAFKA_CA_LOCATION": "MSK's certificates chain to Amazon's public CAs, which the image trusts",
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
-    "k8s-dev": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER},
-    "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS},
-    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS},
+    "compose": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER, **LOCAL_ISSUER},
+    "k8s-dev": {
+        **LOCAL_ONLY,
+        **GATEWAY_EDGE,
+        **NO_CLOUDWATCH,
+        **PLAINTEXT_BROKER,
+        **IDENTITY_NOT_WIRED,
+    },
+    "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
+    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
 }
 
 
@@ -140,6 +151,10 @@ PER_ENVIRONMENT = {
     # Tracing is explicit everywhere: a Zipkin's URL, or port 0 for off (test_observability.py).
     "SHOPSTREAM_ZIPKIN_URL",
     "SHOPSTREAM_ZIPKIN_PORT",
+    # who issues the tokens and where its keys and the service credential are
+    "SHOPSTREAM_AUTH_ISSUER",
+    "SHOPSTREAM_AUTH_JWKS_URL",
+    "SHOPSTREAM_SERVICE_TOKEN_FILE",
 }
 # A tuning setting a deployment sets to something other than the code's default: (deployment,
 # name) -> why. Empty: every deployment runs the measured defaults, spelled out.

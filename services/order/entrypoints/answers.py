@@ -23,7 +23,9 @@ _FIELD_NAMES = {"idempotency_key": "Idempotency-Key"}
 
 
 def problem_spec(description: str) -> ResponseSpec:
-    return ResponseSpec(ProblemView, description=description, media_type=PROBLEM_JSON)
+    return ResponseSpec(
+        ProblemView, description=description, media_type=PROBLEM_JSON, generate_examples=False
+    )
 
 
 def invalid(exc: InvalidOrder) -> Problem:

@@ -33,7 +33,7 @@ from shopstream.guards import require_user
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
 
 PLACE_RESPONSES = {
-    201: ResponseSpec(OrderView, description="sync: confirmed; the final order"),
+    201: ResponseSpec(OrderView, description="sync: confirmed; the final order", generate_examples=False),
     400: problem_spec("malformed JSON, wrong types or unknown fields"),
     402: problem_spec("sync: payment declined; the stock was released; the order is cancelled"),
     409: problem_spec(
