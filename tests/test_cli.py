@@ -43,3 +43,12 @@ class _Fixed:
 
     def parse_args(self, _argv: object = None) -> object:
         return self.args
+
+
+def test_lab_run_offers_every_test_of_the_registry() -> None:
+    from shopstream_tools.lab.tests import TESTS
+
+    for test in TESTS:
+        assert cli.parser().parse_args(["lab", "run", test]).tests == [test]
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["lab", "run", f"PT-0{len(TESTS) + 1}"])

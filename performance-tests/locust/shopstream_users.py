@@ -4,7 +4,7 @@ LAB_WEIGHTS   task weights, e.g. ``search=3,by_id=6,list_orders=1,place_order=2`
 LAB_DATA      JSON written by the lab: product ids, order products, customers, search windows;
               unset, the file runs on its own against any gateway (the post-deploy smoke test):
               it finds its products by searching the catalog (``locust -f ... --host URL``)
-LAB_MODE      processing mode of placed orders: sync or async
+LAB_MODE      processing mode of placed orders: sync, async, or mixed (each order draws one)
 LAB_THINK     think time between a user's requests, seconds (0: none, a closed loop at full speed)
 LAB_PHASES    [[seconds, users, spawn rate], ...]: a load shape (the burst test); empty: -u/-t
 LAB_OUT       where the results go at the end: HDR histogram per request name, statuses, timeline
@@ -300,6 +300,7 @@ class Shopper(FastHttpUser):
         self._get(f"/orders?customer_id={self.customer}&limit=20", "/orders?customer_id")
 
     def place_order(self) -> None:
+        mode = random.choice(("sync", "async")) if MODE == "mixed" else MODE
         pool = DATA["order_products"]
         scarce = DATA.get("scarce_products") or []
         lines = [{"product_id": pid, "quantity": 1} for pid in random.sample(pool, 2)]
@@ -309,11 +310,11 @@ class Shopper(FastHttpUser):
             "customer_id": self.customer,
             "lines": lines,
             "shipping_address": _address(),
-            "mode": MODE,
+            "mode": mode,
         }
         headers = {**self.headers, "Idempotency-Key": uuid.uuid4().hex}
         with self.client.post(
-            "/orders", json=body, name=f"/orders ({MODE})", headers=headers, catch_response=True
+            "/orders", json=body, name=f"/orders ({mode})", headers=headers, catch_response=True
         ) as r:
             if r.status_code in (200, 201, 202) or r.status_code in BUSINESS:
                 r.success()

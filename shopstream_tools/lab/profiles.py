@@ -52,6 +52,11 @@ class Profile:
     pt06_seconds: float = 15
     pt06_repeats: int = 3  # of each setting; the report gives the medians
     pt04_users: int = 0  # closed-loop users placing async orders instead of a constant rate
+    # PT-07 faults under load: a baseline, then each fault with this window before the next
+    pt07_users: int = 50
+    pt07_think: float = 0.5
+    pt07_baseline_seconds: float = 20
+    pt07_window_seconds: float = 40
 
 
 SMOKE = Profile(
@@ -83,6 +88,9 @@ SMOKE = Profile(
     pt06_users=10,
     pt06_seconds=2,
     pt06_repeats=1,
+    pt07_users=5,
+    pt07_baseline_seconds=6,
+    pt07_window_seconds=8,
 )
 
 QUICK = Profile(
@@ -132,6 +140,9 @@ FULL = replace(
     drain_timeout=600,
     pt06_users=100,
     pt06_seconds=60,
+    pt07_users=100,
+    pt07_baseline_seconds=60,
+    pt07_window_seconds=90,
 )
 
 MINUTE = 60.0

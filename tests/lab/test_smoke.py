@@ -15,6 +15,7 @@ import pytest
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.lab import charts, runner, testbed
 from shopstream_tools.lab.profiles import PROFILES
+from shopstream_tools.lab.tests import pt07_faults
 
 DATA = PROJECT_ROOT / "data-test-lab"
 # Away from the platforms people and tests run (+0, +20000) and the lab's own default (+30000),
@@ -93,6 +94,11 @@ def test_every_test_measured_load_and_passed_its_audit(run_dir: Path) -> None:
     assert pt06["cost"]["throughput_ratio"] > 0 and pt06["cost"]["cpu_per_order_ratio"] > 0
     on = [r for r in pt06["rows"] if r["tracing"] != "off"]
     assert on and all(r["zipkin_cores"] > 0 for r in on)  # Zipkin ran, and received the spans
+    pt07 = summary["tests"]["PT-07"]
+    done = [f for f in pt07["faults"] if not f["outcome"].startswith("skipped")]
+    assert [f["fault"] for f in pt07["faults"]] == [name for name, _ in pt07_faults.FAULTS]
+    assert all("killed" in f["outcome"] or "stopped" in f["outcome"] or "hangs" in f["outcome"]
+               for f in done), pt07["faults"]  # fmt: skip
     heat = summary["heatmap"]["cpu"]
     for component in ("gateway", "postgres", "kafka", "loadgen", "product (instances)"):
         assert any(v for v in heat[component] if v), component

@@ -11,6 +11,7 @@ from shopstream_tools.lab.tests import (
     pt04_partitions,
     pt05_burst,
     pt06_tracing,
+    pt07_faults,
 )
 
 REGISTRY: dict[str, PerformanceTest] = {
@@ -22,6 +23,7 @@ REGISTRY: dict[str, PerformanceTest] = {
         pt04_partitions.TEST,
         pt05_burst.TEST,
         pt06_tracing.TEST,
+        pt07_faults.TEST,
     )
 }
 TESTS = tuple(REGISTRY)
