@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down compose-compare test-containers jmeter
+.PHONY: peers install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down compose-compare test-containers jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -77,6 +77,9 @@ perf-check: install
 # LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
 PROFILE ?= quick
 LAB_ARGS ?=
+peers: install  ## the peers comparison (django-oscar vs shopstream), docs/performance/peers.md
+	scripts/peers/run.sh
+
 lab: install
 	@$(SHOPSTREAM) lab run all --profile $(PROFILE) $(LAB_ARGS)
 

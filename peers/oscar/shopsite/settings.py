@@ -3,7 +3,7 @@ database in the comparison's private PostgreSQL. Production-like: DEBUG off, no 
 
 import os
 
-from oscar.defaults import *  # noqa: F401,F403  (Oscar's documented way to get its settings)
+from oscar.defaults import *  # noqa: F403  (Oscar's documented way to get its settings)
 
 SECRET_KEY = "peers-comparison-not-a-secret"
 DEBUG = False
@@ -109,8 +109,10 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 HAYSTACK_CONNECTIONS = {"default": {"ENGINE": "haystack.backends.simple_backend.SimpleEngine"}}
-REST_FRAMEWORK = {"DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-                  "PAGE_SIZE": 20}
+REST_FRAMEWORK = {
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 20,
+}
 STATIC_URL = "/static/"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 OSCAR_ALLOW_ANON_CHECKOUT = True

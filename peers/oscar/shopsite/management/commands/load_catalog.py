@@ -39,9 +39,16 @@ class Command(BaseCommand):
             product_class=pclass, code="brand", defaults={"name": "Brand", "type": "text"}
         )
         # the lab ships to one country (oscar_populate_countries needs pycountry)
-        Country.objects.get_or_create(iso_3166_1_a2="PT", defaults={
-            "iso_3166_1_a3": "PRT", "iso_3166_1_numeric": "620", "name": "Portugal",
-            "printable_name": "Portugal", "is_shipping_country": True})
+        Country.objects.get_or_create(
+            iso_3166_1_a2="PT",
+            defaults={
+                "iso_3166_1_a3": "PRT",
+                "iso_3166_1_numeric": "620",
+                "name": "Portugal",
+                "printable_name": "Portugal",
+                "is_shipping_country": True,
+            },
+        )
         partner, _ = Partner.objects.get_or_create(name="Shopstream warehouse")
         categories = {}
         for name in sorted({r["category"] for r in rows}):
@@ -50,22 +57,34 @@ class Command(BaseCommand):
         for start in range(0, len(rows), BATCH):
             chunk = rows[start : start + BATCH]
             products = Product.objects.bulk_create(
-                Product(structure="standalone", upc=r["sku"], title=r["name"],
-                        description=r["description"], product_class=pclass, is_public=True)
+                Product(
+                    structure="standalone",
+                    upc=r["sku"],
+                    title=r["name"],
+                    description=r["description"],
+                    product_class=pclass,
+                    is_public=True,
+                )
                 for r in chunk
             )
             ProductCategory.objects.bulk_create(
                 ProductCategory(product=p, category=categories[r["category"]])
-                for p, r in zip(products, chunk)
+                for p, r in zip(products, chunk, strict=True)
             )
             ProductAttributeValue.objects.bulk_create(
                 ProductAttributeValue(product=p, attribute=brand, value_text=r["brand"])
-                for p, r in zip(products, chunk)
+                for p, r in zip(products, chunk, strict=True)
             )
             StockRecord.objects.bulk_create(
-                StockRecord(product=p, partner=partner, partner_sku=r["sku"],
-                            price_currency="USD", price=Decimal(r["price_cents"]) / 100,
-                            num_in_stock=int(r["stock"]), num_allocated=0)
-                for p, r in zip(products, chunk)
+                StockRecord(
+                    product=p,
+                    partner=partner,
+                    partner_sku=r["sku"],
+                    price_currency="USD",
+                    price=Decimal(r["price_cents"]) / 100,
+                    num_in_stock=int(r["stock"]),
+                    num_allocated=0,
+                )
+                for p, r in zip(products, chunk, strict=True)
             )
         self.stdout.write(f"loaded {len(rows)} products")

@@ -1,0 +1,101 @@
+"""`shopstream lab peers`: the same short work against shopstream and each peer, one Locust run
+per (platform, work), CPU and memory of every process of the platform counted (its PostgreSQL
+backends included, found by database name), then the oversell check. Run it under the bench lock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from shopstream_tools.lab import peers_report
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "performance-tests" / "locust" / "peers.py"
+WORK = {  # platform -> {work: (Locust user class, request name)}
+    "shopstream": {"by_id": ("ShopstreamById", "by_id"), "search": ("ShopstreamSearch", "search"),
+                   "category": ("ShopstreamCategory", "category"),
+                   "order_sync": ("ShopstreamOrderSync", "order sync"),
+                   "order_async": ("ShopstreamOrderAsync", "order async")},
+    "oscar": {"by_id": ("OscarById", "by_id"), "search": ("OscarSearch", "search"),
+              "category": ("OscarCategory", "category"), "order": ("OscarOrder", "order")},
+}  # fmt: skip
+DATABASES = {"shopstream": ("product", "order"), "oscar": ("oscar",), "medusa": ("medusa",)}
+
+
+def _pid(path: Path) -> int:
+    return int(path.read_text().split()[0])
+
+
+def processes(platform: str, roots: list[int], postmaster: int) -> list[psutil.Process]:
+    """The platform's process trees (without the shared postmaster's) and its database backends."""
+    found: list[psutil.Process] = []
+    for root in roots:
+        top = psutil.Process(root)
+        for proc in [top, *top.children(recursive=True)]:
+            if proc.pid == postmaster or postmaster in {p.pid for p in proc.parents()}:
+                continue
+            found.append(proc)
+    for backend in psutil.Process(postmaster).children():
+        words = " ".join(backend.cmdline()).split()
+        if len(words) > 2 and words[2] in DATABASES[platform]:
+            found.append(backend)
+    return found
+
+
+def _cpu(procs: list[psutil.Process]) -> dict[int, float]:
+    out = {}
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = t.user + t.system
+        except psutil.Error:
+            pass
+    return out
+
+
+def _rss_mb(procs: list[psutil.Process]) -> float:
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def measure(platform: str, host: str, user_class: str, name: str, users: int, seconds: int,
+            procs: list[psutil.Process], out: Path) -> dict[str, float]:  # fmt: skip
+    before = _cpu(procs)
+    prefix = out / f"{platform}-{user_class}-{users}"
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "locust"), "-f", str(LOCUSTFILE), user_class, "--headless",
+         "-u", str(users), "-r", str(max(users // 5, 1)), "-t", f"{seconds}s", "-H", host,
+         "--csv", str(prefix), "--only-summary"],
+        check=False, capture_output=True, env={**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden"},
+    )  # fmt: skip
+    after = _cpu(procs)
+    cpu_s = sum(after[p] - before[p] for p in after if p in before)
+    figures = peers_report.locust_row(Path(f"{prefix}_stats.csv").read_text(), name)
+    figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
+    figures["rss_mb"] = _rss_mb(procs)
+    return figures
+
+
+def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, users: list[int],
+        seconds: int, out: Path) -> dict[str, Any]:  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    for platform, host in hosts.items():
+        procs = processes(platform, roots[platform], postmaster)
+        for n in users:
+            for work, (cls, name) in WORK[platform].items():
+                key = work if n == users[0] else f"{work}@{n}"
+                results.setdefault(platform, {})[key] = measure(
+                    platform, host, cls, name, n, seconds, procs, out
+                )
+                (out / "results.json").write_text(json.dumps(results, indent=1))
+    return results

@@ -1,0 +1,101 @@
+"""No oversell under concurrency: `buyers` shoppers order one unit each, all at once, of a product
+that has `stock` units; afterwards no more than `stock` orders may be confirmed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import uuid
+from typing import Any
+
+import httpx
+
+ADDRESS = {
+    "name": "Lab",
+    "line1": "1 Way",
+    "city": "Lisbon",
+    "postal_code": "1000-001",
+    "country": "PT",
+}
+
+
+def verdict(stock: int, confirmed: int, stock_after: int) -> dict[str, Any]:
+    return {"stock": stock, "confirmed": confirmed, "stock_after": stock_after,
+            "oversold": confirmed > stock or stock_after < 0}  # fmt: skip
+
+
+def shopstream(host: str, product: str, stock: int, buyers: int) -> dict[str, Any]:
+    httpx.put(
+        f"{host}/products/{product}/stock",
+        json={"stock": stock, "reason": "peers oversell"},
+        timeout=30,
+    )
+    body = {
+        "lines": [{"product_id": product, "quantity": 1}],
+        "mode": "sync",
+        "shipping_address": ADDRESS,
+    }
+
+    async def buy() -> list[int]:
+        async with httpx.AsyncClient(base_url=host, timeout=120) as c:
+            rs = await asyncio.gather(*(c.post("/orders", json={**body, "customer_id": str(uuid.uuid4())},
+                                               headers={"Idempotency-Key": str(uuid.uuid4())})
+                                        for _ in range(buyers)))  # fmt: skip
+            return [r.status_code for r in rs]
+
+    codes = asyncio.run(buy())
+    left = int(httpx.get(f"{host}/products/{product}", timeout=30).json()["stock"])
+    return verdict(stock, sum(1 for c in codes if c in (200, 201)), left)
+
+
+def _sql(port: int, sql: str) -> str:
+    argv = [
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-U",
+        "shopstream",
+        "-d",
+        "oscar",
+        "-Atc",
+        sql,
+    ]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def oscar(host: str, product: int, stock: int, buyers: int, pg_port: int) -> dict[str, Any]:
+    """Oscar allocates stock at checkout (num_allocated); free stock is num_in_stock - allocated."""
+    _sql(
+        pg_port,
+        f"UPDATE partner_stockrecord SET num_in_stock={stock}, num_allocated=0 WHERE product_id={product}",
+    )
+    address = {"first_name": "Lab", "last_name": "Customer", "line1": "1 Way", "line4": "Lisbon",
+               "postcode": "1000-001", "country": f"{host}/api/countries/PT/"}  # fmt: skip
+
+    async def one() -> int:
+        async with httpx.AsyncClient(base_url=host, timeout=120) as c:  # its own session and basket
+            await c.post(
+                "/api/basket/add-product/",
+                json={"url": f"{host}/api/products/{product}/", "quantity": 1},
+            )
+            basket = (await c.get("/api/basket/")).json()["url"]
+            r = await c.post("/api/checkout/", json={"basket": basket, "guest_email": "lab@example.com",
+                                                     "shipping_address": address})  # fmt: skip
+            return r.status_code
+
+    async def buy() -> list[int]:
+        return list(await asyncio.gather(*(one() for _ in range(buyers))))
+
+    codes = asyncio.run(buy())
+    in_stock, allocated = map(
+        int,
+        _sql(
+            pg_port,
+            f"SELECT num_in_stock, num_allocated FROM partner_stockrecord WHERE product_id={product}",
+        ).split("|"),
+    )
+    return verdict(stock, sum(1 for c in codes if c == 200), in_stock - allocated) | {
+        "allocated": allocated
+    }

@@ -1,0 +1,40 @@
+"""Unit tests of the peers comparison's arithmetic (no platform needed)."""
+
+import pytest
+
+from shopstream_tools.lab import peers_oversell, peers_report
+
+STATS = """Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
+GET,by_id,200,10,12,14,3,90,500,40.0,2.0,12,13,14,15,20,30,40,55,80,90,90
+,Aggregated,200,10,12,14,3,90,500,40.0,2.0,12,13,14,15,20,30,40,55,80,90,90
+"""
+
+
+def test_locust_row_reads_the_named_request() -> None:
+    row = peers_report.locust_row(STATS, "by_id")
+    assert row == {"count": 200.0, "rps": 40.0, "p50_ms": 12.0, "p99_ms": 55.0, "error_pct": 5.0}
+
+
+def test_locust_row_names_a_missing_request() -> None:
+    with pytest.raises(ValueError, match="search"):
+        peers_report.locust_row(STATS, "search")
+
+
+def test_ratios_set_a_peer_order_against_shopstreams_sync_order() -> None:
+    results = {
+        "shopstream": {
+            "by_id": {"rps": 100.0, "p99_ms": 10.0},
+            "order_sync": {"rps": 50.0, "p99_ms": 0.0},
+        },
+        "oscar": {"by_id": {"rps": 25.0, "p99_ms": 40.0}, "order": {"rps": 10.0, "p99_ms": 5.0}},
+    }
+    got = peers_report.ratios(results)
+    assert got["oscar"]["by_id"] == {"rps": 0.25, "p99_ms": 4.0}
+    assert got["oscar"]["order"] == {"rps": 0.2, "p99_ms": None}
+    assert "oscar / shopstream | by_id | 0.25" in peers_report.table(results)
+
+
+def test_oversell_verdict() -> None:
+    assert peers_oversell.verdict(20, 20, 0)["oversold"] is False
+    assert peers_oversell.verdict(20, 21, -1)["oversold"] is True
+    assert peers_oversell.verdict(20, 20, -3)["oversold"] is True
