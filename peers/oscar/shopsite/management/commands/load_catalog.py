@@ -31,6 +31,12 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with open(options["csv"]) as fh:
             rows = list(csv.DictReader(fh))
+        if (
+            Product.objects.count() == len(rows)
+            and Product.objects.filter(upc=rows[-1]["sku"]).exists()
+        ):
+            self.stdout.write(f"{len(rows)} products already loaded")
+            return
         Product.objects.all().delete()
         pclass, _ = ProductClass.objects.get_or_create(
             name="Goods", defaults={"requires_shipping": True, "track_stock": True}
