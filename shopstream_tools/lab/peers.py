@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,8 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
 
 
 def measure(platform: str, host: str, user_class: str, name: str, users: int, seconds: int,
-            procs: list[psutil.Process], out: Path) -> dict[str, float]:  # fmt: skip
-    before = _cpu(procs)
+            find: Callable[[], list[psutil.Process]], out: Path) -> dict[str, float]:  # fmt: skip
+    before = _cpu(find())
     prefix = out / f"{platform}-{user_class}-{users}"
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "locust"), "-f", str(LOCUSTFILE), user_class, "--headless",
@@ -77,8 +78,9 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
          "--csv", str(prefix), "--only-summary"],
         check=False, capture_output=True, env={**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden"},
     )  # fmt: skip
+    procs = find()  # again: database backends opened during the step count from zero
     after = _cpu(procs)
-    cpu_s = sum(after[p] - before[p] for p in after if p in before)
+    cpu_s = sum(after[p] - before.get(p, 0.0) for p in after)
     figures = peers_report.locust_row(Path(f"{prefix}_stats.csv").read_text(), name)
     figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
     figures["rss_mb"] = _rss_mb(procs)
@@ -90,12 +92,15 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
     for platform, host in hosts.items():
-        procs = processes(platform, roots[platform], postmaster)
+
+        def find(platform: str = platform) -> list[psutil.Process]:
+            return processes(platform, roots[platform], postmaster)
+
         for n in users:
             for work, (cls, name) in WORK[platform].items():
                 key = work if n == users[0] else f"{work}@{n}"
                 results.setdefault(platform, {})[key] = measure(
-                    platform, host, cls, name, n, seconds, procs, out
+                    platform, host, cls, name, n, seconds, find, out
                 )
                 (out / "results.json").write_text(json.dumps(results, indent=1))
     return results

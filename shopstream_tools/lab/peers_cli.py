@@ -26,7 +26,10 @@ def main() -> None:
     oscar = f"http://127.0.0.1:{os.environ['OSCAR_PORT']}"
     hosts = {"shopstream": shop, "oscar": oscar}
     roots = {
-        "shopstream": [peers._pid(data / "supervisor" / "supervisord.pid")],
+        # the gateway's nginx runs outside supervisord
+        "shopstream": [
+            peers._pid(data / p) for p in ("supervisor/supervisord.pid", "gateway/nginx.pid")
+        ],
         "oscar": [args.oscar_pid],
     }
     results = peers.run(hosts, roots, postmaster, args.users, args.seconds, args.out)
