@@ -19,6 +19,9 @@ oscar_pid=$!
 trap 'kill $oscar_pid' EXIT
 flock /tmp/shopstream-bench.lock bash -c "
   .venv/bin/shopstream seed --count 100000
+  # the order service learns the catalog from the product events: wait until it has, so that
+  # work does not run into the steps
+  until [ \"\$(psql -h 127.0.0.1 -p $SHOPSTREAM_POSTGRES_PORT -U shopstream -d order -Atc 'SELECT count(*) >= 100000 FROM catalog')\" = t ]; do sleep 2; done
   (cd peers/oscar && venv/bin/python manage.py load_catalog ../../data-peers/catalog.csv)
   .venv/bin/python -m shopstream_tools.lab.peers_cli --out '$out' --oscar-pid $oscar_pid ${PEERS_ARGS:-}"
 echo "results in $out"
