@@ -17,8 +17,8 @@ psql -h 127.0.0.1 -p "$SHOPSTREAM_POSTGRES_PORT" -U shopstream -d postgres -tc \
 scripts/peers/oscar-serve.sh > data-peers/oscar.log 2>&1 &
 oscar_pid=$!
 trap 'kill $oscar_pid' EXIT
-flock /tmp/shopstream-bench.lock bash -c "
-  .venv/bin/shopstream seed --count 100000
+flock /tmp/shopstream-bench.lock bash -ec "
+  .venv/bin/shopstream seed --products 100000
   # the order service learns the catalog from the product events: wait until it has, so that
   # work does not run into the steps
   until [ \"\$(psql -h 127.0.0.1 -p $SHOPSTREAM_POSTGRES_PORT -U shopstream -d order -Atc 'SELECT count(*) >= 100000 FROM catalog')\" = t ]; do sleep 2; done
