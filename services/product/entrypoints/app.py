@@ -57,7 +57,6 @@ _encode = msgspec.json.encode
 
 
 def _catalog() -> Catalog:
-    assert runtime.STATE.catalog is not None
     return runtime.STATE.catalog
 
 
@@ -364,7 +363,7 @@ async def search_products(
 
 async def _startup() -> None:
     runtime.STATE.pool = await db.create_pool(runtime.STATE.settings, "product")
-    runtime.STATE.catalog = bootstrap(runtime.STATE.pool).catalog
+    runtime.STATE.service = bootstrap(runtime.STATE.pool)
     runtime.STATE.listener.start()
 
 
