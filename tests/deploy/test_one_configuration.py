@@ -12,7 +12,7 @@ import re
 import pytest
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import gateway as local_gateway
+from shopstream_tools.runtime import gateway_routes
 from tests.deploy import helpers as h
 
 LOCAL_ONLY = {
@@ -297,7 +297,7 @@ def test_load_balancer_target_groups_match_ports_and_readiness() -> None:
 
 
 def test_routes_agree_between_local_gateway_container_gateway_and_load_balancer() -> None:
-    prefixes = {route.service: route.prefix for route in local_gateway.ROUTES}
+    prefixes = {route.service: route.prefix for route in gateway_routes.ROUTES}
     assert set(prefixes) == set(h.HTTP_PORTS)
     template = h.GATEWAY_TEMPLATE.read_text()
     template_routes = set(re.findall(r"location ~ \^(/[a-z]+)\(\?:/\|\$\)", template))
