@@ -27,7 +27,7 @@ from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
 from shopstream.http import Problem, create_app, field_error, strict_body
-from shopstream_tools.console import alerts, charts, health, pages
+from shopstream_tools.console import alerts, charts, health, kafka_pages, pages
 from shopstream_tools.console.kafka_view import (
     Group,
     KafkaView,
@@ -172,7 +172,7 @@ def routes(console: Console) -> list[Any]:
 
     @get("/kafka", media_type=MediaType.HTML, include_in_schema=False)
     async def kafka_page() -> str:
-        return pages.kafka(*(await cluster()))
+        return kafka_pages.kafka(*(await cluster()))
 
     @get("/api/kafka", summary="Brokers and topics")
     async def kafka_api() -> dict[str, Any]:
@@ -186,7 +186,7 @@ def routes(console: Console) -> list[Any]:
     @get("/kafka/topics/{name:str}", media_type=MediaType.HTML, include_in_schema=False)
     async def topic_page(name: str) -> str:
         topic = await console.topic(name)
-        return pages.topic(topic, await console.partition_sizes(name))
+        return kafka_pages.topic(topic, await console.partition_sizes(name))
 
     @get("/api/kafka/topics/{name:str}", summary="A topic's partitions")
     async def topic_api(name: str) -> dict[str, Any]:
@@ -199,7 +199,7 @@ def routes(console: Console) -> list[Any]:
     @get("/kafka/topics/{name:str}/messages", media_type=MediaType.HTML, include_in_schema=False)
     async def messages_page(name: str, partition: PartitionNo = 0, limit: Limit = 20) -> str:
         topic, found = await console.messages(name, partition, limit)
-        return pages.messages(name, partition, limit, found, len(topic.partitions))
+        return kafka_pages.messages(name, partition, limit, found, len(topic.partitions))
 
     @get("/api/kafka/topics/{name:str}/messages", summary="The latest messages of a partition")
     async def messages_api(
@@ -210,7 +210,7 @@ def routes(console: Console) -> list[Any]:
 
     @get("/kafka/groups", media_type=MediaType.HTML, include_in_schema=False)
     async def groups_page() -> str:
-        return pages.groups(await console.run(console.kafka.groups))
+        return kafka_pages.groups(await console.run(console.kafka.groups))
 
     @get("/api/kafka/groups", summary="Consumer groups with lag per partition")
     async def groups_api() -> list[dict[str, Any]]:
@@ -220,7 +220,7 @@ def routes(console: Console) -> list[Any]:
     async def dead_letter_page(limit: Limit = 50) -> str:
         topic = await console.topic(DEAD_LETTER_TOPIC)
         found = await console.run(console.kafka.dead_letters, limit)
-        return pages.dead_letters(found, topic.messages, limit)
+        return kafka_pages.dead_letters(found, topic.messages, limit)
 
     @get("/api/kafka/dead-letter", summary="Dead-lettered messages with their reasons")
     async def dead_letter_api(limit: Limit = 50) -> list[dict[str, Any]]:
