@@ -53,8 +53,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--ttl", type=int, default=3600, help="seconds the token stays valid")
     s.set_defaults(func=platform_commands.cmd_token)
 
-    s = sub.add_parser("seed", help="load a realistic, deterministic catalog")
+    s = sub.add_parser(
+        "seed", help="load a realistic, deterministic catalog (and a year of order history)"
+    )
     s.add_argument("--products", type=int, default=100_000)
+    s.add_argument(
+        "--orders", type=int, default=0,
+        help="also load this many orders of history (events, projection, reservations) with COPY",
+    )
     s.add_argument("--force", action="store_true", help="seed again even if already seeded")
     s.set_defaults(func=platform_commands.cmd_seed)
 
@@ -157,7 +163,9 @@ def parser() -> argparse.ArgumentParser:
         default="all",
         choices=["all", *(f"PT-0{n}" for n in range(1, 8))],  # the registry (lab.tests) is heavy to import
     )
-    s.add_argument("--profile", choices=["smoke", "quick", "full", "plan"], default="quick")
+    from shopstream_tools.lab.profiles import PROFILES
+
+    s.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     s.add_argument(
         "--resume",
         metavar="RUN_DIR",

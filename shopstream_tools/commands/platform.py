@@ -84,6 +84,11 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
     count = asyncio.run(seed_catalog(settings, args.products, force=args.force))
     print(f"catalog holds {count} seeded products")
+    if args.orders:
+        from shopstream_tools.history_load import load_orders
+
+        report = asyncio.run(load_orders(settings, args.orders))
+        print(report.summary())
     return 0
 
 
