@@ -596,3 +596,6 @@ def test_msk_accepts_only_tls_clients_that_log_in_with_scram() -> None:
     )
     assert eks.kafka_security_protocol == "SASL_SSL"
     assert all(server.endswith(":9096") for server in eks.kafka_servers.split(","))
+    # the brokers' security group opens exactly that listener (9092/9094 are closed listeners)
+    group = resources("data.yaml", "AWS::EC2::SecurityGroup")["KafkaSecurityGroup"]["Properties"]
+    assert [(r["FromPort"], r["ToPort"]) for r in group["SecurityGroupIngress"]] == [(9096, 9096)]
