@@ -599,3 +599,43 @@ def test_msk_accepts_only_tls_clients_that_log_in_with_scram() -> None:
     # the brokers' security group opens exactly that listener (9092/9094 are closed listeners)
     group = resources("data.yaml", "AWS::EC2::SecurityGroup")["KafkaSecurityGroup"]["Properties"]
     assert [(r["FromPort"], r["ToPort"]) for r in group["SecurityGroupIngress"]] == [(9096, 9096)]
+
+
+def _service_group_egress() -> set[tuple[int, int, str]]:
+    """(from port, to port, destination) of every egress rule of the services' security group."""
+    found = set()
+    inline = resources("network.yaml", "AWS::EC2::SecurityGroup")["ServiceSecurityGroup"]
+    rules = [(r, None) for r in inline["Properties"].get("SecurityGroupEgress", [])]
+    for name in ("network.yaml", "data.yaml", "ecs.yaml"):
+        for res in resources(name, "AWS::EC2::SecurityGroupEgress").values():
+            group = str(res["Properties"]["GroupId"])
+            if "ServiceSecurityGroup" in group:
+                rules.append((res["Properties"], res.get("Condition")))
+    if any(r.get("IpProtocol") == "-1" for r, _ in rules) or not rules:
+        return {(0, 65535, "anywhere")}
+    for rule, condition in rules:
+        target = rule.get("CidrIp") or rule.get("DestinationSecurityGroupId")
+        where = str(target.get("Ref") or target) if isinstance(target, dict) else str(target)
+        if "VpcCidr" in where:
+            where = "vpc"
+        found.add((rule["FromPort"], rule["ToPort"], f"{where}{'?' + condition if condition else ''}"))
+    return found
+
+
+def test_the_services_egress_is_what_the_tasks_call() -> None:
+    (task,) = [
+        c
+        for t in resources("ecs.yaml", "AWS::ECS::TaskDefinition").values()
+        for c in t["Properties"]["ContainerDefinitions"]
+        if c["Name"] == "order"
+    ]
+    env = {e["Name"]: str(e["Value"]) for e in task["Environment"]}
+    product_port = int(re.search(r":(\d+)", env["SHOPSTREAM_PRODUCT_SERVICE_URL"].split("internal")[1])[1])
+    msk_port = int(re.search(r":(\d+)\)", h.cfn("ecs.yaml")["Parameters"]["KafkaBootstrap"]["Description"])[1])  # fmt: skip
+    assert _service_group_egress() == {
+        (443, 443, "0.0.0.0/0"),  # ECR, Secrets Manager, CloudWatch Logs (through the NAT)
+        (product_port, product_port, "ServiceSecurityGroup"),  # sync orders call product-service
+        (5432, 5432, "DbSecurityGroup"),  # RDS
+        (msk_port, msk_port, "KafkaSecurityGroup"),  # MSK, TLS + SCRAM
+        (9411, 9411, "vpc?HasZipkin"),  # spans, only when a ZipkinUrl is given
+    }
