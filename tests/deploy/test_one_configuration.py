@@ -62,8 +62,9 @@ NO_CLOUDWATCH = {
     "it to the namespace its alarms and lag policies read (MetricsNamespace)",
 }
 NO_GATEWAY = {
-    name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
-    "(RateLimitPer5Minutes); services enforce body size and content type themselves"
+    name: "no nginx on ECS: the ALB routes by path; WAF rules limit clients "
+    "(RateLimitPer5Minutes), the methods per path and the body (64k, aws/ecs.yaml); services "
+    "check content types themselves"
     for name in (
         "SHOPSTREAM_GATEWAY_PORT",
         "SHOPSTREAM_GATEWAY_STATUS_PORT",
