@@ -618,7 +618,9 @@ def _service_group_egress() -> set[tuple[int, int, str]]:
         where = str(target.get("Ref") or target) if isinstance(target, dict) else str(target)
         if "VpcCidr" in where:
             where = "vpc"
-        found.add((rule["FromPort"], rule["ToPort"], f"{where}{'?' + condition if condition else ''}"))
+        found.add(
+            (rule["FromPort"], rule["ToPort"], f"{where}{'?' + condition if condition else ''}")
+        )
     return found
 
 
@@ -630,7 +632,9 @@ def test_the_services_egress_is_what_the_tasks_call() -> None:
         if c["Name"] == "order"
     ]
     env = {e["Name"]: str(e["Value"]) for e in task["Environment"]}
-    product_port = int(re.search(r":(\d+)", env["SHOPSTREAM_PRODUCT_SERVICE_URL"].split("internal")[1])[1])
+    product_port = int(
+        re.search(r":(\d+)", env["SHOPSTREAM_PRODUCT_SERVICE_URL"].split("internal")[1])[1]
+    )
     msk_port = int(re.search(r":(\d+)\)", h.cfn("ecs.yaml")["Parameters"]["KafkaBootstrap"]["Description"])[1])  # fmt: skip
     assert _service_group_egress() == {
         (443, 443, "0.0.0.0/0"),  # ECR, Secrets Manager, CloudWatch Logs (through the NAT)
@@ -718,8 +722,14 @@ def test_the_waf_refuses_a_body_over_the_gateway_limit() -> None:
                        "headers": {"content-length": "0065537"}}) == 413  # fmt: skip
     # every length around the limit, against the regex alone
     for length in range(limit - 2000, limit + 2000):
-        blocked = waf_answer({"path": "/x", "method": "POST", "headers": {"content-length": str(length)}})
+        blocked = waf_answer(
+            {"path": "/x", "method": "POST", "headers": {"content-length": str(length)}}
+        )
         assert (blocked == 413) == (length > limit), length
     chunked = {"transfer-encoding": "chunked"}
-    assert waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 4000}) == 200
-    assert waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 9000}) == 413
+    assert (
+        waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 4000}) == 200
+    )
+    assert (
+        waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 9000}) == 413
+    )

@@ -19,7 +19,9 @@ BUNDLE = "/etc/ssl/rds/global-bundle.pem"
 
 def test_the_image_carries_the_bundle_where_the_deployments_look() -> None:
     dockerfile = (h.DOCKER / "service.Dockerfile").read_text()
-    assert re.search(r"ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/", dockerfile)
+    assert re.search(
+        r"ARG RDS_CA_BUNDLE_URL=https://truststore\.pki\.rds\.amazonaws\.com/", dockerfile
+    )
     assert f"COPY --from=build /opt/rds-ca {BUNDLE.rsplit('/', 1)[0]}" in dockerfile
     assert "/opt/rds-ca/global-bundle.pem" in dockerfile
 

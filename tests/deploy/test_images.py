@@ -8,8 +8,8 @@ keeps what the Dockerfiles copy, and the image's own scripts, run for real on th
 from __future__ import annotations
 
 import http.server
-import json
 import importlib.util
+import json
 import os
 import re
 import socket

@@ -408,7 +408,9 @@ def test_the_egress_check_notices_a_rule_no_call_needs() -> None:
     # product-service calls no product-service: the callers' rule must not select it
     assert not any(
         d["metadata"]["name"] == "product-callers-egress"
-        for d in egress_policies(docs, "shopstream", product["spec"]["template"]["metadata"]["labels"])
+        for d in egress_policies(
+            docs, "shopstream", product["spec"]["template"]["metadata"]["labels"]
+        )
     )
     order = next(p for p in pods(docs) if p["metadata"]["name"] == "order")
     assert unused_egress("dev", order) == []
@@ -420,6 +422,11 @@ def test_the_egress_check_notices_a_rule_no_call_needs() -> None:
     # on EKS the data tier is outside: only the private subnets' ipBlocks on 5432 and 9096 serve it
     eks = rendered("eks")
     consumer = next(p for p in pods(eks) if p["metadata"]["name"] == "order-consumer")
-    assert {port for ns, _l, port in destinations("eks", consumer) if ns == EXTERNAL} == {5432, 9096}
-    assert verdict("eks", consumer, "shopstream-db.example.eu-west-1.rds.amazonaws.com", 5432) is None
+    assert {port for ns, _l, port in destinations("eks", consumer) if ns == EXTERNAL} == {
+        5432,
+        9096,
+    }
+    assert (
+        verdict("eks", consumer, "shopstream-db.example.eu-west-1.rds.amazonaws.com", 5432) is None
+    )
     assert verdict("eks", consumer, "example.com", 443), "the internet is refused"
