@@ -265,6 +265,15 @@ def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
         print("lab platform is down")
         return 0
     tests = list(runner.TESTS) if "all" in args.tests else sorted(set(args.tests))
+    if args.platform != "default":  # kept in the lab's folder, as `up --profile` keeps it
+        import dataclasses
+
+        from shopstream_tools.runtime import profiles as platform_profiles
+
+        in_lab = dataclasses.replace(settings, data_dir=str(Path(args.data_dir).resolve()))
+        settings = dataclasses.replace(
+            platform_profiles.apply(in_lab, args.platform), data_dir=settings.data_dir
+        )
     try:
         run_dir = runner.run(
             settings,
@@ -450,6 +459,8 @@ def parser() -> argparse.ArgumentParser:
         help="continue an earlier run in its folder: the tests it measured are not run again",
     )
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
+    s.add_argument("--platform", choices=["default", "ha"], default="default",
+                   help="the lab platform's profile (ha: 3 brokers, 2 instances and consumers each)")  # fmt: skip
     d = actions.add_parser("down", help="stop the lab platform")
     for p_ in (s, d):
         p_.add_argument(

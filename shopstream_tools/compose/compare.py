@@ -72,6 +72,7 @@ def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
     from shopstream_tools.lab import workload
     from shopstream_tools.perf import check, measure
 
+    folder.mkdir(parents=True, exist_ok=True)
     work = workload.prepare(settings, folder, catalog=1000)
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     count = int(load.rate * load.seconds * 1.05) + 10
@@ -92,11 +93,15 @@ def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
 
 
 def run_local(load: Load) -> dict[str, Any]:
-    from shopstream_tools.lab import testbed
-    from shopstream_tools.perf.check import perf_settings
+    """From an empty data folder, as the compose stack starts from empty volumes."""
+    import shutil
 
-    settings = perf_settings()
+    from shopstream_tools.lab import testbed
+    from shopstream_tools.perf.check import PERF_OFFSET
+
+    settings = testbed.lab_settings(Settings.from_env(), COMPARE_DATA / "platform", PERF_OFFSET)
     testbed.down(settings)
+    shutil.rmtree(COMPARE_DATA / "platform", ignore_errors=True)
     started = time.monotonic()
     testbed.up(settings, log=lambda line: None)
     took = time.monotonic() - started
