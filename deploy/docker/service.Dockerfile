@@ -58,12 +58,6 @@ COPY --from=build /opt/rds-ca /etc/ssl/rds
 COPY deploy/docker/entrypoint.sh /usr/local/bin/docker-entrypoint
 COPY deploy/docker/healthcheck.py /usr/local/bin/shopstream-healthcheck
 COPY deploy/docker/provision.py /usr/local/bin/shopstream-provision
-# The writable places of a read-only root filesystem. Declared as volumes so that ECS Fargate's
-# task volumes mounted there take the image's owner and mode (it makes them root 0755 otherwise,
-# which the service user cannot write): /tmp 1777, the data folder the service user's own.
-# Compose mounts tmpfs and Kubernetes emptyDirs over them instead.
-RUN chmod 1777 /tmp && chmod 0750 /var/lib/shopstream
-VOLUME ["/tmp", "/var/lib/shopstream"]
 USER 10001:10001
 WORKDIR /var/lib/shopstream
 EXPOSE ${PORT}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import importlib.util
-import json
 import os
 import re
 import socket
@@ -313,19 +312,3 @@ def test_each_service_documents_its_api_without_what_the_image_leaves_out(servic
                          text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
 
-
-def test_every_fargate_volume_is_an_image_volume_the_service_user_can_write() -> None:
-    """Fargate gives a task volume the owner and mode of the image's VOLUME there, else root 0755."""
-    text = (h.DOCKER / "service.Dockerfile").read_text()
-    runtime = text.rsplit("\nFROM ", 1)[1]
-    (declared,) = re.findall(r"^VOLUME (\[.*\])$", runtime, re.M)
-    volumes = set(json.loads(declared))
-    assert runtime.index("chmod 1777 /tmp") < runtime.index("VOLUME "), "modes set before VOLUME"
-    assert "--home-dir /var/lib/shopstream" in runtime and "--create-home" in runtime
-    assert runtime.index("VOLUME ") < runtime.index("USER 10001")
-    for task in h.cfn("ecs.yaml")["Resources"].values():
-        if task["Type"] != "AWS::ECS::TaskDefinition":
-            continue
-        for container in task["Properties"]["ContainerDefinitions"]:
-            paths = {m["ContainerPath"] for m in container.get("MountPoints") or []}
-            assert paths and paths <= volumes, (container["Name"], paths - volumes)
