@@ -32,6 +32,7 @@ from shopstream_tools.lab.results import keep_test, measured, versions, write_re
 from shopstream_tools.lab.steps import wait_drained
 from shopstream_tools.lab.tests import REGISTRY, TESTS
 from shopstream_tools.lab.workload import prepare, restock_scarce
+from shopstream_tools.runtime import profiles as platform_profiles
 
 __all__ = ["TESTS", "CannotStart", "run"]
 
@@ -141,9 +142,11 @@ def run(
             settings = testbed.set_tracing(settings, None, log)
             testbed.stop_zipkin(settings)
         lab.settings = settings = testbed.set_partitions(settings, testbed.DEFAULT_PARTITIONS, log)
+        # the platform profile's instances and consumer processes (one each, two with --platform ha)
+        consumers = platform_profiles.CONSUMERS[platform_profiles.current(settings)]
         for service in testbed.services(settings):
-            testbed.scale(settings, service, 1)
-            testbed.scale_consumers(settings, service, 1)
+            testbed.scale(settings, service, int(getattr(settings, f"{service}_instances", 1)))
+            testbed.scale_consumers(settings, service, consumers)
         lab.order_service = "order" in testbed.services(settings)
         log(f"preparing the workload (catalog of {profile.catalog:,} products, lab products)")
         lab.workload = prepare(settings, lab.raw, profile.catalog, order_service=lab.order_service)

@@ -152,6 +152,59 @@ def _own_cpu() -> float:
 
 
 class KafkaProbe:
+    """End offsets per partition and consumer-group lag, read in a child process.
+
+    librdkafka's admin client has crashed the process that held it (SIGSEGV in its rdk:main
+    thread) when a broker frozen by the lab's PT-07 answered requests the client had already
+    given up on: in a child, such a crash costs one sample, and the next one starts a new child.
+    """
+
+    def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:
+        self.bootstrap, self.topics = bootstrap, list(topics)
+        self._pool = self._start()
+        self.end_offsets()  # as before: a broker that cannot be reached fails here
+
+    @staticmethod
+    def _start() -> Any:
+        import concurrent.futures
+        import multiprocessing
+
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        return concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn)
+
+    def _call(self, method: str) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        for attempt in (1, 2):
+            try:
+                return self._pool.submit(_probe_call, self.bootstrap, self.topics, method).result(60)
+            except BrokenProcessPool:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._start()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def end_offsets(self) -> dict[str, dict[int, int]]:
+        return dict(self._call("end_offsets"))
+
+    def sample(self) -> dict[str, Any]:
+        return dict(self._call("sample"))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_CHILD_PROBE: list[AdminProbe] = []  # the child's one admin client, made by its first call
+
+
+def _probe_call(bootstrap: str, topics: list[str], method: str) -> Any:
+    if not _CHILD_PROBE:
+        _CHILD_PROBE.append(AdminProbe(bootstrap, topics))
+    return getattr(_CHILD_PROBE[0], method)()
+
+
+class AdminProbe:
     """End offsets per partition and consumer-group lag, through the admin API."""
 
     def __init__(self, bootstrap: str, topics: Iterable[str]) -> None:

@@ -136,7 +136,14 @@ def tests() -> dict[str, dict[str, Any]]:
                              {"tracing": label, "ratio": ratio, "repeat": repeat, "users": 50, "mode": "async"},
                              load(rate, 20), orders=order_breakdown(100),
                              cpu_cores={**cpu_cores(), **({"zipkin": 0.1} if ratio else {})}))  # fmt: skip
+    faults = load(100, 5, seconds=40)
+    for e in faults["timeline"]:
+        if 10 < e["t"] <= 13:
+            e.update(failures=20)
+    pt07 = [step("PT-07", "faults", {"users": 50, "window_s": 15}, faults,
+                 faults=[{"fault": "order instance killed", "wall": 1010.0, "outcome": "pid 1 killed"},
+                         {"fault": "broker stopped 15 s", "wall": 1025.0, "outcome": "pid 2 stopped"}])]  # fmt: skip
     return {
         name: {"test": name, "title": name, "steps": s, "audit": AUDIT}
-        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-04", pt04), ("PT-05", pt05), ("PT-06", pt06))
+        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-04", pt04), ("PT-05", pt05), ("PT-06", pt06), ("PT-07", pt07))
     }
