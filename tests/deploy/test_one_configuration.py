@@ -62,8 +62,9 @@ NO_CLOUDWATCH = {
     "it to the namespace its alarms and lag policies read (MetricsNamespace)",
 }
 NO_GATEWAY = {
-    name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
-    "(RateLimitPer5Minutes); services enforce body size and content type themselves"
+    name: "no nginx on ECS: the ALB routes by path; WAF rules limit clients "
+    "(RateLimitPer5Minutes), the methods per path and the body (64k, aws/ecs.yaml); services "
+    "check content types themselves"
     for name in (
         "SHOPSTREAM_GATEWAY_PORT",
         "SHOPSTREAM_GATEWAY_STATUS_PORT",
@@ -113,17 +114,29 @@ IDENTITY_NOT_WIRED = {
         "SERVICE_TOKEN_FILE",
     )
 }
+PLAINTEXT_DATABASE = {
+    f"SHOPSTREAM_POSTGRES_{name}": "the stack's own PostgreSQL serves no TLS on its private network"
+    for name in ("SSLMODE", "SSLROOTCERT")
+}
 SYSTEM_CAS = {
     "SHOPSTREAM_KAFKA_CA_LOCATION": "MSK's certificates chain to Amazon's public CAs, which the image trusts",
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER, **LOCAL_ISSUER},
+    "compose": {
+        **LOCAL_ONLY,
+        **GATEWAY_EDGE,
+        **NO_CLOUDWATCH,
+        **PLAINTEXT_BROKER,
+        **PLAINTEXT_DATABASE,
+        **LOCAL_ISSUER,
+    },
     "k8s-dev": {
         **LOCAL_ONLY,
         **GATEWAY_EDGE,
         **NO_CLOUDWATCH,
         **PLAINTEXT_BROKER,
+        **PLAINTEXT_DATABASE,
         **IDENTITY_NOT_WIRED,
     },
     "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
@@ -139,6 +152,8 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_POSTGRES_PORT",
     "SHOPSTREAM_POSTGRES_USER",
     "SHOPSTREAM_POSTGRES_PASSWORD",
+    "SHOPSTREAM_POSTGRES_SSLMODE",
+    "SHOPSTREAM_POSTGRES_SSLROOTCERT",
     "SHOPSTREAM_KAFKA_BOOTSTRAP",
     "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL",
     "SHOPSTREAM_KAFKA_SASL_MECHANISM",
