@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "SHOPSTREAM_"
@@ -89,6 +90,16 @@ class Settings:
     postgres_password: str = _doc("PostgreSQL password (empty: trust on loopback)", "")
     product_database_url: str = _doc("product-service database URL (derived when empty)", "")
     order_database_url: str = _doc("order-service database URL (derived when empty)", "")
+    postgres_sslmode: str = _doc(
+        "sslmode of the derived database URLs (empty: the driver's default, TLS if offered,"
+        " unverified); verify-full checks the server's certificate and name (RDS)",
+        "",
+    )
+    postgres_sslrootcert: str = _doc(
+        "CA bundle that verifies the server with sslmode verify-ca/verify-full (RDS: the image's"
+        " /etc/ssl/rds/global-bundle.pem)",
+        "",
+    )
     db_pool_size: int = _doc("connections in each service instance's pool", 10)
     worker_db_pool_size: int = _doc(
         "connections in each consumer process's pool (one event at a time needs few)", 4
@@ -244,7 +255,10 @@ class Settings:
         auth = self.postgres_user
         if self.postgres_password:
             auth += f":{self.postgres_password}"
-        return f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{service}"
+        url = f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{service}"
+        tls = {"sslmode": self.postgres_sslmode, "sslrootcert": self.postgres_sslrootcert}
+        query = urlencode({k: v for k, v in tls.items() if v}, safe="/")
+        return f"{url}?{query}" if query else url
 
     def service_port(self, service: str, instance: int = 1) -> int:
         base = int(getattr(self, f"{service}_port"))

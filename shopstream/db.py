@@ -104,6 +104,12 @@ def unavailable(exc: BaseException) -> bool:
         | asyncpg.InterfaceError  # the connection went away under us
         | asyncpg.exceptions.PostgresConnectionError  # SQLSTATE class 08
         | asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    ) or (
+        # A pooled connection the server dropped in the middle of an operation stays stuck in it
+        # ("cannot switch to state 12; another operation (2) is in progress"): seen as 500s when
+        # the lab killed PostgreSQL (PT-07), until the pool let the connection go.
+        isinstance(exc, asyncpg.exceptions.InternalClientError)
+        and str(exc).startswith("cannot switch to state")
     )
 
 

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import gateway, processes
+from shopstream_tools.runtime import gateway, gateway_conf, gateway_routes, processes
 
 try:  # tests/ is a plain folder today; keep working if it becomes a package
     from tests.gateway_upstream import EchoServer
@@ -741,10 +741,10 @@ def test_size_bytes_reads_nginx_sizes() -> None:
 # Balancing strategies (Settings.gateway_balancing) -------------------------------------------------
 def test_render_writes_each_balancing_strategy() -> None:
     upstreams = {"product": [31181, 31182], "order": [31183]}
-    for strategy, directive in gateway.BALANCING.items():
+    for strategy, directive in gateway_conf.BALANCING.items():
         conf = gateway.render(Settings(gateway_balancing=strategy), upstreams)
         product = _block(conf, "upstream product_service {")
-        others = set(gateway.BALANCING.values()) - {directive, ""}
+        others = set(gateway_conf.BALANCING.values()) - {directive, ""}
         assert (directive in product) if directive else not any(d in product for d in others), strategy
         assert ("map $arg_customer_id" in conf) == (strategy == "customer_hash")
     with pytest.raises(ValueError, match="gateway_balancing"):
@@ -756,7 +756,7 @@ def test_balancing_strategies_under_real_nginx(settings: Settings, echo: Echo) -
     from dataclasses import replace
 
     try:
-        for strategy in gateway.BALANCING:
+        for strategy in gateway_conf.BALANCING:
             chosen = replace(settings, gateway_balancing=strategy)
             gateway.stop(chosen, timeout=10)
             gateway.start(chosen, {"product": list(ECHO_PORTS)})
@@ -785,7 +785,7 @@ def test_every_answer_carries_the_security_headers_and_no_nginx_version(standard
         call("DELETE", "/orders", headers={"Content-Type": "text/plain"}),  # 405 problem
     ]
     for reply in answers:
-        for name, value in gateway.SECURITY_HEADERS.items():
+        for name, value in gateway_routes.SECURITY_HEADERS.items():
             assert reply.header(name) == value.strip('"'), (reply.status, name)
         assert reply.header("Server") == "nginx", "server_tokens off: no version"
 

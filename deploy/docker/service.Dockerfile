@@ -29,6 +29,15 @@ RUN --mount=type=secret,id=cacert \
     && /opt/venv/bin/pip uninstall -y -q faker pygments \
     && /opt/venv/bin/pip uninstall -y -q pip setuptools \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+# RDS's CA bundle, with which the services verify the database server (sslmode=verify-full,
+# SHOPSTREAM_POSTGRES_SSLROOTCERT=/etc/ssl/rds/global-bundle.pem on ECS and EKS). An empty
+# RDS_CA_BUNDLE_URL leaves it out: builds without internet access, for compose's own PostgreSQL.
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RUN --mount=type=secret,id=cacert \
+    mkdir -p /opt/rds-ca && if [ -n "$RDS_CA_BUNDLE_URL" ]; then \
+      CAFILE=$([ -f /run/secrets/cacert ] && echo /run/secrets/cacert || true) \
+      /opt/venv/bin/python -c 'import os, ssl, sys, urllib.request; ctx = ssl.create_default_context(cafile=os.environ["CAFILE"] or None); pem = urllib.request.urlopen(sys.argv[1], context=ctx, timeout=60).read(); assert pem.count(b"BEGIN CERTIFICATE") > 0, "not a PEM bundle"; open("/opt/rds-ca/global-bundle.pem", "wb").write(pem)' "$RDS_CA_BUNDLE_URL"; \
+    fi
 
 # Stage 2: the runtime image: the virtualenv, three small scripts, a non-root user.
 FROM ${PYTHON_IMAGE}
@@ -45,6 +54,7 @@ RUN groupadd --system --gid 10001 shopstream \
     && useradd --system --uid 10001 --gid shopstream --home-dir /var/lib/shopstream \
        --create-home --shell /usr/sbin/nologin shopstream
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/rds-ca /etc/ssl/rds
 COPY deploy/docker/entrypoint.sh /usr/local/bin/docker-entrypoint
 COPY deploy/docker/healthcheck.py /usr/local/bin/shopstream-healthcheck
 COPY deploy/docker/provision.py /usr/local/bin/shopstream-provision

@@ -62,10 +62,10 @@ def stack(tag: str) -> list[Image]:
               standin_args=(("PYTHON_IMAGE", PYTHON), ("JRE_IMAGE", JRE))),
         Image(f"shopstream/product-service:{tag}", service,
               args=(("SERVICE", "product"), ("PORT", "8081")),
-              standin_args=(("PYTHON_IMAGE", PYTHON),)),
+              standin_args=(("PYTHON_IMAGE", PYTHON), ("RDS_CA_BUNDLE_URL", ""))),
         Image(f"shopstream/order-service:{tag}", service,
               args=(("SERVICE", "order"), ("PORT", "8082")),
-              standin_args=(("PYTHON_IMAGE", PYTHON),)),
+              standin_args=(("PYTHON_IMAGE", PYTHON), ("RDS_CA_BUNDLE_URL", ""))),
         Image(f"shopstream/gateway:{tag}", "deploy/docker/gateway/Dockerfile",
               standin_args=(("NGINX_IMAGE", NGINX),)),
     ]

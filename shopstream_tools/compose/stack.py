@@ -26,8 +26,6 @@ STANDINS_FILE = PROJECT_ROOT / "deploy" / "docker" / "compose.standins.yml"
 HOST_PORTS = {
     "GATEWAY_HOST_PORT": (8080, "gateway (the API)"),
     "GATEWAY_STATUS_HOST_PORT": (8079, "gateway status"),
-    "PRODUCT_HOST_PORT": (8081, "product-service"),
-    "ORDER_HOST_PORT": (8082, "order-service"),
     "POSTGRES_HOST_PORT": (5432, "PostgreSQL"),
     "KAFKA_HOST_PORT": (9094, "Kafka (external listener)"),
     "PROMETHEUS_HOST_PORT": (9090, "Prometheus"),

@@ -9,121 +9,32 @@ unknown topic or partition, a limit out of range, an order id that is not a UUID
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote
 
-import httpx
 import msgspec
 from litestar import Litestar, MediaType, Request, get, post
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
 
-from shopstream import auth
 from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
 from shopstream.http import Problem, create_app, field_error, strict_body
-from shopstream_tools.console import alerts, charts, health, pages
+from shopstream_tools.console import alerts, charts, health, kafka_pages, pages
 from shopstream_tools.console.kafka_view import (
     Group,
-    KafkaView,
     Message,
     Topic,
-    UnknownPartition,
-    UnknownTopic,
 )
+from shopstream_tools.console.sources import Console
 
 Limit = Annotated[int, Parameter(ge=1, le=500, description="how many messages, 1..500")]
 PartitionNo = Annotated[int, Parameter(ge=0, description="partition number")]
 Window = Annotated[int, Parameter(ge=300, le=21600, description="seconds of history, 300..21600")]
 STATIC = Path(__file__).parent / "static"
-
-
-class Console:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._kafka: KafkaView | None = None
-
-    @property
-    def kafka(self) -> KafkaView:
-        if self._kafka is None:
-            self._kafka = KafkaView(self.settings)
-        return self._kafka
-
-    async def run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.to_thread(fn, *args)
-
-    async def topic(self, name: str) -> Topic:
-        try:
-            return await self.run(self.kafka.topic, name)
-        except UnknownTopic:
-            raise Problem(
-                404, "Unknown topic", f"no topic {name!r}", [field_error("topic", "no such topic")]
-            ) from None
-
-    async def messages(self, name: str, partition: int, limit: int) -> tuple[Topic, list[Message]]:
-        topic = await self.topic(name)
-        try:
-            return topic, await self.run(self.kafka.latest_messages, name, partition, limit)
-        except UnknownPartition as exc:
-            raise Problem(
-                404, "Unknown partition", str(exc), [field_error("partition", str(exc))]
-            ) from None
-
-    async def partition_sizes(self, name: str) -> dict[int, float]:
-        try:
-            async with httpx.AsyncClient(base_url=health.base_url(self.settings), timeout=3) as c:
-                rows = await health.query(c, f'kafka_log_size{{topic="{name}"}}')
-        except (httpx.HTTPError, RuntimeError):
-            return {}
-        return {int(r.labels["partition"]): r.value for r in rows}
-
-    async def order(self, order_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
-        """The order and its event stream (the event store), from the order service's API."""
-        base = f"http://127.0.0.1:{self.settings.gateway_port}/orders/{order_id}"
-        # the console reads any customer's order: it is an operator (docs/security.md)
-        token = auth.admin_token(self.settings, 300)
-        headers = {"X-Client-Id": "shopstream-console", "Authorization": f"Bearer {token}"}
-        try:
-            async with httpx.AsyncClient(timeout=5, headers=headers) as client:
-                order, stream = await asyncio.gather(client.get(base), client.get(f"{base}/events"))
-        except httpx.HTTPError as exc:
-            raise Problem(503, "Order service unreachable", str(exc)) from None
-        if order.status_code == 404:
-            raise Problem(
-                404, "Unknown order", f"no order {order_id}", [field_error("id", "no such order")]
-            )
-        if order.status_code != 200:
-            raise Problem(
-                502, "Order service failed", f"GET /orders/{order_id} answered {order.status_code}"
-            )
-        events = stream.json().get("events", []) if stream.status_code == 200 else []
-        note = "" if stream.status_code == 200 else f"events answered {stream.status_code}"
-        return order.json(), events, note
-
-    async def lab_steps(self) -> tuple[str, list[list[Any]]]:
-        """The Prometheus the lab view reads, and the load generators it scrapes now:
-        (run, step, tool, up or down)."""
-        base = await charts.prometheus_for(self.settings, "lab")
-        try:
-            async with httpx.AsyncClient(base_url=base, timeout=3) as c:
-                rows = await health.query(c, 'up{job="loadgen"}')
-        except (httpx.HTTPError, RuntimeError):
-            return base, []
-        return base, [
-            [r.labels.get("run", ""), r.labels.get("step", ""), r.labels.get("tool", ""), "up" if r.value else "down"]
-            for r in rows
-        ]
-
-    def trace_link(self, order_id: str) -> str:
-        if not self.settings.zipkin_port:
-            return ""
-        query = quote(f"messaging.kafka.message.key={order_id}")
-        return f"http://127.0.0.1:{self.settings.zipkin_port}/zipkin/?annotationQuery={query}&lookback=86400000&limit=10"
 
 
 def _topic_json(t: Topic) -> dict[str, Any]:
@@ -172,7 +83,7 @@ def routes(console: Console) -> list[Any]:
 
     @get("/kafka", media_type=MediaType.HTML, include_in_schema=False)
     async def kafka_page() -> str:
-        return pages.kafka(*(await cluster()))
+        return kafka_pages.kafka(*(await cluster()))
 
     @get("/api/kafka", summary="Brokers and topics")
     async def kafka_api() -> dict[str, Any]:
@@ -186,7 +97,7 @@ def routes(console: Console) -> list[Any]:
     @get("/kafka/topics/{name:str}", media_type=MediaType.HTML, include_in_schema=False)
     async def topic_page(name: str) -> str:
         topic = await console.topic(name)
-        return pages.topic(topic, await console.partition_sizes(name))
+        return kafka_pages.topic(topic, await console.partition_sizes(name))
 
     @get("/api/kafka/topics/{name:str}", summary="A topic's partitions")
     async def topic_api(name: str) -> dict[str, Any]:
@@ -199,7 +110,7 @@ def routes(console: Console) -> list[Any]:
     @get("/kafka/topics/{name:str}/messages", media_type=MediaType.HTML, include_in_schema=False)
     async def messages_page(name: str, partition: PartitionNo = 0, limit: Limit = 20) -> str:
         topic, found = await console.messages(name, partition, limit)
-        return pages.messages(name, partition, limit, found, len(topic.partitions))
+        return kafka_pages.messages(name, partition, limit, found, len(topic.partitions))
 
     @get("/api/kafka/topics/{name:str}/messages", summary="The latest messages of a partition")
     async def messages_api(
@@ -210,7 +121,7 @@ def routes(console: Console) -> list[Any]:
 
     @get("/kafka/groups", media_type=MediaType.HTML, include_in_schema=False)
     async def groups_page() -> str:
-        return pages.groups(await console.run(console.kafka.groups))
+        return kafka_pages.groups(await console.run(console.kafka.groups))
 
     @get("/api/kafka/groups", summary="Consumer groups with lag per partition")
     async def groups_api() -> list[dict[str, Any]]:
@@ -220,7 +131,7 @@ def routes(console: Console) -> list[Any]:
     async def dead_letter_page(limit: Limit = 50) -> str:
         topic = await console.topic(DEAD_LETTER_TOPIC)
         found = await console.run(console.kafka.dead_letters, limit)
-        return pages.dead_letters(found, topic.messages, limit)
+        return kafka_pages.dead_letters(found, topic.messages, limit)
 
     @get("/api/kafka/dead-letter", summary="Dead-lettered messages with their reasons")
     async def dead_letter_api(limit: Limit = 50) -> list[dict[str, Any]]:

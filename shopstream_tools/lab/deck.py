@@ -147,16 +147,14 @@ def slides(summary: Mapping[str, Any], environment: Mapping[str, Any], drawn: Ma
         Slide("The platform", picture=architecture(), sentence="Orders go in through the gateway; in async mode the saga runs over Kafka."),
         method(summary),
     ]
-    # at most 15 slides: what each mode keeps busy (PT-02) stays in the report only
-    per_test = {"PT-01": ["1-concurrency-throughput"], "PT-02": ["2-sync-vs-async", "6-percentiles"],
-                "PT-03": ["3-scaling"], "PT-04": ["8-partitions", "4-event-latency"], "PT-05": ["7-burst"], "PT-06": ["9-tracing-cost"],
-                "PT-07": ["10-faults"]}  # fmt: skip
+    # at most 15 slides: each test names the charts on its slides (``PerformanceTest.slides``)
     short = {"6-percentiles": "PT-02, PT-04 Percentiles per strategy",
              "4-event-latency": "PT-04 From accepted to confirmed"}  # fmt: skip
-    for test, names in per_test.items():
-        title = f"{test} {REGISTRY[test].title}" if test in REGISTRY else test
+    for test in REGISTRY.values():
+        names = test.slide_charts
         for name in names:
-            deck.append(Slide(title if name == names[0] else short.get(name, charts.CHARTS[name]), name))
+            title = f"{test.id} {test.title}" if name == names[0] else short.get(name, charts.CHARTS[name])
+            deck.append(Slide(title, name))
     deck += [bottleneck(summary), async_trade(summary), numbers(summary)]
     kept = []
     for slide in deck:

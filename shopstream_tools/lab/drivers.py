@@ -43,7 +43,7 @@ def scraped(lab: Lab, name: str, tool: str, run: Callable[[int, Callable[[int], 
 def locust(lab: Lab, name: str, **plan: Any) -> Drive:
     from dataclasses import replace
 
-    from shopstream_tools.lab.load import LocustPlan, run_locust
+    from shopstream_tools.lab.locust_load import LocustPlan, run_locust
 
     assert lab.workload is not None
     locust_plan = LocustPlan(host=lab.gateway, data_file=lab.workload.path, **plan)
@@ -68,7 +68,7 @@ def order_targets(lab: Lab, path: Path, mode: str, count: int) -> None:
     import random
     import uuid
 
-    from shopstream_tools.lab.load import vegeta_target, write_targets
+    from shopstream_tools.lab.vegeta_load import vegeta_target, write_targets
 
     assert lab.workload is not None
     w = lab.workload
@@ -99,7 +99,7 @@ def order_targets(lab: Lab, path: Path, mode: str, count: int) -> None:
 
 
 def vegeta(lab: Lab, name: str, mode: str, rate: float, seconds: float) -> Drive:
-    from shopstream_tools.lab.load import run_vegeta
+    from shopstream_tools.lab.vegeta_load import run_vegeta
 
     targets = lab.raw / f"{name}.targets.jsonl"
     order_targets(lab, targets, mode, int(rate * seconds * 1.05) + 10)

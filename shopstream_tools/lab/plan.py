@@ -44,3 +44,10 @@ class PerformanceTest:
     section: Section
     markdown: Sequence[tuple[str, str, str]]  # the columns of its table in docs/performance
     needs_orders: bool = False  # skipped when the build has no order service
+    # the charts on its slides, in order (a chart of several tests may be one of them); none: its
+    # first chart
+    slides: Sequence[str] = ()
+
+    @property
+    def slide_charts(self) -> Sequence[str]:
+        return self.slides or tuple(self.charts)[:1]

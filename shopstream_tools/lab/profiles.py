@@ -145,6 +145,19 @@ FULL = replace(
     pt07_window_seconds=90,
 )
 
+# The growth comparison (docs/performance/growth.md): only the steps compared on the young and
+# the large data set, PT-01 at 100 users and PT-02 at 100 users then open loop, 30 s each.
+GROWTH = replace(
+    QUICK,
+    name="growth",
+    ceiling_rounds=1,
+    pt01_users=(100,),
+    pt01_seconds=30,
+    pt02_users=(100,),
+    pt02_seconds=20,
+    pt02_open_seconds=30,
+)
+
 MINUTE = 60.0
 
 # The seed's test plan, users and durations as written. The base and recovery phases of PT-05 are
@@ -167,4 +180,4 @@ PLAN = replace(
     drain_timeout=1800,
 )
 
-PROFILES = {p.name: p for p in (SMOKE, QUICK, FULL, PLAN)}
+PROFILES = {p.name: p for p in (SMOKE, QUICK, FULL, PLAN, GROWTH)}

@@ -58,7 +58,7 @@ def order_targets(
     tokens: dict[str, str] | None = None,
 ) -> list[str]:
     """Async orders by random customers, each signed in with its token when ``tokens`` has one."""
-    from shopstream_tools.lab.load import vegeta_target
+    from shopstream_tools.lab.vegeta_load import vegeta_target
 
     rng = random.Random()  # fresh Idempotency-Keys every run: a repeated key replays an old order
     lines = []
@@ -82,7 +82,7 @@ def read_targets(
     gateway: str, products: list[str], windows: list[list[Any]], count: int
 ) -> list[str]:
     """The read mix: 80% a product by id, 20% a filtered search."""
-    from shopstream_tools.lab.load import vegeta_target
+    from shopstream_tools.lab.vegeta_load import vegeta_target
 
     rng = random.Random(7)
     lines = []
@@ -102,7 +102,7 @@ def read_targets(
 def _vegeta(
     folder: Path, name: str, lines: list[str], rate: float, seconds: float
 ) -> dict[str, Any]:
-    from shopstream_tools.lab.load import run_vegeta, write_targets
+    from shopstream_tools.lab.vegeta_load import run_vegeta, write_targets
 
     targets = folder / f"{name}.targets.jsonl"
     write_targets(targets, lines)

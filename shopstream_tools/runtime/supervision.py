@@ -26,7 +26,7 @@ import xmlrpc.client
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from supervisor.xmlrpc import SupervisorTransport
 
@@ -112,15 +112,25 @@ def main_config(settings: Settings) -> str:
     })  # fmt: skip
 
 
+class HowToRun(TypedDict, total=False):
+    """A program's options besides its command: start retries (START_RETRIES), the account it runs
+    as (supervisord's), the signal that stops it (TERM)."""
+
+    retries: int
+    user: str | None
+    stop_signal: str
+
+
 def program_config(
     settings: Settings,
     name: str,
     argv: Sequence[str],
     env: dict[str, str] | None = None,
-    retries: int = START_RETRIES,
-    user: str | None = None,
-    stop_signal: str = "TERM",
+    **how: Unpack[HowToRun],
 ) -> str:
+    retries = how.get("retries", START_RETRIES)
+    user = how.get("user")
+    stop_signal = how.get("stop_signal", "TERM")
     values = {
         "command": " ".join(argv),
         "directory": str(Path.cwd()),
@@ -198,9 +208,7 @@ def add(
     name: str,
     argv: Sequence[str],
     env: dict[str, str] | None = None,
-    retries: int = START_RETRIES,
-    user: str | None = None,
-    stop_signal: str = "TERM",
+    **how: Unpack[HowToRun],
 ) -> int:
     """Run ``argv`` as program ``name`` (started now, restarted whenever it exits); its pid."""
     start(settings)
@@ -208,7 +216,7 @@ def add(
     # the settings of this call, not those supervisord started with (the lab restarts services
     # with other settings)
     full_env = {**settings.as_env(), **(env or {})}
-    config = program_config(settings, name, argv, full_env, retries, user, stop_signal)
+    config = program_config(settings, name, argv, full_env, **how)
     before = path.read_text() if path.exists() else None
     path.write_text(config)
     server = rpc(settings)

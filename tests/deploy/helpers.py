@@ -223,7 +223,7 @@ def k8s_workloads(overlay: str) -> list[Workload]:
             # A sidecar (the gateway's nginx exporter) is its own role, not a second gateway.
             primary = pod["containers"][0]["name"]
             name = (
-                "migrate"
+                ("migrate" if container["name"] == "migrate" else container["name"])
                 if is_init
                 else doc["metadata"]["name"]
                 if container["name"] == primary

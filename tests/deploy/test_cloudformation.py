@@ -596,3 +596,140 @@ def test_msk_accepts_only_tls_clients_that_log_in_with_scram() -> None:
     )
     assert eks.kafka_security_protocol == "SASL_SSL"
     assert all(server.endswith(":9096") for server in eks.kafka_servers.split(","))
+    # the brokers' security group opens exactly that listener (9092/9094 are closed listeners)
+    group = resources("data.yaml", "AWS::EC2::SecurityGroup")["KafkaSecurityGroup"]["Properties"]
+    assert [(r["FromPort"], r["ToPort"]) for r in group["SecurityGroupIngress"]] == [(9096, 9096)]
+
+
+def _service_group_egress() -> set[tuple[int, int, str]]:
+    """(from port, to port, destination) of every egress rule of the services' security group."""
+    found = set()
+    inline = resources("network.yaml", "AWS::EC2::SecurityGroup")["ServiceSecurityGroup"]
+    rules = [(r, None) for r in inline["Properties"].get("SecurityGroupEgress", [])]
+    for name in ("network.yaml", "data.yaml", "ecs.yaml"):
+        for res in resources(name, "AWS::EC2::SecurityGroupEgress").values():
+            group = str(res["Properties"]["GroupId"])
+            if "ServiceSecurityGroup" in group:
+                rules.append((res["Properties"], res.get("Condition")))
+    if any(r.get("IpProtocol") == "-1" for r, _ in rules) or not rules:
+        return {(0, 65535, "anywhere")}
+    for rule, condition in rules:
+        target = rule.get("CidrIp") or rule.get("DestinationSecurityGroupId")
+        where = str(target.get("Ref") or target) if isinstance(target, dict) else str(target)
+        if "VpcCidr" in where:
+            where = "vpc"
+        found.add(
+            (rule["FromPort"], rule["ToPort"], f"{where}{'?' + condition if condition else ''}")
+        )
+    return found
+
+
+def test_the_services_egress_is_what_the_tasks_call() -> None:
+    (task,) = [
+        c
+        for t in resources("ecs.yaml", "AWS::ECS::TaskDefinition").values()
+        for c in t["Properties"]["ContainerDefinitions"]
+        if c["Name"] == "order"
+    ]
+    env = {e["Name"]: str(e["Value"]) for e in task["Environment"]}
+    product_port = int(
+        re.search(r":(\d+)", env["SHOPSTREAM_PRODUCT_SERVICE_URL"].split("internal")[1])[1]
+    )
+    msk_port = int(re.search(r":(\d+)\)", h.cfn("ecs.yaml")["Parameters"]["KafkaBootstrap"]["Description"])[1])  # fmt: skip
+    assert _service_group_egress() == {
+        (443, 443, "0.0.0.0/0"),  # ECR, Secrets Manager, CloudWatch Logs (through the NAT)
+        (product_port, product_port, "ServiceSecurityGroup"),  # sync orders call product-service
+        (5432, 5432, "DbSecurityGroup"),  # RDS
+        (msk_port, msk_port, "KafkaSecurityGroup"),  # MSK, TLS + SCRAM
+        (9411, 9411, "vpc?HasZipkin"),  # spans, only when a ZipkinUrl is given
+    }
+
+
+# The edge on ECS: the WAF rules do what the gateway does -------------------------------------------
+
+
+def _waf_matches(statement: dict[str, Any], request: dict[str, Any]) -> bool:
+    """A WAF statement (the kinds ecs.yaml uses) evaluated on a request."""
+    ((kind, spec),) = statement.items()
+    if kind == "AndStatement":
+        return all(_waf_matches(s, request) for s in spec["Statements"])
+    if kind == "OrStatement":
+        return any(_waf_matches(s, request) for s in spec["Statements"])
+    if kind == "NotStatement":
+        return not _waf_matches(spec["Statement"], request)
+    assert all(t["Type"] == "NONE" for t in spec["TextTransformations"])
+    ((field, options),) = spec["FieldToMatch"].items()
+    if field == "Body":
+        seen = min(request.get("body", 0), 8192)  # the ALB hands WAF the first 8 KB
+        oversize = request.get("body", 0) > 8192 and options["OversizeHandling"] == "MATCH"
+        assert kind == "SizeConstraintStatement" and spec["ComparisonOperator"] == "GT"
+        return oversize or seen > spec["Size"]
+    value = {"UriPath": request["path"], "Method": request["method"]}.get(field)
+    if field == "SingleHeader":
+        value = request.get("headers", {}).get(options["Name"])
+        if value is None:
+            return False  # a missing header matches nothing
+    if kind == "RegexMatchStatement":
+        return re.search(spec["RegexString"], value) is not None
+    if kind == "SizeConstraintStatement":
+        assert spec["ComparisonOperator"] == "GT"
+        return len(value) > spec["Size"]
+    raise AssertionError(f"a WAF statement the tests cannot evaluate: {kind}")
+
+
+def waf_answer(request: dict[str, Any]) -> int:
+    (acl,) = resources("ecs.yaml", "AWS::WAFv2::WebACL").values()
+    rules = sorted(acl["Properties"]["Rules"], key=lambda r: r["Priority"])
+    for rule in rules:
+        if "RateBasedStatement" in rule["Statement"]:
+            continue
+        if _waf_matches(rule["Statement"], request):
+            return int(rule["Action"]["Block"]["CustomResponse"]["ResponseCode"])
+    return 200
+
+
+def gateway_methods() -> dict[str, set[str]]:
+    """The gateway template's $gw_method_ok map: route -> methods it passes on."""
+    found: dict[str, set[str]] = {}
+    for route, method in re.findall(r'"(\w+) ([A-Z]+)" 1;', h.GATEWAY_TEMPLATE.read_text()):
+        found.setdefault(route, set()).add(method)
+    return found
+
+
+def test_the_waf_allows_the_methods_the_gateway_allows_and_refuses_the_rest() -> None:
+    allowed = gateway_methods()
+    assert allowed["product"] >= {"GET", "POST"} and "PUT" not in allowed["order"]
+    methods = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"}
+    for route, path in (("product", "/products"), ("order", "/orders")):
+        for suffix in ("", "/", "/42", "/search"):
+            for method in methods:
+                expected = 200 if method in allowed[route] else 405
+                answer = waf_answer({"path": path + suffix, "method": method})
+                assert answer == expected, f"{method} {path + suffix}: {answer}"
+    # a path the gateway does not route is the listener's 404, not the methods rule's business
+    assert waf_answer({"path": "/productsx", "method": "TRACE"}) == 200
+
+
+def test_the_waf_refuses_a_body_over_the_gateway_limit() -> None:
+    limit = int(Settings().gateway_body_limit.removesuffix("k")) * 1024
+    for length in (0, 1, 8192, 9999, 65535, limit):
+        assert waf_answer({"path": "/orders", "method": "POST",
+                           "headers": {"content-length": str(length)}, "body": length}) == 200  # fmt: skip
+    for length in (limit + 1, limit + 3, 65540, 65600, 66000, 70000, 100000, 10**9):
+        assert waf_answer({"path": "/orders", "method": "POST",
+                           "headers": {"content-length": str(length)}, "body": 8192}) == 413, length  # fmt: skip
+    assert waf_answer({"path": "/orders", "method": "POST",
+                       "headers": {"content-length": "0065537"}}) == 413  # fmt: skip
+    # every length around the limit, against the regex alone
+    for length in range(limit - 2000, limit + 2000):
+        blocked = waf_answer(
+            {"path": "/x", "method": "POST", "headers": {"content-length": str(length)}}
+        )
+        assert (blocked == 413) == (length > limit), length
+    chunked = {"transfer-encoding": "chunked"}
+    assert (
+        waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 4000}) == 200
+    )
+    assert (
+        waf_answer({"path": "/orders", "method": "POST", "headers": chunked, "body": 9000}) == 413
+    )

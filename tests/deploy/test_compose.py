@@ -15,8 +15,6 @@ from tests.deploy import helpers as h
 
 SEED_PORTS = {
     "gateway": 8080,
-    "product": 8081,
-    "order": 8082,
     "kafka-ui": 8090,
     "prometheus": 9090,
     "zipkin": 9411,
@@ -74,6 +72,19 @@ def test_the_seed_ports_are_published() -> None:
     for name, port in SEED_PORTS.items():
         published = {int(p["published"]) for p in services[name].get("ports") or []}
         assert port in published, f"{name} is not on :{port}"
+
+
+def test_only_the_gateway_ui_and_singletons_publish_so_the_services_scale() -> None:
+    # `docker compose up --scale product=3`: a published host port binds once, so the second
+    # replica of a service that publishes one fails to start.
+    services = h.compose_config()["services"]
+    publishing = {name for name, svc in services.items() if svc.get("ports")}
+    assert not publishing & set(h.APP_ROLES), f"{sorted(publishing & set(h.APP_ROLES))} publish"
+    assert publishing >= set(SEED_PORTS)
+    singletons = {"postgres", "kafka"}  # one instance each, for tools on the host
+    assert publishing <= set(SEED_PORTS) | singletons | {"alertmanager"}
+    for role, port in h.HTTP_PORTS.items():
+        assert str(port) in [str(p) for p in services[role].get("expose") or []]
 
 
 def test_kafka_keeps_its_log_inside_the_mounted_volume() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from shopstream_tools.runtime import gateway as local_gateway
+from shopstream_tools.runtime import gateway_routes
 from tests.deploy import helpers as h
 
 VARIABLE = re.compile(r"\$\{(SHOPSTREAM_\w+)\}")
@@ -92,8 +93,8 @@ def test_template_uses_only_settings_and_every_deployment_with_a_gateway_sets_th
     assert 'NGINX_ENVSUBST_FILTER="^SHOPSTREAM_"' in dockerfile
 
 
-@pytest.mark.parametrize("route", local_gateway.ROUTES, ids=lambda r: r.service)
-def test_routes_and_methods_match_the_local_gateway(route: local_gateway.Route) -> None:
+@pytest.mark.parametrize("route", gateway_routes.ROUTES, ids=lambda r: r.service)
+def test_routes_and_methods_match_the_local_gateway(route: gateway_routes.Route) -> None:
     text = template()
     prefix = re.escape(route.prefix)
     assert f'"~^{prefix}(?:/|$)" {route.service};' in text
@@ -106,23 +107,23 @@ def test_routes_and_methods_match_the_local_gateway(route: local_gateway.Route) 
     )
 
 
-@pytest.mark.parametrize("route", local_gateway.ROUTES, ids=lambda r: r.service)
-def test_read_cache_matches_the_local_gateway(route: local_gateway.Route) -> None:
+@pytest.mark.parametrize("route", gateway_routes.ROUTES, ids=lambda r: r.service)
+def test_read_cache_matches_the_local_gateway(route: gateway_routes.Route) -> None:
     location = template().split(f"location ~ ^{re.escape(route.prefix)}(?:/|$) {{", 1)[1]
     location = location.split("\n    }", 1)[0]
-    directives = [line.strip() for line in local_gateway.READ_CACHE.strip().splitlines()]
+    directives = [line.strip() for line in gateway_routes.READ_CACHE.strip().splitlines()]
     for directive in directives:
         assert (directive in location) == route.cached, (route.service, directive)
 
 
 def test_problem_answers_match_the_local_gateway() -> None:
     text = template()
-    for status, (title, _detail) in local_gateway.PROBLEMS.items():
-        target = local_gateway._problem_target(status).removeprefix("= ")
+    for status, (title, _detail) in gateway_routes.PROBLEMS.items():
+        target = gateway_routes.problem_target(status).removeprefix("= ")
         assert f"error_page {status} {target};" in text
         assert f'"title":"{title}","status":{status}' in text
     statuses = {int(s) for s in re.findall(r"error_page (\d+) (?:@problem_|/__problem_)", text)}
-    assert statuses == set(local_gateway.PROBLEMS)
+    assert statuses == set(gateway_routes.PROBLEMS)
 
 
 def test_rate_limit_body_limit_and_request_id_rules_are_present() -> None:
@@ -131,5 +132,5 @@ def test_rate_limit_body_limit_and_request_id_rules_are_present() -> None:
     assert "burst=${SHOPSTREAM_GATEWAY_RATE_BURST} nodelay" in text
     assert "client_max_body_size ${SHOPSTREAM_GATEWAY_BODY_LIMIT};" in text
     assert "proxy_set_header X-Request-Id $gw_request_id;" in text
-    assert text.count("least_conn;") == len(local_gateway.ROUTES)
+    assert text.count("least_conn;") == len(gateway_routes.ROUTES)
     assert "return 415;" in text

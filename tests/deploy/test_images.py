@@ -311,3 +311,4 @@ def test_each_service_documents_its_api_without_what_the_image_leaves_out(servic
     run = subprocess.run([sys.executable, "-c", script], cwd=h.ROOT, capture_output=True,
                          text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
+

@@ -518,8 +518,8 @@ def test_kubernetes_exporters_watch_what_the_local_ones_do(overlay: str) -> None
     (password,) = [e for e in product["env"] if e["name"] == "SHOPSTREAM_POSTGRES_PASSWORD"]
     assert env["DATA_SOURCE_PASS"]["valueFrom"] == password["valueFrom"], "the services' secret"
     assert env["DATA_SOURCE_URI"]["value"].startswith("$(PG_HOST):$(PG_PORT)/")
-    # The in-cluster server has no TLS; RDS gets it.
-    assert env["PG_SSLMODE"]["value"] == ("disable" if overlay == "dev" else "require")
+    # The in-cluster server has no TLS; RDS gets it, verified (tests/deploy/test_database_tls.py).
+    assert env["PG_SSLMODE"]["value"] == ("disable" if overlay == "dev" else "verify-full")
 
 
 def test_dev_kafka_serves_jmx_metrics_by_the_local_rules() -> None:

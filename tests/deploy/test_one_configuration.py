@@ -12,7 +12,7 @@ import re
 import pytest
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import gateway as local_gateway
+from shopstream_tools.runtime import gateway_routes
 from tests.deploy import helpers as h
 
 LOCAL_ONLY = {
@@ -62,8 +62,9 @@ NO_CLOUDWATCH = {
     "it to the namespace its alarms and lag policies read (MetricsNamespace)",
 }
 NO_GATEWAY = {
-    name: "no nginx on ECS: the ALB routes by path and a WAF rate rule limits clients "
-    "(RateLimitPer5Minutes); services enforce body size and content type themselves"
+    name: "no nginx on ECS: the ALB routes by path; WAF rules limit clients "
+    "(RateLimitPer5Minutes), the methods per path and the body (64k, aws/ecs.yaml); services "
+    "check content types themselves"
     for name in (
         "SHOPSTREAM_GATEWAY_PORT",
         "SHOPSTREAM_GATEWAY_STATUS_PORT",
@@ -113,17 +114,29 @@ IDENTITY_NOT_WIRED = {
         "SERVICE_TOKEN_FILE",
     )
 }
+PLAINTEXT_DATABASE = {
+    f"SHOPSTREAM_POSTGRES_{name}": "the stack's own PostgreSQL serves no TLS on its private network"
+    for name in ("SSLMODE", "SSLROOTCERT")
+}
 SYSTEM_CAS = {
     "SHOPSTREAM_KAFKA_CA_LOCATION": "MSK's certificates chain to Amazon's public CAs, which the image trusts",
 }
 # Per deployment: the settings it knowingly leaves at their default, and why.
 KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
-    "compose": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **PLAINTEXT_BROKER, **LOCAL_ISSUER},
+    "compose": {
+        **LOCAL_ONLY,
+        **GATEWAY_EDGE,
+        **NO_CLOUDWATCH,
+        **PLAINTEXT_BROKER,
+        **PLAINTEXT_DATABASE,
+        **LOCAL_ISSUER,
+    },
     "k8s-dev": {
         **LOCAL_ONLY,
         **GATEWAY_EDGE,
         **NO_CLOUDWATCH,
         **PLAINTEXT_BROKER,
+        **PLAINTEXT_DATABASE,
         **IDENTITY_NOT_WIRED,
     },
     "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
@@ -139,6 +152,8 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_POSTGRES_PORT",
     "SHOPSTREAM_POSTGRES_USER",
     "SHOPSTREAM_POSTGRES_PASSWORD",
+    "SHOPSTREAM_POSTGRES_SSLMODE",
+    "SHOPSTREAM_POSTGRES_SSLROOTCERT",
     "SHOPSTREAM_KAFKA_BOOTSTRAP",
     "SHOPSTREAM_KAFKA_SECURITY_PROTOCOL",
     "SHOPSTREAM_KAFKA_SASL_MECHANISM",
@@ -297,7 +312,7 @@ def test_load_balancer_target_groups_match_ports_and_readiness() -> None:
 
 
 def test_routes_agree_between_local_gateway_container_gateway_and_load_balancer() -> None:
-    prefixes = {route.service: route.prefix for route in local_gateway.ROUTES}
+    prefixes = {route.service: route.prefix for route in gateway_routes.ROUTES}
     assert set(prefixes) == set(h.HTTP_PORTS)
     template = h.GATEWAY_TEMPLATE.read_text()
     template_routes = set(re.findall(r"location ~ \^(/[a-z]+)\(\?:/\|\$\)", template))

@@ -10,6 +10,7 @@ makes (order-consumer's sync-order recovery calling product-service, say) fails 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -19,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from shopstream.config import ENV_PREFIX, Settings
-from tests.deploy.helpers import OVERLAYS, ROOT, rendered
+from tests.deploy.helpers import GATEWAY_TEMPLATE, OVERLAYS, ROOT, rendered
 
 Doc = dict[str, Any]
 URL_SETTINGS = [f.name for f in fields(Settings) if f.name.endswith("_url")]
@@ -172,7 +173,12 @@ def config_of(docs: tuple[Doc, ...], pod: Doc) -> dict[str, str]:
     for source in container.get("envFrom") or []:
         if "configMapRef" in source:
             env.update(maps[source["configMapRef"]["name"]])
-    env.update({e["name"]: e["value"] for e in container.get("env") or [] if "value" in e})
+    for item in container.get("env") or []:
+        ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        elif ref:
+            env[item["name"]] = maps[ref["name"]][ref["key"]]
     return env
 
 
@@ -187,10 +193,31 @@ def calls(overlay: str) -> list[tuple[Doc, str, str, int]]:
         env = config_of(docs, pod)
         for setting in sorted(urls_read(entry_modules(args))):
             url = env.get(ENV_PREFIX + setting.upper())
-            if url:
+            if url and (setting != "zipkin_url" or env.get("SHOPSTREAM_ZIPKIN_PORT") != "0"):
                 parts = urlsplit(url)
                 found.append((pod, setting, parts.hostname or "", parts.port or 80))
+        # Every process (and its migrate init container) uses its database and Kafka.
+        settings = Settings.from_env(env)
+        found.append((pod, "postgres", settings.postgres_host, settings.postgres_port))
+        for server in settings.kafka_servers.split(","):
+            host, _, port = server.rpartition(":")
+            found.append((pod, "kafka", host, int(port)))
+    for pod in pods(docs):
+        if pod["metadata"]["name"] == "gateway":
+            # nginx's upstreams, as the image renders its template (deploy/docker/gateway)
+            env = config_of(docs, pod)
+            template = GATEWAY_TEMPLATE.read_text()
+            for host, variable in re.findall(r"server (\w+):\$\{(\w+)\}", template):
+                found.append((pod, "upstream", host, int(env[variable])))
+        if pod["metadata"]["name"] == "postgres-exporter":
+            env = config_of(docs, pod)
+            found.append((pod, "postgres", env["PG_HOST"], int(env["PG_PORT"])))
     return found
+
+
+def is_external(host: str) -> bool:
+    """An address outside the cluster (RDS, MSK): not a Service name in any form DNS resolves."""
+    return "." in host and not host.endswith((".svc", ".svc.cluster.local")) and host.count(".") > 1
 
 
 def verdict(overlay: str, caller: Doc, host: str, port: int) -> str | None:
@@ -198,6 +225,10 @@ def verdict(overlay: str, caller: Doc, host: str, port: int) -> str | None:
     docs = rendered(overlay)
     caller_ns = caller["metadata"]["namespace"]
     caller_labels = caller["spec"]["template"]["metadata"]["labels"]
+    if is_external(host):
+        if external_egress(docs, caller_ns, caller_labels, port):
+            return None
+        return f"{caller['metadata']['name']}'s egress refuses {host}:{port}"
     name, _, rest = host.partition(".")
     ns = rest.split(".")[0] if rest else caller_ns
     services = [
@@ -268,3 +299,134 @@ def test_the_check_notices_a_refused_call() -> None:
     problem = verdict("dev", gateway, "kafka", 9092)
     assert problem and "kafka ingress refuses it" in problem and "egress refuses it" in problem
     assert verdict("dev", gateway, "product", 8081) is None
+
+
+# Egress: every call passes, and every egress rule serves a call ---------------------------------
+DNS = ("kube-system", {"k8s-app": "kube-dns"}, 53)
+EXTERNAL = "<outside the cluster>"
+
+
+def egress_policies(docs: tuple[Doc, ...], ns: str, labels: dict[str, str]) -> list[Doc]:
+    return [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy"
+        and d["metadata"].get("namespace") == ns
+        and "Egress" in d["spec"].get("policyTypes", [])
+        and matches(d["spec"].get("podSelector"), labels)
+    ]
+
+
+def external_egress(docs: tuple[Doc, ...], ns: str, labels: dict[str, str], port: int) -> bool:
+    """Whether an egress rule lets the pod reach an address outside the cluster on this port."""
+    policies = egress_policies(docs, ns, labels)
+    return not policies or any(
+        port_matches(rule, port, {})
+        and (not rule.get("to") or any("ipBlock" in peer for peer in rule["to"]))
+        for policy in policies
+        for rule in policy["spec"].get("egress") or []
+    )
+
+
+def destinations(overlay: str, caller: Doc) -> list[tuple[str, dict[str, str], int]]:
+    """(namespace, pod labels, port) of everything the caller's code calls, DNS included."""
+    docs = rendered(overlay)
+    found = [DNS]
+    for who, _setting, host, port in calls(overlay):
+        if who is not caller:
+            continue
+        if is_external(host):
+            found.append((EXTERNAL, {}, port))
+            continue
+        name, _, rest = host.partition(".")
+        ns = rest.split(".")[0] if rest else caller["metadata"]["namespace"]
+        (service,) = [
+            d for d in docs
+            if d["kind"] == "Service" and d["metadata"]["name"] == name
+            and d["metadata"].get("namespace") == ns
+        ]  # fmt: skip
+        entry = next(p for p in service["spec"]["ports"] if p["port"] == port)
+        for target in pods(docs):
+            labels = target["spec"]["template"]["metadata"]["labels"]
+            if target["metadata"]["namespace"] == ns and matches(
+                {"matchLabels": service["spec"]["selector"]}, labels
+            ):
+                names = {
+                    p["name"]: p["containerPort"]
+                    for c in target["spec"]["template"]["spec"]["containers"]
+                    for p in c.get("ports") or []
+                    if "name" in p
+                }
+                target_port = entry.get("targetPort", port)
+                found.append((ns, labels, names.get(target_port, target_port)))
+    return found
+
+
+def unused_egress(overlay: str, caller: Doc) -> list[str]:
+    """Egress rules (peer, port) of the caller's policies that no call of its code needs."""
+    docs = rendered(overlay)
+    ns = caller["metadata"]["namespace"]
+    labels = caller["spec"]["template"]["metadata"]["labels"]
+    wanted = destinations(overlay, caller)
+    unused = []
+    for policy in egress_policies(docs, ns, labels):
+        for rule in policy["spec"].get("egress") or []:
+            for port in rule.get("ports") or [{}]:
+                for peer in rule.get("to") or [{}]:
+                    served = any(
+                        port_matches({"ports": [port]} if port else {}, dest_port, {})
+                        and (
+                            ("ipBlock" in peer) == (dest_ns == EXTERNAL)
+                            and (dest_ns == EXTERNAL or peer_matches(peer, ns, dest_ns, dest))
+                        )
+                        for dest_ns, dest, dest_port in wanted
+                    )
+                    if not served:
+                        unused.append(f"{policy['metadata']['name']}: {peer} port {port}")
+    return unused
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_egress_is_limited_to_the_calls_the_code_makes(overlay: str) -> None:
+    docs = rendered(overlay)
+    restricted = [
+        p for p in pods(docs)
+        if p["metadata"]["namespace"] == "shopstream"
+        and egress_policies(docs, "shopstream", p["spec"]["template"]["metadata"]["labels"])
+    ]  # fmt: skip
+    names = {p["metadata"]["name"] for p in restricted}
+    # the app tier, the gateway and the postgres exporter have their egress restricted
+    assert {"product", "order", "order-consumer", "gateway", "postgres-exporter"} <= names
+    assert {"product-relay", "order-relay", "product-consumer"} <= names
+    extra = [f"{p['metadata']['name']}: {u}" for p in restricted for u in unused_egress(overlay, p)]
+    assert not extra, "egress no call needs:\n" + "\n".join(extra)
+
+
+def test_the_egress_check_notices_a_rule_no_call_needs() -> None:
+    docs = rendered("dev")
+    product = next(p for p in pods(docs) if p["metadata"]["name"] == "product")
+    # product-service calls no product-service: the callers' rule must not select it
+    assert not any(
+        d["metadata"]["name"] == "product-callers-egress"
+        for d in egress_policies(
+            docs, "shopstream", product["spec"]["template"]["metadata"]["labels"]
+        )
+    )
+    order = next(p for p in pods(docs) if p["metadata"]["name"] == "order")
+    assert unused_egress("dev", order) == []
+    relay = next(p for p in pods(docs) if p["metadata"]["name"] == "product-relay")
+    wanted = destinations("dev", relay)
+    assert not any(port == 8081 for _ns, _labels, port in wanted), "a relay calls no API"
+    assert any(port == 5432 for _ns, _labels, port in wanted)
+    assert any(port == 9092 for _ns, _labels, port in wanted)
+    # on EKS the data tier is outside: only the private subnets' ipBlocks on 5432 and 9096 serve it
+    eks = rendered("eks")
+    consumer = next(p for p in pods(eks) if p["metadata"]["name"] == "order-consumer")
+    assert {port for ns, _l, port in destinations("eks", consumer) if ns == EXTERNAL} == {
+        5432,
+        9096,
+    }
+    assert (
+        verdict("eks", consumer, "shopstream-db.example.eu-west-1.rds.amazonaws.com", 5432) is None
+    )
+    assert verdict("eks", consumer, "example.com", 443), "the internet is refused"

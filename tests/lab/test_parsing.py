@@ -12,12 +12,8 @@ import pytest
 from shopstream.config import Settings
 from shopstream_tools.lab import ceilings, orders, testbed
 from shopstream_tools.lab.hdr import Latencies
-from shopstream_tools.lab.load import (
-    parse_vegeta_csv,
-    summarize_locust,
-    summarize_vegeta,
-    vegeta_target,
-)
+from shopstream_tools.lab.locust_load import summarize_locust
+from shopstream_tools.lab.vegeta_load import parse_vegeta_csv, summarize_vegeta, vegeta_target
 
 
 def csv_row(seq: int, sent_ns: int, latency_ns: int, status: int = 202, error: str = "") -> str:

@@ -2,9 +2,9 @@
 
 Follows ``order-events``, reads each event as its contract (``shopstream/contracts/orders.py``)
 and has the stock saga (``service_layer/saga.py``: which use case each event asks for, and the
-answer on ``stock-events``) apply it. Each event is applied once (shared idempotent consumer, a
-polled batch per transaction); the answer goes through the outbox in the same transaction as the
-stock change. Beside it, the reservations-held figures are sampled
+answer on ``stock-events``) apply it in a unit of work joining the consumer's transaction. Each
+event is applied once (shared idempotent consumer, a polled batch per transaction); the answer goes
+through the outbox in the same transaction as the stock change. Beside it, the reservations-held figures are sampled
 (``adapters/reservation_metrics.py``: one process of all the instances exports them).
 """
 
@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from services.product.adapters import reservation_metrics
 from services.product.bootstrap import bootstrap
 from services.product.service_layer.saga import RELEASING, StockSaga
+from services.product.service_layer.unit_of_work import UnitOfWork
 from shopstream import contracts, db
 from shopstream.config import Settings
 from shopstream.consumer import EventConsumer, Poison, run_members
@@ -43,7 +44,8 @@ def applier(saga: StockSaga) -> Callable[[Connection, Event], Awaitable[None]]:
             message = contracts.read(ORDER_EVENTS, event)
         except contracts.Unreadable as exc:
             raise Poison(str(exc)) from exc
-        await saga.handle(conn, message)
+        async with UnitOfWork.joining(conn) as uow:
+            await saga.handle(uow, message)
 
     return handle
 

@@ -20,6 +20,7 @@ from services.product.domain.reservation import (
 )
 from services.product.entrypoints import state as runtime
 from services.product.service_layer import reservations
+from services.product.service_layer.unit_of_work import UnitOfWork
 from shopstream import contract
 from shopstream.guards import require_service
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
@@ -96,8 +97,8 @@ async def reserve(
     ]
     index = {line.product_id: i for i, line in enumerate(lines)}
     try:
-        async with runtime.STATE.db.acquire() as conn, conn.transaction():
-            existing = await reservations.find(conn, order_id)
+        async with runtime.STATE.uow() as uow:
+            existing = await reservations.find(uow, order_id)
             if existing is not None:
                 if not same_lines(existing, lines):
                     raise Problem(
@@ -107,7 +108,7 @@ async def reserve(
                         [field_error("lines", "differ from the order's existing reservation")],
                     )
                 return _view(existing, 200)
-            held = await reservations.hold(conn, order_id, lines)
+            held = await reservations.hold(uow, order_id, lines)
     except ReservationError as exc:
         raise Problem(
             400, "Invalid reservation", str(exc), [field_error(f, m) for f, m in exc.errors]
@@ -128,8 +129,9 @@ async def reserve(
 @get("/reservations/{order_id:str}", summary="An order's reservation")
 async def read_reservation(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
+    # a single read needs no transaction: a unit of work joining the bare connection
     async with runtime.STATE.db.acquire() as conn:
-        found = await reservations.find(conn, oid)
+        found = await reservations.find(UnitOfWork.joining(conn), oid)
     return _view(_known(found, oid))
 
 
@@ -139,8 +141,8 @@ async def read_reservation(order_id: str) -> Response[ReservationView]:
 async def release(order_id: str) -> Response[ReservationView]:
     """Releases exactly the held lines; a second call releases nothing and says so (no lines)."""
     oid = _uuid(order_id, "order_id")
-    async with runtime.STATE.db.acquire() as conn, conn.transaction():
-        released = await reservations.release(conn, oid)
+    async with runtime.STATE.uow() as uow:
+        released = await reservations.release(uow, oid)
     return _view(_known(released, oid))
 
 
@@ -151,8 +153,9 @@ async def release(order_id: str) -> Response[ReservationView]:
 )
 async def commit(order_id: str) -> Response[ReservationView]:
     oid = _uuid(order_id, "order_id")
+    # a single statement is its own transaction: no BEGIN/COMMIT round trips around it
     async with runtime.STATE.db.acquire() as conn:
-        committed = await reservations.commit(conn, oid)
+        committed = await reservations.commit(UnitOfWork.joining(conn), oid)
     return _view(_known(committed, oid))
 
 

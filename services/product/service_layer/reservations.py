@@ -1,14 +1,14 @@
 """Reservation use cases: hold an order's lines (all or none), give them back, sell them.
 Idempotent per order: a second call answers what the first one did. Every call runs in the
-caller's transaction (the saga consumer's batch, or the HTTP route's); the statements are in
-``adapters/reservation_store.py``, the rules (lines, statuses, refusals) in ``domain/reservation.py``."""
+caller's unit of work (the saga consumer's batch, or the HTTP route's); the statements are in
+``adapters/reservation_store.py`` (``uow.reservations``), the rules (lines, statuses, refusals) in
+``domain/reservation.py``."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
-from services.product.adapters import reservation_store as store
 from services.product.domain.reservation import (
     HELD,
     HeldLine,
@@ -19,32 +19,43 @@ from services.product.domain.reservation import (
     check_lines,
     refusal_error,
 )
-from shopstream.db import Connection
-
-find = store.find
-release = store.release
-commit = store.commit
+from services.product.service_layer.unit_of_work import UnitOfWork
 
 
-async def reserve(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
+async def find(uow: UnitOfWork, order_id: str) -> Reservation | None:
+    return await uow.reservations.find(uow.conn, order_id)
+
+
+async def release(uow: UnitOfWork, order_id: str) -> Reservation | None:
+    """Give back exactly what the order holds (nothing twice)."""
+    return await uow.reservations.release(uow.conn, order_id)
+
+
+async def commit(uow: UnitOfWork, order_id: str) -> Reservation | None:
+    """The order is confirmed: the held stock is sold."""
+    return await uow.reservations.commit(uow.conn, order_id)
+
+
+async def reserve(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Reservation:
     """Hold every line or none. Raises OutOfStock / UnknownProduct, and remembers the refusal."""
-    held, refused = await store.existing(conn, order_id)
+    held, refused = await uow.reservations.existing(uow.conn, order_id)
     if held is not None:
         return held
     if refused is not None:
         raise refusal_error(*refused)
-    return await _hold(conn, order_id, lines)
+    return await _hold(uow, order_id, lines)
 
 
-async def hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
+async def hold(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Reservation:
     """``reserve`` for a caller that has just found no reservation of the order."""
-    refused = await store.refusal(conn, order_id)
+    refused = await uow.reservations.refusal(uow.conn, order_id)
     if refused is not None:
         raise refusal_error(*refused)
-    return await _hold(conn, order_id, lines)
+    return await _hold(uow, order_id, lines)
 
 
-async def _hold(conn: Connection, order_id: str, lines: list[Line]) -> Reservation:
+async def _hold(uow: UnitOfWork, order_id: str, lines: list[Line]) -> Reservation:
+    store, conn = uow.reservations, uow.conn
     ordered = check_lines(lines)
     # A savepoint undoes the lines already taken when another is refused; a single line has
     # taken nothing when it is refused, so it goes without (two round trips fewer).

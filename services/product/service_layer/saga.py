@@ -1,6 +1,6 @@
 """product-service's side of the order saga: what each order event asks of the stock, and the
-answer it sends back on ``stock-events`` (keyed by order id), through the outbox in the caller's
-transaction:
+answer it sends back on ``stock-events`` (keyed by order id), emitted through the caller's unit of
+work (``service_layer/unit_of_work.py``: the outbox, in the same transaction as the stock change):
 
 | order event | use case | answer |
 |---|---|---|
@@ -25,10 +25,10 @@ from services.product.domain.reservation import (
     UnknownProduct,
 )
 from services.product.service_layer import reservations
-from shopstream import contracts, outbox
+from services.product.service_layer.unit_of_work import UnitOfWork
+from shopstream import contracts
 from shopstream.contracts import orders, stock
 from shopstream.contracts.topics import STOCK_EVENTS
-from shopstream.db import Connection
 from shopstream.events import new_event
 
 RELEASING = (orders.StockReleased, orders.OrderRejected, orders.OrderCancelled)
@@ -51,53 +51,52 @@ def _uuid(value: str) -> UUID | None:
 
 
 class StockSaga:
-    """Applies one order event in the caller's transaction; the table below says which use case."""
+    """Applies one order event in the caller's unit of work; the table below says which use case."""
 
     def __init__(self, clock: Clock = utcnow) -> None:
         self.clock = clock
-        self.handlers: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
+        self.handlers: dict[type, Callable[[UnitOfWork, Any], Awaitable[None]]] = {
             orders.OrderPlaced: self._placed,
             orders.OrderConfirmed: self._confirmed,
             **{kind: self._ended for kind in RELEASING},
         }
 
-    async def handle(self, conn: Connection, message: object) -> None:
+    async def handle(self, uow: UnitOfWork, message: object) -> None:
         handler = self.handlers.get(type(message))
         if handler is not None:
-            await handler(conn, message)
+            await handler(uow, message)
 
-    async def _answer(self, conn: Connection, answer: stock.StockAnswer) -> None:
+    def _answer(self, uow: UnitOfWork, answer: stock.StockAnswer) -> None:
         order_id = str(answer.order_id)
-        kind = type(answer).__name__
-        event = new_event(kind, order_id, contracts.data(answer), source="product-service")
-        await outbox.add(conn, STOCK_EVENTS, order_id, event, {"event_type": kind})
+        event = new_event(type(answer).__name__, order_id, contracts.data(answer), source="product-service")
+        uow.emit(STOCK_EVENTS, order_id, event)
 
-    async def _placed(self, conn: Connection, message: orders.OrderPlaced) -> None:
+    async def _placed(self, uow: UnitOfWork, message: orders.OrderPlaced) -> None:
         if message.mode != "async":
             return  # a sync order reserves over HTTP inside its request
         now, order_id = self.clock(), message.order_id
         lines = [Line(str(x.product_id), x.quantity) for x in message.lines]
         try:
-            held = await reservations.reserve(conn, str(order_id), lines)
+            held = await reservations.reserve(uow, str(order_id), lines)
         except (OutOfStock, UnknownProduct) as exc:
             reason = "unknown product" if isinstance(exc, UnknownProduct) else "out of stock"
-            await self._answer(conn, stock.StockRejected(order_id=order_id, occurred_at=now,
+            self._answer(uow, stock.StockRejected(order_id=order_id, occurred_at=now,
                                                          reason=reason, product_id=_uuid(exc.product_id)))  # fmt: skip
             return
         except ReservationError as exc:
-            await self._answer(conn, stock.StockRejected(order_id=order_id, occurred_at=now,
+            self._answer(uow, stock.StockRejected(order_id=order_id, occurred_at=now,
                                                          reason=f"invalid lines: {exc}"))  # fmt: skip
             return
-        await self._answer(conn, stock.StockReserved(order_id=order_id, occurred_at=now,
+        self._answer(uow, stock.StockReserved(order_id=order_id, occurred_at=now,
                                                      lines=_lines(held.lines)))  # fmt: skip
 
-    async def _ended(self, conn: Connection, message: orders.StockReleased) -> None:
+    async def _ended(self, uow: UnitOfWork, message: orders.StockReleased) -> None:
         # An order that ended without confirmation holds nothing: even if it never learnt that its
         # reservation was made (a sync request that lost the product service's answer).
-        released = await reservations.release(conn, str(message.order_id))
+        released = await reservations.release(uow, str(message.order_id))
         if released is not None and released.lines:
-            await self._answer(conn, stock.ReservationReleased(
+            self._answer(uow, stock.ReservationReleased(
                 order_id=message.order_id, occurred_at=self.clock(), lines=_lines(released.lines)))  # fmt: skip
 
-    async def _confirmed(self, conn: Connection, message: orders.OrderConfirmed) -> None:
-        await reservations.commit(conn, str(message.order_id))
+    async def _confirmed(self, uow: UnitOfWork, message: orders.OrderConfirmed) -> None:
+        await reservations.commit(uow, str(message.order_id))

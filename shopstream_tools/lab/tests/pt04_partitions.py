@@ -216,5 +216,5 @@ MARKDOWN = [("step", "step", ""), ("ok_rate", "accepted/s", ",.0f"), ("processed
 TEST = PerformanceTest(
     "PT-04", "Kafka partitions", run, analyse,
     {EVENT_LATENCY: Chart(EVENT_LATENCY_TITLE, draw_event_latency, event_latency_reading), PARTITIONS: Chart(PARTITIONS_TITLE, draw_partitions, partitions_reading)},
-    section, MARKDOWN,
+    section, MARKDOWN, slides=(PARTITIONS, EVENT_LATENCY),
 )  # fmt: skip

@@ -6,58 +6,42 @@ query cost grow with the shop's history (issue 17)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
-import asyncpg
 import pytest
 
 from services.order.adapters import projection, queries
+from tests.query_plans import SCHEMA, Statements, plans_on_copy, scans
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "plan_check"
 ORDERS = 200_000
 CUSTOMER = uuid.UUID(int=7)  # one customer of 20k, with ~10 orders
 
 
 def _scans(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
     """(node type, table, index) of every scan in a plan tree."""
-    found = []
-    if "Scan" in plan["Node Type"]:
-        found.append((plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name")))
-    for child in plan.get("Plans", []):
-        found.extend(_scans(child))
-    return found
+    return [(n["Node Type"], n.get("Relation Name"), n.get("Index Name")) for n in scans(plan)]
 
 
-async def _plans(settings, statements: dict[str, tuple[str, list[Any]]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    conn = await asyncpg.connect(settings.database_url("order"))
-    try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
-        for table in ("orders", "order_publications"):
-            await conn.execute(f"CREATE TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)")
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.orders SELECT"
-            " ('00000000-0000-0000-0000-' || lpad(to_hex(n), 12, '0'))::uuid,"
-            " ('00000000-0000-0000-0000-' || lpad(to_hex(n % 20000), 12, '0'))::uuid,"
-            " CASE WHEN n % 100 = 0 THEN 'PENDING' WHEN n % 10 = 1 THEN 'CANCELLED' ELSE 'CONFIRMED' END,"
-            " CASE WHEN n % 2 = 0 THEN 'async' ELSE 'sync' END, 'none', 3, 1000,"
-            " '[]', '{}', '[]', '[]', NULL, NULL, NULL, NULL, NULL, '[]', '{}', NULL,"
-            " now() - make_interval(secs => n * 150), now() - make_interval(secs => n * 150)"
-            f" FROM generate_series(1, {ORDERS}) AS n"
-        )  # fmt: skip
-        await conn.execute(f"ANALYZE {SCHEMA}.orders; ANALYZE {SCHEMA}.order_publications")
-        await conn.execute(f"SET search_path = {SCHEMA}")
-        out = {}
-        for name, (sql, args) in statements.items():
-            row = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-            out[name] = json.loads(row)[0]["Plan"]
-        return out
-    finally:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        await conn.close()
+FILL = (
+    *(f"CREATE TABLE {SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"
+      for table in ("orders", "order_publications")),
+    f"INSERT INTO {SCHEMA}.orders SELECT"
+    " ('00000000-0000-0000-0000-' || lpad(to_hex(n), 12, '0'))::uuid,"
+    " ('00000000-0000-0000-0000-' || lpad(to_hex(n % 20000), 12, '0'))::uuid,"
+    " CASE WHEN n % 100 = 0 THEN 'PENDING' WHEN n % 10 = 1 THEN 'CANCELLED' ELSE 'CONFIRMED' END,"
+    " CASE WHEN n % 2 = 0 THEN 'async' ELSE 'sync' END, 'none', 3, 1000,"
+    " '[]', '{}', '[]', '[]', NULL, NULL, NULL, NULL, NULL, '[]', '{}', NULL,"
+    " now() - make_interval(secs => n * 150), now() - make_interval(secs => n * 150)"
+    f" FROM generate_series(1, {ORDERS}) AS n",
+    f"ANALYZE {SCHEMA}.orders; ANALYZE {SCHEMA}.order_publications",
+)  # fmt: skip
+
+
+async def _plans(settings, statements: Statements) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return await plans_on_copy(settings, "order", FILL, SCHEMA, statements)
 
 
 def test_hot_queries_use_their_indexes_on_a_large_projection(platform) -> None:

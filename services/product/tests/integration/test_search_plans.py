@@ -6,61 +6,46 @@ catalog looks. A plan that reads the whole table is what makes a search cost gro
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
-import asyncpg
 import pytest
 
 from services.product.adapters import repository
 from services.product.domain.search import build_query
+from tests.query_plans import SCHEMA, Statements, plans_on_copy, scans
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "plan_check"
 PRODUCTS = 300_000
 
 
 def _scans(plan: dict[str, Any]) -> list[tuple[str, str | None]]:
     """(node type, index) of every scan of the products table in a plan tree."""
-    found = []
-    if "Scan" in plan["Node Type"] and plan.get("Relation Name") == "products":
-        found.append((plan["Node Type"], plan.get("Index Name")))
-    for child in plan.get("Plans", []):
-        found.extend(_scans(child))
-    return found
+    return [(n["Node Type"], n.get("Index Name")) for n in scans(plan)
+            if n.get("Relation Name") == "products"]  # fmt: skip
 
 
-async def _plans(settings, statements: dict[str, tuple[str, list[Any]]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    conn = await asyncpg.connect(settings.database_url("product"))
-    try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
-        await conn.execute(f"CREATE TABLE {SCHEMA}.products (LIKE public.products INCLUDING ALL)")
-        words = "'{lamp,chair,table,speaker,kettle,jacket,boot,drill,pan,desk}'::text[]"
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.products (id, sku, name, description, category, brand,"
-            " price_cents, stock, created_at, updated_at) SELECT"
-            " ('00000000-0000-0000-0000-' || lpad(to_hex(n), 12, '0'))::uuid,"
-            " 'PLN-' || lpad(n::text, 7, '0'),"
-            # a thousand rarer words too: a shopper's word matches a small part of a big catalog
-            f" 'Model ' || n || ' ' || ({words})[1 + n % 10] || ' '"
-            " || substr(md5((n % 1000)::text), 1, 8),"
-            f" 'A sturdy ' || ({words})[1 + (n / 7) % 10] || ' for every day',"
-            " 'category-' || (n % 30), 'brand-' || (n % 400),"
-            " 500 + (n::bigint * 7919) % 200000, (n % 11) * 3,"
-            " now() - make_interval(secs => n), now() - make_interval(secs => n)"
-            f" FROM generate_series(1, {PRODUCTS}) AS n"
-        )  # fmt: skip
-        await conn.execute(f"ANALYZE {SCHEMA}.products")
-        await conn.execute(f"SET search_path = {SCHEMA}, public")
-        out = {}
-        for name, (sql, args) in statements.items():
-            row = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
-            out[name] = json.loads(row)[0]["Plan"]
-        return out
-    finally:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-        await conn.close()
+WORDS = "'{lamp,chair,table,speaker,kettle,jacket,boot,drill,pan,desk}'::text[]"
+FILL = (
+    f"CREATE TABLE {SCHEMA}.products (LIKE public.products INCLUDING ALL)",
+    f"INSERT INTO {SCHEMA}.products (id, sku, name, description, category, brand,"
+    " price_cents, stock, created_at, updated_at) SELECT"
+    " ('00000000-0000-0000-0000-' || lpad(to_hex(n), 12, '0'))::uuid,"
+    " 'PLN-' || lpad(n::text, 7, '0'),"
+    # a thousand rarer words too: a shopper's word matches a small part of a big catalog
+    f" 'Model ' || n || ' ' || ({WORDS})[1 + n % 10] || ' '"
+    " || substr(md5((n % 1000)::text), 1, 8),"
+    f" 'A sturdy ' || ({WORDS})[1 + (n / 7) % 10] || ' for every day',"
+    " 'category-' || (n % 30), 'brand-' || (n % 400),"
+    " 500 + (n::bigint * 7919) % 200000, (n % 11) * 3,"
+    " now() - make_interval(secs => n), now() - make_interval(secs => n)"
+    f" FROM generate_series(1, {PRODUCTS}) AS n",
+    f"ANALYZE {SCHEMA}.products",
+)  # fmt: skip
+
+
+async def _plans(settings, statements: Statements) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return await plans_on_copy(settings, "product", FILL, f"{SCHEMA}, public", statements)
 
 
 def test_searches_use_their_indexes_on_a_large_catalog(platform) -> None:

@@ -1,0 +1,68 @@
+"""The growth comparison: the same lab steps on the young data set and on the large one, side by
+side (``python -m shopstream_tools.lab.growth YOUNG_RUN LARGE_RUN``, markdown on stdout).
+
+Per step: throughput (answered requests per second), p99, and CPU per operation: the CPU of the
+platform's own processes (services, relays, consumers, PostgreSQL, Kafka, gateway; not the load
+generator nor the lab) over the step, divided by the requests answered. The ratio large/young is
+judged against the goal of issue 17: within 1.2x (throughput: at least 1/1.2 of the young one's).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+GOAL = 1.2
+NOT_PLATFORM = frozenset({"loadgen", "lab", "machine", "prometheus"})
+
+
+def figures(step: dict[str, Any]) -> dict[str, float]:
+    load = step["load"]
+    rate = float(load["ok_rate"])
+    cores = sum(v for k, v in step.get("cpu_cores", {}).items() if k not in NOT_PLATFORM)
+    return {
+        "throughput": rate,
+        "p99_ms": float(load["latency_ms"]["p99"]),
+        "cpu_ms_per_op": 1000.0 * cores / rate if rate else float("nan"),
+    }
+
+
+def steps(run: Path) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for path in sorted(run.glob("PT-0*.json")):
+        for step in json.loads(path.read_text()).get("steps", []):
+            if step.get("load"):
+                # an open-loop step's rate follows the run's own capacity: compared by kind
+                name = re.sub(r"open loop [\d.]+/s", "open loop", f"{step['test']} {step['step']}")
+                out[name] = figures(step)
+    return out
+
+
+def _verdict(name: str, young: float, large: float) -> str:
+    if not young:
+        return "-"
+    ratio = large / young
+    within = ratio >= 1 / GOAL if name == "throughput" else ratio <= GOAL
+    return f"{ratio:.2f}x {'ok' if within else 'over'}"
+
+
+def table(young: Path, large: Path) -> str:
+    a, b = steps(young), steps(large)
+    rows = ["| step | figure | young | large | large/young |", "|---|---|---|---|---|"]
+    for step in a:
+        if step not in b:
+            continue
+        for name in ("throughput", "p99_ms", "cpu_ms_per_op"):
+            y, g = a[step][name], b[step][name]
+            digits = 2 if name == "cpu_ms_per_op" else 1
+            rows.append(
+                f"| {step} | {name} | {y:.{digits}f} | {g:.{digits}f} | {_verdict(name, y, g)} |"
+            )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table(Path(sys.argv[1]), Path(sys.argv[2])))
