@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.compose.stack import Stack
+from shopstream_tools.compose.stack import Stack, json_rows
 
 COMPARE_DATA = PROJECT_ROOT / "data-containers" / "compare"
 LOCAL_OFFSET = 12000  # the perf platform's ports and data folder: never the operator's platform
@@ -41,8 +41,7 @@ def megabytes(usage: str) -> float:
 
 
 def stack_memory_mb(stack: Stack) -> float:
-    out = stack.engine.run("stats", "--no-stream", "--format", "json", capture=True)
-    rows = json.loads(out) if out.strip().startswith("[") else []
+    rows = json_rows(stack.engine.run("stats", "--no-stream", "--format", "json", capture=True))
     prefix = f"{stack.project}_"
     return round(sum(megabytes(str(row.get("mem_usage") or row.get("MemUsage") or ""))
                      for row in rows
@@ -53,18 +52,10 @@ def local_memory_mb(settings: Settings) -> float:
     """Resident memory of every process of the local platform, children included (from /proc)."""
     from shopstream_tools.bench.cpu import read_proc_stats, tree
     from shopstream_tools.lab import testbed
+    from shopstream_tools.runtime.processes import rss_bytes
 
-    stats = read_proc_stats()
     roots = [pid for pids in testbed.process_groups(settings).values() for pid in pids]
-    total_kb = 0
-    for pid in tree(stats, roots):
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue  # gone since the snapshot
-        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        total_kb += int(match[1]) if match else 0
-    return round(total_kb * 1024 / 1e6, 1)
+    return round(sum(rss_bytes(pid) for pid in tree(read_proc_stats(), roots)) / 1e6, 1)
 
 
 def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:

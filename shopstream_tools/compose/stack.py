@@ -100,7 +100,7 @@ class Stack:
             "--format", "json", capture=True,
         )
         found: dict[str, str] = {}
-        for row in _json_rows(out):
+        for row in json_rows(out):
             names = row.get("Names")
             name = names[0] if isinstance(names, list) else str(names)
             raw = row.get("Labels") or {}
@@ -169,7 +169,7 @@ class Stack:
         return images.build_all(self.engine, self.tag, self.standins, work_dir)
 
 
-def _json_rows(out: str) -> list[dict[str, object]]:
+def json_rows(out: str) -> list[dict[str, object]]:
     out = out.strip()
     if not out:
         return []

@@ -29,7 +29,7 @@ from services.product.tests.integration.helpers import create
 from shopstream import auth
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.compose import engine as engines
-from shopstream_tools.compose.stack import Stack
+from shopstream_tools.compose.stack import Stack, json_rows
 from shopstream_tools.lab import audit
 
 pytestmark = [pytest.mark.containers, pytest.mark.integration]
@@ -186,8 +186,7 @@ def test_a_crashed_container_is_restarted_and_the_stack_recovers(
 
 def record(stack: Stack, start_seconds: float) -> None:
     """What the stack costs, for docs/operations/containers.md: start time and memory."""
-    out = stack.engine.run("stats", "--no-stream", "--format", "json", capture=True)
-    rows = json.loads(out) if out.strip().startswith("[") else []
+    rows = json_rows(stack.engine.run("stats", "--no-stream", "--format", "json", capture=True))
     memory = {row.get("name") or row.get("Name"): row.get("mem_usage") or row.get("MemUsage")
               for row in rows}  # fmt: skip
     target = PROJECT_ROOT / "data-containers" / "stack-cost.json"

@@ -150,6 +150,7 @@ def fault_rows(step: Mapping[str, Any]) -> list[dict[str, Any]]:
     faults = step.get("faults") or []
     times = [float(e["t"]) for e in timeline]
     ok = smoothed([float(e["requests"] - e["failures"]) for e in timeline])
+    short = [-v for v in ok]  # recovery_seconds looks for values at or under a threshold
     first = (float(faults[0]["wall"]) - started) if faults else max(times, default=0.0)
     baseline = stats.median(v for t, v in zip(times, ok, strict=True) if 1 <= t < first)
     shift = started - float(step.get("sampler_started_wall") or started)
@@ -161,7 +162,6 @@ def fault_rows(step: Mapping[str, Any]) -> list[dict[str, Any]]:
     for fault in faults:
         at = float(fault["wall"]) - started
         inside = [e for e in timeline if at <= float(e["t"]) < at + window]
-        short = [-v for v in ok]  # recovery_seconds looks for values under a threshold
         back = stats.recovery_seconds(times, short, at, -0.9 * baseline, hold=2) if baseline else None
         rows.append({
             "fault": fault["fault"],
