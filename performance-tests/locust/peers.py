@@ -3,64 +3,90 @@ work against shopstream's gateway and against each peer, one user class per (pla
 
 PEERS_CATEGORIES  comma-separated shop categories (the seeded catalog's)
 PEERS_PRODUCTS    number of seeded products (Oscar's ids are 1..N)
-PEERS_COUNTRY     shipping country URL for Oscar's checkout
-Order answers 409 (out of stock) count as successes: a business outcome, not a failure.
+PEERS_DATA        JSON written by the runner (shopstream_tools.lab.peers_cli): shopstream's catalog,
+                  products in stock, search price windows, customers with the bearer tokens the
+                  local issuer minted for them, Oscar's category ids
+PEERS_STATUSES    where to write, at the end, each request name's HTTP statuses and its exact
+                  median and 99th percentile (Locust's CSV rounds them to whole milliseconds)
+Order answers 409 (out of stock) and 402 (payment declined) on shopstream and 406 (the basket went
+out of stock) on Oscar count as successes: business outcomes, not failures.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
 
-from locust import FastHttpUser, task
+from locust import FastHttpUser, events, task
 
 CATEGORIES = os.environ.get("PEERS_CATEGORIES", "Books,Electronics").split(",")
 PRODUCTS = int(os.environ.get("PEERS_PRODUCTS", "100000"))
-ALL_CATEGORIES = ["Electronics", "Computers", "Home & Kitchen", "Sports & Outdoors", "Books",
-                  "Toys & Games", "Beauty", "Garden", "Fashion", "Office"]  # fmt: skip
+DATA: dict[str, Any] = (
+    json.loads(Path(os.environ["PEERS_DATA"]).read_text()) if os.environ.get("PEERS_DATA") else {}
+)
 ADDRESS = {"name": "Lab Customer", "line1": "1 Benchmark Way", "city": "Lisbon",
            "postal_code": "1000-001", "country": "PT"}  # fmt: skip
 
 
 class _Shopstream(FastHttpUser):
+    """A signed-in shopper, as the lab's (shopstream_users.py): its own X-Client-Id, so the
+    gateway's limiter counts it apart, and a customer's bearer token on orders; the catalog is
+    browsed without credentials, as a storefront does."""
+
     abstract = True
-    ids: list[str] = []
 
     def on_start(self) -> None:
-        if not _Shopstream.ids:
-            r = self.client.get("/products?in_stock=true&limit=100", name="discover")
-            _Shopstream.ids = [p["id"] for p in r.json()["items"]]
+        self.customer, token = random.choice(DATA["customers"])
+        self.browsing = {
+            "X-Client-Id": f"peers-{uuid.uuid4().hex[:12]}",
+            "Accept": "application/json",
+        }
+        self.signed_in = {**self.browsing, "Authorization": f"Bearer {token}"}
+        self.ids: list[str] = DATA["products"]
+
+    def get(self, path: str, name: str) -> None:
+        self.client.get(path, name=name, headers=self.browsing)
 
     def order(self, mode: str) -> None:
         lines = [{"product_id": pid, "quantity": 1} for pid in random.sample(self.ids, 2)]
-        body = {"customer_id": str(uuid.uuid4()), "lines": lines, "shipping_address": ADDRESS,
+        body = {"customer_id": self.customer, "lines": lines, "shipping_address": ADDRESS,
                 "mode": mode}  # fmt: skip
-        with self.client.post("/orders", json=body, headers={"Idempotency-Key": str(uuid.uuid4())},
-                              name=f"order {mode}", catch_response=True) as r:  # fmt: skip
-            if r.status_code in (200, 201, 202, 409):
+        headers = {**self.signed_in, "Idempotency-Key": str(uuid.uuid4())}
+        with self.client.post("/orders", json=body, headers=headers, name=f"order {mode}",
+                              catch_response=True) as r:  # fmt: skip
+            if r.status_code in (200, 201, 202, 402, 409):  # 402: payment declined
                 r.success()
 
 
 class ShopstreamById(_Shopstream):
     @task
     def by_id(self) -> None:
-        self.client.get(f"/products/{random.choice(self.ids)}", name="by_id")
+        self.get(f"/products/{random.choice(DATA['catalog'])}", "by_id")
 
 
 class ShopstreamSearch(_Shopstream):
     @task
     def search(self) -> None:
-        cat = random.choice(CATEGORIES)
-        self.client.get(
-            f"/products?category={cat}&in_stock=true&sort=price_asc&limit=20", name="search"
+        # the lab's search: a category's products in stock within a price window, cheapest first
+        w = random.choice([w for w in DATA["windows"] if w[0] in CATEGORIES])
+        low = random.randint(w[1], w[2])
+        high = low + random.randint(w[3], w[4])
+        self.get(
+            f"/products?category={w[0]}&min_price={low}&max_price={high}"
+            "&in_stock=true&sort=price_asc&limit=20",
+            "search",
         )
 
 
 class ShopstreamCategory(_Shopstream):
     @task
     def category(self) -> None:
-        self.client.get(f"/products?category={random.choice(CATEGORIES)}&limit=20", name="category")
+        self.get(f"/products?category={random.choice(CATEGORIES)}&limit=20", "category")
 
 
 class ShopstreamOrderSync(_Shopstream):
@@ -92,10 +118,10 @@ class OscarSearch(FastHttpUser):
 class OscarCategory(FastHttpUser):
     @task
     def category(self) -> None:
-        # the loader creates the ten categories in name order: ids 1..10
-        n, name = random.choice(list(enumerate(sorted(ALL_CATEGORIES), start=1)))
-        slug = "-".join(w for w in name.lower().replace("&", " ").split())
-        self.client.get(f"/catalogue/category/{slug}_{n}/", name="category")
+        # the shopsite's listing over oscar-api (peers/oscar/shopsite/views.py): Oscar's storefront
+        # category page lists through Haystack, whose search-server-less backend cannot filter
+        pk = DATA["oscar_categories"][random.choice(CATEGORIES)]
+        self.client.get(f"/api/categories/{pk}/products/?limit=20", name="category")
 
 
 class OscarOrder(FastHttpUser):
@@ -113,3 +139,31 @@ class OscarOrder(FastHttpUser):
                               "shipping_address": address}, name="order", catch_response=True) as r:  # fmt: skip
             if r.status_code in (200, 406):  # 406: the basket line went out of stock
                 r.success()
+
+
+STATUSES: dict[str, Counter[int]] = {}
+TIMES: dict[str, list[float]] = {}
+
+
+@events.request.add_listener
+def _status(name: str, response_time: float, response: Any = None, **_: Any) -> None:
+    """HTTP statuses and response times per request name: how many orders were business
+    refusals rather than orders placed, and percentiles below a millisecond."""
+    STATUSES.setdefault(name, Counter())[getattr(response, "status_code", 0) or 0] += 1
+    TIMES.setdefault(name, []).append(response_time)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+@events.quitting.add_listener
+def _write_statuses(**_: Any) -> None:
+    if os.environ.get("PEERS_STATUSES"):
+        out = {
+            name: {"statuses": STATUSES[name], "p50_ms": _percentile(times, 50),
+                   "p99_ms": _percentile(times, 99)}
+            for name, times in TIMES.items()
+        }  # fmt: skip
+        Path(os.environ["PEERS_STATUSES"]).write_text(json.dumps(out))

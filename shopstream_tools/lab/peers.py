@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,22 +69,46 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
     return total / 2**20
 
 
+def settle(find: Callable[[], list[psutil.Process]], idle_cores: float = 0.15,
+           longest: float = 120.0) -> float:  # fmt: skip
+    """Wait until the platform is idle (under `idle_cores` of CPU over 2 s), at most `longest`
+    seconds, and say how long that took. Locust stops its users at the end of a step, but a
+    server keeps working off the requests already queued (Oscar's gunicorn: up to a search per
+    user, seconds each): that work would otherwise land in the next step's time and CPU."""
+    started = time.monotonic()
+    while time.monotonic() - started < longest:
+        before = _cpu(find())
+        time.sleep(2.0)
+        after = _cpu(find())
+        if sum(after[p] - before.get(p, after[p]) for p in after) / 2.0 < idle_cores:
+            break
+    return time.monotonic() - started
+
+
 def measure(platform: str, host: str, user_class: str, name: str, users: int, seconds: int,
-            find: Callable[[], list[psutil.Process]], out: Path) -> dict[str, float]:  # fmt: skip
+            find: Callable[[], list[psutil.Process]], out: Path) -> dict[str, Any]:  # fmt: skip
+    settled = settle(find)
     before = _cpu(find())
     prefix = out / f"{platform}-{user_class}-{users}"
+    env = {**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden",
+           "PEERS_DATA": str(out / "peers-data.json"),
+           "PEERS_STATUSES": f"{prefix}_statuses.json"}  # fmt: skip
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "locust"), "-f", str(LOCUSTFILE), user_class, "--headless",
          "-u", str(users), "-r", str(max(users // 5, 1)), "-t", f"{seconds}s", "-H", host,
          "--csv", str(prefix), "--only-summary"],
-        check=False, capture_output=True, env={**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden"},
+        check=False, capture_output=True, env=env,
     )  # fmt: skip
     procs = find()  # again: database backends opened during the step count from zero
     after = _cpu(procs)
     cpu_s = sum(after[p] - before.get(p, 0.0) for p in after)
-    figures = peers_report.locust_row(Path(f"{prefix}_stats.csv").read_text(), name)
+    figures: dict[str, Any] = peers_report.locust_row(Path(f"{prefix}_stats.csv").read_text(), name)
     figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
     figures["rss_mb"] = _rss_mb(procs)
+    figures["settled_s"] = round(settled, 1)
+    statuses = Path(f"{prefix}_statuses.json")
+    if statuses.exists():  # exact percentiles and the statuses, from the Locust file's listener
+        figures.update(json.loads(statuses.read_text()).get(name, {}))
     return figures
 
 

@@ -6,11 +6,62 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from shopstream import auth
+from shopstream.config import Settings
+from shopstream_tools.bench import price_windows
 from shopstream_tools.lab import peers, peers_oversell, peers_report
+from shopstream_tools.lab.workload import LAB_TOKEN_SECONDS, customers
+
+SHOPPERS = 200  # signed-in customers the Locust users draw from, as the lab's
+
+
+def _sql(pg_port: int, database: str, sql: str) -> list[list[str]]:
+    rows = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-p", str(pg_port), "-U", "shopstream", "-d", database,
+         "-AtF", "\t", "-c", sql],
+        check=True, capture_output=True, text=True,
+    ).stdout.splitlines()  # fmt: skip
+    return [row.split("\t") for row in rows]
+
+
+def workload(settings: Settings, shop: str, pg_port: int) -> dict[str, Any]:
+    """What the Locust users need: shopstream's whole catalog (product pages are drawn from it, as
+    Oscar's from its ids 1..N, so neither is read from a small hot set), products in stock to
+    order, the lab's search price windows, customers with the bearer tokens the local issuer
+    mints for them (as the lab's workload does), Oscar's category ids."""
+    auth.ensure_local_issuer(settings)
+    products: list[str] = []
+    cursor = ""
+    for _ in range(5):  # 500 products in stock, so orders do not empty a few of them
+        page = httpx.get(
+            f"{shop}/products?in_stock=true&limit=100" + (f"&cursor={cursor}" if cursor else ""),
+            timeout=30,
+        ).json()
+        products += [p["id"] for p in page["items"] if p["stock"] >= 10]
+        cursor = page.get("next_cursor") or ""
+        if not cursor:
+            break
+    return {
+        "products": products,
+        "customers": [
+            [c, auth.customer_token(settings, c, LAB_TOKEN_SECONDS)] for c in customers(SHOPPERS)
+        ],
+        "admin_token": auth.admin_token(settings, LAB_TOKEN_SECONDS),
+        "catalog": [row[0] for row in _sql(pg_port, "product", "SELECT id FROM products")],
+        "windows": [
+            [w.category, w.min_low, w.min_high, w.width_low, w.width_high] for w in price_windows()
+        ],
+        "oscar_categories": {
+            name: int(pk)
+            for name, pk in _sql(pg_port, "oscar", "SELECT name, id FROM catalogue_category")
+        },
+    }
 
 
 def main() -> None:
@@ -20,10 +71,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--oscar-pid", type=int, required=True, help="the gunicorn master")
     args = ap.parse_args()
-    data = Path(os.environ["SHOPSTREAM_DATA_DIR"])
+    settings = Settings.from_env()
+    data = settings.data_path
     postmaster = peers._pid(data / "postgres" / "postmaster.pid")
-    shop = f"http://127.0.0.1:{os.environ['SHOPSTREAM_GATEWAY_PORT']}"
+    shop = f"http://127.0.0.1:{settings.gateway_port}"
     oscar = f"http://127.0.0.1:{os.environ['OSCAR_PORT']}"
+    pg_port = settings.postgres_port
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = workload(settings, shop, pg_port)
+    (args.out / "peers-data.json").write_text(json.dumps(work))
     hosts = {"shopstream": shop, "oscar": oscar}
     roots = {
         # the gateway's nginx runs outside supervisord
@@ -33,12 +89,13 @@ def main() -> None:
         "oscar": [args.oscar_pid],
     }
     results = peers.run(hosts, roots, postmaster, args.users, args.seconds, args.out)
-    product = httpx.get(f"{shop}/products?in_stock=true&limit=1", timeout=30).json()["items"][0][
-        "id"
-    ]
-    pg_port = int(os.environ["SHOPSTREAM_POSTGRES_PORT"])
-    checks = {"shopstream": peers_oversell.shopstream(shop, product, 20, 50),
-              "oscar": peers_oversell.oscar(oscar, 2, 20, 50, pg_port)}  # fmt: skip
+    buyers = [tuple(c) for c in work["customers"][:50]]
+    checks = {
+        "shopstream": peers_oversell.shopstream(
+            shop, work["products"][0], 20, buyers, work["admin_token"]
+        ),
+        "oscar": peers_oversell.oscar(oscar, 2, 20, 50, pg_port),
+    }
     (args.out / "results.json").write_text(
         json.dumps({"results": results, "oversell": checks}, indent=1)
     )

@@ -24,12 +24,16 @@ def verdict(stock: int, confirmed: int, stock_after: int) -> dict[str, Any]:
             "oversold": confirmed > stock or stock_after < 0}  # fmt: skip
 
 
-def shopstream(host: str, product: str, stock: int, buyers: int) -> dict[str, Any]:
+def shopstream(
+    host: str, product: str, stock: int, customers: list[tuple[str, str]], admin: str
+) -> dict[str, Any]:
+    """Each of `customers` (id, bearer token) orders one unit with its own token."""
     httpx.put(
         f"{host}/products/{product}/stock",
         json={"stock": stock, "reason": "peers oversell"},
+        headers={"Authorization": f"Bearer {admin}"},
         timeout=30,
-    )
+    ).raise_for_status()
     body = {
         "lines": [{"product_id": product, "quantity": 1}],
         "mode": "sync",
@@ -38,14 +42,18 @@ def shopstream(host: str, product: str, stock: int, buyers: int) -> dict[str, An
 
     async def buy() -> list[int]:
         async with httpx.AsyncClient(base_url=host, timeout=120) as c:
-            rs = await asyncio.gather(*(c.post("/orders", json={**body, "customer_id": str(uuid.uuid4())},
-                                               headers={"Idempotency-Key": str(uuid.uuid4())})
-                                        for _ in range(buyers)))  # fmt: skip
+            rs = await asyncio.gather(*(c.post("/orders", json={**body, "customer_id": who},
+                                               headers={"Idempotency-Key": str(uuid.uuid4()),
+                                                        "Authorization": f"Bearer {token}",
+                                                        "X-Client-Id": f"oversell-{n}"})
+                                        for n, (who, token) in enumerate(customers)))  # fmt: skip
             return [r.status_code for r in rs]
 
     codes = asyncio.run(buy())
     left = int(httpx.get(f"{host}/products/{product}", timeout=30).json()["stock"])
-    return verdict(stock, sum(1 for c in codes if c in (200, 201)), left)
+    return verdict(stock, sum(1 for c in codes if c in (200, 201)), left) | {
+        "statuses": {str(c): codes.count(c) for c in sorted(set(codes))}
+    }
 
 
 def _sql(port: int, sql: str) -> str:
@@ -89,6 +97,7 @@ def oscar(host: str, product: int, stock: int, buyers: int, pg_port: int) -> dic
         return list(await asyncio.gather(*(one() for _ in range(buyers))))
 
     codes = asyncio.run(buy())
+    statuses = {str(c): codes.count(c) for c in sorted(set(codes))}
     in_stock, allocated = map(
         int,
         _sql(
@@ -97,5 +106,6 @@ def oscar(host: str, product: int, stock: int, buyers: int, pg_port: int) -> dic
         ).split("|"),
     )
     return verdict(stock, sum(1 for c in codes if c == 200), in_stock - allocated) | {
-        "allocated": allocated
+        "allocated": allocated,
+        "statuses": statuses,
     }
