@@ -110,9 +110,9 @@ class OscarById(FastHttpUser):
 class OscarSearch(FastHttpUser):
     @task
     def search(self) -> None:
-        # Oscar's storefront search (haystack); the query names a category, sorted by price
-        word = random.choice(CATEGORIES).split()[0].lower()
-        self.client.get(f"/search/?q={word}&sort_by=price-asc", name="search")
+        # Oscar's storefront search (Haystack), a kind of product of the category, cheapest first
+        kind = random.choice(DATA["kinds"][random.choice(CATEGORIES)]).lower()
+        self.client.get(f"/search/?q={kind}&sort_by=price-asc", name="search")
 
 
 class OscarCategory(FastHttpUser):
@@ -139,6 +139,74 @@ class OscarOrder(FastHttpUser):
                               "shipping_address": address}, name="order", catch_response=True) as r:  # fmt: skip
             if r.status_code in (200, 406):  # 406: the basket line went out of stock
                 r.success()
+
+
+class _Medusa(FastHttpUser):
+    """Medusa's store API, as its storefronts call it: the publishable key of the sales channel
+    and the region (prices in its currency) on every request."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        self.medusa = DATA["medusa"]
+        self.headers = {"x-publishable-api-key": self.medusa["publishable_key"]}
+        self.region = self.medusa["region_id"]
+
+
+class MedusaById(_Medusa):
+    @task
+    def by_id(self) -> None:
+        pid = random.choice(self.medusa["products"])
+        self.client.get(f"/store/products/{pid}?region_id={self.region}", name="by_id",
+                        headers=self.headers)  # fmt: skip
+
+
+class MedusaSearch(_Medusa):
+    @task
+    def search(self) -> None:
+        # Medusa's store search: q over the product's text within a category (no price sort
+        # without its index engine, which is experimental)
+        category = random.choice(CATEGORIES)
+        kind = random.choice(DATA["kinds"][category]).lower()
+        cat = self.medusa["categories"][category]
+        self.client.get(f"/store/products?q={kind}&category_id={cat}&limit=20&region_id={self.region}",
+                        name="search", headers=self.headers)  # fmt: skip
+
+
+class MedusaCategory(_Medusa):
+    @task
+    def category(self) -> None:
+        cat = self.medusa["categories"][random.choice(CATEGORIES)]
+        self.client.get(f"/store/products?category_id={cat}&limit=20&region_id={self.region}",
+                        name="category", headers=self.headers)  # fmt: skip
+
+
+class MedusaOrder(_Medusa):
+    @task
+    def place(self) -> None:
+        """A guest's cart, one line, the flat shipping option, the system payment provider, then
+        the cart completed into an order (Medusa's completeCartWorkflow: it reserves stock)."""
+        h, m = self.headers, self.medusa
+        cart = self.client.post("/store/carts", headers=h, name="order: cart", json={
+            "region_id": self.region, "email": "lab@example.com", "shipping_address": {
+                "first_name": "Lab", "last_name": "Customer", "address_1": ADDRESS["line1"],
+                "city": ADDRESS["city"], "postal_code": ADDRESS["postal_code"],
+                "country_code": "pt"}}).json()["cart"]["id"]  # fmt: skip
+        variant = random.choice(m["variants"])
+        line = self.client.post(f"/store/carts/{cart}/line-items", headers=h, name="order: line",
+                                json={"variant_id": variant, "quantity": 1})  # fmt: skip
+        if line.status_code != 200:
+            return
+        self.client.post(f"/store/carts/{cart}/shipping-methods", headers=h,
+                         name="order: shipping", json={"option_id": m["shipping_option_id"]})  # fmt: skip
+        pay = self.client.post("/store/payment-collections", headers=h, name="order: payment",
+                               json={"cart_id": cart}).json()["payment_collection"]["id"]  # fmt: skip
+        self.client.post(f"/store/payment-collections/{pay}/payment-sessions", headers=h,
+                         name="order: payment session", json={"provider_id": "pp_system_default"})  # fmt: skip
+        with self.client.post(f"/store/carts/{cart}/complete", headers=h, name="order",
+                              catch_response=True) as r:  # fmt: skip
+            if r.status_code == 200 and r.json().get("type") != "order":
+                r.failure(f"cart not completed: {r.text[:200]}")
 
 
 STATUSES: dict[str, Counter[int]] = {}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Install the Medusa peer (peers/medusa/node_modules), configure it on its own database in the
-# comparison's private PostgreSQL, run its migrations and start it as its docs say (`medusa start`).
+# Install the Medusa peer (peers/medusa/node_modules, from its package-lock.json) and migrate its
+# own database `medusa` in the comparison's private PostgreSQL.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
 . "$here/scripts/peers/env.sh"
 cd "$here/peers/medusa"
-[ -d node_modules/@medusajs/medusa ] || npm install --no-audit --no-fund \
-    @medusajs/medusa@2.21.2 @medusajs/framework@2.21.2 @medusajs/cli@2.21.2 typescript ts-node
-export DATABASE_URL="postgres://shopstream@127.0.0.1:${SHOPSTREAM_POSTGRES_PORT}/medusa"
-npx medusa db:migrate
-npx medusa start --port "${MEDUSA_PORT}"
+[ -d node_modules/@medusajs/medusa ] || npm ci --no-audit --no-fund
+psql -h 127.0.0.1 -p "$SHOPSTREAM_POSTGRES_PORT" -U shopstream -d postgres -tc \
+    "SELECT 1 FROM pg_database WHERE datname='medusa'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p "$SHOPSTREAM_POSTGRES_PORT" -U shopstream -d postgres -c 'CREATE DATABASE medusa'
+DATABASE_URL="postgres://shopstream@127.0.0.1:${SHOPSTREAM_POSTGRES_PORT}/medusa" npx medusa db:migrate

@@ -26,6 +26,8 @@ WORK = {  # platform -> {work: (Locust user class, request name)}
                    "order_async": ("ShopstreamOrderAsync", "order async")},
     "oscar": {"by_id": ("OscarById", "by_id"), "search": ("OscarSearch", "search"),
               "category": ("OscarCategory", "category"), "order": ("OscarOrder", "order")},
+    "medusa": {"by_id": ("MedusaById", "by_id"), "search": ("MedusaSearch", "search"),
+               "category": ("MedusaCategory", "category"), "order": ("MedusaOrder", "order")},
 }  # fmt: skip
 DATABASES = {"shopstream": ("product", "order"), "oscar": ("oscar",), "medusa": ("medusa",)}
 
@@ -102,7 +104,11 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
     procs = find()  # again: database backends opened during the step count from zero
     after = _cpu(procs)
     cpu_s = sum(after[p] - before.get(p, 0.0) for p in after)
-    figures: dict[str, Any] = peers_report.locust_row(Path(f"{prefix}_stats.csv").read_text(), name)
+    stats = Path(f"{prefix}_stats.csv").read_text()
+    figures: dict[str, Any] = peers_report.locust_row(stats, name)
+    # an order is several requests on the peers (basket or cart, shipping, payment, checkout):
+    # a failure of any of them is a failed order
+    figures["flow_failures"] = peers_report.locust_row(stats, "Aggregated")["failures"]
     figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
     figures["rss_mb"] = _rss_mb(procs)
     figures["settled_s"] = round(settled, 1)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from services.product.entrypoints.seed import CATALOG
 from shopstream import auth
 from shopstream.config import Settings
 from shopstream_tools.bench import price_windows
@@ -30,7 +31,16 @@ def _sql(pg_port: int, database: str, sql: str) -> list[list[str]]:
     return [row.split("\t") for row in rows]
 
 
-def workload(settings: Settings, shop: str, pg_port: int) -> dict[str, Any]:
+def _medusa(pg_port: int, setup: Path) -> dict[str, Any]:
+    """The setup the Medusa loader wrote (publishable key, region, categories, shipping option)
+    and its product and variant ids."""
+    return json.loads(setup.read_text()) | {
+        "products": [r[0] for r in _sql(pg_port, "medusa", "SELECT id FROM product")],
+        "variants": [r[0] for r in _sql(pg_port, "medusa", "SELECT id FROM product_variant")],
+    }
+
+
+def workload(settings: Settings, shop: str, pg_port: int, medusa: Path | None) -> dict[str, Any]:
     """What the Locust users need: shopstream's whole catalog (product pages are drawn from it, as
     Oscar's from its ids 1..N, so neither is read from a small hot set), products in stock to
     order, the lab's search price windows, customers with the bearer tokens the local issuer
@@ -57,6 +67,8 @@ def workload(settings: Settings, shop: str, pg_port: int) -> dict[str, Any]:
         "windows": [
             [w.category, w.min_low, w.min_high, w.width_low, w.width_high] for w in price_windows()
         ],
+        "kinds": {category: kinds for category, (kinds, _, _) in CATALOG.items()},
+        "medusa": _medusa(pg_port, medusa) if medusa else {},
         "oscar_categories": {
             name: int(pk)
             for name, pk in _sql(pg_port, "oscar", "SELECT name, id FROM catalogue_category")
@@ -70,6 +82,10 @@ def main() -> None:
     ap.add_argument("--users", type=int, nargs="+", default=[50])
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--oscar-pid", type=int, required=True, help="the gunicorn master")
+    ap.add_argument(
+        "--medusa-pid", type=int, help="the `medusa start` node process (no pid: no Medusa)"
+    )
+    ap.add_argument("--medusa-setup", type=Path, help="the JSON the Medusa loader wrote")
     args = ap.parse_args()
     settings = Settings.from_env()
     data = settings.data_path
@@ -78,7 +94,7 @@ def main() -> None:
     oscar = f"http://127.0.0.1:{os.environ['OSCAR_PORT']}"
     pg_port = settings.postgres_port
     args.out.mkdir(parents=True, exist_ok=True)
-    work = workload(settings, shop, pg_port)
+    work = workload(settings, shop, pg_port, args.medusa_setup if args.medusa_pid else None)
     (args.out / "peers-data.json").write_text(json.dumps(work))
     hosts = {"shopstream": shop, "oscar": oscar}
     roots = {
@@ -88,6 +104,9 @@ def main() -> None:
         ],
         "oscar": [args.oscar_pid],
     }
+    if args.medusa_pid:
+        hosts["medusa"] = f"http://127.0.0.1:{os.environ['MEDUSA_PORT']}"
+        roots["medusa"] = [args.medusa_pid]
     results = peers.run(hosts, roots, postmaster, args.users, args.seconds, args.out)
     buyers = [tuple(c) for c in work["customers"][:50]]
     checks = {
@@ -96,6 +115,13 @@ def main() -> None:
         ),
         "oscar": peers_oversell.oscar(oscar, 2, 20, 50, pg_port),
     }
+    if args.medusa_pid:
+        sku = _sql(
+            pg_port, "product", f"SELECT sku FROM products WHERE id = '{work['products'][0]}'"
+        )
+        checks["medusa"] = peers_oversell.medusa(
+            hosts["medusa"], work["medusa"], sku[0][0], 20, 50, pg_port
+        )
     (args.out / "results.json").write_text(
         json.dumps({"results": results, "oversell": checks}, indent=1)
     )

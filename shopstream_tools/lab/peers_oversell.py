@@ -56,7 +56,7 @@ def shopstream(
     }
 
 
-def _sql(port: int, sql: str) -> str:
+def _sql(port: int, sql: str, database: str = "oscar") -> str:
     argv = [
         "psql",
         "-h",
@@ -66,7 +66,7 @@ def _sql(port: int, sql: str) -> str:
         "-U",
         "shopstream",
         "-d",
-        "oscar",
+        database,
         "-Atc",
         sql,
     ]
@@ -108,4 +108,51 @@ def oscar(host: str, product: int, stock: int, buyers: int, pg_port: int) -> dic
     return verdict(stock, sum(1 for c in codes if c == 200), in_stock - allocated) | {
         "allocated": allocated,
         "statuses": statuses,
+    }
+
+
+def medusa(
+    host: str, setup: dict[str, Any], sku: str, stock: int, buyers: int, pg_port: int
+) -> dict[str, Any]:
+    """Medusa reserves stock when a cart is completed (reservation items, the inventory level's
+    reserved_quantity); free stock is stocked_quantity - reserved_quantity."""
+    level = f"""FROM inventory_level l JOIN inventory_item i ON i.id = l.inventory_item_id
+                WHERE i.sku = '{sku}' AND l.deleted_at IS NULL"""
+    _sql(pg_port, f"DELETE FROM reservation_item WHERE inventory_item_id IN "
+                  f"(SELECT id FROM inventory_item WHERE sku = '{sku}')", "medusa")  # fmt: skip
+    _sql(pg_port, f"UPDATE inventory_level SET stocked_quantity = {stock}, reserved_quantity = 0 "
+                  f"WHERE id IN (SELECT l.id {level})", "medusa")  # fmt: skip
+    variant = _sql(pg_port, f"SELECT id FROM product_variant WHERE sku = '{sku}'", "medusa")
+    headers = {"x-publishable-api-key": setup["publishable_key"]}
+    address = {"first_name": "Lab", "last_name": "Customer", "address_1": "1 Way",
+               "city": "Lisbon", "postal_code": "1000-001", "country_code": "pt"}  # fmt: skip
+
+    async def one(c: httpx.AsyncClient) -> str:
+        cart = (await c.post("/store/carts", json={"region_id": setup["region_id"],
+                "email": "lab@example.com", "shipping_address": address})).json()["cart"]["id"]  # fmt: skip
+        line = await c.post(
+            f"/store/carts/{cart}/line-items", json={"variant_id": variant, "quantity": 1}
+        )
+        if line.status_code != 200:
+            return f"line {line.status_code}"
+        await c.post(
+            f"/store/carts/{cart}/shipping-methods", json={"option_id": setup["shipping_option_id"]}
+        )
+        pay = (await c.post("/store/payment-collections", json={"cart_id": cart})).json()
+        await c.post(f"/store/payment-collections/{pay['payment_collection']['id']}/payment-sessions",
+                     json={"provider_id": "pp_system_default"})  # fmt: skip
+        done = await c.post(f"/store/carts/{cart}/complete")
+        return "order" if done.status_code == 200 and done.json().get("type") == "order" else (
+            f"complete {done.status_code}")  # fmt: skip
+
+    async def buy() -> list[str]:
+        async with httpx.AsyncClient(base_url=host, headers=headers, timeout=120) as c:
+            return list(await asyncio.gather(*(one(c) for _ in range(buyers))))
+
+    outcomes = asyncio.run(buy())
+    stocked, reserved = map(int, _sql(pg_port, f"SELECT l.stocked_quantity, l.reserved_quantity {level}",
+                                      "medusa").split("|"))  # fmt: skip
+    return verdict(stock, outcomes.count("order"), stocked - reserved) | {
+        "reserved": reserved,
+        "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))},
     }

@@ -1,5 +1,6 @@
-"""The peers comparison's arithmetic: Locust's stats CSV read back, each peer's figures as ratios
-to shopstream's, the Markdown table and the chart of docs/performance/peers.md."""
+"""The peers comparison's arithmetic: Locust's stats CSV read back, which rows are valid (no
+failed request), each peer's figures as ratios to shopstream's, the Markdown table and the chart of
+docs/performance/peers.md."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import io
 from pathlib import Path
 from typing import Any
 
-METRICS = ("rps", "p50_ms", "p99_ms", "error_pct", "cpu_ms_per_op", "rss_mb")
+METRICS = ("rps", "p50_ms", "p99_ms", "cpu_ms_per_op", "rss_mb")
+LABELS = {"rps": "requests/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms",
+          "cpu_ms_per_op": "CPU ms per request", "rss_mb": "RSS MB"}  # fmt: skip
+# what a peer's work is set against on shopstream's side (its order: the sync one, answered
+# when the order is placed, as a peer's checkout is)
+BASE_WORK = {"order": "order_sync"}
 
 
 def locust_row(stats_csv: str, name: str) -> dict[str, float]:
-    """Throughput, median, 99th percentile and error share of one request name."""
+    """Throughput, median, 99th percentile and failures of one request name."""
     for row in csv.DictReader(io.StringIO(stats_csv)):
         if row["Name"] == name:
             count = int(row["Request Count"])
@@ -21,9 +27,20 @@ def locust_row(stats_csv: str, name: str) -> dict[str, float]:
                 "rps": float(row["Requests/s"]),
                 "p50_ms": float(row["50%"]),
                 "p99_ms": float(row["99%"]),
+                "failures": float(row["Failure Count"]),
                 "error_pct": 100.0 * int(row["Failure Count"]) / count if count else 0.0,
             }
     raise ValueError(f"no request named {name!r} in the Locust stats")
+
+
+def valid(figures: dict[str, Any]) -> bool:
+    """A row counts only if work was done and no request of it failed (for an order: none of
+    the requests that make it, basket, shipping and payment included)."""
+    return (
+        figures.get("count", 0) > 0
+        and not figures.get("failures")
+        and not figures.get("flow_failures")
+    )
 
 
 def ratio(peer: float, base: float) -> float | None:
@@ -32,17 +49,17 @@ def ratio(peer: float, base: float) -> float | None:
 
 
 def ratios(
-    results: dict[str, dict[str, dict[str, float]]], base: str = "shopstream"
+    results: dict[str, dict[str, dict[str, Any]]], base: str = "shopstream"
 ) -> dict[str, Any]:
-    """{peer: {work: {metric: ratio}}} for each work the peer and the base both ran; the base's
-    sync order is what a peer's order is set against."""
+    """{peer: {work: {metric: ratio}}} for each work both the peer and the base ran validly."""
     out: dict[str, Any] = {}
     for peer, works in results.items():
         if peer == base:
             continue
         for work, figures in works.items():
-            ref = results[base].get(work) or results[base].get(f"{work}_sync")
-            if ref is None:
+            kind, at, users = work.partition("@")  # by_id@500: the step at 500 users
+            ref = results.get(base, {}).get(BASE_WORK.get(kind, kind) + at + users)
+            if ref is None or not valid(ref) or not valid(figures):
                 continue
             out.setdefault(peer, {})[work] = {
                 m: ratio(figures[m], ref[m]) for m in METRICS if m in figures and m in ref
@@ -50,45 +67,59 @@ def ratios(
     return out
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
+def _fmt(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "n/a"
+    if abs(value) < 10 and digits:
+        return f"{value:.{max(digits, 2)}f}"
+    return f"{value:,.0f}"
 
 
-def table(results: dict[str, dict[str, dict[str, float]]]) -> str:
-    head = "| platform | work | " + " | ".join(METRICS) + " |"
-    lines = [head, "|" + "---|" * (len(METRICS) + 2)]
-    for platform, works in results.items():
-        for work, figures in works.items():
-            cells = " | ".join(_fmt(figures.get(m)) for m in METRICS)
-            lines.append(f"| {platform} | {work} | {cells} |")
-    for peer, works in ratios(results).items():
-        for work, figures in works.items():
-            cells = " | ".join(_fmt(figures.get(m)) for m in METRICS)
-            lines.append(f"| {peer} / shopstream | {work} | {cells} |")
+def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """Per work, each platform's figures and, for the peers, throughput and CPU per request as
+    multiples of shopstream's; an invalid row (a failed request) says so and has no ratio."""
+    rel = ratios(results)
+    head = ["work", "platform", *(LABELS[m] for m in METRICS), "errors", "valid",
+            "throughput vs shopstream", "CPU per request vs shopstream"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    works = list(dict.fromkeys(w for figures in results.values() for w in figures))
+    for work in works:
+        for platform, figures in results.items():
+            row = figures.get(work)
+            if row is None:
+                continue
+            r = rel.get(platform, {}).get(work, {})
+            errors = f"{int(row.get('failures', 0))}" + (
+                f" (+{int(row['flow_failures'] - row.get('failures', 0))} in the flow)"
+                if row.get("flow_failures", 0) > row.get("failures", 0)
+                else ""
+            )
+            cells = [work, platform, *(_fmt(row.get(m)) for m in METRICS), errors,
+                     "yes" if valid(row) else "**no**",
+                     _fmt(r.get("rps")) if r else "", _fmt(r.get("cpu_ms_per_op")) if r else ""]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def chart(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
-    """Throughput and CPU per operation, platforms side by side, per kind of work."""
-    import matplotlib
+def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
+    """Throughput, p99 and CPU per request of the valid rows, platforms side by side per work
+    (log scales: the platforms differ by orders of magnitude)."""
+    from shopstream_tools.lab.plotting import plt, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    works = sorted({w for figures in results.values() for w in figures})
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    works = list(dict.fromkeys(w for figures in results.values() for w in figures))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     width = 0.8 / max(len(results), 1)
     for i, (platform, figures) in enumerate(results.items()):
         xs = [n + i * width for n in range(len(works))]
-        for ax, metric in zip(axes, ("rps", "cpu_ms_per_op"), strict=True):
-            ax.bar(xs, [figures.get(w, {}).get(metric, 0.0) for w in works], width, label=platform)
-    for ax, title in zip(
-        axes, ("throughput (requests/s)", "CPU per operation (ms, log)"), strict=True
-    ):
+        for ax, metric in zip(axes, ("rps", "p99_ms", "cpu_ms_per_op"), strict=True):
+            values = [
+                figures[w][metric] if w in figures and valid(figures[w]) else 0.0 for w in works
+            ]
+            ax.bar(xs, values, width, label=platform)
+    for ax, metric in zip(axes, ("rps", "p99_ms", "cpu_ms_per_op"), strict=True):
         ax.set_xticks([n + 0.4 - width / 2 for n in range(len(works))], works, rotation=20)
-        ax.set_title(title)
-    axes[1].set_yscale("log")
+        ax.set_title(f"{LABELS[metric]} (log)")
+        ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
     axes[0].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return save(fig, path)

@@ -12,7 +12,8 @@ GET,by_id,200,10,12,14,3,90,500,40.0,2.0,12,13,14,15,20,30,40,55,80,90,90
 
 def test_locust_row_reads_the_named_request() -> None:
     row = peers_report.locust_row(STATS, "by_id")
-    assert row == {"count": 200.0, "rps": 40.0, "p50_ms": 12.0, "p99_ms": 55.0, "error_pct": 5.0}
+    assert row == {"count": 200.0, "rps": 40.0, "p50_ms": 12.0, "p99_ms": 55.0, "failures": 10.0,
+                   "error_pct": 5.0}  # fmt: skip
 
 
 def test_locust_row_names_a_missing_request() -> None:
@@ -23,15 +24,46 @@ def test_locust_row_names_a_missing_request() -> None:
 def test_ratios_set_a_peer_order_against_shopstreams_sync_order() -> None:
     results = {
         "shopstream": {
-            "by_id": {"rps": 100.0, "p99_ms": 10.0},
-            "order_sync": {"rps": 50.0, "p99_ms": 0.0},
+            "by_id": {"count": 9, "rps": 100.0, "p99_ms": 10.0},
+            "order_sync": {"count": 9, "rps": 50.0, "p99_ms": 0.0},
+            "order_sync@500": {"count": 9, "rps": 40.0},
         },
-        "oscar": {"by_id": {"rps": 25.0, "p99_ms": 40.0}, "order": {"rps": 10.0, "p99_ms": 5.0}},
+        "oscar": {
+            "by_id": {"count": 9, "rps": 25.0, "p99_ms": 40.0},
+            "order": {"count": 9, "rps": 10.0, "p99_ms": 5.0},
+            "order@500": {"count": 9, "rps": 4.0},
+        },
     }
     got = peers_report.ratios(results)
     assert got["oscar"]["by_id"] == {"rps": 0.25, "p99_ms": 4.0}
     assert got["oscar"]["order"] == {"rps": 0.2, "p99_ms": None}
-    assert "oscar / shopstream | by_id | 0.25" in peers_report.table(results)
+    assert got["oscar"]["order@500"] == {"rps": 0.1}
+    assert "| by_id | oscar | 25 | n/a | 40 | n/a | n/a | 0 | yes | 0.25 | n/a |" in (
+        peers_report.table(results)
+    )
+
+
+def test_a_row_with_a_failed_request_is_invalid_and_has_no_ratio() -> None:
+    results = {
+        "shopstream": {"by_id": {"count": 9, "rps": 100.0, "failures": 3.0}},
+        "oscar": {
+            "by_id": {"count": 9, "rps": 25.0},
+            "order": {"count": 9, "rps": 1.0, "failures": 0.0, "flow_failures": 2.0},
+        },
+    }
+    assert peers_report.ratios(results) == {}
+    table = peers_report.table(results)
+    assert "| by_id | shopstream | 100 | n/a | n/a | n/a | n/a | 3 | **no** |" in table
+    assert "| order | oscar | 1.00 | n/a | n/a | n/a | n/a | 0 (+2 in the flow) | **no** |" in table
+
+
+def test_chart_draws_the_valid_rows(tmp_path) -> None:
+    results = {
+        "shopstream": {"by_id": {"count": 9, "rps": 100.0, "p99_ms": 2.0, "cpu_ms_per_op": 0.2}},
+        "oscar": {"by_id": {"count": 9, "rps": 25.0, "p99_ms": 40.0, "cpu_ms_per_op": 9.0}},
+    }
+    path = peers_report.chart(results, tmp_path / "peers.png")
+    assert path.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_oversell_verdict() -> None:
