@@ -77,7 +77,7 @@ perf-check: install
 # LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
 PROFILE ?= quick
 LAB_ARGS ?=
-peers: install  ## the peers comparison (django-oscar vs shopstream), docs/performance/peers.md
+peers: install  ## the peers comparison (django-oscar and Medusa vs shopstream), docs/performance/peers.md
 	scripts/peers/run.sh
 
 lab: install

@@ -128,7 +128,7 @@ class OscarOrder(FastHttpUser):
     @task
     def place(self) -> None:
         self.client.cookiejar.clear()  # a new guest (session, basket) per order
-        product = f"{self.host}/api/products/{random.randint(1, PRODUCTS)}/"
+        product = f"{self.host}/api/products/{random.choice(DATA['oscar_order_products'])}/"
         self.client.post("/api/basket/add-product/", json={"url": product, "quantity": 1},
                          name="order: add to basket")  # fmt: skip
         basket = self.client.get("/api/basket/", name="order: basket").json()["url"]

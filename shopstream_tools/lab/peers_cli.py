@@ -19,6 +19,15 @@ from shopstream_tools.bench import price_windows
 from shopstream_tools.lab import peers, peers_oversell, peers_report
 from shopstream_tools.lab.workload import LAB_TOKEN_SECONDS, customers
 
+# orders are placed of products with 10 or more free units on every platform (as shopstream's
+# `products`), so an order that fails is a failure, not a product seeded out of stock
+MEDUSA_IN_STOCK = """SELECT v.id FROM product_variant v
+    JOIN product_variant_inventory_item pvi ON pvi.variant_id = v.id AND pvi.deleted_at IS NULL
+    JOIN inventory_level l ON l.inventory_item_id = pvi.inventory_item_id AND l.deleted_at IS NULL
+    WHERE l.stocked_quantity - l.reserved_quantity >= 10"""
+OSCAR_IN_STOCK = (
+    "SELECT product_id FROM partner_stockrecord WHERE num_in_stock - num_allocated >= 10"
+)
 SHOPPERS = 200  # signed-in customers the Locust users draw from, as the lab's
 
 
@@ -36,7 +45,7 @@ def _medusa(pg_port: int, setup: Path) -> dict[str, Any]:
     and its product and variant ids."""
     return json.loads(setup.read_text()) | {
         "products": [r[0] for r in _sql(pg_port, "medusa", "SELECT id FROM product")],
-        "variants": [r[0] for r in _sql(pg_port, "medusa", "SELECT id FROM product_variant")],
+        "variants": [r[0] for r in _sql(pg_port, "medusa", MEDUSA_IN_STOCK)],
     }
 
 
@@ -69,6 +78,7 @@ def workload(settings: Settings, shop: str, pg_port: int, medusa: Path | None) -
         ],
         "kinds": {category: kinds for category, (kinds, _, _) in CATALOG.items()},
         "medusa": _medusa(pg_port, medusa) if medusa else {},
+        "oscar_order_products": [int(r[0]) for r in _sql(pg_port, "oscar", OSCAR_IN_STOCK)],
         "oscar_categories": {
             name: int(pk)
             for name, pk in _sql(pg_port, "oscar", "SELECT name, id FROM catalogue_category")

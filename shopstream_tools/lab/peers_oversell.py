@@ -120,7 +120,10 @@ def medusa(
                 WHERE i.sku = '{sku}' AND l.deleted_at IS NULL"""
     _sql(pg_port, f"DELETE FROM reservation_item WHERE inventory_item_id IN "
                   f"(SELECT id FROM inventory_item WHERE sku = '{sku}')", "medusa")  # fmt: skip
-    _sql(pg_port, f"UPDATE inventory_level SET stocked_quantity = {stock}, reserved_quantity = 0 "
+    # Medusa counts with its raw_* big-number columns; the plain ones are a copy for queries
+    _sql(pg_port, f"UPDATE inventory_level SET stocked_quantity = {stock}, reserved_quantity = 0, "
+                  f"raw_stocked_quantity = '{{\"value\": \"{stock}\", \"precision\": 20}}', "
+                  f"raw_reserved_quantity = '{{\"value\": \"0\", \"precision\": 20}}' "
                   f"WHERE id IN (SELECT l.id {level})", "medusa")  # fmt: skip
     variant = _sql(pg_port, f"SELECT id FROM product_variant WHERE sku = '{sku}'", "medusa")
     headers = {"x-publishable-api-key": setup["publishable_key"]}
@@ -150,7 +153,8 @@ def medusa(
             return list(await asyncio.gather(*(one(c) for _ in range(buyers))))
 
     outcomes = asyncio.run(buy())
-    stocked, reserved = map(int, _sql(pg_port, f"SELECT l.stocked_quantity, l.reserved_quantity {level}",
+    stocked, reserved = map(int, _sql(pg_port, f"SELECT l.raw_stocked_quantity->>'value', "
+                                               f"l.raw_reserved_quantity->>'value' {level}",
                                       "medusa").split("|"))  # fmt: skip
     return verdict(stock, outcomes.count("order"), stocked - reserved) | {
         "reserved": reserved,

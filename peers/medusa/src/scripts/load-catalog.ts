@@ -1,5 +1,7 @@
 // Load shopstream's catalog CSV (scripts/peers/export_catalog.py) into Medusa through its own
-// workflows, as its starter's seed script does: a store in USD, a sales channel, a region with
+// workflows, as its starter's seed script does: a store in USD, its default sales channel (the
+// only one: with a second, every store listing resolves the channel's 100,000 product links in
+// Node before it queries products, ~5 s a request here), a region with
 // Portugal (the lab's shipping country), a stock location with a manual fulfillment set and a
 // flat shipping option, a publishable API key, a category per shop category, and each product
 // with one variant (SKU, price) whose inventory item is stocked at the location.
@@ -14,7 +16,6 @@ import {
   createProductCategoriesWorkflow,
   createProductsWorkflow,
   createRegionsWorkflow,
-  createSalesChannelsWorkflow,
   createShippingOptionsWorkflow,
   createShippingProfilesWorkflow,
   createStockLocationsWorkflow,
@@ -58,17 +59,14 @@ export default async function loadCatalog({ container, args }: ExecArgs) {
     setup = JSON.parse(readFileSync(out, "utf8"))
     logger.info("products already loaded: setup kept")
   } else {
-    const { data: [store] } = await query.graph({ entity: "store", fields: ["id"] })
-    const { result: [channel] } = await createSalesChannelsWorkflow(container).run({
-      input: { salesChannelsData: [{ name: "Webshop" }] },
+    const { data: [store] } = await query.graph({
+      entity: "store", fields: ["id", "default_sales_channel_id"],
     })
+    const channel = { id: store.default_sales_channel_id as string }
     await updateStoresWorkflow(container).run({
       input: {
         selector: { id: store.id },
-        update: {
-          supported_currencies: [{ currency_code: "usd", is_default: true }],
-          default_sales_channel_id: channel.id,
-        },
+        update: { supported_currencies: [{ currency_code: "usd", is_default: true }] },
       },
     })
     const { result: [region] } = await createRegionsWorkflow(container).run({
