@@ -42,13 +42,16 @@ def processes(platform: str, roots: list[int], postmaster: int) -> list[psutil.P
     for root in roots:
         top = psutil.Process(root)
         for proc in [top, *top.children(recursive=True)]:
-            if proc.pid == postmaster or postmaster in {p.pid for p in proc.parents()}:
-                continue
-            found.append(proc)
+            # a process may end while the tree is read (a worker, a closed connection's backend)
+            with contextlib.suppress(psutil.Error):
+                if proc.pid == postmaster or postmaster in {p.pid for p in proc.parents()}:
+                    continue
+                found.append(proc)
     for backend in psutil.Process(postmaster).children():
-        words = " ".join(backend.cmdline()).split()
-        if len(words) > 2 and words[2] in DATABASES[platform]:
-            found.append(backend)
+        with contextlib.suppress(psutil.Error):
+            words = " ".join(backend.cmdline()).split()
+            if len(words) > 2 and words[2] in DATABASES[platform]:
+                found.append(backend)
     return found
 
 
@@ -71,9 +74,9 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
     return total / 2**20
 
 
-def settle(find: Callable[[], list[psutil.Process]], idle_cores: float = 0.15,
+def settle(find: Callable[[], list[psutil.Process]], idle_cores: float = 0.25,
            longest: float = 120.0) -> float:  # fmt: skip
-    """Wait until the platform is idle (under `idle_cores` of CPU over 2 s), at most `longest`
+    """Wait until the processes are idle (under `idle_cores` of CPU over 2 s), at most `longest`
     seconds, and say how long that took. Locust stops its users at the end of a step, but a
     server keeps working off the requests already queued (Oscar's gunicorn: up to a search per
     user, seconds each): that work would otherwise land in the next step's time and CPU."""
@@ -88,8 +91,9 @@ def settle(find: Callable[[], list[psutil.Process]], idle_cores: float = 0.15,
 
 
 def measure(platform: str, host: str, user_class: str, name: str, users: int, seconds: int,
-            find: Callable[[], list[psutil.Process]], out: Path) -> dict[str, Any]:  # fmt: skip
-    settled = settle(find)
+            find: Callable[[], list[psutil.Process]], out: Path,
+            everyone: Callable[[], list[psutil.Process]] | None = None) -> dict[str, Any]:  # fmt: skip
+    settled = settle(everyone or find)
     before = _cpu(find())
     prefix = out / f"{platform}-{user_class}-{users}"
     env = {**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden",
@@ -125,6 +129,14 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
         seconds: int, out: Path) -> dict[str, Any]:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
+
+    def everyone() -> list[psutil.Process]:
+        """Every platform's processes: a step starts when all are idle, so that the saga still
+        working off shopstream's async orders does not share the cores with a peer's step."""
+        return [
+            proc for platform in hosts for proc in processes(platform, roots[platform], postmaster)
+        ]
+
     for platform, host in hosts.items():
 
         def find(platform: str = platform) -> list[psutil.Process]:
@@ -134,7 +146,7 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
             for work, (cls, name) in WORK[platform].items():
                 key = work if n == users[0] else f"{work}@{n}"
                 results.setdefault(platform, {})[key] = measure(
-                    platform, host, cls, name, n, seconds, find, out
+                    platform, host, cls, name, n, seconds, find, out, everyone
                 )
                 (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
