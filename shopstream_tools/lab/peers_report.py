@@ -70,6 +70,8 @@ def ratios(
 def _fmt(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "n/a"
+    if 0 < abs(value) < 0.01:  # a peer's throughput can be a ten-thousandth of shopstream's
+        return f"{value:.2g}"
     if abs(value) < 10 and digits:
         return f"{value:.{max(digits, 2)}f}"
     return f"{value:,.0f}"

@@ -70,3 +70,9 @@ def test_oversell_verdict() -> None:
     assert peers_oversell.verdict(20, 20, 0)["oversold"] is False
     assert peers_oversell.verdict(20, 21, -1)["oversold"] is True
     assert peers_oversell.verdict(20, 20, -3)["oversold"] is True
+
+
+def test_small_ratios_keep_their_digits() -> None:
+    assert peers_report._fmt(0.00048) == "0.00048"
+    assert peers_report._fmt(0.25) == "0.25"
+    assert peers_report._fmt(1681.4) == "1,681"
