@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--users", type=int, nargs="+", default=[50])
     ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--order-seconds", type=int, default=60, help="steps of orders: at least this")
     ap.add_argument("--oscar-pid", type=int, required=True, help="the gunicorn master")
     ap.add_argument(
         "--medusa-pid", type=int, help="the `medusa start` node process (no pid: no Medusa)"
@@ -117,7 +118,9 @@ def main() -> None:
     if args.medusa_pid:
         hosts["medusa"] = f"http://127.0.0.1:{os.environ['MEDUSA_PORT']}"
         roots["medusa"] = [args.medusa_pid]
-    results = peers.run(hosts, roots, postmaster, args.users, args.seconds, args.out)
+    results = peers.run(
+        hosts, roots, postmaster, args.users, args.seconds, args.out, args.order_seconds
+    )
     buyers = [tuple(c) for c in work["customers"][:50]]
     checks = {
         "shopstream": peers_oversell.shopstream(
