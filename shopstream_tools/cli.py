@@ -154,14 +154,15 @@ def parser() -> argparse.ArgumentParser:
 
     compose_command.add_parser(sub)
 
-    lab = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report, slides")
+    lab = sub.add_parser("lab", help="performance lab: PT-01..PT-07 and the strategy comparisons, ceilings, charts, HTML report, slides")
     actions = lab.add_subparsers(dest="action", required=True)
     s = actions.add_parser("run", help="run tests against the lab's own platform")
     s.add_argument(
         "tests",
         nargs="*",
         default="all",
-        choices=["all", *(f"PT-0{n}" for n in range(1, 8))],  # the registry (lab.tests) is heavy to import
+        # the registry (lab.tests) is heavy to import
+        choices=["all", *(f"PT-0{n}" for n in range(1, 8)), "PT-03b", "PT-04b"],
     )
     from shopstream_tools.lab.profiles import PROFILES
 
