@@ -173,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
         help="continue an earlier run in its folder: the tests it measured are not run again",
     )
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
+    s.add_argument("--loadgen", choices=["locust", "jmeter"], default="locust",
+                   help="what drives the closed-loop steps of PT-01, PT-02 and PT-04 (jmeter: their"
+                        " JMeter plans, non-GUI; installed by scripts/bootstrap.sh)")  # fmt: skip
     s.add_argument("--platform", choices=["default", "ha"], default="default",
                    help="the lab platform's profile (ha: 3 brokers, 2 instances and consumers each)")  # fmt: skip
     d = actions.add_parser("down", help="stop the lab platform")

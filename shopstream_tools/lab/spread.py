@@ -32,13 +32,14 @@ def answered(metrics_text: str) -> float:
 
 
 def instance_requests(settings: Settings) -> dict[str, float]:
-    """{"product-1": requests answered so far, ...} for every running instance (None-free: an
-    instance that does not answer its /metrics is left out)."""
+    """{"product-1": requests answered so far, ...} for every running instance (one that does not
+    answer its /metrics is left out)."""
     out: dict[str, float] = {}
     counts = topology.instance_counts(settings)
     with httpx.Client(timeout=5) as client:
-        for service, count in counts.items():
-            for i in range(1, count + 1):
+        for spec in topology.specs():
+            for i in range(1, counts.get(spec.name, 0) + 1):
+                service = spec.name
                 url = f"http://127.0.0.1:{settings.service_port(service, i)}/metrics"
                 try:
                     out[topology.instance_name(service, i)] = answered(client.get(url).text)
