@@ -57,7 +57,7 @@ def test_the_plan_is_run_non_gui_with_the_lab_s_properties(tmp_path: Path) -> No
     assert argv[:1] == ["java"] and argv[argv.index("-jar") + 1] == "/j/bin/ApacheJMeter-5.6.3.jar"
     assert "-n" in argv and argv[argv.index("-t") + 1].endswith("performance-tests/jmeter/PT-02.jmx")
     props = dict(a[2:].split("=", 1) for a in argv if a.startswith("-J"))
-    assert props | {"lab_data": ""} == {"host": "127.0.0.1", "port": "38080", "users": "100", "rampup": "2", "duration": "10",
+    assert props | {"lab_data": ""} == {"host": "127.0.0.1", "port": "38080", "users": "100", "rampup": "2", "duration": "13",
                                        "think": "1000", "mode": "sync", "lab_data": "",
                                        "jmeter.save.saveservice.output_format": "csv"}  # fmt: skip
     assert props["lab_data"] == str(tmp_path)
