@@ -66,6 +66,10 @@ class Profile:
     pt03b_users: int = 0  # 0: PT-03's users
     # PT-04b partitioning strategies: PT-04's load (rate or users, seconds) keyed by each
     pt04b_strategies: tuple[str, ...] = ("order_id", "customer_id", "product_id")
+    # rounds of each strategy comparison, the strategies' order reversed every other round; the
+    # figures compared are the medians (one round's order would favour whichever runs on the
+    # quieter moment of a shared machine)
+    strategy_rounds: int = 2
 
 
 SMOKE = Profile(
@@ -102,6 +106,7 @@ SMOKE = Profile(
     pt07_window_seconds=8,
     pt03b_instances=(2,),
     pt03b_seconds=2,
+    strategy_rounds=1,
 )
 
 QUICK = Profile(
@@ -183,6 +188,7 @@ PLAN = replace(
     pt03_users=1000,
     pt03_seconds=15 * MINUTE,
     pt03b_seconds=5 * MINUTE,  # the plan gives none: 4 strategies x 2 instance counts, 40 min
+    strategy_rounds=1,
     pt04_users=500,
     pt04_seconds=10 * MINUTE,
     pt05_base_users=50,

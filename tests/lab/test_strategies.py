@@ -74,3 +74,25 @@ def test_partitioning_rows_give_balance_per_topic_and_the_order_check() -> None:
     assert by["customer_id"]["stock_max_over_mean"] == pytest.approx(1.0)
     assert by["order_id"]["processed_per_s"] == 150.0 and by["order_id"]["e2e_p50_ms"] > 0
     assert all(r["order_kept"] and r["keys"] == 100 for r in rows)
+
+
+def test_rounds_alternate_the_order_and_the_comparison_takes_medians() -> None:
+    from shopstream_tools.lab import stats
+
+    assert stats.rounds_of(("a", "b", "c"), 3) == [(1, ["a", "b", "c"]), (2, ["c", "b", "a"]), (3, ["a", "b", "c"])]
+    assert stats.rounds_of(("a",), 0) == [(1, ["a"])]
+    rows = [{"strategy": "a", "n": 2, "x": 10.0}, {"strategy": "b", "n": 2, "x": 5.0},
+            {"strategy": "a", "n": 2, "x": 30.0}, {"strategy": "a", "n": 4, "x": None}]  # fmt: skip
+    assert stats.medians_by(rows, ("strategy", "n"), ("x",)) == [
+        {"strategy": "a", "n": 2, "rounds": 2, "x": 20.0},
+        {"strategy": "b", "n": 2, "rounds": 1, "x": 5.0},
+        {"strategy": "a", "n": 4, "rounds": 1, "x": None},
+    ]
+
+
+def test_the_strategies_are_compared_on_their_medians() -> None:
+    summary = analysis.summarize(builders.ceilings(), builders.tests(), 2)
+    balancing = {r["strategy"]: r for r in summary["tests"]["PT-03b"]["compared"]}
+    assert balancing["least_conn"]["rounds"] == 1 and balancing["least_conn"]["ok_rate"] == pytest.approx(700)
+    keying = {r["strategy"]: r for r in summary["tests"]["PT-04b"]["compared"]}
+    assert keying["customer_id"]["order_max_over_mean"] == pytest.approx(2.0) and keying["customer_id"]["order_kept"]

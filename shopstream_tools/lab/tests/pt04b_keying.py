@@ -1,6 +1,6 @@
 """PT-04b Partitioning strategies: PT-04's async order load on the default partition count, with the
 order service keying its messages by order id, customer id and lead product in turn
-(``order_partition_strategy``); for each topic of the saga how evenly the step's messages spread
+(``order_partition_strategy``), in rounds whose order alternates; for each topic of the saga how evenly the step's messages spread
 over the partitions (max/mean, coefficient of variation), orders processed per second, accepted ->
 confirmed latency, and per-key order: the step's messages read back from Kafka, every order's on
 one partition and in its version order.
@@ -27,7 +27,7 @@ from shopstream_tools.lab.plotting import plt
 from shopstream_tools.lab.steps import measure
 
 CHART = "13-keying"
-CHART_TITLE = "Partitioning strategies: balance, throughput, latency (PT-04b)"
+CHART_TITLE = "Partitioning strategies: balance, throughput, latency, medians of the rounds (PT-04b)"
 
 
 def _drive(lab: Lab, name: str) -> Any:
@@ -43,13 +43,14 @@ def run(lab: Lab) -> list[dict[str, Any]]:
     original = lab.settings
     done = []
     try:
-        for strategy in p.pt04b_strategies:
+        for rnd, strategy in ((r, s) for r, order in stats.rounds_of(p.pt04b_strategies, p.strategy_rounds) for s in order):
             lab.check_stop()
             lab.settings = testbed.set_order_partitioning(lab.settings, strategy, lab.log)
             start = {t: spread.high_watermarks(lab.settings, t) for t in SAGA_TOPICS}
-            params = {"strategy": strategy, "partitions": len(start["order-events"]),
+            params = {"strategy": strategy, "round": rnd, "partitions": len(start["order-events"]),
                       **({"users": p.pt04_users} if p.pt04_users else {"rate": p.pt04_rate})}  # fmt: skip
-            record = measure(lab, "PT-04b", f"keyed by {strategy}", params, _drive(lab, f"PT-04b-{strategy}"), p.pt04_seconds)
+            drive = _drive(lab, f"PT-04b-{strategy}-r{rnd}")
+            record = measure(lab, "PT-04b", f"keyed by {strategy}, round {rnd}", params, drive, p.pt04_seconds)
             drivers.attach_orders(lab, record)
             since = datetime.fromisoformat(record["started_at"])
             completed, span = asyncio.run(orders.completed_per_second(lab.settings, since))
@@ -84,11 +85,25 @@ def analyse(steps: list[dict[str, Any]], ceil: Mapping[str, float | None], machi
         row["order_kept"] = bool(checks) and all(c.get("kept") for c in checks.values())
         row["keys"] = (checks.get("order-events") or {}).get("keys")
         rows.append(row)
-    return {"rows": rows}
+    return {"rows": rows, "compared": [{**m, "order_kept": all(r["order_kept"] for r in rows if r["strategy"] == m["strategy"])}
+                                       for m in stats.medians_by(rows, ("strategy",), COMPARED)]}  # fmt: skip
+
+
+# the figures compared across strategies: medians over the rounds
+COMPARED = ("ok_rate", "processed_per_s", "e2e_p50_ms", "e2e_p99_ms", "keys", "order_max_over_mean", "order_cv",
+            "payment_max_over_mean", "payment_cv", "stock_max_over_mean", "stock_cv")  # fmt: skip
+
+
+def compared(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    entry = summary.get("tests", {}).get("PT-04b") or {}
+    rows = entry.get("compared") or []
+    if not rows:
+        raise plotting.NoData(entry.get("skipped") or "PT-04b did not run")
+    return list(rows)
 
 
 def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Path:
-    rows = plotting.rows_of(summary, "PT-04b")
+    rows = compared(summary)
     names = [r["strategy"] for r in rows]
     x = np.arange(len(rows))
     fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4.5))
@@ -118,7 +133,7 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
 
 
 def reading(summary: Mapping[str, Any]) -> str | None:
-    rows = [r for r in (summary.get("tests", {}).get("PT-04b") or {}).get("rows") or [] if r.get("order_max_over_mean")]
+    rows = [r for r in (summary.get("tests", {}).get("PT-04b") or {}).get("compared") or [] if r.get("order_max_over_mean")]
     if not rows:
         return None
     even = min(rows, key=lambda r: r["order_max_over_mean"])
@@ -145,7 +160,9 @@ def section(entry: Mapping[str, Any], charts: Mapping[str, Mapping[str, str]], s
     checks = [{"step": r["step"], "topic": t, **{k: v for k, v in c.items() if k != "examples"}}
               for r in rows for t, c in (r.get("key_order") or {}).items()]  # fmt: skip
     note = "<p>Per-key order, read back from Kafka (the step's messages): orders on more than one partition, and orders whose version went down.</p>"
-    return [table(rows, [*COLUMNS, *LOADGEN]), note, table(checks, CHECK_COLUMNS), image(charts[CHART], shown)]
+    medians = [{**r, "step": f"keyed by {r['strategy']}"} for r in entry.get("compared") or []]
+    return [f"<p>Medians over the rounds:</p>{table(medians, [*COLUMNS, ('rounds', 'rounds', ',.0f')])}<p>Every step:</p>",
+            table(rows, [*COLUMNS, *LOADGEN]), note, table(checks, CHECK_COLUMNS), image(charts[CHART], shown)]  # fmt: skip
 
 
 TEST = PerformanceTest("PT-04b", "Partitioning strategies", run, analyse, {CHART: Chart(CHART_TITLE, draw, reading)}, section, COLUMNS, needs_orders=True, on_slides=False)
