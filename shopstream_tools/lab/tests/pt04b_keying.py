@@ -112,6 +112,7 @@ def draw(summary: Mapping[str, Any], tests: Mapping[str, Any], path: Path) -> Pa
         short = topic.split("-")[0]
         ax.bar(x + i * width, [r.get(f"{short}_max_over_mean") or 0 for r in rows], width, label=topic)
     ax.axhline(1.0, color="grey", ls="--", lw=1)
+    ax.set_ylim(bottom=0.9)  # busiest / mean is 1 at best
     ax.set_xticks(x + width, names)
     ax.set_ylabel("busiest partition / mean (1 = even)")
     ax.set_title("Balance per topic")
