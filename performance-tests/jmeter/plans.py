@@ -110,13 +110,22 @@ REQUESTS = {
 # After discovery, once per user: what it draws from. Without lab_data, what discovery found (a
 # search per category found) and a made-up customer with no token; with it, the lab's data: each
 # user takes 1,000 draws of each list (the product list is already a Zipf sample of the catalog,
-# so drawing uniformly from it draws by popularity), loaded once for all users.
+# so drawing uniformly from it draws by popularity), loaded once for all users; the order products
+# each once, in an order of its own (an order's two lines are two neighbours: never one product
+# twice, which the order service refuses with a 422).
 SHOPPER = """
 def dir = props.getProperty("lab_data", "")
 def rnd = new Random()
 def put = { String prefix, List items ->
   (1..1000).each { vars.put(prefix + "_" + it, items[rnd.nextInt(items.size())]) }
   vars.put(prefix + "_matchNr", "1000")
+}
+// order lines: the next product after a random one, so the list holds each product once
+def putEach = { String prefix, List items ->
+  def mixed = new ArrayList(items.unique(false))
+  Collections.shuffle(mixed, rnd)
+  mixed.eachWithIndex { item, i -> vars.put(prefix + "_" + (i + 1), item) }
+  vars.put(prefix + "_matchNr", mixed.size().toString())
 }
 if (dir) {
   def load = { String name ->
@@ -125,7 +134,7 @@ if (dir) {
       return props.get("lab_" + name)
     }
   }
-  put("pid", load("products")); put("q", load("searches")); put("op", load("order_products"))
+  put("pid", load("products")); put("q", load("searches")); putEach("op", load("order_products"))
   def customers = load("customers")
   def who = customers[rnd.nextInt(customers.size())].split(",")
   vars.put("customer", who[0])
@@ -135,7 +144,7 @@ if (dir) {
   def ids = found > 0 ? (1..found).collect { vars.get("pid_" + it) } : ["00000000-0000-0000-0000-000000000000"]
   def cats = (vars.get("cat_matchNr") ?: "0") as int
   def queries = cats > 0 ? (1..cats).collect { "category=" + URLEncoder.encode(vars.get("cat_" + it), "UTF-8") + "&in_stock=true&sort=price_asc&limit=20" } : ["in_stock=true&limit=20"]
-  put("op", ids); put("q", queries)
+  putEach("op", ids); put("q", queries)
   vars.put("customer", UUID.randomUUID().toString())
   vars.put("auth", "")
 }
