@@ -33,8 +33,8 @@ CHART_TITLE = "Partitioning strategies: balance, throughput, latency, medians of
 def _drive(lab: Lab, name: str) -> Any:
     p = lab.profile
     if p.pt04_users:
-        return drivers.locust(lab, name, weights={"place_order": 1}, users=p.pt04_users,
-                              spawn_rate=max(p.pt04_users, 1), seconds=p.pt04_seconds, mode="async")  # fmt: skip
+        return drivers.closed_loop(lab, "PT-04", name, weights={"place_order": 1}, users=p.pt04_users,
+                                   spawn_rate=max(p.pt04_users, 1), seconds=p.pt04_seconds, mode="async")  # fmt: skip
     return drivers.vegeta(lab, name, "async", p.pt04_rate, p.pt04_seconds)
 
 
@@ -55,8 +55,10 @@ def run(lab: Lab) -> list[dict[str, Any]]:
             since = datetime.fromisoformat(record["started_at"])
             completed, span = asyncio.run(orders.completed_per_second(lab.settings, since))
             record["processed"] = {"orders": completed, "seconds": span, "rate": completed / span if span else None}
+            # a plan-length step carries a few hundred thousand messages: minutes to read, not seconds
+            timeout = max(60.0, p.pt04_seconds)
             record["key_order"] = {
-                t: spread.key_order(spread.read_between(lab.settings, t, start[t], spread.high_watermarks(lab.settings, t)))
+                t: spread.key_order(spread.read_between(lab.settings, t, start[t], spread.high_watermarks(lab.settings, t), timeout))
                 for t in SAGA_TOPICS
             }
             done.append(record)
