@@ -38,6 +38,16 @@ def _drive(lab: Lab, name: str) -> Any:
     return drivers.vegeta(lab, name, "async", p.pt04_rate, p.pt04_seconds)
 
 
+def _read_back(lab: Lab, topic: str, start: Mapping[int, int], timeout: float) -> dict[str, Any]:
+    """The per-key order check of the step's messages on ``topic``; not kept unless every one of
+    them was read."""
+    end = spread.high_watermarks(lab.settings, topic)
+    check = spread.key_order(spread.read_between(lab.settings, topic, start, end, timeout))
+    check["expected"] = sum(max(0, e - start.get(p, 0)) for p, e in end.items())
+    check["kept"] = check["kept"] and check["messages"] == check["expected"]
+    return check
+
+
 def run(lab: Lab) -> list[dict[str, Any]]:
     p = lab.profile
     original = lab.settings
@@ -57,10 +67,7 @@ def run(lab: Lab) -> list[dict[str, Any]]:
             record["processed"] = {"orders": completed, "seconds": span, "rate": completed / span if span else None}
             # a plan-length step carries a few hundred thousand messages: minutes to read, not seconds
             timeout = max(60.0, p.pt04_seconds)
-            record["key_order"] = {
-                t: spread.key_order(spread.read_between(lab.settings, t, start[t], spread.high_watermarks(lab.settings, t), timeout))
-                for t in SAGA_TOPICS
-            }
+            record["key_order"] = {t: _read_back(lab, t, start[t], timeout) for t in SAGA_TOPICS}
             done.append(record)
     finally:
         if not lab.stop.is_set():
