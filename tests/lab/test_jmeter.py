@@ -48,6 +48,17 @@ def test_jtl_becomes_a_step_result_with_a_timeline() -> None:
     assert summarize_jtl([], 5.0)["requests"] == 0
 
 
+def test_the_warm_up_is_left_out() -> None:
+    from shopstream_tools.lab.jmeter_load import after_warmup
+
+    t0 = 1_796_466_658_000
+    rows = [stamped(t0 - 500, 300, "discover: /products?in_stock", 200, True)]
+    rows += [stamped(t0 + 1000 * s, 10, "/products/{id}", 200, True) for s in range(15)]
+    kept = after_warmup(rows, 10)
+    assert [int(r["timeStamp"]) - t0 for r in kept] == [1000 * s for s in range(10, 15)]
+    assert after_warmup(rows[:1], 10) == []
+
+
 def test_the_plan_is_run_non_gui_with_the_lab_s_properties(tmp_path: Path) -> None:
     from shopstream_tools.lab.jmeter_load import JMeterPlan
 
@@ -57,7 +68,7 @@ def test_the_plan_is_run_non_gui_with_the_lab_s_properties(tmp_path: Path) -> No
     assert argv[:1] == ["java"] and argv[argv.index("-jar") + 1] == "/j/bin/ApacheJMeter-5.6.3.jar"
     assert "-n" in argv and argv[argv.index("-t") + 1].endswith("performance-tests/jmeter/PT-02.jmx")
     props = dict(a[2:].split("=", 1) for a in argv if a.startswith("-J"))
-    assert props | {"lab_data": ""} == {"host": "127.0.0.1", "port": "38080", "users": "100", "rampup": "2", "duration": "13",
+    assert props | {"lab_data": ""} == {"host": "127.0.0.1", "port": "38080", "users": "100", "rampup": "2", "duration": "23",
                                        "think": "1000", "mode": "sync", "lab_data": "",
                                        "jmeter.save.saveservice.output_format": "csv"}  # fmt: skip
     assert props["lab_data"] == str(tmp_path)
