@@ -8,7 +8,7 @@
   strategy at 2 and 4 instances, PT-04b 500 users x 10 min per partitioning strategy.
 - ``full``: the plan's users (but 200 in PT-03), instances and partitions with 60 s steps and a
   constant order rate in PT-04: about an hour, the plan's shape at a fraction of its length.
-- ``quick``: the same shape in about 20 minutes on a 2-core machine, 10-15 s steps.
+- ``quick``: the same shape in about 25 minutes on a 2-core machine, 10-15 s steps.
 - ``smoke``: seconds per step, for the end-to-end test of the lab itself (its figures mean nothing).
 """
 
