@@ -38,7 +38,7 @@ def lab_data(platform, tmp_path_factory: pytest.TempPathFactory) -> Path:  # typ
 
 def _run(platform, lab_data: Path, tmp_path: Path, plan: str, users: int, mode: str = "async") -> dict:  # type: ignore[no-untyped-def,type-arg]
     started: list[int] = []
-    spec = JMeterPlan(plan, "127.0.0.1", platform.settings.gateway_port, users, 3, think_seconds=0.05,
+    spec = JMeterPlan(plan, "127.0.0.1", platform.settings.gateway_port, users, 8, think_seconds=0.05,
                       spawn_rate=users, mode=mode, lab_data=lab_data, warmup_seconds=1)  # fmt: skip
     result = run_jmeter(spec, tmp_path, plan.removesuffix(".jmx"), threading.Event(), started.append, lambda s: None)
     assert started, "the lab was not told JMeter's pid (its CPU would not be sampled)"

@@ -86,13 +86,15 @@ def _poison_and_duplicate(platform) -> None:
                          "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
 
     def an_order_event() -> object | None:
+        # one the saga group applies (it passes over the others uncounted): an OrderConfirmed
         for p in range(settings.topics()["order-events"]):
             low, high = consumer.get_watermark_offsets(TopicPartition("order-events", p), timeout=10)
             if high <= low:
                 continue
-            consumer.assign([TopicPartition("order-events", p, max(low, high - 5))])
-            for message in consumer.consume(5, timeout=5):
-                if message.error() is None:
+            consumer.assign([TopicPartition("order-events", p, max(low, high - 50))])
+            for message in consumer.consume(50, timeout=5):
+                kind = dict(message.headers() or []).get("event_type")
+                if message.error() is None and kind == b"OrderConfirmed":
                     return message
         return None
 

@@ -27,7 +27,7 @@ from services.order.entrypoints.answers import (
     problem_spec,
 )
 from services.order.entrypoints.schemas import CancelRequest, OrderView, PlaceOrderRequest
-from services.order.entrypoints.views import encode
+from services.order.entrypoints.views import encode, recorded_view
 from services.order.service_layer.orders import KeyReused, OrderNotFound
 from shopstream.guards import require_user
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
@@ -107,7 +107,8 @@ async def place_order(
             **location(order_id),
             **({"Idempotent-Replayed": "true"} if placed.replayed else {}),
         }
-        return encoded(encode(await order_or_404(order_id)), 202, headers)
+        view = await order_or_404(order_id) if placed.replayed else recorded_view(placed.state)
+        return encoded(encode(view), 202, headers)
     final = placed.state if placed.replayed else await service.process_sync(placed.order)
     return answer_sync(final, await order_or_404(order_id), placed.replayed)
 

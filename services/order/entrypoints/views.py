@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from services.order.adapters import projection
+from services.order.domain.state import OrderState
 from services.order.entrypoints.schemas import (
     AddressView,
     EventView,
@@ -35,7 +38,7 @@ def _decode(raw: str | None, kind: Any) -> Any:
     return None if raw is None else msgspec.json.decode(raw, type=kind)
 
 
-def order_view(row: asyncpg.Record) -> OrderView:
+def order_view(row: asyncpg.Record | Mapping[str, Any]) -> OrderView:
     stamps: dict[str, str] = msgspec.json.decode(row["timestamps"], type=dict[str, str])
     if row["published_at"] is not None:
         stamps["published"] = iso(row["published_at"])
@@ -62,6 +65,14 @@ def order_view(row: asyncpg.Record) -> OrderView:
         created_at=iso(row["created_at"]),
         updated_at=iso(row["updated_at"]),
     )
+
+
+def recorded_view(state: OrderState) -> OrderView:
+    """The view of an order this request has just recorded, from its state: the projection row
+    it wrote is ``row_of(state)``, so it is not read back (a round trip and a decode per order)."""
+    row: dict[str, Any] = dict(zip(projection.COLUMNS, projection.row_of(state), strict=True))
+    row["published_at"] = None
+    return order_view(row)
 
 
 def event_view(row: asyncpg.Record) -> EventView:

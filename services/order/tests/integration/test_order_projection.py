@@ -10,9 +10,12 @@ import uuid
 
 import pytest
 
-from services.order.adapters import event_store, projection
+from services.order.adapters import event_store, projection, queries
 from services.order.domain.state import fold
+from services.order.entrypoints.views import order_view, recorded_view
+from services.order.tests.integration.conftest import command
 from services.order.tests.integration.helpers import (
+    APPROVE,
     DECLINE,
     body,
     create,
@@ -96,3 +99,20 @@ async def test_the_event_store_is_append_only(platform) -> None:
                 await event_store.append(conn, order_id, order.version - 1, order.events[-1:])
     finally:
         await conn.close()
+
+
+async def test_an_accepted_orders_answer_is_its_projection_row(platform, order_service) -> None:
+    """A 202 is built from the state just recorded, not read back: it must be what the row says."""
+    service = order_service()
+    with platform.client("product") as p:
+        pid = create(p, stock=5)["id"]
+    placed = await service.place(command(body([(pid, 2)], APPROVE), "sync"))  # nothing moves it on
+    conn = await order_db(platform)
+    try:
+        row = await queries.get(conn, placed.state.order_id)
+    finally:
+        await conn.close()
+    assert row is not None
+    from_row = order_view(row)
+    from_row.timestamps.pop("published", None)  # the relay's, after the answer
+    assert recorded_view(placed.state) == from_row
