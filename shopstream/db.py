@@ -36,11 +36,15 @@ def migration_files(service: str) -> list[tuple[str, Path]]:
     return found
 
 
-async def migrate(database_url: str, service: str) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+async def migrate(database_url: str, service: str, owner: str = "") -> list[str]:
+    """Apply pending migrations; return the versions applied now. With ``owner``, they run as that
+    role (``SET ROLE``): it owns what they create, not the login role of ``database_url`` (the
+    admin) and never the service's runtime role, which may not create anything."""
     conn = await asyncpg.connect(database_url)
     applied_now: list[str] = []
     try:
+        if owner:
+            await conn.execute("SET ROLE " + '"' + owner.replace('"', '""') + '"')
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -68,7 +68,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true")
     s.set_defaults(func=platform_commands.cmd_reset)
 
-    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=platform_commands.cmd_migrate)
+    p = sub.add_parser("migrate", help="apply pending schema migrations, as each database's owner role")
+    p.add_argument("services", nargs="*", metavar="service", help="product, order (default: both)")
+    p.set_defaults(func=platform_commands.cmd_migrate)
 
     s = sub.add_parser(
         "rebuild-projections", help="rebuild the orders projection from the order event store"

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from shopstream.config import Settings
+from shopstream.config import SERVICES, Settings
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,7 +107,11 @@ def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.runtime import platform
 
-    for service, versions in platform.migrate_all(settings).items():
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        print(f"migrate: unknown services {sorted(unknown)} (known: {', '.join(SERVICES)})")
+        return 2
+    for service, versions in platform.migrate_all(settings, tuple(args.services)).items():
         print(f"{service}: {', '.join(versions) or 'up to date'}")
     return 0
 

@@ -248,15 +248,18 @@ def test_provision_creates_databases_and_topics(platform: object) -> None:
     script = h.DOCKER / "provision.py"
     for _ in range(2):  # idempotent: the second run finds everything in place
         result = subprocess.run(
-            [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+            [sys.executable, str(script), "product", "order"], env=env, capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stderr
 
     async def databases() -> set[str]:
-        conn = await asyncpg.connect(f"{base}/postgres")
+        conn = await asyncpg.connect(settings.admin_database_url())
         try:
-            rows = await conn.fetch("SELECT datname FROM pg_database")
+            rows = await conn.fetch("SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database")
             names = {r["datname"] for r in rows}
+            owners = {r["datname"]: r["owner"] for r in rows}
+            assert owners[f"deploy_product_{suffix}"] == "product_owner"
+            assert owners[f"deploy_order_{suffix}"] == "order_owner"
             for name in (f"deploy_product_{suffix}", f"deploy_order_{suffix}"):
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             return names
