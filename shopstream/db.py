@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -79,8 +80,16 @@ async def create_pool(
     own plus the shared buffers it touches), so a pool is as large as its process's concurrency:
     ``db_pool_size`` for an HTTP instance, ``worker_db_pool_size`` for a consumer."""
     max_size = size or settings.db_pool_size
+    # the password is read on every new connection, not once: a rotated one (`shopstream
+    # rotate-db-passwords`) is used without a restart; an explicit URL carries its own
+    password = (
+        None
+        if getattr(settings, f"{service}_database_url")
+        else partial(settings.postgres_password_of, settings.database_role(service))
+    )
     pool = await asyncpg.create_pool(
         settings.database_url(service),
+        password=password,
         reset=_keep_session,
         min_size=min(2, max_size),
         max_size=max_size,

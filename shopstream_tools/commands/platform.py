@@ -116,6 +116,22 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import database_roles, exporters, supervision
+
+    try:
+        rotated = asyncio.run(database_roles.rotate_local_passwords(settings, tuple(args.roles)))
+    except ValueError as exc:
+        print(f"rotate-db-passwords: {exc}")
+        return 2
+    if settings.postgres_admin_user in rotated and supervision.supervised(
+        settings, exporters.POSTGRES_EXPORTER
+    ):  # it read the admin's password file when it started
+        supervision.restart(settings, exporters.POSTGRES_EXPORTER)
+    print(f"new passwords for {', '.join(rotated)} (in {settings.postgres_credentials_path})")
+    return 0
+
+
 def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.runtime import backup
 

@@ -204,6 +204,29 @@ def ensure_local_passwords(settings: Settings, rotate: tuple[str, ...] = ()) -> 
     return pgpass_path(settings)
 
 
+async def rotate_local_passwords(settings: Settings, roles: tuple[str, ...] = ()) -> list[str]:
+    """New passwords for ``roles`` (default: every login role of the private cluster), set in
+    PostgreSQL through the admin's current password, then written to their files. Running services
+    keep their sessions and open new ones with the new password (``db.create_pool`` reads the file
+    on every connect); returns the roles rotated."""
+    chosen = roles or tuple(local_roles(settings))
+    unknown = set(chosen) - set(local_roles(settings))
+    if unknown:
+        raise ValueError(f"not a role of the private cluster: {sorted(unknown)}")
+    new = {role: secrets.token_urlsafe(32) for role in chosen}
+    conn = await asyncpg.connect(settings.admin_database_url())
+    try:
+        for role, password in new.items():
+            await conn.execute(
+                f"ALTER ROLE {quote_ident(role)} PASSWORD {quote_literal(password)}"
+            )
+            _write_private(settings.postgres_credentials_path / role, password)
+    finally:
+        await conn.close()
+    ensure_local_passwords(settings)  # the libpq password file follows
+    return list(chosen)
+
+
 def pgpass_path(settings: Settings) -> Path:
     return settings.postgres_credentials_path / "pgpass"
 

@@ -15,8 +15,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from shopstream import db
 from shopstream.config import SERVICES
-from shopstream_tools.runtime import postgres
+from shopstream_tools.runtime import database_roles, postgres
 
 pytestmark = pytest.mark.integration
 
@@ -140,3 +141,25 @@ def test_the_generated_credentials_are_private(platform) -> None:
     passwords = {settings.postgres_password_of(r) for r in files if r != "pgpass"}
     assert len(passwords) == len(files) - 1, "every role its own password"
     assert all(len(p) >= 32 for p in passwords)
+
+
+def test_a_rotated_password_takes_effect_without_a_restart(platform) -> None:
+    settings = platform.settings
+    role = settings.database_role("product")
+    old = settings.postgres_password_of(role)
+
+    async def rotate() -> tuple[list[str], int]:
+        pool = await db.create_pool(settings, "product", size=1)  # opened with the old password
+        try:
+            rotated = await database_roles.rotate_local_passwords(settings, (role,))
+            pool.expire_connections()  # the next query needs a new session, hence a login
+            return rotated, int(await pool.fetchval("SELECT 1"))
+        finally:
+            await pool.close()
+
+    assert _run(rotate) == ([role], 1)
+    new = settings.postgres_password_of(role)
+    assert new != old
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        _run(lambda: _connect(platform, role, "product", old))
+    assert f":{role}:{new}" in database_roles.pgpass_path(settings).read_text()
