@@ -159,7 +159,7 @@ def backup(
 def _copy_auth(source: Path, target: Path) -> list[str]:
     if not source.is_dir():  # an outside issuer (OIDC): nothing of it lives in the data folder
         return []
-    target.mkdir(mode=0o700, parents=True)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)  # restore: PostgreSQL's passwords are in it
     names = []
     for file in sorted(p for p in source.iterdir() if p.is_file() and p.suffix != ".tmp"):
         shutil.copy2(file, target / file.name)

@@ -152,7 +152,7 @@ def test_a_rotated_password_takes_effect_without_a_restart(platform) -> None:
         pool = await db.create_pool(settings, "product", size=1)  # opened with the old password
         try:
             rotated = await database_roles.rotate_local_passwords(settings, (role,))
-            pool.expire_connections()  # the next query needs a new session, hence a login
+            await pool.expire_connections()  # the next query needs a new session, hence a login
             return rotated, int(await pool.fetchval("SELECT 1"))
         finally:
             await pool.close()
