@@ -35,7 +35,7 @@ HOST_PORTS = {
     "KAFKA_UI_HOST_PORT": (8090, "Kafka UI"),
 }
 INFRASTRUCTURE = ("postgres", "kafka")
-ONE_OFF = ("migrate",)  # done is "exited 0" (wait_exited), not healthy
+ONE_OFF = ("migrate", "migrate-order")  # done is "exited 0" (wait_exited), not healthy
 
 
 @dataclass
@@ -149,8 +149,9 @@ class Stack:
         # --no-recreate: podman-compose would otherwise replace what the earlier waves started.
         # --no-deps: the waves are the order; podman-compose's container dependencies
         # (--requires) trip podman 4.3 ("not found in input list") once a chain is two deep.
-        self.compose("up", "-d", "--no-recreate", "--no-deps", "migrate")
-        self.wait_exited("migrate", timeout)
+        for one_off in ONE_OFF:  # one service's database and roles after the other
+            self.compose("up", "-d", "--no-recreate", "--no-deps", one_off)
+            self.wait_exited(one_off, timeout)
         self.compose("up", "-d", "--no-recreate", "--no-deps")
         self.wait_healthy(None, timeout - (time.monotonic() - started))
         return time.monotonic() - started

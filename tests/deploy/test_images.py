@@ -156,9 +156,14 @@ def test_entrypoint_serves_the_image_service_by_default(entrypoint_env: dict[str
 
 def test_entrypoint_provisions_before_migrating(entrypoint_env: dict[str, str]) -> None:
     env = {**entrypoint_env, "SHOPSTREAM_INSTANCE_ID": "given"}
+    # the image's own service only: its database, its roles, its migrations
     assert _entrypoint(env, "migrate") == [
-        "shopstream-provision  id=given",
-        "shopstream migrate id=given",
+        "shopstream-provision order id=given",
+        "shopstream migrate order id=given",
+    ]
+    assert _entrypoint(env, "migrate", "product", "order")[-2:] == [
+        "shopstream-provision product order id=given",
+        "shopstream migrate product order id=given",
     ]
 
 
@@ -217,12 +222,12 @@ def test_healthcheck_default_url_reads_the_settings(monkeypatch: pytest.MonkeyPa
     assert check.default_url() == "http://127.0.0.1:18082/health/live"
 
 
-def test_provision_targets_the_maintenance_database() -> None:
+def test_provision_refuses_to_give_one_login_role_two_databases() -> None:
     provision = _load("provision.py")
-    url = "postgresql://shopstream:secret@db.example:5432/product?sslmode=require"
-    assert provision.maintenance_url(url) == (
-        "postgresql://shopstream:secret@db.example:5432/postgres?sslmode=require"
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPSTREAM_POSTGRES_USER", "product_service")
+        assert provision.main(["product", "order"]) == 2
+        assert provision.main(["inventory"]) == 2
     assert provision.quote_ident('or"der') == '"or""der"'
 
 
