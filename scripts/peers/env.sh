@@ -9,3 +9,6 @@ export SHOPSTREAM_PROMETHEUS_PORT=0 SHOPSTREAM_ALERTMANAGER_PORT=0 SHOPSTREAM_ZI
 export SHOPSTREAM_NODE_EXPORTER_PORT=16100 SHOPSTREAM_NGINX_EXPORTER_PORT=16113
 export SHOPSTREAM_POSTGRES_EXPORTER_PORT=16187 SHOPSTREAM_KAFKA_METRICS_PORT=16404
 export OSCAR_PORT=15180 MEDUSA_PORT=15190
+# The private cluster asks every login for a password: psql, Django (libpq) and Medusa (node-postgres)
+# read the admin's from the password file the first `up` generates (docs/security.md).
+export PGPASSFILE="$SHOPSTREAM_DATA_DIR/auth/postgres/pgpass"
