@@ -156,6 +156,11 @@ class Settings:
         " (a redelivery can only come from a message still in the log: 72 h locally)",
         96.0,
     )
+    saga_follow_up_seconds: float = _doc(
+        "an async order that has not changed for this long is followed up: asked again for its"
+        " stock answer (a message lost, a consumer down), or its payment step carried out again",
+        120.0,
+    )
     relay_linger_ms: float = _doc(
         "least time between two batches of the relay: under load rows gather into fewer, larger"
         " produce requests (each costs the broker a request and every follower a fetch); the"

@@ -57,6 +57,15 @@ class StockRejected(OrderEvent):
 
 
 @registered
+class StockRequestedAgain(OrderEvent):
+    """An async order heard no stock answer in time and asks again for the same lines: the
+    product service answers it as it answers OrderPlaced (one reservation per order, the same
+    answer every time)."""
+
+    lines: list[OrderLine]
+
+
+@registered
 class PaymentAuthorized(OrderEvent):
     """The payment provider holds the amount (also on payment-events)."""
 

@@ -48,6 +48,9 @@ COMPENSATIONS = Counter(
     "order_compensations_total", "Compensations recorded (stock released, payment voided)",
     ["action", "reason", "mode"],
 )
+FOLLOW_UPS = Counter(
+    "order_follow_ups_total", "Async orders followed up after no news for saga_follow_up_seconds"
+)
 ORDERS = Gauge(
     "orders_in_flight", "Orders not ended yet, by status and mode (projection)", ["status", "mode"]
 )

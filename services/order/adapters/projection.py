@@ -33,6 +33,18 @@ IN_FLIGHT_BY_STATUS = (
     " WHERE status NOT IN ('CONFIRMED', 'CANCELLED', 'REJECTED') GROUP BY 1, 2"
 )
 
+# Orders of one mode in flight and unchanged for a while, quietest first (orders_open again).
+_QUIET = (
+    "SELECT id FROM orders WHERE mode = $1 AND status NOT IN ('CONFIRMED', 'CANCELLED', 'REJECTED')"
+    " AND updated_at < now() - make_interval(secs => $2) ORDER BY updated_at LIMIT $3"
+)
+
+
+async def quiet_orders(conn: Connection, mode: str, older_than: float, limit: int) -> list[UUID]:
+    """Orders of ``mode`` not ended and unchanged for ``older_than`` seconds."""
+    return [r["id"] for r in await conn.fetch(_QUIET, mode, older_than, limit)]
+
+
 COLUMNS = (
     "id", "customer_id", "status", "mode", "outcome", "version", "total_cents", "lines",
     "shipping_address", "reserved", "released", "payment", "stock_rejected",

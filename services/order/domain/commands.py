@@ -1,4 +1,5 @@
-"""Commands: imperative requests. The client sends CancelOrder (and PlaceOrder, see placement);
+"""Commands: imperative requests. The client sends CancelOrder (and PlaceOrder, see placement),
+the overdue sweep FollowUp;
 the saga asks the outside world for ReserveStock, AuthorizePayment, ReleaseStock, VoidPayment.
 
 How a command is carried out depends on the processing mode, never on the decision: in sync mode
@@ -24,6 +25,12 @@ class Command:
 class CancelOrder(Command):
     reason: str = "cancelled by the customer"
     by: CancelledBy = CancelledBy.CLIENT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FollowUp(Command):
+    """The order has had no news for longer than the saga waits: ask again for what it waits for
+    (sent by the order service's own overdue sweep, never by a client)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

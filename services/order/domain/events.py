@@ -3,7 +3,7 @@
 An order's stream starts with OrderPlaced; its version is the number of events in it. StockReserved
 and StockRejected are the product service's answers, PaymentAuthorized/PaymentDeclined the payment
 port's, recorded into the order's stream so its whole story is in one place. StockReleased and
-PaymentVoided are compensations; OrderConfirmed, OrderCancelled and OrderRejected end the story.
+PaymentVoided are compensations; StockRequestedAgain is the saga asking again for an answer overdue; OrderConfirmed, OrderCancelled and OrderRejected end the story.
 
 Each event is a plain dataclass (UUID, datetime, enums, tuples of dataclasses), so msgspec can
 encode it and ``msgspec.convert(data, type=EVENT_TYPES[name])`` can decode it in the adapters.
@@ -67,6 +67,15 @@ class StockRejected(OrderEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StockRequestedAgain(OrderEvent):
+    """An async order heard no stock answer in time (its OrderPlaced or the answer lost, a
+    consumer down): it asks the product service again for the same lines. The product service
+    answers as it did, or would have, for OrderPlaced: a reservation is made once per order."""
+
+    lines: tuple[LineItem, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentAuthorized(OrderEvent):
     payment_id: str
     amount_cents: int
@@ -114,6 +123,7 @@ EVENT_TYPES: dict[str, type[OrderEvent]] = {
         OrderPlaced,
         StockReserved,
         StockRejected,
+        StockRequestedAgain,
         PaymentAuthorized,
         PaymentDeclined,
         PaymentVoided,

@@ -32,6 +32,7 @@ from services.order.domain.state import OrderState, OrderStatus, evolve, fold
 from services.order.domain.values import (
     CancelledBy,
     LineItem,
+    ProcessingMode,
     require_aware,
     require_reason,
     require_stock_lines,
@@ -121,6 +122,15 @@ class Order:
 
     def __repr__(self) -> str:
         return f"Order({self.id}, {self.status}, v{self.version}, pending={self._pending})"
+
+    def request_stock_again(self, at: datetime) -> ev.StockRequestedAgain:
+        """Ask the product service again for the stock answer an async order still waits for."""
+        s, action = self._state, "request stock again"
+        if s.mode is not ProcessingMode.ASYNC:
+            raise self._illegal(action, "a sync order reserves over HTTP inside its request")
+        if s.status is not OrderStatus.PENDING or s.reserved or s.stock_rejected_reason is not None:
+            raise self._illegal(action, "the stock outcome is known already")
+        return self._trigger(ev.StockRequestedAgain(order_id=s.order_id, occurred_at=at, lines=s.items))
 
     # Facts from the product service and the payment port ------------------------------------------
     def record_stock_reserved(self, lines: Iterable[LineItem], at: datetime) -> ev.StockReserved:

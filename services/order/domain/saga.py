@@ -15,6 +15,9 @@ after they are stored. The rules:
 - CancelOrder before confirmation        -> release held stock, void an outstanding payment,
   OrderCancelled(client); CancelOrder on a cancelled order is a no-op; on a confirmed or rejected
   one it raises CannotCancel
+- FollowUp, async order pending with no stock answer -> record StockRequestedAgain (the product
+  service answers it as it answers OrderPlaced); FollowUp of an order at another step -> nothing
+  (the bus then carries out what the order waits for)
 - anything else (duplicates, late answers with nothing to undo, the saga's own events) -> nothing
 
 Every StockReleased recorded yields a ReleaseStock of the same lines and every PaymentVoided a
@@ -34,15 +37,16 @@ from services.order.domain.commands import (
     AuthorizePayment,
     CancelOrder,
     Command,
+    FollowUp,
     ReleaseStock,
     ReserveStock,
     VoidPayment,
 )
 from services.order.domain.order import Order
 from services.order.domain.state import OrderState, OrderStatus
-from services.order.domain.values import CancelledBy, same_items
+from services.order.domain.values import CancelledBy, ProcessingMode, same_items
 
-SagaMessage = ev.OrderEvent | CancelOrder
+SagaMessage = ev.OrderEvent | CancelOrder | FollowUp
 _ENDED_BY_FAILURE = (OrderStatus.CANCELLED, OrderStatus.REJECTED)
 
 
@@ -154,6 +158,14 @@ def _on_cancel(order: Order, msg: CancelOrder, at: datetime) -> list[Command]:
     return []
 
 
+def _on_follow_up(order: Order, _: FollowUp, at: datetime) -> list[Command]:
+    s = order.state
+    waits_for_stock = s.status is OrderStatus.PENDING and not s.reserved
+    if waits_for_stock and s.stock_rejected_reason is None and s.mode is ProcessingMode.ASYNC:
+        order.request_stock_again(at)
+    return []
+
+
 _HANDLERS: dict[type, Callable[[Order, Any, datetime], list[Command]]] = {
     ev.OrderPlaced: _on_placed,
     ev.StockReserved: _on_stock_reserved,
@@ -161,6 +173,7 @@ _HANDLERS: dict[type, Callable[[Order, Any, datetime], list[Command]]] = {
     ev.PaymentAuthorized: _on_payment_authorized,
     ev.PaymentDeclined: _on_payment_declined,
     CancelOrder: _on_cancel,
+    FollowUp: _on_follow_up,
 }
 
 

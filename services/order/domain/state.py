@@ -66,6 +66,8 @@ class StageTimestamps:
     accepted: datetime | None = None
     stock_reserved: datetime | None = None
     stock_rejected: datetime | None = None
+    stock_requested_again: datetime | None = None
+    """The last time the order asked again for its stock answer."""
     payment_authorized: datetime | None = None
     payment_declined: datetime | None = None
     payment_voided: datetime | None = None
@@ -193,6 +195,8 @@ def evolve(state: OrderState | None, event: ev.OrderEvent) -> OrderState:
         case ev.StockRejected(reason=reason, product_id=product_id):
             changes.update(stock_rejected_reason=reason, stock_rejected_product=product_id,
                            timestamps=_stamped(state, "stock_rejected", at))
+        case ev.StockRequestedAgain():
+            changes.update(timestamps=_stamped(state, "stock_requested_again", at))
         case ev.PaymentAuthorized(payment_id=payment_id, amount_cents=amount):
             changes.update(payment_id=payment_id, authorized_cents=amount,
                            timestamps=_stamped(state, "payment_authorized", at))

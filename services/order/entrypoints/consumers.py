@@ -1,4 +1,4 @@
-"""order-service's event consumers: ``shopstream consume order``, one process, four tasks.
+"""order-service's event consumers: ``shopstream consume order``, one process, five tasks.
 
 - **saga** (group ``order-saga``, topic ``stock-events``): the product service's StockReserved /
   StockRejected for async orders, a polled batch at once through the message bus: the saga's
@@ -11,6 +11,11 @@
   consumer: a redelivered event is older than the row and changes nothing).
 - **sync recovery**: a sync order whose request died half way (the instance crashed, say) is
   taken up again after ``SYNC_STALE_SECONDS`` without a change, so it still ends.
+- **async follow-up**: an async order unchanged for ``saga_follow_up_seconds`` is followed up
+  (``OrderService.follow_up``): it asks the product service again for a stock answer that never
+  came, or has its payment step carried out again. Whatever was lost on the way (a message, a
+  consumer's batch), an accepted order ends. Every process of the group sweeps; the event store's
+  version check lets one follow-up of an order through.
 - **gauges**: orders by status and mode, from the projection.
 """
 
@@ -19,11 +24,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from uuid import UUID
 
 import asyncpg
 
-from services.order.adapters import catalog, metrics, projection
+from services.order.adapters import catalog, event_store, metrics, projection
 from services.order.bootstrap import bootstrap
 from services.order.domain import events as ev
 from services.order.domain.values import LineItem
@@ -42,6 +46,8 @@ GAUGE_SECONDS = 15.0
 SYNC_STALE_SECONDS = 60.0
 """A sync request's retries end well within this; an order quiet for longer lost its request."""
 SYNC_SWEEP_SECONDS = 15.0
+FOLLOW_UPS_PER_SWEEP = 200
+"""Bounds the extra work when a backlog, not a loss, keeps many orders waiting."""
 SAGA_BATCH = 500
 """Stock answers decided per transaction (and payments in flight, bounded by the bus)."""
 
@@ -120,22 +126,12 @@ async def refresh_gauges(pool: asyncpg.Pool, stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), GAUGE_SECONDS)
 
 
-async def stale_sync_orders(pool: asyncpg.Pool, older_than: float, limit: int = 100) -> list[UUID]:
-    rows = await pool.fetch(
-        "SELECT id FROM orders WHERE mode = 'sync'"
-        " AND status NOT IN ('CONFIRMED', 'CANCELLED', 'REJECTED')"
-        " AND updated_at < now() - make_interval(secs => $1)"
-        " ORDER BY updated_at LIMIT $2",
-        older_than,
-        limit,
-    )
-    return [r["id"] for r in rows]
-
-
 async def recover_sync_orders(service: OrderService, older_than: float) -> int:
     """Resume the stale sync orders once; returns how many were taken up."""
     resumed = 0
-    for order_id in await stale_sync_orders(service.pool, older_than):
+    async with service.pool.acquire() as conn:
+        stale = await projection.quiet_orders(conn, "sync", older_than, 100)
+    for order_id in stale:
         try:
             if await service.resume_sync(order_id) is not None:
                 resumed += 1
@@ -144,7 +140,21 @@ async def recover_sync_orders(service: OrderService, older_than: float) -> int:
     return resumed
 
 
-async def sweep_sync_orders(service: OrderService, stopping: asyncio.Event) -> None:
+async def follow_up_async_orders(service: OrderService, older_than: float) -> int:
+    """Follow up the async orders quiet for ``older_than`` seconds; returns how many."""
+    async with service.pool.acquire() as conn:
+        quiet = await projection.quiet_orders(conn, "async", older_than, FOLLOW_UPS_PER_SWEEP)
+    if quiet:
+        log.warning("following up %d async orders quiet for %.0f s", len(quiet), older_than)
+        await service.follow_up(quiet)
+        metrics.FOLLOW_UPS.inc(len(quiet))
+    return len(quiet)
+
+
+async def sweep(
+    service: OrderService, stopping: asyncio.Event, follow_up_seconds: float
+) -> None:
+    """Every SYNC_SWEEP_SECONDS: resume stale sync orders, follow up quiet async ones."""
     while not stopping.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), SYNC_SWEEP_SECONDS)
@@ -152,8 +162,9 @@ async def sweep_sync_orders(service: OrderService, stopping: asyncio.Event) -> N
             return
         try:
             await recover_sync_orders(service, SYNC_STALE_SECONDS)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("sync order sweep failed: %s", exc)
+            await follow_up_async_orders(service, follow_up_seconds)
+        except (OSError, asyncpg.PostgresError, event_store.VersionConflict) as exc:
+            log.warning("order sweep failed: %s", exc)
 
 
 async def run(settings: Settings) -> None:
@@ -168,7 +179,7 @@ async def run(settings: Settings) -> None:
         await run_members(
             [consumer, replica],
             (lambda stopping: refresh_gauges(pool, stopping),
-             lambda stopping: sweep_sync_orders(service, stopping)),
+             lambda stopping: sweep(service, stopping, settings.saga_follow_up_seconds)),
         )  # fmt: skip
     finally:
         await service.products.close()

@@ -1,5 +1,6 @@
 """The order service's use cases, as the entrypoints call them: place an order, process a sync
-order inside its request, resume one whose request died, cancel. Placement writes the order
+order inside its request, resume one whose request died, follow up an async order with no news,
+cancel. Placement writes the order
 (``Order.place``); every later step is a message through the bus (``messagebus``): the saga decides,
 the command table of the order's mode acts.
 """
@@ -18,7 +19,7 @@ import asyncpg
 from services.order.adapters import catalog, event_store, metrics
 from services.order.adapters.product_client import ProductClient
 from services.order.adapters.recorder import KeyTaken, record
-from services.order.domain.commands import CancelOrder
+from services.order.domain.commands import CancelOrder, FollowUp
 from services.order.domain.order import Order
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.payment import PaymentGateway
@@ -188,6 +189,14 @@ class OrderService:
         if final.status is OrderStatus.CONFIRMED:
             await self.commands.commit(order_id)
         return final
+
+    # Following up --------------------------------------------------------------------------------
+    async def follow_up(self, order_ids: Sequence[UUID]) -> dict[UUID, OrderState]:
+        """Ask again for what each async order waits for: a stock answer that never came (the
+        saga records StockRequestedAgain, published like OrderPlaced), or a payment step the
+        saga consumer died in. Every step is idempotent, so an order that was only slow loses
+        nothing. The states after, by order."""
+        return await self.bus.handle_all([FollowUp(order_id=i) for i in order_ids], resume=True)
 
     # Cancel ---------------------------------------------------------------------------------------
     async def cancel(self, order_id: UUID, reason: str) -> OrderState:

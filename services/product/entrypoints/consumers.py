@@ -26,7 +26,8 @@ from shopstream.events import Event
 
 GROUP = "product-saga"
 WANTED_TYPES = frozenset(
-    c.__name__ for c in (orders.OrderPlaced, orders.OrderConfirmed, *RELEASING)
+    c.__name__
+    for c in (orders.OrderPlaced, orders.StockRequestedAgain, orders.OrderConfirmed, *RELEASING)
 )
 
 

@@ -5,6 +5,7 @@ work (``service_layer/unit_of_work.py``: the outbox, in the same transaction as 
 | order event | use case | answer |
 |---|---|---|
 | OrderPlaced (async mode) | hold every line, or none | StockReserved, or StockRejected |
+| StockRequestedAgain (an answer overdue) | the same, or find what was held or refused | the same answer again |
 | StockReleased, OrderRejected, OrderCancelled | release exactly what is held (nothing twice) | ReservationReleased |
 | OrderConfirmed | the held stock is sold (reservation committed) | none |
 
@@ -57,6 +58,7 @@ class StockSaga:
         self.clock = clock
         self.handlers: dict[type, Callable[[UnitOfWork, Any], Awaitable[None]]] = {
             orders.OrderPlaced: self._placed,
+            orders.StockRequestedAgain: self._requested_again,
             orders.OrderConfirmed: self._confirmed,
             **{kind: self._ended for kind in RELEASING},
         }
@@ -74,8 +76,16 @@ class StockSaga:
     async def _placed(self, uow: UnitOfWork, message: orders.OrderPlaced) -> None:
         if message.mode != "async":
             return  # a sync order reserves over HTTP inside its request
-        now, order_id = self.clock(), message.order_id
-        lines = [Line(str(x.product_id), x.quantity) for x in message.lines]
+        await self._reserve(uow, message.order_id, message.lines)
+
+    async def _requested_again(self, uow: UnitOfWork, message: orders.StockRequestedAgain) -> None:
+        # The same answer as to OrderPlaced: a reservation or a refusal made before is found
+        # and answered again, never made twice.
+        await self._reserve(uow, message.order_id, message.lines)
+
+    async def _reserve(self, uow: UnitOfWork, order_id: UUID, asked: list[orders.OrderLine]) -> None:
+        now = self.clock()
+        lines = [Line(str(x.product_id), x.quantity) for x in asked]
         try:
             held = await reservations.reserve(uow, str(order_id), lines)
         except (OutOfStock, UnknownProduct) as exc:

@@ -1,6 +1,6 @@
 """At-least-once delivery, applied once: a stock answer delivered twice, a saga consumer killed
-between its database commit and its offset commit, the order relay killed mid-batch, and a sync
-order whose request died half way."""
+between its database commit and its offset commit, the order relay killed mid-batch, a sync
+order whose request died half way, and an async order whose OrderPlaced was lost."""
 
 from __future__ import annotations
 
@@ -259,3 +259,38 @@ def test_a_poison_stock_answer_is_dead_lettered_and_the_saga_goes_on(platform) -
         pid = create(gw, stock=2)["id"]
         order = gw.post("/orders", json=body([(pid, 1)])).json()
         assert wait_until_ended(gw, order["id"])["status"] == "CONFIRMED"
+
+
+async def test_an_async_order_whose_placement_was_lost_is_followed_up_and_ends(platform) -> None:
+    """The OrderPlaced of an accepted order never reaches Kafka (its outbox row gone: a lost
+    message, whatever the cause). The consumer process's sweep finds the order quiet for longer
+    than ``saga_follow_up_seconds`` and asks again; the order ends confirmed, stock taken once."""
+    settings = platform.settings
+    with platform.client("product") as p:
+        pid = create(p, stock=10)["id"]
+    processes.stop(settings, "order-relay")
+    conn = await order_db(platform)
+    try:
+        with platform.client("order") as c:
+            order_id = c.post("/orders", json=body([(pid, 3)])).json()["id"]
+        lost = await conn.execute(
+            "DELETE FROM outbox WHERE message_key = $1 AND published_at IS NULL", order_id
+        )
+        assert lost == "DELETE 1", lost
+        await conn.execute(
+            "UPDATE orders SET updated_at = now() - make_interval(secs => $2) WHERE id = $1",
+            uuid.UUID(order_id), settings.saga_follow_up_seconds + 60,
+        )  # fmt: skip
+    finally:
+        runtime.start_relay(settings, "order")
+        await conn.close()
+    with platform.client("order") as c:
+        final = wait_until_ended(c, order_id, timeout=90)  # a sweep every 15 s
+        assert final["status"] == "CONFIRMED"
+        assert _types(c, order_id) == [
+            "OrderPlaced", "StockRequestedAgain", "StockReserved", "PaymentAuthorized",
+            "OrderConfirmed",
+        ]
+        assert "stock_requested_again" in final["timestamps"]
+    with platform.client("product") as p:
+        assert stock(p, pid) == 7

@@ -7,7 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from services.order.domain import events as ev
-from services.order.domain.commands import CancelOrder
+from services.order.domain.commands import CancelOrder, FollowUp
 from services.order.domain.order import Order
 from services.order.domain.placement import PlaceOrder
 from services.order.domain.saga import react
@@ -70,7 +70,7 @@ def placed(order_id: UUID = ORDER, lines: tuple[tuple[UUID, int], ...] = LINES) 
     return order
 
 
-def follow(order: Order, *messages: ev.OrderEvent | CancelOrder) -> Order:
+def follow(order: Order, *messages: ev.OrderEvent | CancelOrder | FollowUp) -> Order:
     """The order after the saga reacted to each message in turn (each at one more second)."""
     for n, message in enumerate(messages, start=1):
         order = react(order, message, at(order.version + n)).order
@@ -128,6 +128,7 @@ def all_events_of_one_order() -> list[ev.OrderEvent]:
         placed().events[0],
         ev.StockReserved(order_id=ORDER, occurred_at=at(1), lines=items()),
         ev.StockRejected(order_id=ORDER, occurred_at=at(1), reason="none", product_id=P3),
+        ev.StockRequestedAgain(order_id=ORDER, occurred_at=at(1), lines=items()),
         ev.PaymentAuthorized(order_id=ORDER, occurred_at=at(2), payment_id=PAY,
                              amount_cents=TOTAL),
         ev.PaymentDeclined(order_id=ORDER, occurred_at=at(2), reason="no"),

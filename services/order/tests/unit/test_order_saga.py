@@ -8,15 +8,16 @@ from services.order.domain import events as ev
 from services.order.domain.commands import (
     AuthorizePayment,
     CancelOrder,
+    FollowUp,
     ReleaseStock,
     ReserveStock,
     VoidPayment,
 )
-from services.order.domain.errors import CannotCancel
+from services.order.domain.errors import CannotCancel, IllegalTransition
 from services.order.domain.order import Order
 from services.order.domain.saga import Reaction, compensation_commands, react
 from services.order.domain.state import OrderStatus, Outcome
-from services.order.domain.values import CancelledBy, LineItem
+from services.order.domain.values import CancelledBy, LineItem, ProcessingMode
 from services.order.tests.unit.order_builders import (
     CUSTOMER,
     ORDER,
@@ -24,10 +25,12 @@ from services.order.tests.unit.order_builders import (
     P1,
     P2,
     PAY,
+    PRICES,
     TOTAL,
     at,
     authorized_msg,
     cancel_msg,
+    command,
     declined_msg,
     follow,
     items,
@@ -45,7 +48,7 @@ def names(reaction: Reaction) -> list[str]:
     return [e.name for e in reaction.events]
 
 
-def assert_ignored(order: Order, message: ev.OrderEvent | CancelOrder) -> None:
+def assert_ignored(order: Order, message: ev.OrderEvent | CancelOrder | FollowUp) -> None:
     reaction = react(order, message, NOW)
     assert reaction.ignored, (names(reaction), reaction.commands)
     assert reaction.order == order
@@ -280,3 +283,45 @@ def test_compensation_commands_mirror_compensation_events():
 def test_client_cancel_command_defaults():
     cancel = CancelOrder(order_id=ORDER)
     assert (cancel.by, cancel.reason) == (CancelledBy.CLIENT, "cancelled by the customer")
+
+
+# Following up an order with no news ---------------------------------------------------------------
+
+
+def test_a_pending_async_order_followed_up_asks_again_for_exactly_its_lines():
+    order = placed()
+    reaction = react(order, FollowUp(order_id=ORDER), NOW)
+    assert names(reaction) == ["StockRequestedAgain"]
+    assert reaction.events[0] == ev.StockRequestedAgain(order_id=ORDER, occurred_at=NOW, lines=items())
+    assert reaction.commands == ()  # carried by the event, as OrderPlaced carries ReserveStock
+    after = reaction.order.state
+    assert after.status is S.PENDING and after.version == 2
+    assert after.timestamps.stock_requested_again == NOW
+
+
+def test_an_answer_after_a_follow_up_moves_the_order_on_as_before():
+    asked_again = follow(placed(), FollowUp(order_id=ORDER))
+    reaction = react(asked_again, reserved_msg(), NOW)
+    assert names(reaction) == ["StockReserved"]
+    assert reaction.commands == (
+        AuthorizePayment(order_id=ORDER, customer_id=CUSTOMER, amount_cents=TOTAL),
+    )
+
+
+def test_a_sync_order_is_not_followed_up_over_kafka():
+    sync = Order.place(order_id=ORDER, command=command(mode=ProcessingMode.SYNC),
+                       unit_prices=PRICES, at=at(0))  # fmt: skip
+    sync.collect_events()
+    assert_ignored(sync, FollowUp(order_id=ORDER))
+    with pytest.raises(IllegalTransition, match="sync order"):
+        sync.copy().request_stock_again(NOW)
+
+
+@pytest.mark.parametrize(
+    "status", [S.STOCK_RESERVED, S.PAYMENT_AUTHORIZED, S.CONFIRMED, S.CANCELLED, S.REJECTED]
+)
+def test_an_order_with_its_stock_answer_is_not_asked_again(status: OrderStatus):
+    order = order_in(status)
+    assert_ignored(order, FollowUp(order_id=ORDER))
+    with pytest.raises(IllegalTransition, match="known already"):
+        order.copy().request_stock_again(NOW)

@@ -151,3 +151,26 @@ def test_a_confirmed_order_sells_what_it_held_and_answers_nothing() -> None:
     answers = _run(store, _placed(order, (PEN, 1)), confirmed)
     assert [k for _, k, _ in answers] == ["StockReserved"]
     assert store.held[str(order)].status == COMMITTED and store.stock == {PEN: 4}
+
+
+def _asked_again(placed: orders.OrderPlaced) -> orders.StockRequestedAgain:
+    return orders.StockRequestedAgain(order_id=placed.order_id, occurred_at=NOW, lines=placed.lines)
+
+
+def test_an_order_asking_again_gets_the_same_answer_and_holds_once() -> None:
+    store, order = FakeReservations({PEN: 5, INK: 1}), uuid.uuid4()
+    placed = _placed(order, (PEN, 2))
+    answers = _run(store, placed, _asked_again(placed))
+    assert [k for _, k, _ in answers] == ["StockReserved", "StockReserved"]
+    assert answers[0][2]["lines"] == answers[1][2]["lines"]
+    assert store.stock == {PEN: 3, INK: 1}
+    refused = _placed(uuid.uuid4(), (INK, 2))
+    again = _run(store, refused, _asked_again(refused))
+    assert [k for _, k, _ in again] == ["StockRejected", "StockRejected"]
+
+
+def test_an_order_whose_placement_was_lost_is_served_by_asking_again() -> None:
+    store, order = FakeReservations({PEN: 5}), uuid.uuid4()
+    answers = _run(store, _asked_again(_placed(order, (PEN, 4))))
+    assert [k for _, k, _ in answers] == ["StockReserved"]
+    assert store.stock == {PEN: 1} and store.held[str(order)].status == HELD
