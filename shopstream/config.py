@@ -287,13 +287,10 @@ class Settings:
 
     def postgres_password_of(self, role: str) -> str:
         """A role's password: the setting when given, else the file the local runtime made."""
-        given = ""
-        if role == self.postgres_admin_user:
-            given = self.postgres_admin_password
-        elif role == self.postgres_user:
-            given = self.postgres_password
-        if given:
-            return given
+        if role == self.postgres_admin_user and self.postgres_admin_password:
+            return self.postgres_admin_password
+        if role == self.postgres_user and self.postgres_password:
+            return self.postgres_password
         try:
             return (self.postgres_credentials_path / role).read_text().strip()
         except FileNotFoundError:

@@ -72,3 +72,13 @@ def test_the_libpq_password_file_escapes_its_separators(tmp_path: Path) -> None:
     database_roles.ensure_local_passwords(settings)
     line = database_roles.pgpass_path(settings).read_text().splitlines()[0]
     assert line == "127.0.0.1:15432:*:shopstream:a\\:b\\\\c"
+
+
+def test_a_tool_told_to_log_in_as_the_admin_uses_the_password_it_was_given(tmp_path: Path) -> None:
+    """The compose stack's host tools read both databases as the admin."""
+    settings = _settings(
+        tmp_path, SHOPSTREAM_POSTGRES_USER="shopstream", SHOPSTREAM_POSTGRES_PASSWORD="given"
+    )
+    for service in ("product", "order"):
+        url = urlsplit(settings.database_url(service))
+        assert (url.username, url.password) == ("shopstream", "given")

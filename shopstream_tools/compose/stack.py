@@ -71,8 +71,10 @@ class Stack:
             "SHOPSTREAM_GATEWAY_PORT": str(self.port("GATEWAY_HOST_PORT")),
             "SHOPSTREAM_POSTGRES_HOST": "127.0.0.1",
             "SHOPSTREAM_POSTGRES_PORT": str(self.port("POSTGRES_HOST_PORT")),
+            # an operator's tools read both databases: the admin, not a service's role
             "SHOPSTREAM_POSTGRES_USER": "shopstream",
             "SHOPSTREAM_POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
+            "SHOPSTREAM_POSTGRES_ADMIN_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
             "SHOPSTREAM_KAFKA_BOOTSTRAP": f"localhost:{self.port('KAFKA_HOST_PORT')}",
         })  # fmt: skip
 
