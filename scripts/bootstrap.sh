@@ -69,3 +69,14 @@ if [ -f infra/observability/pom.xml ]; then
     touch "$ostamp"
   fi
 fi
+
+# JMeter 5.6.3 from Maven Central, laid out by the jmeter-maven-plugin's configure goal
+# (performance-tests/jmeter/pom.xml); the lab's --loadgen jmeter runs its jar directly.
+if [ -f performance-tests/jmeter/pom.xml ]; then
+  jconf=performance-tests/jmeter/target/config.json
+  if [ ! -f "$jconf" ] || [ performance-tests/jmeter/pom.xml -nt "$jconf" ]; then
+    echo "bootstrap: installing JMeter with Maven (jmeter-maven-plugin configure)"
+    rm -rf performance-tests/jmeter/target
+    (cd performance-tests/jmeter && mvn -B -q com.lazerycode.jmeter:jmeter-maven-plugin:3.7.0:configure@configuration)
+  fi
+fi

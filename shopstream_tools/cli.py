@@ -163,14 +163,15 @@ def parser() -> argparse.ArgumentParser:
 
     compose_command.add_parser(sub)
 
-    lab = sub.add_parser("lab", help="performance lab: PT-01..PT-06, ceilings, charts, HTML report, slides")
+    lab = sub.add_parser("lab", help="performance lab: PT-01..PT-07 and the strategy comparisons, ceilings, charts, HTML report, slides")
     actions = lab.add_subparsers(dest="action", required=True)
     s = actions.add_parser("run", help="run tests against the lab's own platform")
     s.add_argument(
         "tests",
         nargs="*",
         default="all",
-        choices=["all", *(f"PT-0{n}" for n in range(1, 8))],  # the registry (lab.tests) is heavy to import
+        # the registry (lab.tests) is heavy to import
+        choices=["all", *(f"PT-0{n}" for n in range(1, 8)), "PT-03b", "PT-04b"],
     )
     from shopstream_tools.lab.profiles import PROFILES
 
@@ -181,6 +182,9 @@ def parser() -> argparse.ArgumentParser:
         help="continue an earlier run in its folder: the tests it measured are not run again",
     )
     s.add_argument("--down-after", action="store_true", help="stop the lab platform at the end")
+    s.add_argument("--loadgen", choices=["locust", "jmeter"], default="locust",
+                   help="what drives the closed-loop steps of PT-01, PT-02 and PT-04 (jmeter: their"
+                        " JMeter plans, non-GUI; installed by scripts/bootstrap.sh)")  # fmt: skip
     s.add_argument("--platform", choices=["default", "ha"], default="default",
                    help="the lab platform's profile (ha: 3 brokers, 2 instances and consumers each)")  # fmt: skip
     d = actions.add_parser("down", help="stop the lab platform")

@@ -4,10 +4,16 @@ the Locust file (performance-tests/locust). Run ``python performance-tests/jmete
 editing; the .jmx files are committed and run by ``make jmeter`` (jmeter-maven-plugin, pom.xml).
 
 Every plan reads JMeter properties (``-Jname=value``, or the pom's ``<propertiesUser>``):
-host, port, protocol, users, rampup (s), duration (s), think (ms), mode (sync/async, PT-02).
-Each user first searches the catalog for products in stock (ids and categories), then loops over
-its weighted requests until ``duration``. 402 and 409 answers to an order are business outcomes,
-not failures (as in the lab).
+host, port, protocol, users, rampup (s), duration (s), think (ms), mode (sync/async, PT-02), and
+lab_data (a folder, optional). Each user first searches the catalog for products in stock (ids
+and categories), then loops over its weighted requests until ``duration``. 402 and 409 answers
+to an order are business outcomes, not failures (as in the lab).
+
+With ``lab_data`` (the lab's JMeter driver, ``shopstream_tools/lab/jmeter_load.py``, writes it)
+the users draw what Locust's lab users draw instead: product pages from a Zipf sample of the
+lab's catalog, searches from its price windows, order lines from its order products, and each
+user is one of the lab's customers with a token (orders and order lists signed in, browsing
+anonymous, as a storefront calls it).
 """
 
 from __future__ import annotations
@@ -79,10 +85,10 @@ def headers(pairs: list[tuple[str, str]]) -> str:
 
 
 PID = "${__V(pid_${__Random(1,${pid_matchNr})})}"
-CAT = "${__V(cat_${__Random(1,${cat_matchNr})})}"
+QUERY = "${__V(q_${__Random(1,${q_matchNr})})}"
 # two different products: the first at random (kept in ${line}), the next one after it
-FIRST = "${__V(pid_${__Random(1,${pid_matchNr},line)})}"
-SECOND = "${__V(pid_${__jexl3(${line} % ${pid_matchNr} + 1)})}"
+FIRST = "${__V(op_${__Random(1,${op_matchNr},line)})}"
+SECOND = "${__V(op_${__jexl3(${line} % ${op_matchNr} + 1)})}"
 ORDER = (
     '{"customer_id": "${customer}", "lines": [{"product_id": "' + FIRST + '", "quantity": 1}, '
     '{"product_id": "' + SECOND + '", "quantity": 1}], "shipping_address": {"name": "Lab Customer", '
@@ -90,14 +96,59 @@ ORDER = (
     '"mode": "${__P(mode,async)}"}'
 )
 REQUESTS = {
-    "search": lambda: sampler("/products?search", "GET", f"/products?category={CAT}&in_stock=true&sort=price_asc&limit=20"),
+    "search": lambda: sampler("/products?search", "GET", f"/products?{QUERY}"),
     "by_id": lambda: sampler("/products/{id}", "GET", f"/products/{PID}"),
-    "list_orders": lambda: sampler("/orders?customer_id", "GET", "/orders?customer_id=${customer}&limit=20"),
+    "list_orders": lambda: sampler("/orders?customer_id", "GET", "/orders?customer_id=${customer}&limit=20",
+                                   children=headers([("Authorization", "${auth}")])),
     "place_order": lambda: sampler(
         "/orders (${__P(mode,async)})", "POST", "/orders", ORDER,
-        headers([("Idempotency-Key", "${__UUID()}")]) + business_ok(),
+        headers([("Idempotency-Key", "${__UUID()}"), ("Authorization", "${auth}")]) + business_ok(),
     ),
 }  # fmt: skip
+
+
+# After discovery, once per user: what it draws from. Without lab_data, what discovery found (a
+# search per category found) and a made-up customer with no token; with it, the lab's data: each
+# user takes 1,000 draws of each list (the product list is already a Zipf sample of the catalog,
+# so drawing uniformly from it draws by popularity), loaded once for all users; the order products
+# each once, in an order of its own (an order's two lines are two neighbours: never one product
+# twice, which the order service refuses with a 422).
+SHOPPER = """
+def dir = props.getProperty("lab_data", "")
+def rnd = new Random()
+def put = { String prefix, List items ->
+  (1..1000).each { vars.put(prefix + "_" + it, items[rnd.nextInt(items.size())]) }
+  vars.put(prefix + "_matchNr", "1000")
+}
+// order lines: the next product after a random one, so the list holds each product once
+def putEach = { String prefix, List items ->
+  def mixed = new ArrayList(items.unique(false))
+  Collections.shuffle(mixed, rnd)
+  mixed.eachWithIndex { item, i -> vars.put(prefix + "_" + (i + 1), item) }
+  vars.put(prefix + "_matchNr", mixed.size().toString())
+}
+if (dir) {
+  def load = { String name ->
+    synchronized (props) {
+      if (props.get("lab_" + name) == null) props.put("lab_" + name, new File(dir, name + ".txt").readLines())
+      return props.get("lab_" + name)
+    }
+  }
+  put("pid", load("products")); put("q", load("searches")); putEach("op", load("order_products"))
+  def customers = load("customers")
+  def who = customers[rnd.nextInt(customers.size())].split(",")
+  vars.put("customer", who[0])
+  vars.put("auth", "Bearer " + who[1])
+} else {
+  def found = (vars.get("pid_matchNr") ?: "0") as int
+  def ids = found > 0 ? (1..found).collect { vars.get("pid_" + it) } : ["00000000-0000-0000-0000-000000000000"]
+  def cats = (vars.get("cat_matchNr") ?: "0") as int
+  def queries = cats > 0 ? (1..cats).collect { "category=" + URLEncoder.encode(vars.get("cat_" + it), "UTF-8") + "&in_stock=true&sort=price_asc&limit=20" } : ["in_stock=true&limit=20"]
+  putEach("op", ids); put("q", queries)
+  vars.put("customer", UUID.randomUUID().toString())
+  vars.put("auth", "")
+}
+"""
 
 
 def throughput(percent: int, child: str) -> str:
@@ -120,11 +171,11 @@ def plan(name: str, title: str, weights: dict[str, int], users: int, seconds: in
             "/products?in_stock=true&limit=100",
             children=json_extract("pid", "$.items[*].id")
             + json_extract("cat", "$.items[*].category")
-            + '<JSR223PreProcessor guiclass="TestBeanGUI" testclass="JSR223PreProcessor" testname="customer">'
+            + '<JSR223PostProcessor guiclass="TestBeanGUI" testclass="JSR223PostProcessor" testname="shopper">'
             + prop("scriptLanguage", "groovy")
-            + prop("script", 'vars.put("customer", UUID.randomUUID().toString())')
+            + prop("script", SHOPPER)
             + prop("cacheKey", "true")
-            + "</JSR223PreProcessor><hashTree/>",
+            + "</JSR223PostProcessor><hashTree/>",
         )
         + "</hashTree>"
     )

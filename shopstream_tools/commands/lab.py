@@ -44,6 +44,7 @@ def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
             port_offset=args.port_offset,
             keep_up=not args.down_after,
             resume=Path(args.resume) if args.resume else None,
+            loadgen=args.loadgen,
         )
     except runner.CannotStart as exc:
         print(f"lab: {exc}", file=sys.stderr)

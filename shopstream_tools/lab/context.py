@@ -43,6 +43,7 @@ class Lab:
     pgbench_products: int = 0
     tests: dict[str, dict[str, Any]] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)  # the running test's, as measured
+    loadgen: str = "locust"  # closed-loop steps: locust, or jmeter where the test has a JMeter plan
 
     @property
     def gateway(self) -> str:

@@ -150,7 +150,7 @@ def slides(summary: Mapping[str, Any], environment: Mapping[str, Any], drawn: Ma
     # at most 15 slides: each test names the charts on its slides (``PerformanceTest.slides``)
     short = {"6-percentiles": "PT-02, PT-04 Percentiles per strategy",
              "4-event-latency": "PT-04 From accepted to confirmed"}  # fmt: skip
-    for test in REGISTRY.values():
+    for test in (t for t in REGISTRY.values() if t.on_slides):
         names = test.slide_charts
         for name in names:
             title = f"{test.id} {test.title}" if name == names[0] else short.get(name, charts.CHARTS[name])

@@ -54,6 +54,34 @@ def locust(lab: Lab, name: str, **plan: Any) -> Drive:
     return scraped(lab, name, "locust", run)
 
 
+def jmeter(lab: Lab, name: str, plan: str, users: int, seconds: float, spawn_rate: float = 100.0,
+           think_seconds: float = 0.0, mode: str = "async") -> Drive:
+    """A JMeter test plan (``performance-tests/jmeter``) on the lab's data, non-GUI."""
+    from shopstream_tools.lab.jmeter_load import JMeterPlan, run_jmeter, write_lab_data
+
+    assert lab.workload is not None
+    data = lab.raw / "jmeter-data"
+    if not (data / "customers.txt").exists():
+        write_lab_data(lab.workload, data)
+    spec = JMeterPlan(plan, "127.0.0.1", lab.settings.gateway_port, users, seconds, think_seconds, spawn_rate, mode, data)
+
+    def drive(on_start: Callable[[int], None], progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        return run_jmeter(spec, lab.raw, name, lab.stop, on_start, progress)
+
+    return drive
+
+
+def closed_loop(lab: Lab, test: str, name: str, **plan: Any) -> Drive:
+    """Users in a closed loop: Locust, or the test's JMeter plan when the lab runs with
+    ``--loadgen jmeter`` and the test has one (PT-01, PT-02, PT-04: their mixes are the lab's)."""
+    from shopstream_tools.lab.jmeter_load import PLANS
+
+    if lab.loadgen == "jmeter" and test in PLANS:
+        keep = {k: plan[k] for k in ("spawn_rate", "think_seconds", "mode") if k in plan}
+        return jmeter(lab, name, PLANS[test], plan["users"], plan["seconds"], **keep)
+    return locust(lab, name, **plan)
+
+
 def attach_orders(lab: Lab, record: dict[str, Any]) -> None:
     if not lab.order_service:
         return

@@ -47,6 +47,8 @@ class PerformanceTest:
     # the charts on its slides, in order (a chart of several tests may be one of them); none: its
     # first chart
     slides: Sequence[str] = ()
+    # False: in the report only; the deck keeps to 15 slides (the strategy comparisons)
+    on_slides: bool = True
 
     @property
     def slide_charts(self) -> Sequence[str]:

@@ -3,10 +3,12 @@
 - ``plan``: the seed's test plan exactly: PT-01 10/50/100/500 users x 5 min; PT-02 100/500/1000
   users x 10 min per mode; PT-03 1000 users x 15 min at 1/2/4/8 instances; PT-04 500 users placing
   async orders x 10 min at 1/3/6/12 partitions; PT-05 50 -> 1000 users for 2 min -> 50. About
-  7 hours of load with setup between steps: run it in parts (``--resume``).
+  7 hours of load with setup between steps: run it in parts (``--resume``). The strategy
+  comparisons the plan asks for without durations: PT-03b 1000 users x 5 min per balancing
+  strategy at 2 and 4 instances, PT-04b 500 users x 10 min per partitioning strategy.
 - ``full``: the plan's users (but 200 in PT-03), instances and partitions with 60 s steps and a
   constant order rate in PT-04: about an hour, the plan's shape at a fraction of its length.
-- ``quick``: the same shape in about 20 minutes on a 2-core machine, 10-15 s steps.
+- ``quick``: the same shape in about 25 minutes on a 2-core machine, 10-15 s steps.
 - ``smoke``: seconds per step, for the end-to-end test of the lab itself (its figures mean nothing).
 """
 
@@ -57,6 +59,17 @@ class Profile:
     pt07_think: float = 0.5
     pt07_baseline_seconds: float = 20
     pt07_window_seconds: float = 40
+    # PT-03b gateway balancing: PT-03's mix at these instance counts under each strategy
+    pt03b_instances: tuple[int, ...] = (2, 4)
+    pt03b_strategies: tuple[str, ...] = ("least_conn", "round_robin", "random_two", "customer_hash")
+    pt03b_seconds: float = 15
+    pt03b_users: int = 0  # 0: PT-03's users
+    # PT-04b partitioning strategies: PT-04's load (rate or users, seconds) keyed by each
+    pt04b_strategies: tuple[str, ...] = ("order_id", "customer_id", "product_id")
+    # rounds of each strategy comparison, the strategies' order reversed every other round; the
+    # figures compared are the medians (one round's order would favour whichever runs on the
+    # quieter moment of a shared machine)
+    strategy_rounds: int = 2
 
 
 SMOKE = Profile(
@@ -91,6 +104,9 @@ SMOKE = Profile(
     pt07_users=5,
     pt07_baseline_seconds=6,
     pt07_window_seconds=8,
+    pt03b_instances=(2,),
+    pt03b_seconds=2,
+    strategy_rounds=1,
 )
 
 QUICK = Profile(
@@ -143,6 +159,7 @@ FULL = replace(
     pt07_users=100,
     pt07_baseline_seconds=60,
     pt07_window_seconds=90,
+    pt03b_seconds=60,
 )
 
 # The growth comparison (docs/performance/growth.md): only the steps compared on the young and
@@ -170,6 +187,8 @@ PLAN = replace(
     pt02_open_seconds=10 * MINUTE,
     pt03_users=1000,
     pt03_seconds=15 * MINUTE,
+    pt03b_seconds=5 * MINUTE,  # the plan gives none: 4 strategies x 2 instance counts, 40 min
+    strategy_rounds=1,
     pt04_users=500,
     pt04_seconds=10 * MINUTE,
     pt05_base_users=50,

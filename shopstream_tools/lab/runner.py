@@ -104,12 +104,14 @@ def run(
     log: Callable[[str], object] = say,
     keep_up: bool = True,
     resume: Path | None = None,
+    loadgen: str = "locust",
 ) -> Path:
     """Run the tests; return the run's folder (its report.html, summary.json, charts).
 
     ``resume``: an earlier run's folder; its tests already measured (their ``PT-0N.json``) are
     kept and not run again, its ceilings too, so a run of hours can be done in parts. Each test's
-    result is written as soon as it is measured."""
+    result is written as soon as it is measured. ``loadgen``: what drives the closed-loop steps
+    of the tests that have a JMeter plan (PT-01, PT-02, PT-04): locust or jmeter."""
     settings = testbed.lab_settings(base, data_dir, port_offset)
     problem = testbed.port_problem(settings)
     if problem:
@@ -120,7 +122,7 @@ def run(
     run_dir = resume or results_dir / run_id(started, rev)
     run_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    lab = Lab(settings, profile, run_dir, stop, log)
+    lab = Lab(settings, profile, run_dir, stop, log, loadgen=loadgen)
     done = measured(run_dir, tests)
     lab.tests.update(done)
     if resume and (run_dir / "ceilings.json").exists():
@@ -135,7 +137,7 @@ def run(
 
     previous = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
     try:
-        log(f"lab run {run_dir.name}: profile {profile.name}, tests {' '.join(tests)}")
+        log(f"lab run {run_dir.name}: profile {profile.name}, tests {' '.join(tests)}, closed loops by {loadgen}")
         log(f"lab platform: {settings.data_path} (gateway :{settings.gateway_port}, PostgreSQL :{settings.postgres_port}, Kafka :{settings.kafka_port})")
         testbed.up(settings, log=lambda line: log("  " + line))
         if testbed.zipkin_running(settings):  # a run cut short in PT-06 left the services tracing
@@ -187,6 +189,7 @@ def run(
             "versions": with_catch(lambda: versions(settings)) or {},
             "settings": settings.as_env(),
             "order_service": lab.order_service,
+            "loadgen": loadgen,
         }
         summary = analysis.summarize(lab.ceilings, lab.tests, machine.get("cores") or 2)
         write_results(lab, environment, summary)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -76,6 +79,24 @@ def recovery_seconds(
         else:
             start = None
     return None
+
+
+def rounds_of(items: Sequence[T], rounds: int) -> list[tuple[int, list[T]]]:
+    """(round, items in that round's order): every other round reversed."""
+    return [(r, list(items) if r % 2 == 1 else list(reversed(items))) for r in range(1, max(rounds, 1) + 1)]
+
+
+def medians_by(rows: Sequence[Mapping[str, Any]], keys: Sequence[str], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per distinct ``keys`` (in first-seen order): the median of each of ``fields`` over
+    the rows that share them, and how many there were."""
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.get(k) for k in keys), []).append(row)
+    return [
+        {**dict(zip(keys, group, strict=True)), "rounds": len(members),
+         **{f: median(m.get(f) for m in members) for f in fields}}
+        for group, members in groups.items()
+    ]  # fmt: skip
 
 
 def balance(counts: Sequence[float]) -> dict[str, float | None]:

@@ -232,6 +232,38 @@ def stop_zipkin(settings: Settings) -> None:
     processes.stop(settings, satellites.ZIPKIN)
 
 
+def set_balancing(settings: Settings, strategy: str) -> Settings:
+    """The gateway spreading requests over instances by ``strategy`` (a ``gateway_balancing``
+    value): its configuration rendered again and reloaded gracefully; nothing else restarts."""
+    from shopstream_tools.runtime import gateway
+
+    wanted = replace(settings, gateway_balancing=strategy)
+    if strategy != settings.gateway_balancing or not gateway.running(settings):
+        gateway.reload(wanted, topology.upstreams(wanted))
+    return wanted
+
+
+def set_order_partitioning(
+    settings: Settings, strategy: str, log: Callable[[str], object] = print
+) -> Settings:
+    """Every order-service process (instances, relay, consumers) restarted keying its messages by
+    ``strategy`` (an ``order_partition_strategy`` value): a process reads it once, at start."""
+    from shopstream_tools.runtime import processes
+
+    wanted = replace(settings, order_partition_strategy=strategy)
+    if strategy == settings.order_partition_strategy:
+        return wanted
+    log(f"  order service restarted keying its messages by {strategy}")
+    spec = next(s for s in topology.specs() if s.name == "order")
+    count = instances(settings).get("order", 0)
+    names = [topology.instance_name("order", i) for i in range(1, count + 1)]
+    names += ["order-relay", *(w.name for w in topology.workers(settings, spec))]
+    for name in names:
+        processes.stop(settings, name)
+    up(wanted, log=lambda line: None)
+    return wanted
+
+
 def ports(settings: Settings, max_instances: int = 8) -> list[int]:
     """Every port the lab platform may listen on."""
 

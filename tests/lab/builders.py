@@ -143,7 +143,24 @@ def tests() -> dict[str, dict[str, Any]]:
     pt07 = [step("PT-07", "faults", {"users": 50, "window_s": 15}, faults,
                  faults=[{"fault": "order instance killed", "wall": 1010.0, "outcome": "pid 1 killed"},
                          {"fault": "broker stopped 15 s", "wall": 1025.0, "outcome": "pid 2 stopped"}])]  # fmt: skip
+    # round robin gives the two product instances 500 requests each, least_conn 600 and 400
+    pt03b = [
+        step("PT-03b", f"{strategy}, {n} instances", {"instances": n, "strategy": strategy, "users": 100}, load(r, 20),
+             instance_requests={**{f"product-{i}": float(c) for i, c in enumerate(spread, 1)}, "order-1": 100.0, "order-2": 100.0})
+        for n, strategy, r, spread in ((2, "least_conn", 700, (600, 400)), (2, "round_robin", 690, (500, 500)))
+    ]
+    # keyed by customer: a busy customer makes order-events' partition 0 hot
+    pt04b = [
+        step("PT-04b", f"keyed by {strategy}", {"strategy": strategy, "partitions": 3, "rate": 200}, load(200, 8, "vegeta"),
+             orders=order_breakdown(100), processed={"orders": 2000, "seconds": 12.0, "rate": 150.0},
+             partition_messages={"order-events": dict(zip("012", dist, strict=True)), "payment-events": dict(zip("012", dist, strict=True)),
+                                 "stock-events": {"0": 100, "1": 100, "2": 100}},
+             key_order={t: {"messages": 300, "keys": 100, "orders": 100, "split": 0, "out_of_order": 0, "kept": True, "examples": []}
+                        for t in ("order-events", "stock-events", "payment-events")})
+        for strategy, dist in (("order_id", (100, 100, 100)), ("customer_id", (200, 50, 50)))
+    ]  # fmt: skip
     return {
         name: {"test": name, "title": name, "steps": s, "audit": AUDIT}
-        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-04", pt04), ("PT-05", pt05), ("PT-06", pt06), ("PT-07", pt07))
+        for name, s in (("PT-01", pt01), ("PT-02", pt02), ("PT-03", pt03), ("PT-03b", pt03b), ("PT-04", pt04),
+                        ("PT-04b", pt04b), ("PT-05", pt05), ("PT-06", pt06), ("PT-07", pt07))
     }

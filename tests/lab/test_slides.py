@@ -67,8 +67,9 @@ def test_ten_to_fifteen_slides_each_with_its_content(deck: dict[str, Any]) -> No
     assert [int(n) for n, _, _ in sections] == list(range(1, len(sections) + 1))
     shown = {chart for _, chart, _ in sections if chart}
     # every chart of the plan's tests is on a slide (the heatmap, memory and what each order mode
-    # keeps busy stay in the report)
-    in_report_only = {"5-resource-heatmap", "11-memory-over-time", "2-sync-vs-async-resources"}
+    # keeps busy stay in the report, and so do the strategy comparisons)
+    in_report_only = {"5-resource-heatmap", "11-memory-over-time", "2-sync-vs-async-resources",
+                      "12-balancing", "13-keying"}
     assert shown >= set(charts.CHARTS) - in_report_only
     for _, chart, body in sections:
         assert re.search(r"<h[12]>[^<]+</h[12]>", body)

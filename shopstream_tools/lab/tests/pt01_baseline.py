@@ -24,8 +24,8 @@ def run(lab: Lab) -> list[dict[str, Any]]:
     p = lab.profile
     done = []
     for users in p.pt01_users:
-        drive = drivers.locust(
-            lab, f"PT-01-u{users}", weights=lab.read_weights(), users=users,
+        drive = drivers.closed_loop(
+            lab, "PT-01", f"PT-01-u{users}", weights=lab.read_weights(), users=users,
             spawn_rate=max(users, 1), seconds=p.pt01_seconds, think_seconds=p.pt01_think,
         )  # fmt: skip
         done.append(measure(lab, "PT-01", f"users={users}", {"users": users, "think_s": p.pt01_think}, drive, p.pt01_seconds, drain=False))

@@ -29,8 +29,8 @@ def run(lab: Lab) -> list[dict[str, Any]]:
     capacity: dict[str, float] = {}
     for users in p.pt02_users:
         for mode in ("sync", "async"):
-            drive = drivers.locust(
-                lab, f"PT-02-{mode}-u{users}", weights={"place_order": 1}, users=users,
+            drive = drivers.closed_loop(
+                lab, "PT-02", f"PT-02-{mode}-u{users}", weights={"place_order": 1}, users=users,
                 spawn_rate=max(users, 1), seconds=p.pt02_seconds, think_seconds=p.pt02_think, mode=mode,
             )  # fmt: skip
             record = measure(lab, "PT-02", f"{mode} users={users}", {"mode": mode, "users": users, "think_s": p.pt02_think, "loop": "closed"}, drive, p.pt02_seconds)

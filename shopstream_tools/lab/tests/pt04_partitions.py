@@ -37,8 +37,8 @@ def run(lab: Lab) -> list[dict[str, Any]]:
             ceiling = ceilings.kafka_producer(lab.settings, partitions, p.kafka_records, lab.raw, lab.stop)
             lab.log(f"  kafka producer on {partitions} partition(s): {ceiling['rate']:,.0f} msg/s")
             if lab.order_service and p.pt04_users:  # the plan: users placing async orders
-                drive = drivers.locust(
-                    lab, f"PT-04-p{partitions}", weights={"place_order": 1}, users=p.pt04_users,
+                drive = drivers.closed_loop(
+                    lab, "PT-04", f"PT-04-p{partitions}", weights={"place_order": 1}, users=p.pt04_users,
                     spawn_rate=max(p.pt04_users, 1), seconds=p.pt04_seconds, mode="async",
                 )  # fmt: skip
             elif lab.order_service:
