@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "SHOPSTREAM_"
@@ -86,8 +86,25 @@ class Settings:
 
     postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
     postgres_port: int = _doc("PostgreSQL port of the private cluster", 15432)
-    postgres_user: str = _doc("PostgreSQL role the services use", "shopstream")
-    postgres_password: str = _doc("PostgreSQL password (empty: trust on loopback)", "")
+    postgres_user: str = _doc(
+        "PostgreSQL login role a service process connects as (empty: the service's own,"
+        " `product_service` or `order_service`); never a superuser, never the tables' owner",
+        "",
+    )
+    postgres_password: str = _doc(
+        "password of postgres_user (empty: the file the local runtime generates,"
+        " <data>/auth/postgres/<role>)",
+        "",
+    )
+    postgres_admin_user: str = _doc(
+        "PostgreSQL role that creates the databases and the services' roles and runs the"
+        " migrations as each database's owner role (the private cluster's superuser, RDS's master"
+        " user); only `up`, `migrate` and the tools get it, never a service process",
+        "shopstream",
+    )
+    postgres_admin_password: str = _doc(
+        "password of postgres_admin_user (empty: the file the local runtime generates)", ""
+    )
     product_database_url: str = _doc("product-service database URL (derived when empty)", "")
     order_database_url: str = _doc("order-service database URL (derived when empty)", "")
     postgres_sslmode: str = _doc(
@@ -253,14 +270,57 @@ class Settings:
     def product_service(self) -> str:
         return self.product_service_url or f"http://127.0.0.1:{self.product_port}"
 
+    @property
+    def postgres_credentials_path(self) -> Path:
+        """Where the local runtime keeps the PostgreSQL passwords it generated (one file a role,
+        mode 0600, plus a libpq password file for psql, pg_dump and pgbench)."""
+        return self.data_path / "auth" / "postgres"
+
+    def database_role(self, service: str) -> str:
+        """The login role ``service``'s processes connect as."""
+        return self.postgres_user or f"{service}_service"
+
+    @staticmethod
+    def database_owner(service: str) -> str:
+        """The role that owns ``service``'s database and tables: migrations run as it."""
+        return f"{service}_owner"
+
+    def postgres_password_of(self, role: str) -> str:
+        """A role's password: the setting when given, else the file the local runtime made."""
+        if role == self.postgres_admin_user and self.postgres_admin_password:
+            return self.postgres_admin_password
+        if role == self.postgres_user and self.postgres_password:
+            return self.postgres_password
+        try:
+            return (self.postgres_credentials_path / role).read_text().strip()
+        except FileNotFoundError:
+            return ""
+
     def database_url(self, service: str) -> str:
         explicit = getattr(self, f"{service}_database_url")
         if explicit:
             return str(explicit)
-        auth = self.postgres_user
-        if self.postgres_password:
-            auth += f":{self.postgres_password}"
-        url = f"postgresql://{auth}@{self.postgres_host}:{self.postgres_port}/{service}"
+        return self._postgres_url(self.database_role(service), service)
+
+    def admin_database_url(self, service: str = "", database: str = "") -> str:
+        """``postgres_admin_user``'s URL to ``service``'s database (or to ``database``; neither:
+        the maintenance database ``postgres``): provisioning, migrations (as the owner role),
+        backups and the lab's ceilings, never a service."""
+        explicit = str(getattr(self, f"{service}_database_url")) if service else ""
+        if explicit:  # the same server, the admin's credentials
+            parts = urlsplit(explicit)
+            netloc = f"{self._userinfo(self.postgres_admin_user)}@{parts.netloc.rpartition('@')[2]}"
+            path = f"/{database}" if database else parts.path
+            return urlunsplit((parts.scheme, netloc, path, parts.query, parts.fragment))
+        return self._postgres_url(self.postgres_admin_user, database or service or "postgres")
+
+    def _userinfo(self, role: str) -> str:
+        password = self.postgres_password_of(role)
+        return quote(role, safe="") + (f":{quote(password, safe='')}" if password else "")
+
+    def _postgres_url(self, role: str, database: str) -> str:
+        host = f"{self.postgres_host}:{self.postgres_port}"
+        url = f"postgresql://{self._userinfo(role)}@{host}/{database}"
         tls = {"sslmode": self.postgres_sslmode, "sslrootcert": self.postgres_sslrootcert}
         query = urlencode({k: v for k, v in tls.items() if v}, safe="/")
         return f"{url}?{query}" if query else url

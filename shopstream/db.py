@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -36,11 +37,15 @@ def migration_files(service: str) -> list[tuple[str, Path]]:
     return found
 
 
-async def migrate(database_url: str, service: str) -> list[str]:
-    """Apply pending migrations; return the versions applied now."""
+async def migrate(database_url: str, service: str, owner: str = "") -> list[str]:
+    """Apply pending migrations; return the versions applied now. With ``owner``, they run as that
+    role (``SET ROLE``): it owns what they create, not the login role of ``database_url`` (the
+    admin) and never the service's runtime role, which may not create anything."""
     conn = await asyncpg.connect(database_url)
     applied_now: list[str] = []
     try:
+        if owner:
+            await conn.execute("SET ROLE " + '"' + owner.replace('"', '""') + '"')
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
@@ -75,8 +80,16 @@ async def create_pool(
     own plus the shared buffers it touches), so a pool is as large as its process's concurrency:
     ``db_pool_size`` for an HTTP instance, ``worker_db_pool_size`` for a consumer."""
     max_size = size or settings.db_pool_size
+    # the password is read on every new connection, not once: a rotated one (`shopstream
+    # rotate-db-passwords`) is used without a restart; an explicit URL carries its own
+    password = (
+        None
+        if getattr(settings, f"{service}_database_url")
+        else partial(settings.postgres_password_of, settings.database_role(service))
+    )
     pool = await asyncpg.create_pool(
         settings.database_url(service),
+        password=password,
         reset=_keep_session,
         min_size=min(2, max_size),
         max_size=max_size,

@@ -68,7 +68,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--yes", action="store_true")
     s.set_defaults(func=platform_commands.cmd_reset)
 
-    sub.add_parser("migrate", help="apply pending schema migrations").set_defaults(func=platform_commands.cmd_migrate)
+    s = sub.add_parser("migrate", help="apply pending schema migrations, as each database's owner role")
+    s.add_argument("services", nargs="*", metavar="service", help="product, order (default: both)")
+    s.set_defaults(func=platform_commands.cmd_migrate)
+
+    s = sub.add_parser(
+        "rotate-db-passwords",
+        help="new PostgreSQL passwords for the private cluster's roles, without a restart",
+    )
+    s.add_argument("roles", nargs="*", metavar="role", help="default: the admin and every service's")
+    s.set_defaults(func=platform_commands.cmd_rotate_db_passwords)
 
     s = sub.add_parser(
         "rebuild-projections", help="rebuild the orders projection from the order event store"

@@ -103,8 +103,9 @@ async def load_orders(
 ) -> LoadReport:
     """Load ``count`` orders of history ending at ``until`` (default: the last full hour)."""
     windows = history.Windows(until or default_until())
-    product = await asyncpg.connect(settings.database_url("product"))
-    order = await asyncpg.connect(settings.database_url("order"))
+    # the admin: a bulk load ends with ANALYZE, which only the tables' owner (or the admin) may run
+    product = await asyncpg.connect(settings.admin_database_url("product"))
+    order = await asyncpg.connect(settings.admin_database_url("order"))
     try:
         catalog = await _catalog(product)
         first = next(history.batches(count, catalog, windows, size=1, seed=seed)).orders[0][0]

@@ -52,6 +52,19 @@ TEST_ENV = {
 }
 
 
+async def as_owner(settings: Settings, service: str, sql: str) -> None:
+    """Run DDL as ``service``'s owner role, as the migrations do: the service's own login role
+    may not create or alter anything (docs/security.md)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.admin_database_url(service))
+    try:
+        await conn.execute(f'SET ROLE "{settings.database_owner(service)}"')
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 @dataclass
 class Platform:
     settings: Settings

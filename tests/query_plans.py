@@ -28,7 +28,8 @@ async def plans_on_copy(
 ) -> dict[str, Any]:
     """Run ``fill`` (statements creating and filling the copies in SCHEMA), then EXPLAIN each
     statement with ``search_path``: the plans by name."""
-    conn = await asyncpg.connect(settings.database_url(database))
+    # the admin: the service's own role may create nothing (docs/security.md)
+    conn = await asyncpg.connect(settings.admin_database_url(database))
     try:
         await conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; CREATE SCHEMA {SCHEMA}")
         for sql in fill:

@@ -20,6 +20,7 @@ from shopstream.consumer import (
     EventConsumer,
     Poison,
 )
+from tests.platform_fixture import as_owner
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +40,11 @@ async def world(platform):
         f.result()
     pool = await db.create_pool(settings, "product")
     table = f"effects_{uuid.uuid4().hex[:8]}"
-    await pool.execute(f"CREATE TABLE {table} (event_id uuid PRIMARY KEY, n int NOT NULL)")
+    # made by the owner role, as a migration would: the service's role only reads and writes it
+    await as_owner(settings, "product", f"CREATE TABLE {table} (event_id uuid PRIMARY KEY, n int NOT NULL)")
     producer = Producer({"bootstrap.servers": settings.kafka_servers, "enable.idempotence": True})
     yield settings, topic, pool, table, producer
-    await pool.execute(f"DROP TABLE {table}")
+    await as_owner(settings, "product", f"DROP TABLE {table}")
     await pool.close()
 
 
@@ -252,7 +254,7 @@ async def test_a_poison_message_in_a_batch_is_dead_lettered_and_the_rest_applied
     good = [events.new_event("Counted", "one-key", {"n": i}) for i in range(40)]
     # values the table can never hold: refused by asyncpg itself, and by PostgreSQL
     too_big = events.new_event("Counted", "one-key", {"n": 2**40})
-    await pool.execute(f"ALTER TABLE {table} ADD CHECK (n <> 13)")  # an event the rules refuse
+    await as_owner(settings, "product", f"ALTER TABLE {table} ADD CHECK (n <> 13)")  # an event the rules refuse
     _publish(producer, topic, [*good[:10], too_big, *good[10:30]])
     producer.produce(topic, key=b"one-key", value=b"{not an event", headers=[("event_type", b"Counted")])
     # not a type this group reads: passed over undecoded, never dead-lettered

@@ -44,7 +44,7 @@ async def test_published_outbox_rows_go_after_an_hour_and_unpublished_ones_never
     """On a copy of the outbox (the live relay prunes the real one): published over an hour ago
     goes, published recently or not published at all stays, and the pruning reads the head of
     the primary key instead of the whole table."""
-    conn = await asyncpg.connect(platform.settings.database_url("product"))
+    conn = await asyncpg.connect(platform.settings.admin_database_url("product"))
     try:
         await conn.execute(
             "DROP SCHEMA IF EXISTS retention_check CASCADE; CREATE SCHEMA retention_check"

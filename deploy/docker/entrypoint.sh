@@ -3,8 +3,9 @@
 # - No arguments: serve this image's service (APP_SERVICE) on all interfaces.
 # - SHOPSTREAM_INSTANCE_ID defaults to the host name (the pod name in Kubernetes, the task's host
 #   name on ECS, the container id in compose), so every replica has its own name.
-# - `migrate` first provisions what migrations cannot create themselves: the service databases
-#   and the Kafka topics (shopstream-provision), so a fresh RDS/MSK or compose stack just works.
+# - `migrate` first provisions what migrations cannot create themselves: this image's service
+#   database, its owner and login roles, and the Kafka topics (shopstream-provision), so a fresh
+#   RDS/MSK or compose stack just works; then it migrates that database only, as its owner role.
 set -eu
 
 if [ -z "${SHOPSTREAM_INSTANCE_ID:-}" ]; then
@@ -16,8 +17,14 @@ if [ "$#" -eq 0 ]; then
     set -- serve "${APP_SERVICE}" --host 0.0.0.0
 fi
 
+if [ "$1" = "migrate" ] && [ "$#" -eq 1 ]; then
+    set -- migrate "${APP_SERVICE}"
+fi
+
 if [ "$1" = "migrate" ]; then
-    shopstream-provision
+    shift
+    shopstream-provision "$@"
+    set -- migrate "$@"
 fi
 
 exec shopstream "$@"

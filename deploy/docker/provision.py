@@ -1,14 +1,19 @@
 #!/opt/venv/bin/python
 """Create what schema migrations cannot create themselves, before ``shopstream migrate`` runs.
 
-- one PostgreSQL database per service (``product``, ``order``), created through the server's
-  ``postgres`` maintenance database with the services' own credentials;
+- per service (the arguments, default both): its PostgreSQL database, the owner role that owns it
+  and runs its migrations, and the service's own login role with the password the container was
+  given (``SHOPSTREAM_POSTGRES_USER``/``_PASSWORD``), so a rotated secret reaches the server on the
+  next ``migrate`` (``shopstream_tools/runtime/database_roles.py``, the same code the local
+  platform runs); all through the admin role (``SHOPSTREAM_POSTGRES_ADMIN_USER``/``_PASSWORD``:
+  the compose server's superuser, RDS's master user);
 - the Kafka topics with the configured partitions and replication (``kafka_broker.ensure_topics``,
   the same function the local platform uses).
 
-Both are idempotent. The image's entrypoint runs this before every ``migrate``; every setting comes
-from ``Settings`` (``SHOPSTREAM_*``), as everywhere else. Retries while PostgreSQL or Kafka are
-still starting, so a first start of a whole stack needs no ordering beyond "start them".
+Both are idempotent. The image's entrypoint runs this before every ``migrate``, for the image's own
+service; every setting comes from ``Settings`` (``SHOPSTREAM_*``), as everywhere else. Retries
+while PostgreSQL or Kafka are still starting, so a first start of a whole stack needs no ordering
+beyond "start them".
 """
 
 from __future__ import annotations
@@ -18,44 +23,35 @@ import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
-
-import asyncpg
+from urllib.parse import urlsplit
 
 from shopstream.config import SERVICES, Settings
+from shopstream_tools.runtime import database_roles
 from shopstream_tools.runtime.kafka_broker import TopicPartitionsMismatch, ensure_topics
 
 ATTEMPTS = 30
 PAUSE_SECONDS = 2.0
 T = TypeVar("T")
 
-
-def maintenance_url(database_url: str) -> str:
-    """The same server and credentials, database ``postgres``."""
-    parts = urlsplit(database_url)
-    return urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, parts.fragment))
+quote_ident = database_roles.quote_ident
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-async def ensure_databases(settings: Settings) -> list[str]:
+async def ensure_databases(settings: Settings, services: tuple[str, ...]) -> list[str]:
     created: list[str] = []
-    for service in SERVICES:
-        url = settings.database_url(service)
-        database = urlsplit(url).path.lstrip("/") or service
-        conn = await asyncpg.connect(maintenance_url(url))
-        try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
-            if not exists:
-                try:
-                    await conn.execute(f"CREATE DATABASE {quote_ident(database)}")
-                    created.append(database)
-                except asyncpg.DuplicateDatabaseError:
-                    pass  # another starter created it meanwhile
-        finally:
-            await conn.close()
+    for service in services:
+        role = settings.database_role(service)
+        password = settings.postgres_password_of(role)
+        if not password:
+            raise SystemExit(f"provision: no password for {role}: set SHOPSTREAM_POSTGRES_PASSWORD")
+        database = urlsplit(settings.database_url(service)).path.lstrip("/") or service
+        if await database_roles.provision(
+            settings.admin_database_url(service, "postgres"),
+            database,
+            settings.database_owner(service),
+            role,
+            password,
+        ):
+            created.append(database)
     return created
 
 
@@ -72,9 +68,19 @@ def retrying(what: str, action: Callable[[], T]) -> T:
     return action()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    created = retrying("postgresql", lambda: asyncio.run(ensure_databases(settings)))
+    services = tuple(argv if argv is not None else sys.argv[1:]) or SERVICES
+    unknown = set(services) - set(SERVICES)
+    if unknown:
+        print(f"provision: unknown services {sorted(unknown)}", file=sys.stderr)
+        return 2
+    if settings.postgres_user and len(services) > 1:
+        # one login role given: it must never be granted a second service's database
+        print("provision: SHOPSTREAM_POSTGRES_USER names one role: provision one service",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    created = retrying("postgresql", lambda: asyncio.run(ensure_databases(settings, services)))
     print(f"provision: databases ready ({', '.join(created) or 'none created'})")
     try:
         topics = retrying("kafka", lambda: ensure_topics(settings))

@@ -19,3 +19,6 @@ export SHOPSTREAM_GATEWAY_RATE_LIMIT=1000000 SHOPSTREAM_GATEWAY_RATE_BURST=10000
 export SHOPSTREAM_GATEWAY_ADDRESS_RATE_LIMIT=1000000
 export SHOPSTREAM_LOG_LEVEL=WARNING  # as the lab: an INFO line per request would be measured too
 export OSCAR_PORT=$((8180 + off)) MEDUSA_PORT=$((8190 + off))
+# The private cluster asks every login for a password: psql, Django (libpq) and Medusa (node-postgres)
+# read the admin's from the password file the first `up` generates (docs/security.md).
+export PGPASSFILE="$SHOPSTREAM_DATA_DIR/auth/postgres/pgpass"

@@ -16,7 +16,8 @@ async def prepare_catalog(settings: Settings) -> tuple[list[str], str]:
     from services.product.entrypoints.seed import seed_catalog
 
     await seed_catalog(settings, SEEDED_PRODUCTS)
-    conn = await asyncpg.connect(settings.database_url("product"))
+    # the admin: the services' own role may create nothing, the bench schema included
+    conn = await asyncpg.connect(settings.admin_database_url("product"))
     try:
         ids = [
             str(r["id"])
@@ -45,7 +46,7 @@ async def prepare_catalog(settings: Settings) -> tuple[list[str], str]:
 async def drop_bench_schema(settings: Settings) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url("product"))
+    conn = await asyncpg.connect(settings.admin_database_url("product"))
     try:
         await conn.execute(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE")
     finally:

@@ -62,7 +62,7 @@ def pgbench_argv(
         pgbench,
         "-h", s.postgres_host,
         "-p", str(s.postgres_port),
-        "-U", s.postgres_user,
+        "-U", s.postgres_admin_user,  # who made the bench schema; password: libpq_env
         "-n",
         "-M", "prepared",
         "-c", str(PGBENCH_CLIENTS),

@@ -69,6 +69,7 @@ from shopstream_tools.bench.run_info import (
 )
 from shopstream_tools.bench.summary import summarize
 from shopstream_tools.bench.targets import BY_ID, FIXED, PG_BY_ID, ROUND, SEARCH, round_order
+from shopstream_tools.runtime import database_roles
 
 WARMUP_SECONDS = 2
 PAUSE_SECONDS = 2.0
@@ -180,9 +181,7 @@ class Bench:
     def _run_sampled(self, argv: list[str], out: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         """(the platform's CPU, the load generator's record) of one run of the load generator."""
         sampler = CpuSampler(self.groups)
-        env = dict(os.environ)
-        if self.settings.postgres_password:
-            env["PGPASSWORD"] = self.settings.postgres_password
+        env = {**os.environ, **database_roles.libpq_env(self.settings)}
         sampler.start()
         generator = run_measured(argv, out, env)
         # let postgres reap pgbench's backends so their CPU lands in the postmaster's account

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from shopstream.config import Settings
+from shopstream.config import SERVICES, Settings
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -107,8 +107,28 @@ def cmd_reset(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.runtime import platform
 
-    for service, versions in platform.migrate_all(settings).items():
+    unknown = set(args.services) - set(SERVICES)
+    if unknown:
+        print(f"migrate: unknown services {sorted(unknown)} (known: {', '.join(SERVICES)})")
+        return 2
+    for service, versions in platform.migrate_all(settings, tuple(args.services)).items():
         print(f"{service}: {', '.join(versions) or 'up to date'}")
+    return 0
+
+
+def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import database_roles, exporters, supervision
+
+    try:
+        rotated = asyncio.run(database_roles.rotate_local_passwords(settings, tuple(args.roles)))
+    except ValueError as exc:
+        print(f"rotate-db-passwords: {exc}")
+        return 2
+    if settings.postgres_admin_user in rotated and supervision.supervised(
+        settings, exporters.POSTGRES_EXPORTER
+    ):  # it read the admin's password file when it started
+        supervision.restart(settings, exporters.POSTGRES_EXPORTER)
+    print(f"new passwords for {', '.join(rotated)} (in {settings.postgres_credentials_path})")
     return 0
 
 

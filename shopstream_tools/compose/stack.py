@@ -35,7 +35,7 @@ HOST_PORTS = {
     "KAFKA_UI_HOST_PORT": (8090, "Kafka UI"),
 }
 INFRASTRUCTURE = ("postgres", "kafka")
-ONE_OFF = ("migrate",)  # done is "exited 0" (wait_exited), not healthy
+ONE_OFF = ("migrate", "migrate-order")  # done is "exited 0" (wait_exited), not healthy
 
 
 @dataclass
@@ -71,8 +71,10 @@ class Stack:
             "SHOPSTREAM_GATEWAY_PORT": str(self.port("GATEWAY_HOST_PORT")),
             "SHOPSTREAM_POSTGRES_HOST": "127.0.0.1",
             "SHOPSTREAM_POSTGRES_PORT": str(self.port("POSTGRES_HOST_PORT")),
+            # an operator's tools read both databases: the admin, not a service's role
             "SHOPSTREAM_POSTGRES_USER": "shopstream",
             "SHOPSTREAM_POSTGRES_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
+            "SHOPSTREAM_POSTGRES_ADMIN_PASSWORD": os.environ.get("POSTGRES_PASSWORD", "shopstream-dev"),
             "SHOPSTREAM_KAFKA_BOOTSTRAP": f"localhost:{self.port('KAFKA_HOST_PORT')}",
         })  # fmt: skip
 
@@ -149,8 +151,9 @@ class Stack:
         # --no-recreate: podman-compose would otherwise replace what the earlier waves started.
         # --no-deps: the waves are the order; podman-compose's container dependencies
         # (--requires) trip podman 4.3 ("not found in input list") once a chain is two deep.
-        self.compose("up", "-d", "--no-recreate", "--no-deps", "migrate")
-        self.wait_exited("migrate", timeout)
+        for one_off in ONE_OFF:  # one service's database and roles after the other
+            self.compose("up", "-d", "--no-recreate", "--no-deps", one_off)
+            self.wait_exited(one_off, timeout)
         self.compose("up", "-d", "--no-recreate", "--no-deps")
         self.wait_healthy(None, timeout - (time.monotonic() - started))
         return time.monotonic() - started

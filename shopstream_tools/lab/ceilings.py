@@ -77,7 +77,8 @@ async def prepare_pgbench(settings: Settings) -> int:
     and scratch copies of the tables the order path writes. Returns the products mapped."""
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url("product"))
+    # the admin: the services' own role may create nothing (docs/security.md)
+    conn = await asyncpg.connect(settings.admin_database_url("product"))
     try:
         await conn.execute(
             f"CREATE SCHEMA IF NOT EXISTS {BENCH_SCHEMA};"
@@ -97,7 +98,7 @@ async def prepare_pgbench(settings: Settings) -> int:
 async def drop_pgbench(settings: Settings) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(settings.database_url("product"))
+    conn = await asyncpg.connect(settings.admin_database_url("product"))
     try:
         await conn.execute(
             f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE; DROP SCHEMA IF EXISTS {CEILING_SCHEMA} CASCADE"
@@ -203,12 +204,14 @@ def pgbench(
 ) -> dict[str, Any]:
     """pgbench with weighted scripts (the same mix as the HTTP load); protocol prepared, like
     asyncpg."""
-    from shopstream_tools.runtime import postgres
+    from shopstream_tools.runtime import database_roles, postgres
 
     binary = shutil.which("pgbench") or str(postgres.bin_dir() / "pgbench")
     argv = [
         binary,
-        "-h", settings.postgres_host, "-p", str(settings.postgres_port), "-U", settings.postgres_user,
+        # the admin, who made the scratch tables; its password from PGPASSFILE (libpq_env)
+        "-h", settings.postgres_host, "-p", str(settings.postgres_port),
+        "-U", settings.postgres_admin_user,
         "-n", "-M", "prepared",
         "-c", str(PGBENCH_CLIENTS), "-j", str(PGBENCH_THREADS),
         "-T", str(max(1, round(seconds))),
@@ -217,7 +220,7 @@ def pgbench(
     for path, weight in scripts:
         argv += ["-f", f"{path}@{weight}"]
     argv.append("product")
-    env = {"PGPASSWORD": settings.postgres_password} if settings.postgres_password else {}
+    env = database_roles.libpq_env(settings)
     child = Child(argv, workdir / f"ceiling-{name}.txt", env)
     done = child.run(stop, _noop)
     text = child.log.read_text(errors="replace")

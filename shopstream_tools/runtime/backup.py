@@ -133,7 +133,8 @@ def backup(
         for spec in topology.specs():
             target = folder / f"{spec.name}.dump"
             subprocess.run([_pg_tool("pg_dump"), "--format=custom", f"--file={target}",
-                            settings.database_url(spec.name)], check=True)  # fmt: skip
+                            *postgres.login_args(settings, spec.name)],
+                           check=True, env=postgres.libpq_env(settings))  # fmt: skip
             manifest["databases"].append(spec.name)
             log(f"database  {spec.name}: {target.stat().st_size / 1024:.0f} kB")
         metadata = _admin(settings).list_topics(timeout=10).topics
@@ -158,7 +159,7 @@ def backup(
 def _copy_auth(source: Path, target: Path) -> list[str]:
     if not source.is_dir():  # an outside issuer (OIDC): nothing of it lives in the data folder
         return []
-    target.mkdir(mode=0o700, parents=True)
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)  # restore: PostgreSQL's passwords are in it
     names = []
     for file in sorted(p for p in source.iterdir() if p.is_file() and p.suffix != ".tmp"):
         shutil.copy2(file, target / file.name)
@@ -220,9 +221,11 @@ def restore(settings: Settings, folder: Path, log: Callable[[str], object] = pri
     postgres.start(settings)
     kafka_broker.start(settings)
     for service in manifest["databases"]:
+        # as the owner role, like the migrations: it owns the tables, the service role uses them
         subprocess.run([_pg_tool("pg_restore"), "--no-owner", "--exit-on-error",
-                        f"--dbname={settings.database_url(service)}", str(folder / f"{service}.dump")],
-                       check=True)  # fmt: skip
+                        f"--role={settings.database_owner(service)}",
+                        *postgres.login_args(settings, service), str(folder / f"{service}.dump")],
+                       check=True, env=postgres.libpq_env(settings))  # fmt: skip
         log(f"database  {service} restored")
     kafka_broker.wait_ready(settings)
     count = _restore_topics(settings, folder, manifest)

@@ -75,8 +75,13 @@ def postgres_argv(settings: Settings) -> list[str]:
 
 
 def postgres_env(settings: Settings) -> dict[str, str]:
-    auth = settings.postgres_user
-    if settings.postgres_password:
-        auth += f":{settings.postgres_password}"
-    dsn = f"postgresql://{auth}@{settings.postgres_host}:{settings.postgres_port}/postgres"
-    return {"DATA_SOURCE_NAME": dsn + "?sslmode=disable"}
+    """The admin role, whose password the exporter reads from its file: no secret in the
+    supervisor's configuration or in the process's environment."""
+    return {
+        "DATA_SOURCE_URI": f"{settings.postgres_host}:{settings.postgres_port}/postgres"
+        "?sslmode=disable",
+        "DATA_SOURCE_USER": settings.postgres_admin_user,
+        "DATA_SOURCE_PASS_FILE": str(
+            settings.postgres_credentials_path / settings.postgres_admin_user
+        ),
+    }

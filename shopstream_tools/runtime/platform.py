@@ -71,11 +71,18 @@ def start_workers(settings: Settings, spec: topology.ServiceSpec) -> None:
         supervision.add(settings, worker.name, argv, env={"SHOPSTREAM_INSTANCE_ID": worker.name})
 
 
-def migrate_all(settings: Settings) -> dict[str, list[str]]:
+def migrate_all(settings: Settings, services: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Migrate ``services`` (default: all) through the admin role, as each database's owner."""
+
     async def run() -> dict[str, list[str]]:
         return {
-            s.name: await db.migrate(settings.database_url(s.name), s.name)
+            s.name: await db.migrate(
+                settings.admin_database_url(s.name),
+                s.name,
+                settings.database_owner(s.name),
+            )
             for s in topology.specs()
+            if not services or s.name in services
         }
 
     return asyncio.run(run())

@@ -2,10 +2,16 @@
 
 PostgreSQL refuses to run as root; when the platform runs as root (CI does), the server runs as the
 ``postgres`` account that Debian's package creates, and that account owns the cluster's folder.
+
+Every connection, the Unix socket and loopback included, logs in with a SCRAM-SHA-256 password:
+the first start generates one per role under ``<data>/auth/postgres`` (mode 0600) and the roles
+are those of ``database_roles`` (an admin, and per service an owner and a runtime role). A cluster
+made before (``trust``) is moved to passwords on its next start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
 import shutil
@@ -13,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import SERVICES, Settings
-from shopstream_tools.runtime import processes, supervision
+from shopstream_tools.runtime import database_roles, processes, supervision
 
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -24,7 +30,14 @@ SERVER_SETTINGS = {
     "checkpoint_timeout": "15min",
     "log_min_duration_statement": "1000",
     "log_line_prefix": "'%m [%p] %d '",
+    "password_encryption": "'scram-sha-256'",
 }
+# Passwords on every path in: no `trust`, no `peer`, loopback included (issue 12).
+HBA = """# shopstream private cluster: a SCRAM password on every connection (shopstream_tools/runtime/postgres.py)
+local   all all                scram-sha-256
+host    all all 127.0.0.1/32   scram-sha-256
+host    all all ::1/128        scram-sha-256
+"""
 
 
 NAME = "postgres"
@@ -65,35 +78,57 @@ def initialised(settings: Settings) -> bool:
 
 
 def init(settings: Settings) -> None:
+    database_roles.ensure_local_passwords(settings)
     data = cluster_dir(settings)
     if initialised(settings):
         return
     data.mkdir(parents=True, exist_ok=True)
     data.chmod(0o700)
     _give_to_server_user(data)
-    subprocess.run(
-        _as_server_user(
-            [
-                str(bin_dir() / "initdb"),
-                "-A",
-                "trust",
-                "-U",
-                settings.postgres_user,
-                "-E",
-                "UTF8",
-                "--locale=C.UTF-8",
-                "-D",
-                str(data),
-            ]
-        ),
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    # initdb reads the admin's password from a file the server account can read, gone right after
+    pwfile = data.parent / ".postgres-admin-password"
+    pwfile.write_text(settings.postgres_password_of(settings.postgres_admin_user) + "\n")
+    pwfile.chmod(0o600)
+    _give_to_server_user(pwfile)
+    try:
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(bin_dir() / "initdb"),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-U",
+                    settings.postgres_admin_user,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "-D",
+                    str(data),
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
     conf = data / "postgresql.conf"
     with conf.open("a") as fh:
         fh.write("\n# shopstream private cluster\n")
         for key, value in SERVER_SETTINGS.items():
             fh.write(f"{key} = {value}\n")
+    _write_hba(settings)
+
+
+def _write_hba(settings: Settings) -> None:
+    hba = cluster_dir(settings) / "pg_hba.conf"
+    hba.write_text(HBA)
+    _give_to_server_user(hba)
+
+
+def _trusting(settings: Settings) -> bool:
+    """A cluster initialised before passwords (``initdb -A trust``)."""
+    hba = cluster_dir(settings) / "pg_hba.conf"
+    return hba.exists() and hba.read_text() != HBA
 
 
 def pid(settings: Settings) -> int | None:
@@ -120,6 +155,12 @@ def start(settings: Settings) -> None:
     # SIGINT is PostgreSQL's fast shutdown: sessions are ended, the checkpoint written
     supervision.add(settings, NAME, argv, user=user, stop_signal="INT")
     processes.wait_until(lambda: running(settings) and _accepts(settings), 60, NAME)
+    if _trusting(settings):  # still open to anyone: give the admin its password, then close
+        password = settings.postgres_password_of(settings.postgres_admin_user)
+        psql(settings, f"ALTER ROLE {database_roles.quote_ident(settings.postgres_admin_user)}"
+                       f" PASSWORD {database_roles.quote_literal(password)}")  # fmt: skip
+        _write_hba(settings)
+        psql(settings, "SELECT pg_reload_conf()")
     ensure_databases(settings)
 
 
@@ -146,18 +187,22 @@ def stop(settings: Settings) -> None:
     )
 
 
+def login_args(settings: Settings, database: str, role: str = "") -> list[str]:
+    """Where a libpq tool (psql, pg_dump, pgbench) logs in: the admin unless ``role`` names
+    another; the password comes from ``libpq_env``, never from the command line."""
+    return ["-h", settings.postgres_host, "-p", str(settings.postgres_port),
+            "-U", role or settings.postgres_admin_user, "-d", database]  # fmt: skip
+
+
+def libpq_env(settings: Settings) -> dict[str, str]:
+    return {**os.environ, **database_roles.libpq_env(settings)}
+
+
 def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
     result = subprocess.run(
         [
             shutil.which("psql") or str(bin_dir() / "psql"),
-            "-h",
-            settings.postgres_host,
-            "-p",
-            str(settings.postgres_port),
-            "-U",
-            settings.postgres_user,
-            "-d",
-            database,
+            *login_args(settings, database),
             "-v",
             "ON_ERROR_STOP=1",
             "-Atqc",
@@ -166,15 +211,15 @@ def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
         check=True,
         capture_output=True,
         text=True,
+        env=libpq_env(settings),
     )
     return result.stdout
 
 
 def ensure_databases(settings: Settings) -> None:
-    existing = set(psql(settings, "SELECT datname FROM pg_database").split())
-    for service in SERVICES:
-        if service not in existing:
-            psql(settings, f'CREATE DATABASE "{service}"')
+    """Each service's database, owner role and runtime role (with its password from the
+    credentials folder, so a rotated one takes effect here)."""
+    asyncio.run(database_roles.provision_all(settings, SERVICES))
 
 
 def destroy(settings: Settings) -> None:

@@ -255,6 +255,13 @@ def stop(settings: Settings, name: str, remove: bool = False) -> None:
         (programs_dir(settings) / f"{name}.conf").unlink(missing_ok=True)
 
 
+def restart(settings: Settings, name: str) -> None:
+    """Stop a program and start it again, with the configuration it has."""
+    stop(settings, name)
+    with contextlib.suppress(xmlrpc.client.Fault):
+        rpc(settings).startProcess(name, True)
+
+
 def shutdown(settings: Settings) -> None:
     """Stop every program, then supervisord itself; forget the programs."""
     deadline = time.monotonic() + STOP_SECONDS + 10

@@ -183,7 +183,8 @@ def compose_workloads() -> list[Workload]:
         test = (svc.get("healthcheck") or {}).get("test") or []
         urls = [part for part in test if isinstance(part, str) and part.startswith("http://")]
         liveness = [_url_port_path(u) for u in urls]
-        found.append(Workload("compose", name, command, env, ports, liveness))
+        role = "migrate" if name.startswith("migrate") else name  # one per service
+        found.append(Workload("compose", role, command, env, ports, liveness))
     return found
 
 

@@ -156,9 +156,14 @@ def test_entrypoint_serves_the_image_service_by_default(entrypoint_env: dict[str
 
 def test_entrypoint_provisions_before_migrating(entrypoint_env: dict[str, str]) -> None:
     env = {**entrypoint_env, "SHOPSTREAM_INSTANCE_ID": "given"}
+    # the image's own service only: its database, its roles, its migrations
     assert _entrypoint(env, "migrate") == [
-        "shopstream-provision  id=given",
-        "shopstream migrate id=given",
+        "shopstream-provision order id=given",
+        "shopstream migrate order id=given",
+    ]
+    assert _entrypoint(env, "migrate", "product", "order")[-2:] == [
+        "shopstream-provision product order id=given",
+        "shopstream migrate product order id=given",
     ]
 
 
@@ -217,12 +222,12 @@ def test_healthcheck_default_url_reads_the_settings(monkeypatch: pytest.MonkeyPa
     assert check.default_url() == "http://127.0.0.1:18082/health/live"
 
 
-def test_provision_targets_the_maintenance_database() -> None:
+def test_provision_refuses_to_give_one_login_role_two_databases() -> None:
     provision = _load("provision.py")
-    url = "postgresql://shopstream:secret@db.example:5432/product?sslmode=require"
-    assert provision.maintenance_url(url) == (
-        "postgresql://shopstream:secret@db.example:5432/postgres?sslmode=require"
-    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHOPSTREAM_POSTGRES_USER", "product_service")
+        assert provision.main(["product", "order"]) == 2
+        assert provision.main(["inventory"]) == 2
     assert provision.quote_ident('or"der') == '"or""der"'
 
 
@@ -248,15 +253,18 @@ def test_provision_creates_databases_and_topics(platform: object) -> None:
     script = h.DOCKER / "provision.py"
     for _ in range(2):  # idempotent: the second run finds everything in place
         result = subprocess.run(
-            [sys.executable, str(script)], env=env, capture_output=True, text=True, check=False
+            [sys.executable, str(script), "product", "order"], env=env, capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stderr
 
     async def databases() -> set[str]:
-        conn = await asyncpg.connect(f"{base}/postgres")
+        conn = await asyncpg.connect(settings.admin_database_url())
         try:
-            rows = await conn.fetch("SELECT datname FROM pg_database")
+            rows = await conn.fetch("SELECT datname, pg_get_userbyid(datdba) AS owner FROM pg_database")
             names = {r["datname"] for r in rows}
+            owners = {r["datname"]: r["owner"] for r in rows}
+            assert owners[f"deploy_product_{suffix}"] == "product_owner"
+            assert owners[f"deploy_order_{suffix}"] == "order_owner"
             for name in (f"deploy_product_{suffix}", f"deploy_order_{suffix}"):
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             return names

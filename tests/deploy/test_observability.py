@@ -252,8 +252,10 @@ def test_compose_exporters_watch_what_the_local_ones_do() -> None:
     app_env = services["product"]["environment"]
     host_port = f"{app_env['SHOPSTREAM_POSTGRES_HOST']}:{app_env['SHOPSTREAM_POSTGRES_PORT']}"
     assert postgres["DATA_SOURCE_URI"].startswith(f"{host_port}/")
-    assert postgres["DATA_SOURCE_USER"] == app_env["SHOPSTREAM_POSTGRES_USER"]
-    assert postgres["DATA_SOURCE_PASS"] == app_env["SHOPSTREAM_POSTGRES_PASSWORD"]
+    # the admin, as the local exporter: the services' own roles see only their own database
+    migrate_env = services["migrate"]["environment"]
+    assert postgres["DATA_SOURCE_USER"] == app_env["SHOPSTREAM_POSTGRES_ADMIN_USER"]
+    assert postgres["DATA_SOURCE_PASS"] == migrate_env["SHOPSTREAM_POSTGRES_ADMIN_PASSWORD"]
     node = services["node-exporter"]["command"]
     collectors = {a.removeprefix("--collector.") for a in node if a.startswith("--collector.")}
     assert collectors - {"disable-defaults"} == set(exporters.NODE_COLLECTORS)
@@ -506,17 +508,13 @@ def test_kubernetes_exporters_watch_what_the_local_ones_do(overlay: str) -> None
     for name, key in (
         ("PG_HOST", "SHOPSTREAM_POSTGRES_HOST"),
         ("PG_PORT", "SHOPSTREAM_POSTGRES_PORT"),
-        ("DATA_SOURCE_USER", "SHOPSTREAM_POSTGRES_USER"),
+        ("DATA_SOURCE_USER", "SHOPSTREAM_POSTGRES_ADMIN_USER"),
     ):
         ref = env[name]["valueFrom"]["configMapKeyRef"]
         assert ref["name"].startswith("shopstream-config-") and ref["key"] == key
-    (product,) = [
-        c
-        for c in by_name["product"]["spec"]["template"]["spec"]["containers"]
-        if c["name"] == "product"
-    ]
-    (password,) = [e for e in product["env"] if e["name"] == "SHOPSTREAM_POSTGRES_PASSWORD"]
-    assert env["DATA_SOURCE_PASS"]["valueFrom"] == password["valueFrom"], "the services' secret"
+    (migrate,) = by_name["product"]["spec"]["template"]["spec"]["initContainers"]
+    (password,) = [e for e in migrate["env"] if e["name"] == "SHOPSTREAM_POSTGRES_ADMIN_PASSWORD"]
+    assert env["DATA_SOURCE_PASS"]["valueFrom"] == password["valueFrom"], "the admin's secret"
     assert env["DATA_SOURCE_URI"]["value"].startswith("$(PG_HOST):$(PG_PORT)/")
     # The in-cluster server has no TLS; RDS gets it, verified (tests/deploy/test_database_tls.py).
     assert env["PG_SSLMODE"]["value"] == ("disable" if overlay == "dev" else "verify-full")

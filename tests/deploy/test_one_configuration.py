@@ -152,6 +152,8 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_POSTGRES_PORT",
     "SHOPSTREAM_POSTGRES_USER",
     "SHOPSTREAM_POSTGRES_PASSWORD",
+    "SHOPSTREAM_POSTGRES_ADMIN_USER",
+    "SHOPSTREAM_POSTGRES_ADMIN_PASSWORD",
     "SHOPSTREAM_POSTGRES_SSLMODE",
     "SHOPSTREAM_POSTGRES_SSLROOTCERT",
     "SHOPSTREAM_KAFKA_BOOTSTRAP",
@@ -205,24 +207,55 @@ def test_the_allow_list_is_honest(deployment: str) -> None:
     assert not contradicted, f"{deployment} sets {sorted(contradicted)} yet allow-lists them"
 
 
+# Only the migrate containers log in as the admin (they create the roles and databases and run the
+# migrations as the owner roles); a service process never sees its password.
+MIGRATE_ONLY = {"SHOPSTREAM_POSTGRES_ADMIN_PASSWORD"}
+
+
 @pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
 def test_every_python_container_gets_the_same_settings(deployment: str) -> None:
     apps = [w for w in h.workloads(deployment) if w.is_app]
     roles = {w.name for w in apps}
     assert set(h.APP_ROLES) <= roles, f"{deployment} lacks {sorted(set(h.APP_ROLES) - roles)}"
-    reference = set(apps[0].env)
+    reference = set(apps[0].env) - MIGRATE_ONLY
     for w in apps:
-        assert set(w.env) == reference, (
-            f"{deployment}: {w.name} sets {sorted(set(w.env) ^ reference)} differently from "
+        expected = reference | MIGRATE_ONLY if w.name == "migrate" else reference
+        assert set(w.env) == expected, (
+            f"{deployment}: {w.name} sets {sorted(set(w.env) ^ expected)} differently from "
             f"{apps[0].name}"
         )
         if deployment != "compose":
-            assert w.env.get("SHOPSTREAM_POSTGRES_PASSWORD") == "<secret>", (
-                f"{deployment}: {w.name} must take the database password from a secret"
-            )
-    if deployment == "compose":  # no secret store: the password comes from the shell or .env
+            for name in {"SHOPSTREAM_POSTGRES_PASSWORD"} | (set(w.env) & MIGRATE_ONLY):
+                assert w.env[name] == "<secret>", f"{deployment}: {w.name}: {name} from a secret"
+    if deployment == "compose":  # no secret store: the passwords come from the shell or .env
         raw = h.COMPOSE_FILE.read_text()
-        assert "SHOPSTREAM_POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-" in raw
+        for variable in ("PRODUCT_DB_PASSWORD", "ORDER_DB_PASSWORD"):
+            assert f"SHOPSTREAM_POSTGRES_PASSWORD: ${{{variable}:-" in raw
+        assert "SHOPSTREAM_POSTGRES_ADMIN_PASSWORD: ${POSTGRES_PASSWORD:-" in raw
+
+
+@pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)
+def test_each_service_logs_in_as_its_own_database_role(deployment: str) -> None:
+    """product's processes as product_service, order's as order_service, each with its own
+    secret; never the admin, whose password only the migrate containers get."""
+    apps = [w for w in h.workloads(deployment) if w.is_app]
+    for w in apps:
+        user = w.env["SHOPSTREAM_POSTGRES_USER"]
+        if w.name != "migrate":
+            assert user == f"{w.name.split('-')[0]}_service", f"{deployment}: {w.name} as {user}"
+    migrating = {w.env["SHOPSTREAM_POSTGRES_USER"] for w in apps if w.name == "migrate"}
+    assert migrating == {"product_service", "order_service"}, f"{deployment}: {migrating}"
+    assert all(w.env.get("SHOPSTREAM_POSTGRES_ADMIN_USER") for w in apps)
+    if deployment == "ecs":  # a secret per service role, and the master's for migrate only
+        resources = h.cfn("ecs.yaml")["Resources"]
+        tasks = [r for r in resources.values() if r["Type"] == "AWS::ECS::TaskDefinition"]
+        for task in tasks:
+            service = "Product" if "product" in str(task["Properties"]["Family"]) else "Order"
+            for container in task["Properties"]["ContainerDefinitions"]:
+                secrets = {s["Name"]: str(s["ValueFrom"]) for s in container.get("Secrets") or []}
+                assert f"{service}DbSecretArn" in secrets["SHOPSTREAM_POSTGRES_PASSWORD"]
+                if container["Name"] == "migrate":
+                    assert "-DbSecretArn" in secrets["SHOPSTREAM_POSTGRES_ADMIN_PASSWORD"]
 
 
 @pytest.mark.parametrize("deployment", h.DEPLOYMENT_NAMES)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# First start: initdb with POSTGRES_USER / POSTGRES_PASSWORD (scram for network clients), then one
+# First start: initdb with POSTGRES_USER / POSTGRES_PASSWORD (a SCRAM password on every connection,
+# the container's own socket included), then one
 # database per name in POSTGRES_DATABASES, created in single-user mode (no server is listening
 # yet, so nothing can connect to a half-made cluster). Then runs the command (`postgres -c ...`).
 set -eu
@@ -8,7 +9,7 @@ set -eu
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
     pwfile=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
-    initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 \
+    initdb --username="$POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
         --encoding=UTF8 --locale=C.UTF-8 -D "$PGDATA" > /dev/null
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"

@@ -189,7 +189,12 @@ async def seed_catalog(settings: Settings, count: int, force: bool = False) -> i
                 columns=["event_id", "topic", "message_key", "event_type", "payload", "headers"],
             )
             await conn.execute("SELECT pg_notify('outbox', '')")
-        await conn.execute("ANALYZE products")
-        return count
     finally:
         await conn.close()
+    # only the tables' owner may ANALYZE them, not the service's role: the admin does
+    admin = await asyncpg.connect(settings.admin_database_url("product"))
+    try:
+        await admin.execute("ANALYZE products")
+    finally:
+        await admin.close()
+    return count
