@@ -1,4 +1,4 @@
-"""Who is calling: bearer tokens (ES256 JWTs) checked against the issuer's JWKS.
+"""Who is calling: bearer tokens (ES256 or RS256 JWTs) checked against the issuer's JWKS.
 
 The issuer is configuration: locally the platform's own key (``up`` makes it under
 ``<data>/auth/``, ``shopstream token`` mints with it), in ECS/EKS any OIDC provider whose
@@ -29,7 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from shopstream.config import Settings
 
-ALGORITHMS = ["ES256"]
+ALGORITHMS = ["ES256", "RS256"]
+"""Asymmetric only (the local issuer signs ES256; Cognito and most OIDC providers RS256): a
+symmetric HS256 token, signed with a public key as its secret, is refused."""
 ADMIN = "admin"
 CUSTOMER = "customer"
 SERVICE_HEADER = "X-Service-Credential"
@@ -204,6 +206,10 @@ def admin_token(settings: Settings, ttl_seconds: int = 3600) -> str:
 
 
 def service_credential(settings: Settings) -> str:
+    """The credential order-service presents and product-service expects on the internal API:
+    the setting when a secret store gave it, else the file (the local issuer makes one)."""
+    if settings.service_token:
+        return settings.service_token.strip()
     path = settings.service_token_path
     return path.read_text().strip() if path.exists() else ""
 

@@ -83,6 +83,11 @@ class Settings:
         " /reservations API (derived when empty: service-token in the data folder)",
         "",
     )
+    service_token: str = _doc(
+        "the credential itself, when a secret store hands it over as a variable (Kubernetes"
+        " Secrets, ECS from Secrets Manager); when empty it is read from service_token_file",
+        "",
+    )
 
     postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
     postgres_port: int = _doc("PostgreSQL port of the private cluster", 15432)

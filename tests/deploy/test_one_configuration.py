@@ -99,20 +99,12 @@ LOCAL_ISSUER = {
     f"SHOPSTREAM_{name}": "the local issuer's default, which the compose stack runs"
     for name in ("AUTH_AUDIENCE", "AUTH_LEEWAY_SECONDS", "AUTH_CACHE_ENTRIES", "AUTH_ADMIN_CLAIM")
 }
-# Not wired into Kubernetes and ECS yet (issue 12): there the services accept no token but
-# anonymous product reads until each sets its OIDC issuer, audience and JWKS URL, and the
-# service credential from its secret store.
-IDENTITY_NOT_WIRED = {
-    f"SHOPSTREAM_{name}": "identity settings not wired into this deployment yet (issue 12)"
-    for name in (
-        "AUTH_ISSUER",
-        "AUTH_AUDIENCE",
-        "AUTH_JWKS_URL",
-        "AUTH_LEEWAY_SECONDS",
-        "AUTH_CACHE_ENTRIES",
-        "AUTH_ADMIN_CLAIM",
-        "SERVICE_TOKEN_FILE",
-    )
+LOCAL_ISSUER["SHOPSTREAM_SERVICE_TOKEN"] = (
+    "compose mounts the credential as a file (SHOPSTREAM_SERVICE_TOKEN_FILE), which compose up makes"
+)
+# Kubernetes and ECS hand the service credential over as a variable from their secret store.
+CREDENTIAL_FROM_SECRET = {
+    "SHOPSTREAM_SERVICE_TOKEN_FILE": "the credential comes from a secret as SHOPSTREAM_SERVICE_TOKEN"
 }
 PLAINTEXT_DATABASE = {
     f"SHOPSTREAM_POSTGRES_{name}": "the stack's own PostgreSQL serves no TLS on its private network"
@@ -137,10 +129,10 @@ KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
         **NO_CLOUDWATCH,
         **PLAINTEXT_BROKER,
         **PLAINTEXT_DATABASE,
-        **IDENTITY_NOT_WIRED,
+        **CREDENTIAL_FROM_SECRET,
     },
-    "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
-    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS, **IDENTITY_NOT_WIRED},
+    "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **CREDENTIAL_FROM_SECRET},
+    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS, **CREDENTIAL_FROM_SECRET},
 }
 
 
@@ -172,6 +164,11 @@ PER_ENVIRONMENT = {
     "SHOPSTREAM_AUTH_ISSUER",
     "SHOPSTREAM_AUTH_JWKS_URL",
     "SHOPSTREAM_SERVICE_TOKEN_FILE",
+    "SHOPSTREAM_SERVICE_TOKEN",
+    # what the provider puts in its tokens: the audience (Cognito: the app client id of its ID
+    # tokens) and the claim that lists the caller's groups
+    "SHOPSTREAM_AUTH_AUDIENCE",
+    "SHOPSTREAM_AUTH_ADMIN_CLAIM",
 }
 # A tuning setting a deployment sets to something other than the code's default: (deployment,
 # name) -> why. Empty: every deployment runs the measured defaults, spelled out.
@@ -225,7 +222,8 @@ def test_every_python_container_gets_the_same_settings(deployment: str) -> None:
             f"{apps[0].name}"
         )
         if deployment != "compose":
-            for name in {"SHOPSTREAM_POSTGRES_PASSWORD"} | (set(w.env) & MIGRATE_ONLY):
+            secret = {"SHOPSTREAM_POSTGRES_PASSWORD", "SHOPSTREAM_SERVICE_TOKEN"}
+            for name in secret | (set(w.env) & MIGRATE_ONLY):
                 assert w.env[name] == "<secret>", f"{deployment}: {w.name}: {name} from a secret"
     if deployment == "compose":  # no secret store: the passwords come from the shell or .env
         raw = h.COMPOSE_FILE.read_text()

@@ -24,6 +24,8 @@ from tests.deploy.helpers import GATEWAY_TEMPLATE, OVERLAYS, ROOT, rendered
 
 Doc = dict[str, Any]
 URL_SETTINGS = [f.name for f in fields(Settings) if f.name.endswith("_url")]
+# properties a URL setting is read through under another name
+DERIVED = {"auth_jwks_url": ("jwks_location",)}
 
 
 def module_file(module: str) -> Path | None:
@@ -75,7 +77,10 @@ def urls_read(roots: list[str]) -> set[str]:
         assert path is not None
         tree = ast.parse(path.read_text())
         attributes |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
-    return {name for name in URL_SETTINGS if {name, name.removesuffix("_url")} & attributes}
+    return {
+        name for name in URL_SETTINGS
+        if {name, name.removesuffix("_url"), *DERIVED.get(name, ())} & attributes
+    }  # fmt: skip
 
 
 def entry_modules(args: list[str]) -> list[str]:
@@ -193,9 +198,12 @@ def calls(overlay: str) -> list[tuple[Doc, str, str, int]]:
         env = config_of(docs, pod)
         for setting in sorted(urls_read(entry_modules(args))):
             url = env.get(ENV_PREFIX + setting.upper())
-            if url and (setting != "zipkin_url" or env.get("SHOPSTREAM_ZIPKIN_PORT") != "0"):
+            if "://" not in (url or ""):
+                continue  # unset, or a file (the local issuer's JWKS mounted in the pod)
+            if setting != "zipkin_url" or env.get("SHOPSTREAM_ZIPKIN_PORT") != "0":
                 parts = urlsplit(url)
-                found.append((pod, setting, parts.hostname or "", parts.port or 80))
+                default = 443 if parts.scheme == "https" else 80
+                found.append((pod, setting, parts.hostname or "", parts.port or default))
         # Every process (and its migrate init container) uses its database and Kafka.
         settings = Settings.from_env(env)
         found.append((pod, "postgres", settings.postgres_host, settings.postgres_port))
@@ -421,7 +429,8 @@ def test_the_egress_check_notices_a_rule_no_call_needs() -> None:
     assert any(port == 9092 for _ns, _labels, port in wanted)
     # on EKS the data tier is outside: only the private subnets' ipBlocks on 5432 and 9096 serve it
     eks = rendered("eks")
-    consumer = next(p for p in pods(eks) if p["metadata"]["name"] == "order-consumer")
+    # (product's consumer: order's loads the token checks, whose JWKS is on the internet)
+    consumer = next(p for p in pods(eks) if p["metadata"]["name"] == "product-consumer")
     assert {port for ns, _l, port in destinations("eks", consumer) if ns == EXTERNAL} == {
         5432,
         9096,
@@ -430,3 +439,5 @@ def test_the_egress_check_notices_a_rule_no_call_needs() -> None:
         verdict("eks", consumer, "shopstream-db.example.eu-west-1.rds.amazonaws.com", 5432) is None
     )
     assert verdict("eks", consumer, "example.com", 443), "the internet is refused"
+    order = next(p for p in pods(eks) if p["metadata"]["name"] == "order")
+    assert verdict("eks", order, "cognito-idp.eu-west-1.amazonaws.com", 443) is None

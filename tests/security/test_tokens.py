@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -129,3 +130,36 @@ def test_service_credential_comparison(settings: Settings) -> None:
     assert not auth.valid_service_credential(secret, secret[:-1] + "x")
     assert not auth.valid_service_credential(secret, None)
     assert not auth.valid_service_credential("", "")
+
+
+def test_a_service_credential_from_a_secret_store_wins_over_the_file(settings: Settings) -> None:
+    """Kubernetes and ECS hand the credential over as SHOPSTREAM_SERVICE_TOKEN (from a Secret, or
+    Secrets Manager); locally it is the file the issuer made."""
+    from_file = auth.service_credential(settings)
+    given = dataclasses.replace(settings, service_token="from-the-secret-store\n")
+    assert auth.service_credential(given) == "from-the-secret-store" != from_file
+    assert Settings.from_env({"SHOPSTREAM_SERVICE_TOKEN": "s3cret"}).service_token == "s3cret"
+
+
+def test_an_oidc_providers_rs256_token_verifies_and_names_its_groups(tmp_path: Path) -> None:
+    """An external issuer as Cognito signs: RS256, its groups in cognito:groups."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    jwk.update({"kid": "pool-key-1", "use": "sig", "alg": "RS256"})
+    (tmp_path / "jwks.json").write_text(json.dumps({"keys": [jwk]}))
+    settings = Settings(data_dir=str(tmp_path), auth_issuer="https://idp.example/pool",
+                        auth_audience="app-client", auth_jwks_url=str(tmp_path / "jwks.json"),
+                        auth_admin_claim="cognito:groups")  # fmt: skip
+    now = int(time.time())
+    claims = {"iss": "https://idp.example/pool", "aud": "app-client", "sub": "u-1", "iat": now,
+              "exp": now + 60, "cognito:groups": ["admin"]}  # fmt: skip
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "pool-key-1"})
+    who = auth.Verifier(settings).verify(token)
+    assert who.subject == "u-1" and who.is_admin
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()).encode()
+    confused = jwt.encode(claims, hmac.new(b"x", b"", hashlib.sha256).digest() + public,
+                          algorithm="HS256", headers={"kid": "pool-key-1"})  # fmt: skip
+    with pytest.raises(auth.Unauthenticated):
+        auth.Verifier(settings).verify(confused)
