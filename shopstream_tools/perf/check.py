@@ -207,8 +207,8 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
         work = workload.prepare(settings, folder, CATALOG)
         gateway = f"http://127.0.0.1:{settings.gateway_port}"
         windows = json.loads(work.path.read_text())["windows"]
-        warm = int(plan.warmup_rate * plan.warmup_seconds) + 10
         if plan.warmup_seconds > 0:
+            warm = int(plan.warmup_rate * plan.warmup_seconds) + 10
             _vegeta(folder, "warmup", order_targets(gateway, work.order_products, work.customers,
                                                     warm, work.tokens),
                     plan.warmup_rate, plan.warmup_seconds)  # fmt: skip

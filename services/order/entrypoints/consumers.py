@@ -45,7 +45,8 @@ CATALOG_GROUP = "order-catalog"
 GAUGE_SECONDS = 15.0
 SYNC_STALE_SECONDS = 60.0
 """A sync request's retries end well within this; an order quiet for longer lost its request."""
-SYNC_SWEEP_SECONDS = 15.0
+SWEEP_SECONDS = 15.0
+"""How often the sweep resumes stale sync orders and follows up quiet async ones."""
 FOLLOW_UPS_PER_SWEEP = 200
 """Bounds the extra work when a backlog, not a loss, keeps many orders waiting."""
 SAGA_BATCH = 500
@@ -154,10 +155,10 @@ async def follow_up_async_orders(service: OrderService, older_than: float) -> in
 async def sweep(
     service: OrderService, stopping: asyncio.Event, follow_up_seconds: float
 ) -> None:
-    """Every SYNC_SWEEP_SECONDS: resume stale sync orders, follow up quiet async ones."""
+    """Every SWEEP_SECONDS until ``stopping``: the stale sync orders, then the quiet async ones."""
     while not stopping.is_set():
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), SYNC_SWEEP_SECONDS)
+            await asyncio.wait_for(stopping.wait(), SWEEP_SECONDS)
         if stopping.is_set():
             return
         try:

@@ -24,8 +24,8 @@ from services.order.entrypoints.schemas import (
 
 STAGES = (
     "accepted", "published", "stock_requested_again", "stock_reserved", "stock_rejected",
-    "payment_authorized",
-    "payment_declined", "payment_voided", "stock_released", "confirmed", "cancelled", "rejected",
+    "payment_authorized", "payment_declined", "payment_voided", "stock_released", "confirmed",
+    "cancelled", "rejected",
 )
 _encoder = msgspec.json.Encoder()
 
