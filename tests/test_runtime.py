@@ -61,9 +61,10 @@ def test_scale_up_and_down_without_dropping_requests(platform) -> None:
                             failures.append(f"{r.status_code} {r.text[:100]}")
                         answered += 1
                         break
-                    except httpx.RemoteProtocolError as exc:
+                    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                         # An old nginx worker closing an idle keep-alive connection as a request
-                        # goes out on it: HTTP/1.1 clients retry idempotent requests once.
+                        # goes out on it (seen as a close or as a reset, by timing): HTTP/1.1
+                        # clients retry idempotent requests once (RFC 9112, 9.3.1).
                         if attempt == 2:
                             failures.append(repr(exc))
                     except httpx.HTTPError as exc:
