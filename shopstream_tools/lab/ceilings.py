@@ -173,7 +173,7 @@ BEGIN;
 UPDATE {s}.reservations SET status = 'committed', updated_at = clock_timestamp() WHERE order_id = :oid AND status = 'held';
 INSERT INTO {s}.processed_events (consumer_group, event_id) VALUES ('product', gen_random_uuid());
 COMMIT;
-UPDATE {s}.outbox SET published_at = now() WHERE message_key IN (:oid, :pid) AND published_at IS NULL;
+DELETE FROM {s}.outbox WHERE message_key IN (:oid, :pid);
 """
 
 
