@@ -7,8 +7,8 @@ recorder's ``envelope``: what is loaded decodes, folds and reads back exactly as
 
 What a real run leaves besides is generated too, within the windows the platform keeps it:
 the product service's reservations (committed for a confirmed order, released for a cancelled one)
-and refusals (kept for good); processed-event records of the product saga only inside
-``processed_events_retention_hours``. No outbox rows: a published event leaves the outbox. The same count, catalog and end time give the same rows.
+and refusals (kept for good). No outbox rows (a published event leaves the outbox) and no
+processed-event records (the product saga is idempotent by its reservations). The same count, catalog and end time give the same rows.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid5
 
 from services.order.adapters import event_store, projection
-from services.order.domain import events as ev
 from services.order.domain.order import Order
 from services.order.domain.placement import PlaceOrder
 from services.order.domain.values import CancelledBy, LineItem, ProcessingMode, ShippingAddress
@@ -37,9 +36,6 @@ _CITIES = [
     ("Turin", "IT", "10121"),
 ]
 _STREETS = ["Linden Street", "Harbour Road", "Mill Lane", "Station Square", "Park Avenue"]
-# Who reads the order events on the product side, and which of them (``consumers.wanted``)
-PRODUCT_GROUP = "product-saga"
-_PRODUCT_WANTS = ("OrderConfirmed", "StockReleased", "OrderCancelled", "OrderRejected")
 
 
 @dataclass
@@ -51,7 +47,6 @@ class Batch:
     order_publications: list[tuple[object, ...]] = field(default_factory=list)
     reservations: list[tuple[object, ...]] = field(default_factory=list)
     reservation_refusals: list[tuple[object, ...]] = field(default_factory=list)
-    product_processed: list[tuple[object, ...]] = field(default_factory=list)
 
 
 COLUMNS = {
@@ -62,16 +57,14 @@ COLUMNS = {
     "reservations": ("order_id", "product_id", "quantity", "unit_price_cents", "status",
                      "created_at", "updated_at"),
     "reservation_refusals": ("order_id", "product_id", "reason", "created_at"),
-    "product_processed": ("consumer_group", "event_id", "processed_at"),
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Windows:
-    """The end of the history and how far back the platform keeps consumer rows."""
+    """The end of the history."""
 
     until: datetime
-    processed: timedelta = timedelta(hours=96)
 
 
 def _ms(n: float) -> timedelta:
@@ -133,11 +126,6 @@ def _add(batch: Batch, order: Order, windows: Windows) -> None:
         at = item.event.occurred_at
         batch.order_events.append((order.id, item.version, item.event_id, item.type,
                                    event_store.encode(item.event), at, at))  # fmt: skip
-        wanted = item.type in _PRODUCT_WANTS or (
-            isinstance(item.event, ev.OrderPlaced) and state.mode is ProcessingMode.ASYNC
-        )
-        if wanted and windows.until - at <= windows.processed:
-            batch.product_processed.append((PRODUCT_GROUP, item.event_id, at + _ms(8)))
     batch.orders.append(projection.row_of(state))
     batch.order_publications.append((order.id, placed_at + _ms(3)))
     stamps = state.timestamps
