@@ -88,7 +88,7 @@ def console_routes(platform, order: str) -> list[tuple[str, str, bool, dict[str,
 
 def test_every_console_route_is_for_operators_only(platform, order_id) -> None:
     routes = console_routes(platform, order_id)
-    assert len(routes) >= 25, routes  # every view, its API, the webhook and the replays
+    assert len(routes) >= 23, routes  # every view, its API, the webhook and the replays
     customer = platform.customer_token(str(uuid.uuid4()))
     with client(platform) as anonymous, client(platform, customer) as shopper, \
             client(platform, platform.admin_token()) as operator:  # fmt: skip
@@ -156,7 +156,7 @@ def test_a_browser_signs_in_with_an_operators_token_and_out_again(platform) -> N
         assert signed.status_code == 303 and signed.headers["location"] == "/"  # never off-site
         cookie = signed.headers["set-cookie"]
         assert cookie.startswith(f"{access.COOKIE}=") and "HttpOnly" in cookie
-        assert "SameSite=Strict" in cookie and "Path=/" in cookie
+        assert "samesite=strict" in cookie.lower() and "Path=/" in cookie
         assert "Secure" not in cookie  # plain HTTP on loopback; set over HTTPS (X-Forwarded-Proto)
         max_age = int(re.search(r"Max-Age=(\d+)", cookie).group(1))  # type: ignore[union-attr]
         assert ttl - 60 <= max_age <= ttl  # the session ends with the token
