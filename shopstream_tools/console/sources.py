@@ -21,6 +21,7 @@ from shopstream_tools.console.kafka_view import (
     UnknownPartition,
     UnknownTopic,
 )
+from shopstream_tools.runtime import gateway_tls
 
 
 class Console:
@@ -64,12 +65,13 @@ class Console:
 
     async def order(self, order_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str]:
         """The order and its event stream (the event store), from the order service's API."""
-        base = f"http://127.0.0.1:{self.settings.gateway_port}/orders/{order_id}"
+        gateway, verify = gateway_tls.client_endpoint(self.settings)
+        base = f"{gateway}/orders/{order_id}"
         # the console reads any customer's order: it is an operator (docs/security.md)
         token = auth.admin_token(self.settings, 300)
         headers = {"X-Client-Id": "shopstream-console", "Authorization": f"Bearer {token}"}
         try:
-            async with httpx.AsyncClient(timeout=5, headers=headers) as client:
+            async with httpx.AsyncClient(timeout=5, headers=headers, verify=verify) as client:
                 order, stream = await asyncio.gather(client.get(base), client.get(f"{base}/events"))
         except httpx.HTTPError as exc:
             raise Problem(503, "Order service unreachable", str(exc)) from None
