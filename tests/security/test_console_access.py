@@ -128,6 +128,18 @@ def test_a_token_that_does_not_verify_is_401_and_a_forged_admin_role_too(platfor
             assert_problem(caller.post("/api/kafka/dead-letter/replay", json={}), 401, "Authorization")
 
 
+def test_the_alertmanager_credential_opens_the_webhook_only(platform) -> None:
+    credential = alertmanager.credential_path(platform.settings).read_text().strip()
+    with client(platform, credential) as am:
+        posted = am.post("/api/alerts/notifications", json={"status": "resolved", "alerts": []})
+        assert posted.status_code == 200, posted.text
+        assert_problem(am.get("/api/alerts"), 401, "Authorization")
+        assert_problem(am.post("/api/kafka/dead-letter/replay", json={"dry_run": True}), 401, "Authorization")
+    with client(platform, credential[:-2] + "xx") as wrong:
+        assert_problem(wrong.post("/api/alerts/notifications", json={"status": "resolved", "alerts": []}),
+                       401, "Authorization")  # fmt: skip
+
+
 def _sign_in(browser: httpx.Client, token: str, target: str = "/kafka/groups") -> httpx.Response:
     return browser.post("/sign-in", data={"token": token, "next": target},
                         headers={"Origin": browser.base_url.scheme + "://" + browser.base_url.netloc.decode()},
