@@ -144,14 +144,15 @@ def test_rate_limit_body_limit_and_request_id_rules_are_present() -> None:
     assert "return 415;" in text
 
 
-# TLS in the container gateway: deploy/docker/gateway/tls.sh, as the image's entrypoint runs it,
+# TLS in the container gateway: deploy/docker/gateway/tls.sh, the image's entrypoint,
 # then the rendered template served by this machine's real nginx in front of echo servers.
 TLS_SCRIPT = h.DOCKER / "gateway" / "tls.sh"
 PLAIN, STATUS, HTTPS, PRODUCT, ORDER = 32080, 32079, 32443, 32181, 32182
 
 
-def tls_script(conf_d: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["sh", str(TLS_SCRIPT), str(conf_d)], env={"PATH": "/usr/bin:/bin", **env},
+def tls_script(conf_d: Path, env: dict[str, str], *then: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["sh", str(TLS_SCRIPT), *then],
+                          env={"PATH": "/usr/bin:/bin", "GATEWAY_CONF_DIR": str(conf_d), **env},
                           capture_output=True, text=True, timeout=30)  # fmt: skip
 
 
@@ -243,8 +244,11 @@ def test_the_tls_script_refuses_a_missing_certificate_and_writes_nothing_when_of
     off = tls_script(tmp_path, {"SHOPSTREAM_GATEWAY_TLS_PORT": "0"})
     assert off.returncode == 0 and not (tmp_path / "tls.server").exists()
     for bad in ({"SHOPSTREAM_GATEWAY_TLS_PORT": "84a3"}, {"SHOPSTREAM_GATEWAY_HTTPS_REDIRECT_PORT": "443"}):
-        refused = tls_script(tmp_path, bad)
-        assert refused.returncode == 1, bad
+        refused = tls_script(tmp_path, bad, "echo", "nginx started")
+        assert refused.returncode == 1 and "nginx started" not in refused.stdout, bad
+    # as the image's entrypoint: then the nginx image's own, with the command
+    handed = tls_script(tmp_path, {"SHOPSTREAM_GATEWAY_TLS_PORT": "0"}, "echo", "nginx started")
+    assert handed.returncode == 0 and handed.stdout.strip() == "nginx started"
 
 
 def test_the_container_tls_lines_are_the_local_gateways(tmp_path: Path) -> None:

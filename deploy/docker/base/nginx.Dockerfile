@@ -8,7 +8,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /usr/share/doc/* /usr/share/man/* /etc/nginx/sites-enabled/* \
     && groupadd --system --gid 101 nginx \
     && useradd --system --uid 101 --gid nginx --no-create-home --shell /usr/sbin/nologin nginx \
-    && mkdir -p /etc/nginx/templates /docker-entrypoint.d \
+    && mkdir -p /etc/nginx/templates \
     && chown -R 101:101 /etc/nginx/conf.d /var/lib/nginx /var/log/nginx
 COPY nginx.conf /etc/nginx/nginx.conf
 COPY nginx-entrypoint.sh /docker-entrypoint.sh

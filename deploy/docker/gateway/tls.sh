@@ -1,14 +1,15 @@
 #!/bin/sh
-# TLS for the gateway container, run by the nginx image's entrypoint before nginx starts
-# (/docker-entrypoint.d/40-shopstream-tls.sh). With SHOPSTREAM_GATEWAY_TLS_PORT set (not 0) it
-# writes the server block's TLS lines to <conf.d>/tls.server, which default.conf includes: a TLS
+# TLS for the gateway container: the image's entrypoint (`shopstream-gateway-tls
+# /docker-entrypoint.sh nginx ...`), then the nginx image's own entrypoint. With
+# SHOPSTREAM_GATEWAY_TLS_PORT set (not 0) it writes the server block's TLS lines to
+# ${GATEWAY_CONF_DIR:-/etc/nginx/conf.d}/tls.server, which default.conf includes: a TLS
 # 1.2/1.3 listener on the certificate SHOPSTREAM_GATEWAY_TLS_CERT/_KEY name (a mounted file: the
 # compose stack's from the local CA, a Kubernetes TLS Secret), and with
 # SHOPSTREAM_GATEWAY_HTTPS_REDIRECT_PORT set, plain HTTP answered 308 to HTTPS on that port. The
 # same lines as the local gateway's (shopstream_tools/runtime/gateway_tls.py). A missing or
 # unreadable certificate stops the container: it never falls back to plain HTTP on its own.
 set -eu
-out="${1:-/etc/nginx/conf.d}/tls.server"
+out="${GATEWAY_CONF_DIR:-/etc/nginx/conf.d}/tls.server"
 port="${SHOPSTREAM_GATEWAY_TLS_PORT:-0}"
 redirect="${SHOPSTREAM_GATEWAY_HTTPS_REDIRECT_PORT:-0}"
 for value in "$port" "$redirect"; do
@@ -22,6 +23,7 @@ if [ "$port" -eq 0 ]; then
         echo "gateway TLS: SHOPSTREAM_GATEWAY_HTTPS_REDIRECT_PORT needs SHOPSTREAM_GATEWAY_TLS_PORT" >&2
         exit 1
     fi
+    [ $# -eq 0 ] || exec "$@"
     exit 0
 fi
 cert="${SHOPSTREAM_GATEWAY_TLS_CERT:-/etc/nginx/tls/gateway.crt}"
@@ -48,3 +50,4 @@ done
     fi
 } > "$out"
 echo "gateway TLS: listening on $port with $cert"
+[ $# -eq 0 ] || exec "$@"
