@@ -303,11 +303,17 @@ def test_the_console_never_shows_addresses_or_tokens_and_logs_none(platform, ord
         assert found.json()["order"]["shipping_address"] == {"country": "US", "redacted": True}
         for private in ("Grace Hopper", "99 Cobol Lane", "22201-4455", "Arlington"):
             assert private not in shown, private
+        assert token not in shown and token.split(".")[2] not in shown
         _sign_in(operator, token)
     logs = platform.settings.data_path / "logs"
-    credential = alertmanager.credential_path(platform.settings).read_text().strip()
+    auth_dir = platform.settings.data_path / "auth"
+    secrets = [token, token.split(".")[2], "99 Cobol Lane",
+               alertmanager.credential_path(platform.settings).read_text().strip(),
+               (auth_dir / "service-token").read_text().strip(),
+               *(p.read_text().strip() for p in (auth_dir / "postgres").iterdir() if p.name != "pgpass")]  # fmt: skip
+    assert len(secrets) >= 7
     for path in (logs / "console.log", logs / "alertmanager.log"):
         text = path.read_text() if path.exists() else ""
-        for secret in (token, token.split(".")[2], credential, "99 Cobol Lane"):
+        for secret in secrets:
             assert secret not in text, (path.name, secret[:12])
     assert "console sign-in: admin" in (logs / "console.log").read_text()
