@@ -22,6 +22,8 @@ from shopstream_tools.console import access
         ("javascript:alert(1)", "/"),
         ("/sign-in?next=/x", "/"),
         ("", "/"),
+        ("/x\r\nSet-Cookie: a=b", "/"),
+        ("/x\x00", "/"),
     ],
 )
 def test_sign_in_returns_only_to_a_path_of_the_console(raw: str, target: str) -> None:

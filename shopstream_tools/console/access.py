@@ -115,7 +115,8 @@ def next_target(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 
 def safe_next(raw: str) -> str:
     """Where to go after signing in: a path of this console, never another site."""
-    if not raw.startswith("/") or raw.startswith("//") or "\\" in raw or raw.startswith(SIGN_IN):
+    control = any(ord(c) < 0x20 or ord(c) == 0x7F for c in raw)  # no header splitting
+    if not raw.startswith("/") or raw.startswith("//") or "\\" in raw or raw.startswith(SIGN_IN) or control:
         return "/"
     return raw
 
