@@ -148,12 +148,14 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
     """Run one load, wait until drained, and cost it per operation."""
     from shopstream_tools.lab import testbed
     from shopstream_tools.perf import profile as profiler
+    from shopstream_tools.perf import wal_profile
 
     groups = testbed.process_groups(settings)
     idle = measure.idle_rate(groups, plan.idle_seconds)
     wall_started = time.time()
     recorder = profiler.start(settings, groups, folder / "profile" if profile else None, seconds)
     wal_before = measure.wal_counters(settings)
+    wal_from = wal_profile.insert_position(settings) if profile is not None else None
     before = measure.snapshot(groups)
     load = open_loop(folder, name, lines, rate, seconds)
     drained = measure.wait_drained(settings, plan.drain_timeout)
@@ -163,6 +165,8 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
         recorder.finish(profile)  # type: ignore[arg-type]
     statuses = load.get("statuses", {})
     done = sum(n for s, n in statuses.items() if s.startswith("2"))
+    if profile is not None and wal_from is not None:
+        wal_profile.write(settings, wal_from, done, profile / "wal.md")
     spent = measure.cpu_ms(before, after)
     wall = after.at - before.at
     record: dict[str, Any] = {
