@@ -167,11 +167,6 @@ class Settings:
     relay_idle_seconds: float = _doc(
         "relay's fallback poll when the outbox is empty (a commit wakes it at once via NOTIFY)", 0.5
     )
-    processed_events_retention_hours: float = _doc(
-        "how long a consumer remembers that it applied an event: at least the topics' retention"
-        " (a redelivery can only come from a message still in the log: 72 h locally)",
-        96.0,
-    )
     saga_follow_up_seconds: float = _doc(
         "an async order that has not changed for this long is followed up: asked again for its"
         " stock answer (a message lost, a consumer down), or its payment step carried out again",

@@ -115,28 +115,6 @@ Published = Callable[[Sequence[asyncpg.Record]], None]
 they are marked: a service's own figures (order-service's "published" stage)."""
 
 
-PRUNE_SECONDS = 60
-PRUNE_BATCH = 10_000
-
-
-async def prune_processed_events(conn: asyncpg.Connection, hours: float) -> int:
-    """Delete the records of events applied more than ``hours`` ago, in batches (no long lock);
-    returns how many went."""
-    gone = 0
-    while True:
-        status = await conn.execute(
-            "DELETE FROM processed_events WHERE ctid = ANY(ARRAY("
-            " SELECT ctid FROM processed_events"
-            " WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2))",
-            hours * 3600,
-            PRUNE_BATCH,
-        )
-        deleted = int(status.split()[-1])
-        gone += deleted
-        if deleted < PRUNE_BATCH:
-            return gone
-
-
 class Relay:
     def __init__(
         self, settings: Settings, service: str, on_published: Published | None = None
@@ -165,7 +143,7 @@ class Relay:
                 "another relay holds the outbox of %s; standing by", self.service))  # fmt: skip
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
             log.info("relay for %s is publishing", self.service)
-            last_prune = last_gauges = last_batch = 0.0
+            last_gauges = last_batch = 0.0
             linger = self.settings.relay_linger_ms / 1000
             while not self.stopping.is_set():
                 self._wakeup.clear()  # before reading, so a commit during the batch wakes the next wait
@@ -177,9 +155,6 @@ class Relay:
                 if time.monotonic() - last_gauges > 1:
                     await self._refresh_gauges(conn)
                     last_gauges = time.monotonic()
-                if time.monotonic() - last_prune > PRUNE_SECONDS:
-                    await self._prune(conn)
-                    last_prune = time.monotonic()
                 if published == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
@@ -245,8 +220,3 @@ class Relay:
         OLDEST.labels(self.service).set(age)
         emf.observe(EMF_PENDING, {"Service": self.service}, row["n"])
         emf.observe(EMF_OLDEST, {"Service": self.service}, age)
-
-    async def _prune(self, conn: asyncpg.Connection) -> None:
-        """The database's housekeeping, done by its one leading relay: the records of applied
-        events once no redelivery can come."""
-        await prune_processed_events(conn, self.settings.processed_events_retention_hours)

@@ -20,7 +20,7 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge
 
 from shopstream import emf, kafka, tracing
 from shopstream.config import Settings
@@ -34,20 +34,8 @@ LONGEST_WAIT = 5.0
 recovering, short enough to resume soon after it did."""
 
 APPLIED = Counter("consumer_events_applied_total", "Events applied", ["group", "type"])
-DUPLICATES = Counter("consumer_duplicates_skipped_total", "Redelivered events skipped", ["group"])
-PASSED_OVER = Counter(
-    "consumer_events_passed_over_total",
-    "Events with no effect for the group, not applied",
-    ["group"],
-)
 DEAD_LETTERED = Counter(
     "consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["group", "topic"]
-)
-HANDLE_SECONDS = Histogram(
-    "consumer_handle_duration_seconds",
-    "Time to apply one event, transaction included",
-    ["group"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 LAG = Gauge(
     "kafka_consumer_lag_messages", "Messages behind the log end", ["group", "topic", "partition"]
@@ -67,7 +55,7 @@ def next_batch(consumer: Consumer, most: int, wait: float = 0.5) -> list[Message
 
 
 class Poison(Exception):
-    """Raised by a handler for a message that can never be applied: dead-letter it at once."""
+    """Raised by an applier for a message that can never be applied: dead-letter it at once."""
 
 
 class Stopped(Exception):
