@@ -152,18 +152,7 @@ ORDER_PIPELINE = Dashboard(
             "ops",
         ),
         p("Events applied per second by group", "group:consumer_events_applied:rate1m", "{{group}}", "ops"),
-        p(
-            "Consumer handle time p99",
-            "histogram_quantile(0.99, sum by (group, le) (rate(consumer_handle_duration_seconds_bucket[5m])))",
-            "{{group}}",
-            "s",
-        ),
         p("Consumer lag by group and topic", "group_topic:kafka_consumer_lag_messages:sum", "{{group}} {{topic}}", "suffix: messages"),
-        p(
-            "Duplicates skipped by group (last hour)",
-            "sum by (group) (increase(consumer_duplicates_skipped_total[1h]))",
-            "{{group}}", "suffix: events",
-        ),
         p(
             "Messages dead-lettered by topic (last hour)",
             "sum by (topic) (increase(consumer_dead_lettered_total[1h]))",

@@ -77,13 +77,10 @@ def test_an_event_applied_twice_fails() -> None:
     after = consistent_after()
     after.duplicate_saga_steps = ["o1 StockReserved x2"]
     assert not check(before(), after)["checks"]["no event applied twice"]["passed"]
-    after = consistent_after()
-    after.duplicate_applications = ["order order-saga e1"]
-    assert not check(before(), after)["checks"]["no event applied twice"]["passed"]
 
 
-def test_without_an_order_service_only_stock_and_events_are_checked() -> None:
+def test_without_an_order_service_only_stock_is_checked() -> None:
     b, a = before(), Observed(units=consistent_after().units, order_service=False)
     result = check(b, a)
-    assert set(result["checks"]) == {"no stock oversold", "no event applied twice"}
+    assert set(result["checks"]) == {"no stock oversold"}
     assert result["passed"] is True

@@ -7,13 +7,11 @@ import json
 import runpy
 import subprocess
 import threading
-import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from shopstream.config import PROJECT_ROOT
 from shopstream_tools.runtime import prometheus
@@ -79,44 +77,13 @@ def _traffic(platform, stop: threading.Event) -> None:
             stop.wait(0.2)
 
 
-def _poison_and_duplicate(platform) -> None:
-    """A dead-lettered message, and an order event delivered twice (the saga group skips it)."""
-    settings = platform.settings
-    consumer = Consumer({"bootstrap.servers": settings.kafka_servers,
-                         "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
-
-    def an_order_event() -> object | None:
-        # one the saga group applies (it passes over the others uncounted): an OrderConfirmed
-        for p in range(settings.topics()["order-events"]):
-            low, high = consumer.get_watermark_offsets(TopicPartition("order-events", p), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition("order-events", p, max(low, high - 50))])
-            for message in consumer.consume(50, timeout=5):
-                kind = dict(message.headers() or []).get("event_type")
-                if message.error() is None and kind == b"OrderConfirmed":
-                    return message
-        return None
-
-    producer = Producer({"bootstrap.servers": settings.kafka_servers})
-    try:
-        # the same event again (a relay that published twice): the saga group must skip it
-        message = prom.poll(an_order_event, 60, lambda: "no order event on order-events")
-        producer.produce("order-events", key=message.key(), value=message.value(),  # type: ignore[attr-defined]
-                         headers=message.headers() or [])  # type: ignore[attr-defined]
-    finally:
-        consumer.close()
-    assert producer.flush(10) == 0
-    refused_by_the_product_saga(settings)  # after the pick, so the duplicate is a real order event
-
-
 @pytest.mark.integration
 def test_every_panel_returns_data_under_traffic(platform) -> None:
     stop = threading.Event()
     worker = threading.Thread(target=_traffic, args=(platform, stop), daemon=True)
     worker.start()
     try:
-        _poison_and_duplicate(platform)
+        refused_by_the_product_saga(platform.settings)  # for the dead-lettered panel
         todo = {(f, t, e) for f, t, e in panels() if t not in PENDING}
         errors: dict[tuple[str, str, str], str] = {}
 
