@@ -3,7 +3,8 @@
 ``add`` writes an event in the caller's transaction, so the event exists if and only if the change
 committed. The relay publishes pending rows in id order with an idempotent producer and deletes them only
 after Kafka acknowledged them: a relay killed mid-batch publishes the rows still there again on
-restart (at least once), and consumers drop the duplicates by event id. One relay per
+restart (at least once), and a consumer applying an event again changes nothing (every
+consumer's effect is idempotent by what it writes). One relay per
 database holds an advisory lock, so per-key order is never broken by two relays racing.
 """
 

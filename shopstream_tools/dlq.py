@@ -5,7 +5,8 @@ replay publishes each message again, in order, to the topic it was dead-lettered
 the same partition; its own headers without the ``dlq.*`` ones, plus ``dlq.replayed_from``), waits
 for Kafka's acknowledgement of all of them, and only then deletes the replayed records from the
 dead-letter topic (``DeleteRecords`` up to the offset read), so the DeadLetterNotEmpty alert clears.
-A replay killed half way publishes again on the next run: consumers drop the duplicates by event id.
+A replay killed half way publishes again on the next run: a consumer's effect is idempotent by
+what it writes, so an event applied twice changes nothing the second time.
 A message that fails again comes back to the dead-letter topic with a fresh reason.
 """
 

@@ -7,8 +7,8 @@ recorder's ``envelope``: what is loaded decodes, folds and reads back exactly as
 
 What a real run leaves besides is generated too, within the windows the platform keeps it:
 the product service's reservations (committed for a confirmed order, released for a cancelled one)
-and refusals (kept for good). No outbox rows (a published event leaves the outbox) and no
-processed-event records (the product saga is idempotent by its reservations). The same count, catalog and end time give the same rows.
+and refusals (kept for good). No outbox rows (a published event leaves the outbox); consumers
+keep no record of applied events. The same count, catalog and end time give the same rows.
 """
 
 from __future__ import annotations

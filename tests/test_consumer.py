@@ -1,4 +1,5 @@
-"""The shared consumers (one event at a time, and whole batches) against real Kafka and PostgreSQL."""
+"""The shared batch consumer, with appliers idempotent by what they write (as every service's
+are), against real Kafka and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import contextlib
 import uuid
 
-import asyncpg
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -17,7 +17,6 @@ from shopstream.consumer import (
     DEAD_LETTER_TOPIC,
     BatchConsumer,
     Delivery,
-    EventConsumer,
     Poison,
 )
 from tests.platform_fixture import as_owner
@@ -48,16 +47,7 @@ async def world(platform):
     await pool.close()
 
 
-def _handler(table: str, poison_value: int | None = None):
-    async def handle(conn, event: events.Event) -> None:
-        if event.data["n"] == poison_value:
-            raise ValueError("this event can never be applied")
-        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2)", event.id, event.data["n"])
-
-    return handle
-
-
-async def _run_until(consumer: EventConsumer | BatchConsumer, done, timeout: float = 30) -> None:
+async def _run_until(consumer: BatchConsumer, done, timeout: float = 30) -> None:
     task = asyncio.create_task(consumer.run())
     try:
         async with asyncio.timeout(timeout):
@@ -110,125 +100,6 @@ def _publish(producer: Producer, topic: str, evs: list[events.Event]) -> None:
     producer.flush(10)
 
 
-async def test_an_event_delivered_twice_is_applied_once(world) -> None:
-    settings, topic, pool, table, producer = world
-    evs = [events.new_event("Counted", f"k{i % 4}", {"n": i}) for i in range(20)]
-    _publish(producer, topic, evs + evs[:7])  # seven delivered twice
-    consumer = EventConsumer(settings, pool, f"g-{uuid.uuid4().hex[:6]}", [topic], _handler(table))
-
-    async def all_seen() -> bool:
-        return (
-            await pool.fetchval(
-                "SELECT count(*) FROM processed_events WHERE consumer_group = $1", consumer.group
-            )
-            >= 20
-        )
-
-    await _run_until(consumer, all_seen)
-    await asyncio.sleep(0.5)
-    assert await pool.fetchval(f"SELECT count(*) FROM {table}") == 20
-    assert sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}")) == list(range(20))
-
-
-async def test_events_the_group_does_not_want_pass_without_a_transaction(world) -> None:
-    settings, topic, pool, table, producer = world
-    evs = [events.new_event("Counted", "one-key", {"n": i}) for i in range(12)]
-    _publish(producer, topic, evs)  # one key, one partition: the wanted last one comes after all
-    consumer = EventConsumer(settings, pool, f"g-{uuid.uuid4().hex[:6]}", [topic],
-                             _handler(table), wants=lambda e: e.data["n"] % 3 == 2)  # fmt: skip
-
-    async def last_applied() -> bool:
-        return 11 in await _applied(pool, table)
-
-    await _run_until(consumer, last_applied)
-    assert await _applied(pool, table) == [2, 5, 8, 11]
-    recorded = await pool.fetch(
-        "SELECT event_id FROM processed_events WHERE consumer_group = $1", consumer.group
-    )
-    assert {str(r["event_id"]) for r in recorded} == {e.id for e in evs if e.data["n"] % 3 == 2}
-
-
-async def test_a_crash_between_db_commit_and_offset_commit_applies_once(world) -> None:
-    settings, topic, pool, table, producer = world
-    evs = [events.new_event("Counted", "same-key", {"n": i}) for i in range(5)]
-    _publish(producer, topic, evs)
-    group = f"g-{uuid.uuid4().hex[:6]}"
-
-    def die(event: events.Event) -> None:
-        raise Crash  # after the transaction committed, before Kafka heard of it
-
-    first = EventConsumer(settings, pool, group, [topic], _handler(table), after_apply=die)
-    with pytest.raises(Crash):
-        async with asyncio.timeout(30):
-            await first.run()
-    # the first polled batch committed in one transaction; its offsets were never stored
-    assert await pool.fetchval(f"SELECT count(*) FROM {table}") >= 1
-
-    second = EventConsumer(settings, pool, group, [topic], _handler(table))
-
-    async def all_applied() -> bool:
-        return await pool.fetchval(f"SELECT count(*) FROM {table}") >= 5
-
-    await _run_until(second, all_applied)
-    rows = await pool.fetch(f"SELECT n FROM {table} ORDER BY n")
-    assert [r["n"] for r in rows] == [0, 1, 2, 3, 4]
-
-
-async def test_poison_goes_to_the_dead_letter_topic_and_processing_goes_on(world) -> None:
-    settings, topic, pool, table, producer = world
-    evs = [events.new_event("Counted", "one-key", {"n": i}) for i in range(6)]
-    _publish(producer, topic, evs[:3])
-    producer.produce(topic, key=b"one-key", value=b"{not an event")
-    _publish(producer, topic, evs[3:])
-    group = f"g-{uuid.uuid4().hex[:6]}"
-    consumer = EventConsumer(
-        settings,
-        pool,
-        group,
-        [topic],
-        _handler(table, poison_value=2),
-        max_attempts=3,
-        retry_backoff=0.01,
-    )
-
-    async def rest_applied() -> bool:
-        return await pool.fetchval(f"SELECT count(*) FROM {table}") >= 5
-
-    await _run_until(consumer, rest_applied)
-    assert sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}")) == [0, 1, 3, 4, 5]
-
-    mine = await _dead_letters(settings, group, 2)
-    reasons = sorted(h["dlq.reason"].decode() for h in mine)
-    assert reasons[0].startswith("ValueError: this event can never be applied")
-    assert reasons[1].startswith("undecodable")
-    assert {h["dlq.original_topic"] for h in mine} == {topic.encode()}
-    assert [h["dlq.attempts"] for h in mine if h["dlq.reason"].startswith(b"ValueError")] == [b"3"]
-
-
-async def test_poison_exception_skips_retries(world) -> None:
-    settings, topic, pool, _table, producer = world
-    calls = []
-
-    async def handle(conn: asyncpg.Connection, event: events.Event) -> None:
-        calls.append(event.id)
-        raise Poison("refused")
-
-    _publish(producer, topic, [events.new_event("Counted", "k", {"n": 1})])
-    consumer = EventConsumer(
-        settings, pool, f"g-{uuid.uuid4().hex[:6]}", [topic], handle, max_attempts=5
-    )
-
-    async def called() -> bool:
-        return len(calls) >= 1
-
-    await _run_until(consumer, called)
-    await asyncio.sleep(0.3)
-    assert len(calls) == 1
-
-
-# Whole batches ---------------------------------------------------------------------------------
-
-
 def _batch_applier(pool, table: str, calls: list[list[Delivery]] | None = None):
     """Idempotent by its key, as a batch applier must be: one statement for the whole batch."""
 
@@ -247,6 +118,70 @@ def _batch_applier(pool, table: str, calls: list[list[Delivery]] | None = None):
 
 async def _applied(pool, table: str) -> list[int]:
     return sorted(r["n"] for r in await pool.fetch(f"SELECT n FROM {table}"))
+
+
+async def test_an_event_delivered_twice_is_applied_once(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [events.new_event("Counted", f"k{i % 4}", {"n": i}) for i in range(20)]
+    _publish(producer, topic, evs + evs[:7])  # seven delivered twice
+    calls: list[list[Delivery]] = []
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = BatchConsumer(settings, group, [topic], _batch_applier(pool, table, calls))
+
+    async def all_handed() -> bool:
+        return sum(len(batch) for batch in calls) >= 27
+
+    await _run_until(consumer, all_handed)
+    handed = [d.event.id for batch in calls for d in batch]
+    assert len(handed) == 27 and set(handed) == {e.id for e in evs}, "each copy reached the applier"
+    assert await _applied(pool, table) == list(range(20))
+    assert _dead_lettered(group, topic) == 0, "a second copy is no fault of the event"
+
+
+async def test_events_of_types_the_group_does_not_read_never_reach_its_applier(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [
+        events.new_event("Counted" if i % 3 == 2 else "Other", "one-key", {"n": i})
+        for i in range(12)
+    ]
+    _publish(producer, topic, evs)  # one key, one partition: the wanted last one comes after all
+    calls: list[list[Delivery]] = []
+    consumer = BatchConsumer(settings, f"g-{uuid.uuid4().hex[:6]}", [topic],
+                             _batch_applier(pool, table, calls), types=["Counted"])  # fmt: skip
+
+    async def last_applied() -> bool:
+        return 11 in await _applied(pool, table)
+
+    await _run_until(consumer, last_applied)
+    assert await _applied(pool, table) == [2, 5, 8, 11]
+    assert {d.event.type for batch in calls for d in batch} == {"Counted"}
+
+
+async def test_a_poison_exception_dead_letters_at_once_without_retries(world) -> None:
+    settings, topic, pool, table, producer = world
+    evs = [events.new_event("Counted", "one-key", {"n": i}) for i in range(3)]
+    _publish(producer, topic, evs)
+    apply = _batch_applier(pool, table)
+    refused: list[int] = []
+
+    async def refuse_one(deliveries: list[Delivery]) -> None:
+        if any(d.event.data["n"] == 1 for d in deliveries):
+            if len(deliveries) == 1:
+                refused.append(1)
+            raise Poison("refused")
+        await apply(deliveries)
+
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    consumer = BatchConsumer(settings, group, [topic], refuse_one, max_attempts=5, retry_backoff=0.01)
+
+    async def the_others_applied() -> bool:
+        return await _applied(pool, table) == [0, 2]
+
+    await _run_until(consumer, the_others_applied)
+    [dead] = await _dead_letters(settings, group, 1)
+    assert dead["dlq.reason"] == b"poison: refused"
+    assert dead["dlq.attempts"] == b"1"
+    assert refused == [1], "a Poison is not retried"
 
 
 async def test_a_poison_message_in_a_batch_is_dead_lettered_and_the_rest_applied(world) -> None:
@@ -358,29 +293,4 @@ async def test_a_database_outage_is_waited_out_and_dead_letters_nothing(world) -
 
     await _run_until(second, all_applied)
     assert await _applied(pool, table) == list(range(10))
-    assert _dead_lettered(group, topic) == 0
-
-
-async def test_an_event_consumer_waits_out_an_outage_instead_of_dead_lettering(world) -> None:
-    settings, topic, pool, table, producer = world
-    _publish(producer, topic, [events.new_event("Counted", "k", {"n": 7})])
-    failures = 0
-
-    async def handle(conn, event: events.Event) -> None:
-        nonlocal failures
-        if failures < 6:  # more than max_attempts: an event at fault would be dead-lettered
-            failures += 1
-            raise ConnectionResetError("connection to the database lost")
-        await conn.execute(f"INSERT INTO {table} VALUES ($1, $2)", event.id, event.data["n"])
-
-    group = f"g-{uuid.uuid4().hex[:6]}"
-    consumer = EventConsumer(
-        settings, pool, group, [topic], handle, max_attempts=3, retry_backoff=0.01
-    )
-
-    async def applied() -> bool:
-        return await _applied(pool, table) == [7]
-
-    await _run_until(consumer, applied)
-    assert failures == 6
     assert _dead_lettered(group, topic) == 0

@@ -1,5 +1,5 @@
-"""The records of applied events are pruned once no redelivery can come, and only then; published
-outbox rows leave at once."""
+"""What the databases keep of events: no record of applied events (every consumer's effect is
+idempotent by what it writes), and published outbox rows leave at once."""
 
 from __future__ import annotations
 
@@ -9,36 +9,20 @@ import uuid
 import asyncpg
 import pytest
 
-from shopstream.outbox import prune_processed_events
-
 pytestmark = pytest.mark.integration
 
 
-async def test_records_older_than_the_window_go_and_those_inside_it_stay(platform) -> None:
-    conn = await asyncpg.connect(platform.settings.database_url("product"))
-    group = f"test-retention-{uuid.uuid4().hex[:6]}"
-    old, recent, edge = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+@pytest.mark.parametrize("service", ["product", "order"])
+async def test_no_database_keeps_a_record_of_applied_events(platform, service: str) -> None:
+    """Migration 0004 dropped ``processed_events``: nothing reads or writes it any more."""
+    conn = await asyncpg.connect(platform.settings.database_url(service))
     try:
-        await conn.executemany(
-            "INSERT INTO processed_events (consumer_group, event_id, processed_at)"
-            " VALUES ($1, $2, now() - make_interval(hours => $3))",
-            [(group, old, 100), (group, edge, 95), (group, recent, 0)],
-        )
-        assert await prune_processed_events(conn, 96) >= 1
-        kept = {
-            r["event_id"]
-            for r in await conn.fetch(
-                "SELECT event_id FROM processed_events WHERE consumer_group = $1", group
-            )
-        }
-        # a redelivery of `edge` or `recent` finds its record and is skipped; `old` is past the
-        # topics' retention, so it can no longer be delivered
-        assert kept == {edge, recent}
         assert await conn.fetchval(
-            "SELECT 1 FROM pg_indexes WHERE indexname = 'processed_events_processed_at'"
-        ), "the pruning finds old records by index, not by scanning every record"
+            "SELECT version FROM schema_migrations WHERE version = $1",
+            "shared/0004_no_record_of_applied_events",
+        )
+        assert await conn.fetchval("SELECT to_regclass('processed_events')") is None
     finally:
-        await conn.execute("DELETE FROM processed_events WHERE consumer_group = $1", group)
         await conn.close()
 
 

@@ -4,8 +4,8 @@
 (a form) both run ``shopstream_tools.dlq``: the messages read now are republished to their topics,
 acknowledged, then deleted from the dead-letter topic. ``expect`` is the count the operator
 reviewed: when the topic holds another count the replay is refused (409), so nothing is replayed
-unseen. One replay at a time per console; the CLI stays available beside it (consumers drop a
-message they see twice, by event id). Each replay is logged with who asked for it.
+unseen. One replay at a time per console; the CLI stays available beside it (a message applied
+twice changes nothing the second time: every consumer's effect is idempotent). Each replay is logged with who asked for it.
 """
 
 from __future__ import annotations

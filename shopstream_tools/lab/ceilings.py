@@ -108,7 +108,7 @@ async def drop_pgbench(settings: Settings) -> None:
 
 
 # Scratch tables shaped like the ones one order writes: the order's event stream and projection,
-# the stock, the reservation, the outbox and the idempotent consumers' record.
+# the stock, the reservation and the outbox (no consumer keeps a record of applied events).
 ORDER_PATH_SCHEMA = f"""
 DROP SCHEMA IF EXISTS {CEILING_SCHEMA} CASCADE;
 CREATE SCHEMA {CEILING_SCHEMA};

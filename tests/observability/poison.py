@@ -1,6 +1,6 @@
 """Dead letters made by the real shared consumer, on a topic of the test's own.
 
-A message the handler refuses (``Poison``) is dead-lettered by ``shopstream.consumer.EventConsumer``
+A message the applier refuses (``Poison``) is dead-lettered by ``shopstream.consumer.BatchConsumer``
 with its reason and origin headers, exactly as a service's consumer does, but from a topic and a
 group no service reads, so no other test meets a message it cannot apply.
 """
@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import asyncpg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from shopstream import events
 from shopstream.config import Settings
-from shopstream.consumer import EventConsumer, Poison
+from shopstream.consumer import BatchConsumer, Delivery, Poison
 
 
 def dead_letter(settings: Settings, reason: str, key: str = "") -> tuple[str, str, str]:
@@ -32,14 +31,13 @@ def dead_letter(settings: Settings, reason: str, key: str = "") -> tuple[str, st
     assert producer.flush(10) == 0
 
     async def run() -> None:
-        pool = await asyncpg.create_pool(settings.database_url("product"), min_size=1, max_size=2)
         done = asyncio.Event()
 
-        async def refuse(_conn: object, _event: events.Event) -> None:
+        async def refuse(_deliveries: list[Delivery]) -> None:
             done.set()
             raise Poison(reason)
 
-        consumer = EventConsumer(settings, pool, group, [topic], refuse)  # type: ignore[arg-type]
+        consumer = BatchConsumer(settings, group, [topic], refuse)
         task = asyncio.create_task(consumer.run())
         try:
             await asyncio.wait_for(done.wait(), 60)
@@ -47,7 +45,6 @@ def dead_letter(settings: Settings, reason: str, key: str = "") -> tuple[str, st
         finally:
             consumer.stop()
             await asyncio.wait_for(task, 30)
-            await pool.close()
 
     asyncio.run(run())
     return key, topic, group
