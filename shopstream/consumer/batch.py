@@ -67,9 +67,9 @@ async def apply_isolating(
 
 class BatchConsumer(GroupMember):
     """Applies each polled batch in one go, for appliers idempotent by what they write (no record
-    of applied events is kept: a redelivered event changes nothing). A batch that fails for a reason other than the
-    database's unavailability is split until the message at fault is alone; that one is tried
-    ``max_attempts`` times, then dead-lettered, and the rest is applied."""
+    of applied events is kept: a redelivered event changes nothing). A batch that fails for a
+    reason other than the database's unavailability is split until the message at fault is alone;
+    that one is tried ``max_attempts`` times, then dead-lettered, and the rest is applied."""
 
     def __init__(
         self,
