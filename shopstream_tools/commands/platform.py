@@ -35,14 +35,16 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
     rows = platform.status(settings)
     print(
-        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}{'restarts':>9}  command"
+        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<13}{'rss MB':>8}{'restarts':>9}  command"
     )
     for r in rows:
         print(
-            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}"
+            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<13}{r.rss_mb:>8.0f}"
             f"{r.restarts:>9}  {r.program}"
         )
-    return 0 if all(r.health in ("up", "ready") for r in rows) else 1
+    # the HA profile's PostgreSQL nodes show their role (and a standby not streaming, its state)
+    healthy = ("up", "ready", "primary", "sync standby", "standby")
+    return 0 if all(r.health in healthy for r in rows) else 1
 
 
 def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:

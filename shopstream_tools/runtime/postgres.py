@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import SERVICES, Settings
-from shopstream_tools.runtime import database_roles, processes, supervision
+from shopstream_tools.runtime import database_roles, postgres_ha, processes, supervision
 
 SERVER_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -74,6 +74,8 @@ def _give_to_server_user(path: Path) -> None:
 
 
 def initialised(settings: Settings) -> bool:
+    if postgres_ha.enabled(settings):
+        return postgres_ha.initialised(settings)
     return (cluster_dir(settings) / "PG_VERSION").exists()
 
 
@@ -132,6 +134,10 @@ def _trusting(settings: Settings) -> bool:
 
 
 def pid(settings: Settings) -> int | None:
+    """The postmaster's pid (in the HA profile, the primary's)."""
+    if postgres_ha.enabled(settings):
+        node = postgres_ha.primary(settings)
+        return postgres_ha.postmaster_pid(settings, node) if node else None
     try:
         return int((cluster_dir(settings) / "postmaster.pid").read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
@@ -139,12 +145,19 @@ def pid(settings: Settings) -> int | None:
 
 
 def running(settings: Settings) -> bool:
+    if postgres_ha.enabled(settings):
+        return postgres_ha.primary(settings) is not None
     return processes.alive(pid(settings)) and processes.port_open(settings.postgres_port)
 
 
 def start(settings: Settings) -> None:
     """Run the postmaster under supervisord (as the server user when we are root), so a killed
-    database is started again; wait until it accepts connections."""
+    database is started again; wait until it accepts connections. The HA profile's pair:
+    ``postgres_ha``."""
+    if postgres_ha.enabled(settings):
+        postgres_ha.start(settings)
+        ensure_databases(settings)
+        return
     init(settings)
     if running(settings):
         return
@@ -173,6 +186,9 @@ def _accepts(settings: Settings) -> bool:
 
 
 def stop(settings: Settings) -> None:
+    if postgres_ha.enabled(settings):
+        postgres_ha.stop(settings)
+        return
     if supervision.supervised(settings, NAME):
         supervision.stop(settings, NAME)
         return
@@ -195,7 +211,8 @@ def login_args(settings: Settings, database: str, role: str = "") -> list[str]:
 
 
 def libpq_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **database_roles.libpq_env(settings)}
+    primary = {"PGTARGETSESSIONATTRS": "read-write"} if postgres_ha.enabled(settings) else {}
+    return {**os.environ, **database_roles.libpq_env(settings), **primary}
 
 
 def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
@@ -225,3 +242,4 @@ def ensure_databases(settings: Settings) -> None:
 def destroy(settings: Settings) -> None:
     stop(settings)
     shutil.rmtree(cluster_dir(settings), ignore_errors=True)
+    shutil.rmtree(postgres_ha.home(settings), ignore_errors=True)
