@@ -45,12 +45,11 @@ def middleware(
 ) -> Callable[[ASGIApp], ASGIApp]:
     def wrap(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if (
-                budget_seconds <= 0
-                or scope["type"] != "http"
-                or not retry_safe(scope, idempotent_paths)
-            ):
+            if scope["type"] != "http":
                 await app(scope, receive, send)
+                return
+            if budget_seconds <= 0 or not retry_safe(scope, idempotent_paths):
+                await app(scope, receive, _without_marker(send))
                 return
             body = await _whole_body(receive)
             deadline = time.monotonic() + budget_seconds
@@ -69,6 +68,16 @@ def middleware(
         return wrapped
 
     return wrap
+
+
+def _without_marker(send: Send) -> Send:
+    async def forward(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = message.get("headers", [])
+            message["headers"] = [(n, v) for n, v in headers if n != MARKER]
+        await send(message)
+
+    return forward
 
 
 async def _whole_body(receive: Receive) -> bytes:
@@ -91,7 +100,7 @@ async def _attempt(
     delivered = False
     held = False
 
-    async def replay() -> Message:
+    async def replay() -> Any:
         nonlocal delivered
         if not delivered:
             delivered = True
@@ -111,7 +120,7 @@ async def _attempt(
 
     # a fresh copy each time (Litestar caches the parsed request in its scope); what routing
     # learnt (the route template the metrics label by) goes back to the caller's
-    attempt = {k: v for k, v in scope.items() if not str(k).startswith("_ls")}
+    attempt: Any = {k: v for k, v in scope.items() if not str(k).startswith("_ls")}
     await app(attempt, replay, forward)
     scope.update(attempt)
     return not held

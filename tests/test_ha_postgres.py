@@ -163,4 +163,3 @@ def _until(check, timeout: float) -> float:  # type: ignore[no-untyped-def]
         assert time.monotonic() - started < timeout, f"not so after {timeout:.0f}s"
         time.sleep(0.2)
     return time.monotonic() - started
-

@@ -29,6 +29,7 @@ import yaml
 
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.runtime import database_roles, processes, supervision
+from shopstream_tools.runtime.postgres_server import HBA, SERVER_SETTINGS, bin_dir
 
 PATRONI_BIN = PROJECT_ROOT / "infra" / "patroni" / "venv" / "bin"
 SCOPE = "shopstream"
@@ -96,8 +97,6 @@ def _password(settings: Settings, role: str) -> str:
 
 
 def _parameters() -> dict[str, str]:
-    from shopstream_tools.runtime.postgres import SERVER_SETTINGS
-
     # the single server's settings, as values (not SQL literals); Patroni sets listen_addresses
     params = {k: v.strip("'") for k, v in SERVER_SETTINGS.items() if k != "listen_addresses"}
     params["wal_log_hints"] = "on"  # pg_rewind needs it: the old primary rejoins by rewinding
@@ -139,14 +138,18 @@ def config(settings: Settings, node: int) -> dict[str, Any]:
                     "parameters": _parameters(),
                 },
             },
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C.UTF-8"},
-                       {"auth-host": "scram-sha-256"}, {"auth-local": "scram-sha-256"}],
+            "initdb": [
+                {"encoding": "UTF8"},
+                {"locale": "C.UTF-8"},
+                {"auth-host": "scram-sha-256"},
+                {"auth-local": "scram-sha-256"},
+            ],
         },
         "postgresql": {
             "listen": f"127.0.0.1:{port(settings, node)}",
             "connect_address": f"127.0.0.1:{port(settings, node)}",
             "data_dir": str(folder / "data"),
-            "bin_dir": str(_bin_dir()),
+            "bin_dir": str(bin_dir()),
             "pgpass": str(folder / "pgpass"),
             "parameters": {"unix_socket_directories": str(folder)},
             "authentication": {
@@ -164,15 +167,7 @@ def config(settings: Settings, node: int) -> dict[str, Any]:
     }
 
 
-def _bin_dir() -> Path:
-    from shopstream_tools.runtime.postgres import bin_dir
-
-    return bin_dir()
-
-
 def _hba_lines() -> list[str]:
-    from shopstream_tools.runtime.postgres import HBA
-
     lines = [line for line in HBA.splitlines() if line and not line.startswith("#")]
     # the standby streams from the primary as the replication role, with its password too
     return [*lines, f"host    replication {REPLICATION_ROLE} 127.0.0.1/32   scram-sha-256"]
@@ -310,7 +305,7 @@ def stop(settings: Settings) -> None:
     supervision.stop(settings, RAFT)
     for node in nodes(settings):
         if processes.alive(postmaster_pid(settings, node)):
-            argv = [str(_bin_dir() / "pg_ctl"), "-D", str(data_dir(settings, node) / "data"),
+            argv = [str(bin_dir() / "pg_ctl"), "-D", str(data_dir(settings, node) / "data"),
                     "-m", "fast", "-w", "stop"]  # fmt: skip
             if os.geteuid() == 0:
                 argv = ["runuser", "-u", "postgres", "--", *argv]
