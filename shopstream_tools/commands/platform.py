@@ -119,7 +119,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int:
-    from shopstream_tools.runtime import database_roles, exporters, supervision
+    from shopstream_tools.runtime import database_roles, exporters, postgres_ha, supervision
 
     try:
         rotated = asyncio.run(database_roles.rotate_local_passwords(settings, tuple(args.roles)))
@@ -130,6 +130,8 @@ def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int
         settings, exporters.POSTGRES_EXPORTER
     ):  # it read the admin's password file when it started
         supervision.restart(settings, exporters.POSTGRES_EXPORTER)
+    if settings.postgres_admin_user in rotated and postgres_ha.enabled(settings):
+        postgres_ha.reload(settings)  # Patroni logs in as the admin: its files get the new one
     print(f"new passwords for {', '.join(rotated)} (in {settings.postgres_credentials_path})")
     return 0
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -223,14 +224,22 @@ def start(settings: Settings) -> None:
         raise RuntimeError("Patroni not found in infra/patroni/venv: run scripts/bootstrap.sh")
     write_configs(settings)
     user = _server_user()
-    supervision.add(settings, RAFT, [str(PATRONI_BIN / "patroni_raft_controller"),
-                                     str(witness_config_path(settings))], user=user)  # fmt: skip
+    witness = [str(PATRONI_BIN / "patroni_raft_controller"), str(witness_config_path(settings))]
+    supervision.add(settings, RAFT, _no_stdin(witness), user=user)
     for node in nodes(settings):
-        supervision.add(settings, node_name(node),
-                        [str(PATRONI_BIN / "patroni"), str(config_path(settings, node))],
-                        user=user)  # fmt: skip
+        argv = [str(PATRONI_BIN / "patroni"), str(config_path(settings, node))]
+        supervision.add(settings, node_name(node), _no_stdin(argv), user=user)
     processes.wait_until(lambda: primary(settings) is not None, 120, "postgres primary")
     processes.wait_until(lambda: sync_standby(settings) is not None, 120, "postgres sync standby")
+
+
+def _no_stdin(argv: list[str]) -> list[str]:
+    """Run ``argv`` with /dev/null as its standard input, not supervisord's pipe. A backend that
+    waited for the standby when its postmaster was killed reads its standard input before it
+    exits (PostgreSQL 15 falls back to its interactive mode): from a pipe that stays open it
+    waits forever and holds the shared memory, so the node never starts again."""
+    command = " ".join(shlex.quote(word) for word in argv)
+    return ["/bin/sh", "-c", shlex.quote(f"exec {command} </dev/null")]
 
 
 def reload(settings: Settings) -> None:
