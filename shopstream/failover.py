@@ -3,8 +3,10 @@
 In the HA profile the primary can die under a request (kill -9, a lost machine); its standby is
 promoted within seconds and the pools' next connections reach it (``target_session_attrs`` in the
 multi-host URL). A request that met the loss (``db.unavailable``: connection refused or reset, the
-server shutting down) is run again, from its first byte, with a growing pause, until it succeeds or
-``db_failover_seconds`` have passed; only then does the client get the 503.
+server shutting down), or whose transaction PostgreSQL rolled back to break a deadlock (likelier in
+the burst after a failover, ``db.rolled_back``), is run again, from its first byte, with a growing
+pause, until it succeeds or ``db_failover_seconds`` have passed; only then does the client get the
+503.
 
 Repeated only when repeating is harmless: reads (GET, HEAD), a request carrying an Idempotency-Key
 (the service answers a repeat with the first result, or carries an unfinished order on), and the

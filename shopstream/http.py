@@ -178,6 +178,12 @@ def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             # the marker lets failover.middleware repeat a request that is safe to repeat
             headers={"Retry-After": "2", failover.MARKER.decode(): "1"},
         )  # fmt: skip
+    if db.rolled_back(exc):  # a deadlock's victim: nothing was written, repeating is safe
+        log.warning("%s %s: transaction rolled back: %r", request.method, request.url.path, exc)
+        return problem(
+            503, "Service unavailable", "the transaction met a concurrent one; retry",
+            headers={"Retry-After": "1", failover.MARKER.decode(): "1"},
+        )  # fmt: skip
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the service failed to answer; see its log")
 
