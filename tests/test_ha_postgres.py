@@ -31,21 +31,21 @@ from services.order.tests.integration.helpers import APPROVE, body, create, wait
 from shopstream import auth
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.lab import audit
+from shopstream_tools.runtime import kafka_broker, postgres_ha, profiles, supervision
 from shopstream_tools.runtime import platform as runtime
-from shopstream_tools.runtime import postgres_ha, profiles, supervision
 
 pytestmark = pytest.mark.ha
 
-# Beside the test platform (25xxx/28xxx/29xxx), the restored one (24xxx/25xxx) and the broker-kill
-# test (36xxx): brokers 30092/31092/32092, PostgreSQL 32432-32433 (Patroni 32532-3, Raft 32633-5),
-# services 33081-33182 and their relays and consumers 34081-34990.
+# Apart from the test platform (2xxxx), the lab's (+30000: 38xxx-39xxx, 45432, 49092..) and the
+# broker-kill test (36xxx): brokers 40092/41092/42092, PostgreSQL 41432-41433 (Patroni 41532-3,
+# Raft 41633-5), gateway 42080, services 42081-42182 and their relays and consumers 43081-43990.
 PORTS = {
-    "gateway_port": 33080, "gateway_status_port": 33079, "product_port": 33081,
-    "order_port": 33082, "console_port": 0, "postgres_port": 32432, "kafka_port": 30092,
-    "kafka_controller_port": 30093, "kafka_heap": "256m", "prometheus_port": 0,
+    "gateway_port": 42080, "gateway_status_port": 42079, "product_port": 42081,
+    "order_port": 42082, "console_port": 0, "postgres_port": 41432, "kafka_port": 40092,
+    "kafka_controller_port": 40093, "kafka_heap": "256m", "prometheus_port": 0,
     "alertmanager_port": 0, "node_exporter_port": 0, "nginx_exporter_port": 0,
     "postgres_exporter_port": 0, "kafka_metrics_port": 0, "zipkin_port": 0,
-    "gateway_rate_limit": 1000, "gateway_rate_burst": 1000, "tracing_sample_ratio": 0.0,
+    "tracing_sample_ratio": 0.0,
 }  # fmt: skip
 CLIENTS = {"async": 2, "sync": 2}  # each places an order, waits for the answer, pauses
 PAUSE = 0.15
@@ -62,6 +62,9 @@ def ha_platform() -> Iterator[Settings]:
         shutil.rmtree(folder)
     settings = profiles.apply(settings, "ha")
     try:
+        # three JVMs on a busy machine may take longer than `up`'s minute (as in test_ha.py)
+        kafka_broker.start(settings)
+        kafka_broker.wait_ready(settings, timeout=180)
         runtime.up(settings, log=lambda _: None)
         yield settings
     finally:

@@ -28,6 +28,7 @@ def test_each_node_is_a_synchronous_member_that_rewinds(tmp_path: Path) -> None:
     assert dcs["synchronous_mode"] is True
     assert dcs["postgresql"]["use_pg_rewind"] is True
     assert dcs["postgresql"]["parameters"]["wal_log_hints"] == "on"
+    assert dcs["postgresql"]["parameters"]["synchronous_commit"] == "remote_apply"
     assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"], "Patroni refuses otherwise"
     assert written["postgresql"]["listen"] == "127.0.0.1:32433"
     assert written["restapi"]["listen"] == "127.0.0.1:32533"

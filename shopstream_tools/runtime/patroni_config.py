@@ -79,11 +79,36 @@ def _password(settings: Settings, role: str) -> str:
     return path.read_text().strip()
 
 
+def api_password(settings: Settings) -> str:
+    return _password(settings, API_ROLE)
+
+
 def _parameters() -> dict[str, str]:
     # the single server's settings, as values (not SQL literals); Patroni sets listen_addresses
     params = {k: v.strip("'") for k, v in SERVER_SETTINGS.items() if k != "listen_addresses"}
     params["wal_log_hints"] = "on"  # pg_rewind needs it: the old primary rejoins by rewinding
+    # a commit returns once the standby has applied it, not only flushed it: whatever was
+    # acknowledged is visible there too. A new connection may reach the standby first (it is first
+    # in the URL's list half the time): a role or database just created, or a password just
+    # rotated, must be there, or asyncpg gives up instead of trying the next host.
+    params["synchronous_commit"] = "remote_apply"
     return params
+
+
+def shared() -> dict[str, Any]:
+    """The cluster-wide part of the configuration, kept in the DCS: written there when the cluster
+    is made, and again by every ``up`` (``postgres_ha.start``), so a change here reaches a cluster
+    made before it."""
+    return {
+        "ttl": TTL,
+        "loop_wait": LOOP_WAIT,
+        "retry_timeout": RETRY_TIMEOUT,
+        # a primary whose postmaster died fails over at once rather than waiting for its own
+        # crash recovery; the standby holds every acknowledged commit
+        "primary_start_timeout": 0,
+        "synchronous_mode": True,
+        "postgresql": {"use_pg_rewind": True, "use_slots": True, "parameters": _parameters()},
+    }
 
 
 def config(settings: Settings, node: int) -> dict[str, Any]:
@@ -99,7 +124,7 @@ def config(settings: Settings, node: int) -> dict[str, Any]:
         "restapi": {
             "listen": f"127.0.0.1:{api_port(settings, node)}",
             "connect_address": f"127.0.0.1:{api_port(settings, node)}",
-            "authentication": {"username": API_ROLE, "password": _password(settings, API_ROLE)},
+            "authentication": {"username": API_ROLE, "password": api_password(settings)},
         },
         "raft": {
             "data_dir": str(home(settings) / f"raft{node}"),
@@ -107,20 +132,7 @@ def config(settings: Settings, node: int) -> dict[str, Any]:
             "partner_addrs": [f"127.0.0.1:{p}" for p in others],
         },
         "bootstrap": {
-            "dcs": {
-                "ttl": TTL,
-                "loop_wait": LOOP_WAIT,
-                "retry_timeout": RETRY_TIMEOUT,
-                # a primary whose postmaster died fails over at once rather than waiting for
-                # its own crash recovery; the standby holds every acknowledged commit
-                "primary_start_timeout": 0,
-                "synchronous_mode": True,
-                "postgresql": {
-                    "use_pg_rewind": True,
-                    "use_slots": True,
-                    "parameters": _parameters(),
-                },
-            },
+            "dcs": shared(),
             "initdb": [
                 {"encoding": "UTF8"},
                 {"locale": "C.UTF-8"},

@@ -25,9 +25,11 @@ from typing import Any
 import httpx
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import processes, supervision
+from shopstream_tools.runtime import patroni_config, processes, supervision
 from shopstream_tools.runtime.patroni_config import (
+    API_ROLE,
     RAFT,
+    api_password,
     api_port,
     config_path,
     data_dir,
@@ -68,7 +70,18 @@ def start(settings: Settings) -> None:
         argv = [str(PATRONI_BIN / "patroni"), str(config_path(settings, node))]
         supervision.add(settings, node_name(node), _no_stdin(argv), user=user)
     processes.wait_until(lambda: primary(settings) is not None, 120, "postgres primary")
+    _share_configuration(settings)
     processes.wait_until(lambda: sync_standby(settings) is not None, 120, "postgres sync standby")
+
+
+def _share_configuration(settings: Settings) -> None:
+    """The cluster-wide settings of this version into the DCS (Patroni applies them on every node;
+    those that need a restart are flagged ``pending restart`` in ``patronictl list``)."""
+    node = primary(settings)
+    auth = (API_ROLE, api_password(settings))
+    answer = httpx.patch(f"http://127.0.0.1:{api_port(settings, node or 1)}/config",
+                         json=patroni_config.shared(), auth=auth, timeout=10)  # fmt: skip
+    answer.raise_for_status()
 
 
 def _no_stdin(argv: list[str]) -> list[str]:
