@@ -7,9 +7,8 @@ recorder's ``envelope``: what is loaded decodes, folds and reads back exactly as
 
 What a real run leaves besides is generated too, within the windows the platform keeps it:
 the product service's reservations (committed for a confirmed order, released for a cancelled one)
-and refusals (kept for good); outbox rows only for the last hour (the relay prunes published rows
-after ``outbox.PUBLISHED_KEPT_SECONDS``); processed-event records of the product saga only inside
-``processed_events_retention_hours``. The same count, catalog and end time give the same rows.
+and refusals (kept for good). No outbox rows (a published event leaves the outbox) and no
+processed-event records (the product saga is idempotent by its reservations). The same count, catalog and end time give the same rows.
 """
 
 from __future__ import annotations
@@ -20,15 +19,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID, uuid5
 
-import msgspec
-
 from services.order.adapters import event_store, projection
-from services.order.adapters.recorder import ORDER_TOPIC, PAYMENT_EVENTS, PAYMENT_TOPIC, envelope
-from services.order.domain import events as ev
 from services.order.domain.order import Order
 from services.order.domain.placement import PlaceOrder
 from services.order.domain.values import CancelledBy, LineItem, ProcessingMode, ShippingAddress
-from shopstream.events import encode
 
 SEED = 20261205
 YEAR = timedelta(days=365)
@@ -42,10 +36,6 @@ _CITIES = [
     ("Turin", "IT", "10121"),
 ]
 _STREETS = ["Linden Street", "Harbour Road", "Mill Lane", "Station Square", "Park Avenue"]
-# Who reads the order events on the product side, and which of them (``consumers.wanted``)
-PRODUCT_GROUP = "product-saga"
-_PRODUCT_WANTS = ("OrderConfirmed", "StockReleased", "OrderCancelled", "OrderRejected")
-_encoder = msgspec.json.Encoder()
 
 
 @dataclass
@@ -55,10 +45,8 @@ class Batch:
     order_events: list[tuple[object, ...]] = field(default_factory=list)
     orders: list[tuple[object, ...]] = field(default_factory=list)
     order_publications: list[tuple[object, ...]] = field(default_factory=list)
-    order_outbox: list[tuple[object, ...]] = field(default_factory=list)
     reservations: list[tuple[object, ...]] = field(default_factory=list)
     reservation_refusals: list[tuple[object, ...]] = field(default_factory=list)
-    product_processed: list[tuple[object, ...]] = field(default_factory=list)
 
 
 COLUMNS = {
@@ -66,22 +54,17 @@ COLUMNS = {
                      "recorded_at"),
     "orders": projection.COLUMNS,
     "order_publications": ("order_id", "published_at"),
-    "order_outbox": ("event_id", "topic", "message_key", "event_type", "payload", "headers",
-                     "created_at", "published_at"),
     "reservations": ("order_id", "product_id", "quantity", "unit_price_cents", "status",
                      "created_at", "updated_at"),
     "reservation_refusals": ("order_id", "product_id", "reason", "created_at"),
-    "product_processed": ("consumer_group", "event_id", "processed_at"),
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Windows:
-    """The end of the history and how far back the platform keeps outbox and consumer rows."""
+    """The end of the history."""
 
     until: datetime
-    outbox: timedelta = timedelta(hours=1)
-    processed: timedelta = timedelta(hours=96)
 
 
 def _ms(n: float) -> timedelta:
@@ -137,28 +120,12 @@ def _order(
 def _add(batch: Batch, order: Order, windows: Windows) -> None:
     state = order.state
     stored = event_store.stored_events(order.id, 0, order.collect_events())
-    key = str(order.id)  # the default partition strategy: by order id
     placed_at = state.timestamps.accepted
     assert placed_at is not None
     for item in stored:
         at = item.event.occurred_at
         batch.order_events.append((order.id, item.version, item.event_id, item.type,
                                    event_store.encode(item.event), at, at))  # fmt: skip
-        if windows.until - at <= windows.outbox:
-            headers = _encoder.encode({"event_type": item.type, "order_version": str(item.version)})
-            event = envelope(item)
-            copies = [(ORDER_TOPIC, event)]
-            if isinstance(item.event, PAYMENT_EVENTS):
-                copy_id = event_store.event_id(item.event_id, 0)
-                copies.append((PAYMENT_TOPIC, msgspec.structs.replace(event, id=str(copy_id))))
-            for topic, e in copies:
-                batch.order_outbox.append((UUID(e.id), topic, key, item.type, encode(e),
-                                           headers.decode(), at, at + _ms(3)))  # fmt: skip
-        wanted = item.type in _PRODUCT_WANTS or (
-            isinstance(item.event, ev.OrderPlaced) and state.mode is ProcessingMode.ASYNC
-        )
-        if wanted and windows.until - at <= windows.processed:
-            batch.product_processed.append((PRODUCT_GROUP, item.event_id, at + _ms(8)))
     batch.orders.append(projection.row_of(state))
     batch.order_publications.append((order.id, placed_at + _ms(3)))
     stamps = state.timestamps

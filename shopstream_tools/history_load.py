@@ -24,13 +24,11 @@ ORDER_TABLES = {
     "order_events": "order_events",
     "orders": "orders",
     "order_publications": "order_publications",
-    "order_outbox": "outbox",
 }
-PRODUCT_TABLES = {"reservations": "reservations", "reservation_refusals": "reservation_refusals",
-                  "product_processed": "processed_events"}  # fmt: skip
+PRODUCT_TABLES = {"reservations": "reservations", "reservation_refusals": "reservation_refusals"}
 SIZED = {
-    "order": ("order_events", "orders", "order_publications", "outbox", "processed_events"),
-    "product": ("reservations", "reservation_refusals", "processed_events", "outbox"),
+    "order": ("order_events", "orders", "order_publications"),
+    "product": ("reservations", "reservation_refusals"),
 }
 
 
@@ -117,10 +115,8 @@ async def load_orders(
         for batch in history.batches(count, catalog, windows, size=batch_size, seed=seed):
             await _copy(order, batch, ORDER_TABLES)
             await _copy(product, batch, PRODUCT_TABLES)
-        await order.execute("ANALYZE order_events; ANALYZE orders; ANALYZE order_publications;"
-                            " ANALYZE outbox")  # fmt: skip
-        await product.execute("ANALYZE reservations; ANALYZE reservation_refusals;"
-                              " ANALYZE processed_events")  # fmt: skip
+        await order.execute("ANALYZE order_events; ANALYZE orders; ANALYZE order_publications")
+        await product.execute("ANALYZE reservations; ANALYZE reservation_refusals")
         seconds = time.perf_counter() - started
     finally:
         await order.close()

@@ -82,3 +82,15 @@ def test_a_tool_told_to_log_in_as_the_admin_uses_the_password_it_was_given(tmp_p
     for service in ("product", "order"):
         url = urlsplit(settings.database_url(service))
         assert (url.username, url.password) == ("shopstream", "given")
+
+
+def test_server_settings_are_written_at_every_start_and_win(tmp_path: Path) -> None:
+    from shopstream_tools.runtime import postgres
+
+    conf = tmp_path / "postgresql.conf"
+    conf.write_text("# made by initdb\nwal_compression = off\n# shopstream private cluster\n")
+    postgres._write_settings(tmp_path)
+    postgres._write_settings(tmp_path)  # a second start changes nothing
+    text = conf.read_text()
+    assert text.count("include 'shopstream.conf'") == 1 and text.endswith("include 'shopstream.conf'\n")
+    assert "wal_compression = lz4" in (tmp_path / "shopstream.conf").read_text()

@@ -21,9 +21,10 @@ def test_every_process_is_costed_in_its_stage(process: str, stage: str) -> None:
     assert measure.stage_of(process) == stage
 
 
-def _result(order_ms: float, read_ms: float, failures: int = 0) -> dict:
+def _result(order_ms: float, read_ms: float, failures: int = 0, wal: float = 100.0) -> dict:
     def step(ms: float) -> dict:
-        return {"cpu_ms_per_op": ms, "failures": failures, "drain_seconds": 0.5}
+        return {"cpu_ms_per_op": ms, "failures": failures, "drain_seconds": 0.5,
+                "wal_per_op": {"wal_records": wal}}  # fmt: skip
 
     return {"orders": step(order_ms), "reads": step(read_ms), "plan": {}}
 
@@ -38,8 +39,24 @@ def test_the_gate_fails_beyond_a_quarter_more_cpu_per_operation(tmp_path: Path, 
     assert check.compare(_result(5.0, 0.5, failures=3)) == 1, "failed requests fail the gate"
 
 
+def test_the_gate_fails_beyond_a_quarter_more_wal_per_order(tmp_path: Path, monkeypatch) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"cpu_ms_per_order": 10.0, "cpu_ms_per_read": 1.0,
+                                    "wal_records_per_order": 100.0}))  # fmt: skip
+    monkeypatch.setattr(check, "BASELINE", baseline)
+    assert check.compare(_result(10.0, 1.0, wal=124.0)) == 0
+    assert check.compare(_result(10.0, 1.0, wal=130.0)) == 1, "WAL records 1.3x"
+
+
+def test_wal_per_operation_is_the_counters_difference_over_the_operations() -> None:
+    before = dict.fromkeys(measure.WAL_COUNTERS, 1000.0)
+    after = {k: 1000.0 + 300.0 for k in measure.WAL_COUNTERS}
+    assert measure.wal_per_op(before, after, 3) == dict.fromkeys(measure.WAL_COUNTERS, 100.0)
+
+
 def test_a_baseline_is_written_from_a_run(tmp_path: Path) -> None:
-    assert check.baseline_of(_result(9.5, 0.9))["cpu_ms_per_order"] == 9.5
+    baseline = check.baseline_of(_result(9.5, 0.9, wal=97.8))
+    assert baseline["cpu_ms_per_order"] == 9.5 and baseline["wal_records_per_order"] == 97.8
 
 
 def test_a_profile_summary_gives_each_function_its_share_of_the_samples() -> None:

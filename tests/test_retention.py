@@ -1,13 +1,15 @@
-"""The records of applied events are pruned once no redelivery can come, and only then."""
+"""The records of applied events are pruned once no redelivery can come, and only then; published
+outbox rows leave at once."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import asyncpg
 import pytest
 
-from shopstream.outbox import prune_processed_events, prune_published
+from shopstream.outbox import prune_processed_events
 
 pytestmark = pytest.mark.integration
 
@@ -40,42 +42,38 @@ async def test_records_older_than_the_window_go_and_those_inside_it_stay(platfor
         await conn.close()
 
 
-async def test_published_outbox_rows_go_after_an_hour_and_unpublished_ones_never(platform) -> None:
-    """On a copy of the outbox (the live relay prunes the real one): published over an hour ago
-    goes, published recently or not published at all stays, and the pruning reads the head of
-    the primary key instead of the whole table."""
-    conn = await asyncpg.connect(platform.settings.admin_database_url("product"))
+async def test_only_the_relays_delete_of_an_order_placed_is_a_publication(platform) -> None:
+    """Published rows leave the outbox by the relay's delete; the delete records the order's
+    "published" stage only in a session that says it is the relay's, so an operator removing a
+    row by hand does not make an order look published. (In one transaction, rolled back: the
+    live relay never sees these rows.)"""
+    conn = await asyncpg.connect(platform.settings.database_url("order"))
+    by_hand, by_relay = uuid.uuid4(), uuid.uuid4()
+    check = conn.transaction()
+    await check.start()
     try:
-        await conn.execute(
-            "DROP SCHEMA IF EXISTS retention_check CASCADE; CREATE SCHEMA retention_check"
-        )
-        await conn.execute("CREATE TABLE retention_check.outbox (LIKE public.outbox INCLUDING ALL)")
-        await conn.execute("SET search_path = retention_check")
-        rows = {"old published": 120, "old unpublished": None, "recent published": 5}
-        for name, minutes in rows.items():
+        for order_id in (by_hand, by_relay):
+            payload = json.dumps({"aggregate_id": str(order_id)}).encode()
             await conn.execute(
-                "INSERT INTO outbox (event_id, topic, message_key, event_type, payload,"
-                " created_at, published_at) VALUES ($1, 't', $2, 'E', '\\x00', now() - interval '3 hours',"
-                " now() - make_interval(mins => $3))",
-                uuid.uuid4(), name, minutes,
+                "INSERT INTO outbox (event_id, topic, message_key, event_type, payload)"
+                " VALUES ($1, 'order-events', $2, 'OrderPlaced', $3)",
+                uuid.uuid4(), str(order_id), payload,
             )  # fmt: skip
-        await conn.execute(
-            "UPDATE outbox SET published_at = NULL WHERE message_key = 'old unpublished'"
-        )
-        await conn.execute(  # an hour's worth of recent rows behind them
-            "INSERT INTO outbox (event_id, topic, message_key, event_type, payload, published_at)"
-            " SELECT gen_random_uuid(), 't', 'recent', 'E', '\\x00', now()"
-            " FROM generate_series(1, 50000)"
-        )
-        await conn.execute("ANALYZE outbox")
-        assert await prune_published(conn) == 1
-        kept = {r["message_key"] for r in await conn.fetch("SELECT message_key FROM outbox")}
-        assert kept == {"old unpublished", "recent published", "recent"}
-        plan = await conn.fetchval(
-            "EXPLAIN (FORMAT JSON) SELECT id FROM (SELECT id, published_at FROM outbox"
-            " ORDER BY id LIMIT 10000) AS head WHERE published_at < now()"
-        )
-        assert "outbox_pkey" in plan and "Seq Scan" not in plan, plan
+        await conn.execute("DELETE FROM outbox WHERE message_key = $1", str(by_hand))
+        await conn.execute("SET LOCAL shopstream.relay = 'publishing'")
+        await conn.execute("DELETE FROM outbox WHERE message_key = $1", str(by_relay))
+        published = {
+            r["order_id"]
+            for r in await conn.fetch(
+                "SELECT order_id FROM order_publications WHERE order_id = ANY($1::uuid[])",
+                [by_hand, by_relay],
+            )
+        }
+        assert published == {by_relay}
+        assert not await conn.fetchval(
+            "SELECT 1 FROM information_schema.columns"
+            " WHERE table_name = 'outbox' AND column_name = 'published_at'"
+        ), "nothing marks rows published: they leave the table"
     finally:
-        await conn.execute("DROP SCHEMA IF EXISTS retention_check CASCADE")
+        await check.rollback()
         await conn.close()

@@ -24,6 +24,13 @@ def test_status_shows_real_kafka_and_postgres(platform) -> None:
     assert rows["gateway"].health == "up" and "nginx" in rows["gateway"].command
 
 
+def test_the_database_server_runs_with_the_projects_settings(platform) -> None:
+    from shopstream_tools.runtime import postgres
+
+    shown = postgres.psql(platform.settings, "SHOW wal_compression")
+    assert shown.strip() == "lz4", shown
+
+
 def test_migrations_are_applied_once(platform) -> None:
     again = runtime.migrate_all(platform.settings)
     assert all(versions == [] for versions in again.values()), again

@@ -86,14 +86,15 @@ class BatchConsumer(GroupMember):
         super().__init__(settings, group, topics, max_attempts, retry_backoff)
         self.apply = apply
         self.batch_size = batch_size
-        # by their event_type header, so the others are passed over without being decoded
+        # by their event_type header (the relay sets it), so the others pass over undecoded
         self.types = {t.encode() for t in types} if types is not None else None
 
     async def process(self, batch: list[Message]) -> None:
         deliveries: list[Delivery] = []
         for message in batch:
-            if self.types is not None and _event_type(message) not in self.types:
-                continue
+            kind = _event_type(message)
+            if self.types is not None and kind is not None and kind not in self.types:
+                continue  # a message with no event_type header is decoded and judged by its body
             try:
                 deliveries.append(Delivery(message, events.decode(message.value() or b"")))
             except Exception as exc:

@@ -200,7 +200,7 @@ async def pending_work(settings: Settings, order_service: bool) -> dict[str, int
         conn = await asyncpg.connect(settings.database_url(service))
         try:
             found[f"{service} outbox"] = int(
-                await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                await conn.fetchval("SELECT count(*) FROM outbox")
             )
             if service == "order":
                 found["open orders"] = int(

@@ -133,7 +133,6 @@ CREATE TABLE {CEILING_SCHEMA}.reservations (
     created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (order_id, product_id));
 CREATE TABLE {CEILING_SCHEMA}.outbox (LIKE public.outbox INCLUDING ALL);
-CREATE TABLE {CEILING_SCHEMA}.processed_events (LIKE public.processed_events INCLUDING ALL);
 """
 
 _PAYLOAD = "'" + '{"lines":[{"product_id":"00000000-0000-0000-0000-000000000000","quantity":1}],' + (
@@ -159,7 +158,6 @@ UPDATE {s}.products SET stock = stock - 1, version = version + 1, updated_at = c
 INSERT INTO {s}.reservations (order_id, product_id, quantity, unit_price_cents, status) VALUES (:oid, :pid, 1, 1999, 'held');
 INSERT INTO {s}.outbox (event_id, topic, message_key, event_type, payload) VALUES (gen_random_uuid(), 'product-events', :pid, 'StockChanged', convert_to({_PAYLOAD}, 'UTF8'));
 INSERT INTO {s}.outbox (event_id, topic, message_key, event_type, payload) VALUES (gen_random_uuid(), 'stock-events', :oid, 'StockReserved', convert_to({_PAYLOAD}, 'UTF8'));
-INSERT INTO {s}.processed_events (consumer_group, event_id) VALUES ('product', gen_random_uuid());
 COMMIT;
 BEGIN;
 INSERT INTO {s}.order_events (order_id, version, event_id, type, data, occurred_at) VALUES (:oid, 2, gen_random_uuid(), 'StockReserved', {_PAYLOAD}, now());
@@ -167,13 +165,11 @@ INSERT INTO {s}.order_events (order_id, version, event_id, type, data, occurred_
 INSERT INTO {s}.order_events (order_id, version, event_id, type, data, occurred_at) VALUES (:oid, 4, gen_random_uuid(), 'OrderConfirmed', {_PAYLOAD}, now());
 UPDATE {s}.orders SET status = 'CONFIRMED', version = 4, updated_at = now() WHERE id = :oid;
 INSERT INTO {s}.outbox (event_id, topic, message_key, event_type, payload) VALUES (gen_random_uuid(), 'order-events', :oid, 'OrderConfirmed', convert_to({_PAYLOAD}, 'UTF8'));
-INSERT INTO {s}.processed_events (consumer_group, event_id) VALUES ('order', gen_random_uuid());
 COMMIT;
 BEGIN;
 UPDATE {s}.reservations SET status = 'committed', updated_at = clock_timestamp() WHERE order_id = :oid AND status = 'held';
-INSERT INTO {s}.processed_events (consumer_group, event_id) VALUES ('product', gen_random_uuid());
 COMMIT;
-UPDATE {s}.outbox SET published_at = now() WHERE message_key IN (:oid, :pid) AND published_at IS NULL;
+DELETE FROM {s}.outbox WHERE message_key IN (:oid, :pid);
 """
 
 

@@ -34,7 +34,7 @@ class Backlog:
                 self.conns[service] = await asyncpg.connect(self.settings.database_url(service))
             out[service] = int(
                 await self.conns[service].fetchval(
-                    "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+                    "SELECT count(*) FROM outbox"
                 )
             )
         return out

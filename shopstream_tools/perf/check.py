@@ -152,10 +152,12 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
     idle = measure.idle_rate(groups, plan.idle_seconds)
     wall_started = time.time()
     recorder = profiler.start(settings, groups, folder / "profile" if profile else None, seconds)
+    wal_before = measure.wal_counters(settings)
     before = measure.snapshot(groups)
     load = _vegeta(folder, name, lines, rate, seconds)
     drained = measure.wait_drained(settings, plan.drain_timeout)
     after = measure.snapshot(groups)
+    wal_after = measure.wal_counters(settings)
     if recorder is not None:
         recorder.finish(profile)  # type: ignore[arg-type]
     statuses = load.get("statuses", {})
@@ -172,6 +174,7 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
         "wall_seconds": round(wall, 2),
         "latency_ms": {k: load.get("latency_ms", {}).get(k) for k in ("p50", "p99")},
         "cpu_ms_per_op": round(sum(spent.values()) / max(done, 1), 3),
+        "wal_per_op": measure.wal_per_op(wal_before, wal_after, done),
         "cpu_ms_per_op_by_process": {
             n: round(v / max(done, 1), 3) for n, v in sorted(spent.items())
         },
@@ -239,6 +242,7 @@ def baseline_of(result: dict[str, Any]) -> dict[str, Any]:
     return {
         "cpu_ms_per_order": result["orders"]["cpu_ms_per_op"],
         "cpu_ms_per_read": result["reads"]["cpu_ms_per_op"],
+        "wal_records_per_order": result["orders"]["wal_per_op"]["wal_records"],
         "plan": result["plan"],
     }
 
@@ -249,11 +253,15 @@ def compare(result: dict[str, Any]) -> int:
         return 1
     base = json.loads(BASELINE.read_text())
     failed = 0
-    for key, now in (("cpu_ms_per_order", result["orders"]["cpu_ms_per_op"]),
-                     ("cpu_ms_per_read", result["reads"]["cpu_ms_per_op"])):  # fmt: skip
+    gates = [("cpu_ms_per_order", result["orders"]["cpu_ms_per_op"]),
+             ("cpu_ms_per_read", result["reads"]["cpu_ms_per_op"]),
+             ("wal_records_per_order", result["orders"]["wal_per_op"]["wal_records"])]  # fmt: skip
+    for key, now in gates:
+        if key not in base:  # a baseline from before the gate had it
+            continue
         ratio = now / base[key] if base[key] else float("inf")
         verdict = "ok" if ratio <= TOLERANCE else f"REGRESSION (> {TOLERANCE:.2f}x)"
-        print(f"{key}: {now:.3f} ms vs baseline {base[key]:.3f} ms = {ratio:.2f}x  {verdict}")
+        print(f"{key}: {now:.3f} vs baseline {base[key]:.3f} = {ratio:.2f}x  {verdict}")
         failed += ratio > TOLERANCE
     for name in ("orders", "reads"):
         step_result = result[name]
@@ -276,6 +284,11 @@ def report(result: dict[str, Any]) -> str:
         )
         if "accepted_to_ended_ms" in r:
             lines.append(f"  accepted -> ended: {r['accepted_to_ended_ms']}")
+        if "wal_per_op" in r:
+            wal = r["wal_per_op"]
+            lines.append(f"  PostgreSQL WAL per operation: {wal['wal_records']:g} records,"
+                         f" {wal['wal_bytes']:g} bytes, {wal['wal_fpi']:g} full pages,"
+                         f" {wal['wal_sync']:g} flushes")  # fmt: skip
         for stage, ms in r["cpu_ms_per_op_by_stage"].items():
             above = r["cores_above_idle_by_stage"].get(stage, 0)
             lines.append(f"  {stage:16s} {ms:7.3f} ms/op   {above:+.3f} cores above idle")

@@ -73,3 +73,32 @@ def wait_drained(settings: Settings, timeout: float) -> float | None:
     from shopstream_tools.lab import audit
 
     return audit.wait_drained(settings, True, timeout, lambda: False)
+
+
+WAL_COUNTERS = ("wal_records", "wal_fpi", "wal_bytes", "wal_sync")
+
+
+def wal_counters(settings: Settings) -> dict[str, float]:
+    """PostgreSQL's write-ahead log counters (``pg_stat_wal``). What the database writes per
+    operation does not move with the machine's load at all, unlike its CPU: the steady figure
+    for the database's share of a change to the write path."""
+    import asyncio
+
+    import asyncpg
+
+    async def read() -> dict[str, float]:
+        conn = await asyncpg.connect(settings.admin_database_url())
+        try:
+            row = await conn.fetchrow(f"SELECT {', '.join(WAL_COUNTERS)} FROM pg_stat_wal")
+        finally:
+            await conn.close()
+        assert row is not None  # pg_stat_wal always has its one row
+        return {k: float(row[k]) for k in WAL_COUNTERS}
+
+    return asyncio.run(read())
+
+
+def wal_per_op(
+    before: Mapping[str, float], after: Mapping[str, float], ops: int
+) -> dict[str, float]:
+    return {k: round((after[k] - before[k]) / max(ops, 1), 2) for k in WAL_COUNTERS}

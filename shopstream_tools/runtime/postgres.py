@@ -81,12 +81,21 @@ def init(settings: Settings) -> None:
         )
     finally:
         pwfile.unlink(missing_ok=True)
-    conf = data / "postgresql.conf"
-    with conf.open("a") as fh:
-        fh.write("\n# shopstream private cluster\n")
-        for key, value in SERVER_SETTINGS.items():
-            fh.write(f"{key} = {value}\n")
     _write_hba(settings)
+
+
+def _write_settings(data: Path) -> None:
+    """SERVER_SETTINGS in their own file, written at every start so a cluster made by an older
+    version gets today's settings; included last by postgresql.conf, so they win."""
+    (data / "shopstream.conf").write_text(
+        "# written by shopstream_tools/runtime/postgres.py at every start\n"
+        + "".join(f"{key} = {value}\n" for key, value in SERVER_SETTINGS.items())
+    )
+    conf = data / "postgresql.conf"
+    include = "include 'shopstream.conf'\n"
+    text = conf.read_text()
+    if not text.endswith(include):
+        conf.write_text(text.replace(include, "") + "\n" + include)
 
 
 def _write_hba(settings: Settings) -> None:
@@ -130,6 +139,7 @@ def start(settings: Settings) -> None:
     if running(settings):
         return
     data = cluster_dir(settings)
+    _write_settings(data)
     argv = [str(bin_dir() / "postgres"), "-D", str(data), "-p", str(settings.postgres_port),
             "-k", str(data)]  # fmt: skip
     user = "postgres" if os.geteuid() == 0 else None

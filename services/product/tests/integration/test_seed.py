@@ -29,14 +29,9 @@ async def test_seed_loads_once_and_announces_every_product(platform) -> None:
         seeded = await conn.fetchval(
             "SELECT count(*) FROM products WHERE sku ~ '^[A-Z]{3}-[0-9]{7}$'"
         )
-        announced = await conn.fetchval(
-            "SELECT count(DISTINCT message_key) FROM outbox WHERE event_type = 'ProductCreated'"
-            " AND message_key = ANY($1::text[])",
-            [str(r[0]) for r in generate(300)],
-        )
     finally:
         await conn.close()
-    assert seeded == 300 and announced == 300
+    assert seeded == 300
     ids = {str(r[0]) for r in generate(300)}
     got = consume_events(
         settings,
@@ -44,5 +39,6 @@ async def test_seed_loads_once_and_announces_every_product(platform) -> None:
         keep=lambda e: e.aggregate_id in ids,
         until=lambda evs: {e.aggregate_id for e in evs} == ids,
     )
+    assert {e.aggregate_id for e in got if e.type == "ProductCreated"} == ids, "every one announced"
     first = next(e for e in got if e.type == "ProductCreated")
     assert set(first.data) >= {"id", "sku", "name", "price_cents", "stock", "version"}
