@@ -51,3 +51,11 @@ def test_patroni_reads_no_pipe(tmp_path: Path) -> None:
     command = shlex.split(" ".join(argv))  # as supervisord reads its command line
     assert command[:2] == ["/bin/sh", "-c"]
     assert command[2] == f"exec '/opt/a b/patroni' '{tmp_path / 'node 1.yml'}' </dev/null"
+
+
+def test_prometheus_scrapes_each_patroni_in_the_ha_profile_only(tmp_path: Path) -> None:
+    from shopstream_tools.runtime import prometheus
+
+    jobs = prometheus.scrape_targets(_settings(tmp_path))
+    assert [g["targets"] for g in jobs["patroni"]] == [["127.0.0.1:32532"], ["127.0.0.1:32533"]]
+    assert "patroni" not in prometheus.scrape_targets(Settings(data_dir=str(tmp_path)))
