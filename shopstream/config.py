@@ -47,9 +47,20 @@ class Settings:
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
     gateway_tls_port: int = _doc("HTTPS port of the gateway (0: plain HTTP only)", 0)
     gateway_tls_cert: str = _doc(
-        "PEM certificate the gateway serves (empty: a self-signed one under <data>/gateway/tls)", ""
+        "PEM certificate the gateway serves (empty: one the local CA under <data>/gateway/tls issues)",
+        "",
     )
     gateway_tls_key: str = _doc("PEM private key of gateway_tls_cert", "")
+    gateway_tls_names: str = _doc(
+        "host names or addresses, comma-separated, the local CA's certificate covers beside "
+        "localhost, 127.0.0.1 and ::1",
+        "",
+    )
+    gateway_https_redirect_port: int = _doc(
+        "with TLS on: 0 serves plain HTTP as well; a port answers plain HTTP with 308 to HTTPS on "
+        "that port (the one clients reach)",
+        0,
+    )
     gateway_header_limit: str = _doc(
         "largest request line or header the gateway accepts (nginx size); larger is 431", "8k"
     )

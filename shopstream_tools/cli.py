@@ -54,6 +54,15 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=platform_commands.cmd_token)
 
     s = sub.add_parser(
+        "gateway-cert",
+        help="issue a TLS certificate from the platform's local CA (for a compose stack elsewhere, "
+        "a dev cluster's Secret shopstream-gateway-tls)",
+    )
+    s.add_argument("--name", action="append", required=True, help="a host name or address (repeat)")
+    s.add_argument("--out", type=Path, required=True, help="folder for gateway.crt, gateway.key, ca.crt")
+    s.set_defaults(func=platform_commands.cmd_gateway_cert)
+
+    s = sub.add_parser(
         "seed", help="load a realistic, deterministic catalog (and a year of order history)"
     )
     s.add_argument("--products", type=int, default=100_000)

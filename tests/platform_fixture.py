@@ -28,6 +28,8 @@ TEST_ENV = {
     "SHOPSTREAM_DATA_DIR": str(PROJECT_ROOT / "data-test"),
     "SHOPSTREAM_GATEWAY_PORT": "28080",
     "SHOPSTREAM_GATEWAY_STATUS_PORT": "28079",
+    # HTTPS beside plain HTTP, on a certificate of the platform's local CA (tests/security/test_tls_edge.py)
+    "SHOPSTREAM_GATEWAY_TLS_PORT": "28443",
     "SHOPSTREAM_PRODUCT_PORT": "28081",
     "SHOPSTREAM_ORDER_PORT": "28082",
     "SHOPSTREAM_CONSOLE_PORT": "28090",

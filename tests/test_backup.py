@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 # The restored platform: its own folder and ports, beside the test platform (28xxx/29xxx); its
 # relays and consumers take their metrics ports 1000-1900 above the services' (26081-26990).
 RESTORED_PORTS = {
-    "gateway_port": 25080, "gateway_status_port": 25079, "product_port": 25081,
+    "gateway_port": 25080, "gateway_status_port": 25079, "gateway_tls_port": 0, "product_port": 25081,
     "order_port": 25082, "console_port": 0, "postgres_port": 24432, "kafka_port": 24092,
     "kafka_controller_port": 24093, "prometheus_port": 0, "alertmanager_port": 0,
     "node_exporter_port": 0, "nginx_exporter_port": 0, "postgres_exporter_port": 0,

@@ -52,3 +52,22 @@ def test_lab_run_offers_every_test_of_the_registry() -> None:
         assert cli.parser().parse_args(["lab", "run", test]).tests == [test]
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["lab", "run", f"PT-0{len(TESTS) + 1}"])
+
+
+def test_gateway_cert_issues_from_the_platforms_local_ca(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssl
+
+    from cryptography import x509
+
+    monkeypatch.setenv("SHOPSTREAM_DATA_DIR", str(tmp_path / "data"))
+    out = tmp_path / "secret"
+    assert cli.main(["gateway-cert", "--name", "gateway.shop.test", "--name", "10.1.2.3", "--out", str(out)]) == 0
+    cert = x509.load_pem_x509_certificate((out / "gateway.crt").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["gateway.shop.test"]
+    assert (out / "ca.crt").read_bytes() == (tmp_path / "data" / "gateway" / "tls" / "ca.crt").read_bytes()
+    assert (out / "gateway.key").stat().st_mode & 0o077 == 0
+    context = ssl.create_default_context(cafile=str(out / "ca.crt"))
+    context.load_cert_chain(out / "gateway.crt", out / "gateway.key")  # the key matches

@@ -26,9 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 
 from shopstream.config import Settings
-from shopstream_tools.runtime import gateway, gateway_conf, gateway_routes, processes
+from shopstream_tools.runtime import gateway, gateway_conf, gateway_routes, gateway_tls, processes
 
 try:  # tests/ is a plain folder today; keep working if it becomes a package
     from tests.gateway_upstream import EchoServer
@@ -814,21 +815,70 @@ def test_a_header_or_uri_over_the_limit_is_a_problem_and_never_reaches_a_service
 def test_tls_terminates_at_the_gateway_with_its_own_certificate(
     settings: Settings, standard: Echo
 ) -> None:
-    cert = settings.data_path / "gateway" / "tls" / "gateway.crt"
-    key = settings.data_path / "gateway" / "tls" / "gateway.key"
-    assert key.stat().st_mode & 0o077 == 0, "the private key is the owner's only"
+    folder = settings.data_path / "gateway" / "tls"
+    for key in (folder / "gateway.key", folder / "ca.key"):
+        assert key.stat().st_mode & 0o077 == 0, f"{key.name} is the owner's only"
+    ca = x509.load_pem_x509_certificate((folder / "ca.crt").read_bytes())
+    served = x509.load_pem_x509_certificate((folder / "gateway.crt").read_bytes())
+    assert served.issuer == ca.subject != served.subject  # issued by the local CA, not self-signed
+    assert not served.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     auth = {"Authorization": f"Bearer {token()}"}
-    trusted = ssl.create_default_context(cafile=str(cert))
-    with httpx.Client(base_url=f"https://127.0.0.1:{TLS_PORT}", verify=trusted) as client:
-        answer = client.get("/products/1", headers=auth)
-        assert answer.status_code == 200
-        assert answer.json()["path"] == "/products/1"
-        assert answer.headers["strict-transport-security"] == "max-age=31536000"
-        assert answer.headers["x-content-type-options"] == "nosniff"
-        problem = client.get("/nowhere", headers=auth)
-        assert problem.status_code == 404
-        assert problem.headers["strict-transport-security"] == "max-age=31536000"
-        assert answer.extensions["http_version"] == b"HTTP/1.1"
+    trusted = ssl.create_default_context(cafile=str(folder / "ca.crt"))  # only the CA is trusted
+    for host in ("127.0.0.1", "localhost"):
+        with httpx.Client(base_url=f"https://{host}:{TLS_PORT}", verify=trusted) as client:
+            answer = client.get("/products/1", headers=auth)
+            assert answer.status_code == 200
+            assert answer.json()["path"] == "/products/1"
+            assert answer.headers["strict-transport-security"] == "max-age=31536000"
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            problem = client.get("/nowhere", headers=auth)
+            assert problem.status_code == 404
+            assert problem.headers["strict-transport-security"] == "max-age=31536000"
+            assert answer.extensions["http_version"] == b"HTTP/1.1"
     with pytest.raises(httpx.ConnectError):  # an untrusted certificate is refused by the client
         httpx.get(f"https://127.0.0.1:{TLS_PORT}/products/1", headers=auth)
-    assert call("GET", "/products/1").header("Strict-Transport-Security") is None  # plain HTTP
+    reply = call("GET", "/products/1")  # plain HTTP is kept as configured: served, no HSTS
+    assert reply.status == 200 and reply.header("Strict-Transport-Security") is None
+
+
+def test_the_local_ca_reissues_the_certificate_for_new_names_and_keeps_a_valid_one(
+    tmp_path: Path,
+) -> None:
+    first = Settings(data_dir=str(tmp_path), gateway_tls_port=TLS_PORT)
+    cert, _key = gateway_tls.certificate(first)
+    again, _ = gateway_tls.certificate(first)
+    assert again.read_bytes() == cert.read_bytes()  # still valid for its names: kept
+    ca = (tmp_path / "gateway" / "tls" / "ca.crt").read_bytes()
+    named = dataclasses.replace(first, gateway_tls_names="shop.internal, 10.0.0.7")
+    gateway_tls.certificate(named)
+    reissued = x509.load_pem_x509_certificate(cert.read_bytes())
+    san = reissued.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(san.get_values_for_type(x509.DNSName)) == {"localhost", "shop.internal"}
+    assert {str(a) for a in san.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1", "10.0.0.7"}
+    assert (tmp_path / "gateway" / "tls" / "ca.crt").read_bytes() == ca  # clients keep trusting it
+
+
+def test_plain_http_is_redirected_to_https_when_configured(
+    settings: Settings, start_gateway: StartGateway, echo: Echo
+) -> None:
+    redirecting = dataclasses.replace(settings, gateway_https_redirect_port=TLS_PORT)
+    gateway.stop(settings, timeout=10)
+    gateway.start(redirecting, {"product": [31181, 31182], "order": [31183]})
+    try:
+        plain = call("POST", "/orders?mode=sync", body=b"{}", headers={"Content-Type": "application/json"})
+        assert plain.status == 308  # the method and body are kept on the way to HTTPS
+        assert plain.header("Location") == f"https://127.0.0.1:{TLS_PORT}/orders?mode=sync"
+        assert not echo[31183].requests, "nothing reached a service over plain HTTP"
+        ca = settings.data_path / "gateway" / "tls" / "ca.crt"
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(ca)), follow_redirects=True,
+                          headers={"Authorization": f"Bearer {token()}"}) as client:  # fmt: skip
+            answer = client.get(f"http://localhost:{GATEWAY_PORT}/products/7?q=1")
+        assert answer.status_code == 200 and answer.url.scheme == "https"
+        assert answer.json()["path"] == "/products/7?q=1"
+        status = http.client.HTTPConnection("127.0.0.1", STATUS_PORT, timeout=10)
+        status.request("GET", "/nginx_status")
+        assert status.getresponse().status == 200  # probes stay on plain HTTP
+    finally:
+        gateway.stop(redirecting, timeout=10)
+    with pytest.raises(ValueError, match="needs gateway_tls_port"):
+        gateway_conf.render(dataclasses.replace(redirecting, gateway_tls_port=0), {"product": [1]})

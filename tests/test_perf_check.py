@@ -95,3 +95,25 @@ def test_a_flight_recording_becomes_collapsed_stacks_root_first() -> None:
     ]
     summary = profile.summarize("kafka", text)
     assert "66.7% | `KafkaApis.handleProduceRequest`" in summary
+
+
+WALDUMP = """\
+rmgr: Heap        len (rec/tot):     59/   659, tx:       9001, lsn: 1/72000028, prev 1/71FFFFD0, desc: INSERT off 3 flags 0x00, blkref #0: rel 1663/16384/16390 blk 12
+rmgr: Btree       len (rec/tot):     64/  8256, tx:       9001, lsn: 1/720002C0, prev 1/72000028, desc: INSERT_LEAF off 5, blkref #0: rel 1663/16384/16395 blk 3 FPW
+rmgr: Heap        len (rec/tot):     54/    54, tx:       9002, lsn: 1/72002300, prev 1/720002C0, desc: DELETE off 3 flags 0x00 KEYS_UPDATED , blkref #0: rel 1663/16384/16390 blk 12
+rmgr: Transaction len (rec/tot):     34/    34, tx:       9002, lsn: 1/72002338, prev 1/72002300, desc: COMMIT 2026-12-05 22:00:00.000000 UTC
+pg_waldump: error: error in WAL record at 1/72002360: invalid record length
+"""
+
+
+def test_the_wal_profile_counts_records_bytes_and_full_pages_by_relation() -> None:
+    from shopstream_tools.perf import wal_profile
+
+    names = {"16390": "order.outbox", "16395": "order.outbox_pkey"}
+    wal = wal_profile.tally(WALDUMP.splitlines(), names)
+    assert wal.records == {"order.outbox": 2, "order.outbox_pkey": 1, "-": 1}
+    assert wal.bytes["order.outbox"] == 659 + 54 and wal.full_pages == {"order.outbox_pkey": 1}
+    assert wal.kinds[("order.outbox", "Heap/DELETE")] == 1
+    md = wal_profile.table(wal, operations=2)
+    assert "| `order.outbox` | 1.00 | 356 | 0.00 | Heap/INSERT 0.50, Heap/DELETE 0.50 |" in md
+    assert "| **total** | **2.00** |" in md

@@ -81,6 +81,14 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gateway_cert(settings: Settings, args: argparse.Namespace) -> int:
+    from shopstream_tools.runtime import gateway_tls
+
+    issued = gateway_tls.issue(gateway_tls.tls_dir(settings), args.out, args.name, "gateway")
+    print(f"{issued.cert}\n{issued.key} (private)\n{args.out / 'ca.crt'}: what clients trust")
+    return 0
+
+
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     from services.product.entrypoints.seed import seed_catalog
 

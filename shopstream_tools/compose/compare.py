@@ -69,7 +69,7 @@ def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
     count = int(load.rate * load.seconds * 1.05) + 10
     targets = check.order_targets(gateway, work.order_products, work.customers, count, work.tokens)
     started = time.time()
-    answered = check._vegeta(folder, "orders", targets, load.rate, load.seconds)
+    answered = check.open_loop(folder, "orders", targets, load.rate, load.seconds)
     drained = measure.wait_drained(settings, load.drain_timeout)
     statuses = answered.get("statuses", {})
     ok = sum(n for s, n in statuses.items() if s.startswith("2"))

@@ -25,6 +25,7 @@ STANDINS_FILE = PROJECT_ROOT / "deploy" / "docker" / "compose.standins.yml"
 # The compose file's host ports (its ${NAME:-default} variables) and what each serves.
 HOST_PORTS = {
     "GATEWAY_HOST_PORT": (8080, "gateway (the API)"),
+    "GATEWAY_TLS_HOST_PORT": (8443, "gateway (the API over HTTPS)"),
     "GATEWAY_STATUS_HOST_PORT": (8079, "gateway status"),
     "POSTGRES_HOST_PORT": (5432, "PostgreSQL"),
     "KAFKA_HOST_PORT": (9094, "Kafka (external listener)"),
@@ -62,7 +63,8 @@ class Stack:
     def env(self) -> dict[str, str]:
         ports = {name: str(self.port(name)) for name in HOST_PORTS}
         return {**os.environ, **self.engine.env, "TAG": self.tag, **ports,
-                "AUTH_DIR": str(identity.public_dir(self.home)), **self.extra_env}  # fmt: skip
+                "AUTH_DIR": str(identity.public_dir(self.home)),
+                "GATEWAY_TLS_DIR": str(identity.tls_dir(self.home)), **self.extra_env}  # fmt: skip
 
     def client_settings(self) -> Settings:
         """Settings for tools on the host that talk to this stack (tokens, audits, the lab)."""
@@ -162,11 +164,14 @@ class Stack:
         self.compose("down", *(["-v"] if volumes else []))
 
     def urls(self) -> list[str]:
-        shown = ["GATEWAY_HOST_PORT", "PROMETHEUS_HOST_PORT", "ALERTMANAGER_HOST_PORT",
+        shown = ["GATEWAY_HOST_PORT", "GATEWAY_TLS_HOST_PORT", "PROMETHEUS_HOST_PORT", "ALERTMANAGER_HOST_PORT",
                  "ZIPKIN_HOST_PORT", "POSTGRES_HOST_PORT", "KAFKA_HOST_PORT"]
         if not self.standins or "registry-images" in self.profiles:
             shown += ["GRAFANA_HOST_PORT", "KAFKA_UI_HOST_PORT"]
-        return [f"{HOST_PORTS[name][1]:<28} http://localhost:{self.port(name)}" for name in shown]
+        scheme = {"GATEWAY_TLS_HOST_PORT": "https"}
+        found = [f"{HOST_PORTS[name][1]:<28} {scheme.get(name, 'http')}://localhost:{self.port(name)}"
+                 for name in shown]  # fmt: skip
+        return [*found, f"{'CA the HTTPS port chains to':<28} {identity.tls_dir(self.home) / 'ca.crt'}"]
 
     def build(self, work_dir: str) -> dict[str, float]:
         return images.build_all(self.engine, self.tag, self.standins, work_dir)

@@ -1,9 +1,11 @@
 """The operator console on :8090: Kafka, consumer groups, dead letters, orders, alerts, live health.
 
-Read-only, but for one write: Alertmanager's webhook appends its notifications to the console's
-alert log (``shopstream_tools.console.alerts``). Each view is an HTML page and the same data as JSON under ``/api``. Bad input (an
-unknown topic or partition, a limit out of range, an order id that is not a UUID) is answered
-4xx problem+json by the shared HTTP plumbing. Run by ``up`` under granian:
+For operators only: every view and API is behind the admin role (``access``; browsers sign in at
+``/sign-in``, ``session``). Two writes: the dead-letter replay (``replay``), and Alertmanager's
+webhook, which appends its notifications to the console's alert log (``alerts``). Each view is an
+HTML page and the same data as JSON under ``/api``. Bad input (an unknown topic or partition, a
+limit out of range, an order id that is not a UUID) is answered 4xx problem+json by the shared
+HTTP plumbing. Run by ``up`` under granian:
 ``granian --interface asgi --factory shopstream_tools.console.app:create``.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Litestar, MediaType, Request, get, post
+from litestar import Litestar, MediaType, Request, Router, get, post
 from litestar.params import Parameter
 from litestar.static_files import create_static_files_router
 
@@ -23,7 +25,16 @@ from shopstream import logging as shop_logging
 from shopstream.config import Settings
 from shopstream.consumer import DEAD_LETTER_TOPIC
 from shopstream.http import Problem, create_app, field_error, strict_body
-from shopstream_tools.console import alerts, charts, health, kafka_pages, pages
+from shopstream_tools.console import (
+    access,
+    alerts,
+    charts,
+    health,
+    kafka_pages,
+    pages,
+    replay,
+    session,
+)
 from shopstream_tools.console.kafka_view import (
     Group,
     Message,
@@ -128,10 +139,14 @@ def routes(console: Console) -> list[Any]:
         return [_group_json(g) for g in await console.run(console.kafka.groups)]
 
     @get("/kafka/dead-letter", media_type=MediaType.HTML, include_in_schema=False)
-    async def dead_letter_page(limit: Limit = 50) -> str:
+    async def dead_letter_page(
+        limit: Limit = 50,
+        replayed: Annotated[int | None, Parameter(ge=0, description="shown after a replay")] = None,
+        note: Annotated[str, Parameter(max_length=16, description="why a replay was refused")] = "",
+    ) -> str:
         topic = await console.topic(DEAD_LETTER_TOPIC)
         found = await console.run(console.kafka.dead_letters, limit)
-        return kafka_pages.dead_letters(found, topic.messages, limit)
+        return kafka_pages.dead_letters(found, topic.messages, limit, replayed, note)
 
     @get("/api/kafka/dead-letter", summary="Dead-lettered messages with their reasons")
     async def dead_letter_api(limit: Limit = 50) -> list[dict[str, Any]]:
@@ -167,6 +182,7 @@ def routes(console: Console) -> list[Any]:
     @post(
         "/api/alerts/notifications",
         status_code=200,
+        opt={access.ALERTMANAGER: True},
         summary="Alertmanager's webhook: appends the notification to the alert log",
     )
     async def alert_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -201,7 +217,6 @@ def routes(console: Console) -> list[Any]:
         return await charts.series(console.settings, found, window)
 
     return [
-        create_static_files_router("/static", [STATIC], include_in_schema=False),
         lab_page,
         chart_api,
         dashboards_page,
@@ -223,6 +238,7 @@ def routes(console: Console) -> list[Any]:
         alerts_page,
         alerts_api,
         alert_webhook,
+        *replay.routes(console),
     ]
 
 
@@ -230,15 +246,24 @@ def create(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     shop_logging.configure("console", settings.log_level)
     console = Console(settings)
+    gate = access.Gate(settings)
 
     async def ready() -> bool:
         return True
 
+    # everything but the probes, /metrics, /docs and the vendored scripts is for operators
+    operators = Router(
+        "/",
+        route_handlers=[*routes(console), *session.routes(gate)],
+        guards=[access.make_guard(gate)],
+        exception_handlers={access.SignInRequired: access.to_sign_in},
+    )
     return create_app(
         "console",
         "shopstream operator console",
-        "Read-only views of Kafka, consumer groups, dead letters, orders, alerts and live health;"
+        "For operators (a bearer token with the admin role, or the session of /sign-in): views of"
+        " Kafka, consumer groups, dead letters, orders, alerts and live health; dead-letter replay;"
         " Alertmanager's webhook.",
-        routes(console),
+        [create_static_files_router("/static", [STATIC], include_in_schema=False), operators],
         ready,
     )

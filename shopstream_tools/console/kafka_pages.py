@@ -115,11 +115,33 @@ def groups(found: list[Group]) -> str:
     return page("Consumer groups", "/kafka/groups", "".join(parts))
 
 
-def dead_letters(found: list[Message], total: int, limit: int) -> str:
+REPLAY_NOTES = {
+    "changed": "Not replayed: the dead-letter topic changed since the page was shown. Review the messages below again.",
+    "running": "Not replayed: another replay is running. Reload in a moment.",
+    "refused": "Not replayed: a message names no original topic, or Kafka did not acknowledge; see the console's log.",
+}
+
+
+def dead_letters(found: list[Message], total: int, limit: int, replayed: int | None, note: str) -> str:
+    said = ""
+    if replayed is not None:
+        said = f"<p class=ok role=status>Replayed {replayed} message(s) to their original topics.</p>"
+    elif note in REPLAY_NOTES:
+        said = f"<p class=bad role=alert>{escape(REPLAY_NOTES[note])}</p>"
+    replay = ""
+    if total:
+        # `expect`: the count reviewed here; the console refuses the replay if it changed since
+        replay = (
+            '<form method=post action="/kafka/dead-letter/replay" class=replay>'
+            f'<input type=hidden name=expect value="{total}">'
+            f"<button>Replay all {total} message(s) to their original topics</button> "
+            "<span class=muted>after fixing the cause; the same as <code>shopstream dlq replay</code></span>"
+            "</form>"
+        )
     body = (
-        f"<p>{total} message(s) waiting in the dead-letter topic; the newest {min(limit, total)} below. "
-        "After fixing the cause: <code>shopstream dlq replay --dry-run</code>, then "
-        "<code>shopstream dlq replay</code>.</p>"
+        said
+        + f"<p>{total} message(s) waiting in the dead-letter topic; the newest {min(limit, total)} below.</p>"
+        + replay
         + table(
             ["offset", "time (UTC)", "key", "reason", "from", "group", "attempts", "headers", "value"],
             _message_rows(found, True),

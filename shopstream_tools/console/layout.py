@@ -10,6 +10,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
+from shopstream_tools.console.access import signed_in_as
 from shopstream_tools.console.charts import WINDOWS
 
 NAV = (
@@ -38,6 +39,7 @@ form{margin:8px 0 14px}input{padding:4px 6px;width:320px}
 .chart{background:#fff;border:1px solid #dde1e8;padding:8px;margin:0 10px 10px 0;width:580px;display:inline-block;vertical-align:top}
 .chart h2{margin:0 0 4px}.chart-plot{width:570px;min-height:220px}.chart-note{font-size:12px;margin:2px 0}
 .controls{margin:0 0 12px}.controls select{padding:2px 4px}
+header form.who{margin:0 0 0 auto;color:#c9d3e6}header form.who button{margin-left:6px}
 """
 
 
@@ -49,6 +51,12 @@ def page(title: str, active: str, body: str, refresh: int = 0, charts: str = "")
         for href, label in NAV
     )
     meta = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
+    who = signed_in_as.get()
+    if who:
+        nav += (
+            f'<form class=who method=post action="/sign-out">signed in as {escape(who)}'
+            "<button>sign out</button></form>"
+        )
     head, attrs = "", ""
     if charts:
         head = (
@@ -61,7 +69,7 @@ def page(title: str, active: str, body: str, refresh: int = 0, charts: str = "")
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{escape(title)} · shopstream console</title>{meta}<style>{STYLE}</style>{head}</head>"
         f"<body{attrs}><header><b>shopstream console</b>{nav}</header><main><h1>{escape(title)}</h1>"
-        f"{body}<p class=muted>read-only · rendered {time.strftime('%H:%M:%S')}</p>"
+        f"{body}<p class=muted>rendered {time.strftime('%H:%M:%S')}</p>"
         "</main></body></html>"
     )
 

@@ -22,15 +22,7 @@ from typing import Any
 
 from shopstream_tools.bench import ProcTimes, parse_cpu_line, read_proc_stats, tree
 from shopstream_tools.bench.cpu import CLOCK_TICKS_PER_SECOND
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def rss_bytes(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
-    except (OSError, IndexError, ValueError):
-        return 0
+from shopstream_tools.runtime.processes import rss_bytes
 
 
 def parse_pss_kb(smaps_rollup: str) -> int:

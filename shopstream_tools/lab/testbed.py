@@ -57,7 +57,8 @@ def lab_settings(
     for f in fields(Settings):
         if not f.name.endswith("_port"):
             continue
-        if f.name in OBSERVABILITY_PORTS:
+        if f.name in OBSERVABILITY_PORTS or not getattr(defaults, f.name):
+            # a port that is off by default (TLS, the HTTPS redirect) stays off in the lab
             changes[f.name] = 0
         else:
             # from the defaults, so a developer's own port overrides never collide with the lab's

@@ -106,9 +106,10 @@ def read_targets(
     return lines
 
 
-def _vegeta(
+def open_loop(
     folder: Path, name: str, lines: list[str], rate: float, seconds: float
 ) -> dict[str, Any]:
+    """The targets at a fixed rate (vegeta, open loop): the load of perf-check and compose compare."""
     from shopstream_tools.lab.vegeta_load import run_vegeta, write_targets
 
     targets = folder / f"{name}.targets.jsonl"
@@ -147,14 +148,16 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
     """Run one load, wait until drained, and cost it per operation."""
     from shopstream_tools.lab import testbed
     from shopstream_tools.perf import profile as profiler
+    from shopstream_tools.perf import wal_profile
 
     groups = testbed.process_groups(settings)
     idle = measure.idle_rate(groups, plan.idle_seconds)
     wall_started = time.time()
     recorder = profiler.start(settings, groups, folder / "profile" if profile else None, seconds)
     wal_before = measure.wal_counters(settings)
+    wal_from = wal_profile.insert_position(settings) if profile is not None else None
     before = measure.snapshot(groups)
-    load = _vegeta(folder, name, lines, rate, seconds)
+    load = open_loop(folder, name, lines, rate, seconds)
     drained = measure.wait_drained(settings, plan.drain_timeout)
     after = measure.snapshot(groups)
     wal_after = measure.wal_counters(settings)
@@ -162,6 +165,8 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
         recorder.finish(profile)  # type: ignore[arg-type]
     statuses = load.get("statuses", {})
     done = sum(n for s, n in statuses.items() if s.startswith("2"))
+    if profile is not None and wal_from is not None:
+        wal_profile.write(settings, wal_from, done, profile / "wal.md")
     spent = measure.cpu_ms(before, after)
     wall = after.at - before.at
     record: dict[str, Any] = {
@@ -212,7 +217,7 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
         windows = json.loads(work.path.read_text())["windows"]
         if plan.warmup_seconds > 0:
             warm = int(plan.warmup_rate * plan.warmup_seconds) + 10
-            _vegeta(folder, "warmup", order_targets(gateway, work.order_products, work.customers,
+            open_loop(folder, "warmup", order_targets(gateway, work.order_products, work.customers,
                                                     warm, work.tokens),
                     plan.warmup_rate, plan.warmup_seconds)  # fmt: skip
             measure.wait_drained(settings, plan.drain_timeout)

@@ -1,9 +1,13 @@
 """Alertmanager for the local platform: one route to one receiver, the console's webhook (which
 keeps every notification in ``<data>/logs/alert-notifications.log``). Everything lives under
-``<data>/alertmanager``."""
+``<data>/alertmanager``, but for the credential Alertmanager presents to the console's webhook
+(``<data>/auth/alertmanager-token``, mode 0600): the console is for operators, and that credential
+opens its webhook only (docs/security.md)."""
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 from pathlib import Path
 from typing import Any
@@ -26,12 +30,34 @@ def home(settings: Settings) -> Path:
     return settings.data_path / "alertmanager"
 
 
+def credential_path(settings: Settings) -> Path:
+    return settings.data_path / "auth" / "alertmanager-token"
+
+
+def ensure_credential(settings: Settings) -> Path:
+    """A random credential for the webhook, made once (rotate: delete it, then ``up``)."""
+    path = credential_path(settings)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path
+
+
 def config(settings: Settings) -> str:
     """One route to one receiver: the console's webhook, when the console runs."""
     receiver: dict[str, Any] = {"name": CONSOLE_RECEIVER}
     if settings.console_port and satellites.console_present():
         webhook = f"http://127.0.0.1:{settings.console_port}/api/alerts/notifications"
-        receiver["webhook_configs"] = [{"url": webhook, "send_resolved": True}]
+        receiver["webhook_configs"] = [{
+            "url": webhook,
+            "send_resolved": True,
+            # read by Alertmanager at each notification: never written into this file
+            "http_config": {"authorization": {
+                "type": "Bearer", "credentials_file": str(ensure_credential(settings)),
+            }},
+        }]  # fmt: skip
     config = {
         "route": {
             "receiver": CONSOLE_RECEIVER,

@@ -29,6 +29,7 @@ from services.product.tests.integration.helpers import create
 from shopstream import auth
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.compose import engine as engines
+from shopstream_tools.compose import identity
 from shopstream_tools.compose.stack import Stack, json_rows
 from shopstream_tools.lab import audit
 
@@ -90,6 +91,24 @@ def test_identity_is_enforced_in_the_containers(stack: Stack, shopper: httpx.Cli
     forged = {"Authorization": "Bearer " + auth.customer_token(elsewhere, APPROVE)}
     assert httpx.get(f"{url}/orders", headers=forged, timeout=30).status_code == 401
     assert shopper.post("/products", json={}).status_code == 403
+
+
+def test_the_gateway_container_serves_https_with_the_stacks_certificate(
+    stack: Stack, shopper: httpx.Client
+) -> None:
+    import ssl
+
+    ca = identity.tls_dir(stack.home) / "ca.crt"
+    trusted = ssl.create_default_context(cafile=str(ca))
+    url = f"https://localhost:{stack.port('GATEWAY_TLS_HOST_PORT')}"
+    with httpx.Client(base_url=url, verify=trusted, timeout=30,
+                      headers={"Authorization": shopper.headers["Authorization"]}) as secure:  # fmt: skip
+        answer = secure.get("/products", params={"limit": 1})
+        assert answer.status_code == 200
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+        assert secure.get("/orders").status_code == 200  # a customer's own orders, over TLS
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/products", timeout=30)  # without the stack's CA: not trusted
 
 
 def test_products_are_created_and_found_by_search(gateway: httpx.Client) -> None:

@@ -83,11 +83,16 @@ NO_GATEWAY = {
 GATEWAY_EDGE = {
     "SHOPSTREAM_GATEWAY_HEADER_LIMIT": "the container gateway's header limit is fixed at 8k in "
     "its template (ECS: the ALB's own limits)",
-    **{
-        f"SHOPSTREAM_GATEWAY_TLS_{name}": "TLS at the local gateway only; containers are reached "
-        "through the platform's TLS (Kubernetes ingress, the ALB on ECS) (issue 12)"
-        for name in ("PORT", "CERT", "KEY")
-    },
+    "SHOPSTREAM_GATEWAY_TLS_NAMES": "names of the certificate the local platform's CA issues; "
+    "a container gateway serves a mounted certificate (compose: `compose up` issues it; "
+    "Kubernetes: the TLS Secret shopstream-gateway-tls)",
+}
+# ECS has no nginx: the ALB terminates TLS with the ACM certificate of CertificateArn and
+# redirects port 80 to 443 (tests/deploy/test_gateway_tls.py).
+ALB_TLS = {
+    f"SHOPSTREAM_GATEWAY_{name}": "no nginx on ECS: the ALB's HTTPS listener (CertificateArn) "
+    "terminates TLS and its port 80 listener redirects"
+    for name in ("TLS_PORT", "TLS_CERT", "TLS_KEY", "HTTPS_REDIRECT_PORT")
 }
 PLAINTEXT_BROKER = {
     f"SHOPSTREAM_KAFKA_{name}": "the stack's own broker speaks plaintext on its private network"
@@ -138,7 +143,7 @@ KNOWINGLY_DEFAULT: dict[str, dict[str, str]] = {
         **CREDENTIAL_FROM_SECRET,
     },
     "k8s-eks": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_CLOUDWATCH, **SYSTEM_CAS, **CREDENTIAL_FROM_SECRET},
-    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **SYSTEM_CAS, **CREDENTIAL_FROM_SECRET},
+    "ecs": {**LOCAL_ONLY, **GATEWAY_EDGE, **NO_GATEWAY, **ALB_TLS, **SYSTEM_CAS, **CREDENTIAL_FROM_SECRET},
 }
 
 
@@ -175,6 +180,11 @@ PER_ENVIRONMENT = {
     # tokens) and the claim that lists the caller's groups
     "SHOPSTREAM_AUTH_AUDIENCE",
     "SHOPSTREAM_AUTH_ADMIN_CLAIM",
+    # where the gateway's certificate is, the port it listens on and the one clients reach
+    "SHOPSTREAM_GATEWAY_TLS_PORT",
+    "SHOPSTREAM_GATEWAY_TLS_CERT",
+    "SHOPSTREAM_GATEWAY_TLS_KEY",
+    "SHOPSTREAM_GATEWAY_HTTPS_REDIRECT_PORT",
 }
 # A tuning setting a deployment sets to something other than the code's default: (deployment,
 # name) -> why. Empty: every deployment runs the measured defaults, spelled out.
@@ -333,7 +343,7 @@ def test_kubernetes_readiness_and_services_match_the_ports(overlay: str) -> None
         assert w.readiness == [(port, h.READINESS_PATH)]
         assert [p["port"] for p in services[service]["spec"]["ports"]] == [port]
     gateway_ports = [p["port"] for p in services["gateway"]["spec"]["ports"]]
-    assert gateway_ports == [h.GATEWAY_PORT]
+    assert gateway_ports == [h.GATEWAY_PORT, 443]  # HTTPS: tests/deploy/test_gateway_tls.py
 
 
 def test_load_balancer_target_groups_match_ports_and_readiness() -> None:

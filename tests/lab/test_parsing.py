@@ -131,6 +131,8 @@ def test_the_lab_platform_has_its_own_ports_and_folder(tmp_path: object) -> None
     # Prometheus scrapes the lab; the exporters, the console and tracing stay off
     assert lab.prometheus_port == 39090 and 39090 in testbed.ports(lab)
     assert lab.zipkin_port == 0 and lab.node_exporter_port == 0 and lab.console_port == 0
+    # ports off by default stay off: no TLS listener and no redirect of the load generators' HTTP
+    assert lab.gateway_tls_port == 0 and lab.gateway_https_redirect_port == 0
     traced = testbed.with_tracing(lab, 0.1)
     assert traced.zipkin_port == 39411 and traced.tracing_sample_ratio == 0.1
     assert testbed.tracing_ratio(lab) is None and testbed.tracing_ratio(traced) == 0.1

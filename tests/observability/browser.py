@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import http.client
 import shutil
 import subprocess
 import tempfile
+import threading
 from html.parser import HTMLParser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from shopstream import auth
+from shopstream.config import Settings
 
 FLAGS = [
     "--headless",
@@ -127,3 +133,58 @@ def parse(html: str) -> Tables:
     parser = Tables()
     parser.feed(html)
     return parser
+
+
+# The console is for operators -------------------------------------------------------------------
+# Headless Chromium run with --dump-dom cannot sign in and keep the session cookie for the next run,
+# so the pages it loads go through a loopback reverse proxy that adds an operator's bearer token to
+# every request (the page's own script fetches too). The console checks that token exactly as it
+# checks a session (shopstream_tools/console/access.py); tests/security/test_console_access.py
+# proves the sign-in itself.
+
+_PROXIES: dict[str, str] = {}
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
+               "proxy-authorization", "proxy-authenticate", "host", "content-length"}  # fmt: skip
+
+
+def operator_url(settings: Settings, path: str = "/") -> str:
+    """``path`` of the console as an operator sees it: through the signing proxy (started once)."""
+    target = f"127.0.0.1:{settings.console_port}"
+    if target not in _PROXIES:
+        _PROXIES[target] = _start_proxy(target, auth.admin_token(settings, 6 * 3600))
+    return _PROXIES[target] + path
+
+
+def _start_proxy(target: str, token: str) -> str:
+    class Forward(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            headers["Authorization"] = f"Bearer {token}"
+            upstream = http.client.HTTPConnection(target, timeout=60)
+            try:
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+            finally:
+                upstream.close()
+            self.send_response(answer.status)
+            for key, value in answer.getheaders():
+                if key.lower() not in _HOP_BY_HOP:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_HEAD = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="console-operator-proxy", daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}"

@@ -38,9 +38,14 @@ def test_alertmanager_config_sends_every_alert_to_the_console_webhook(tmp_path: 
     assert route["receiver"] == "console" and route["group_by"] == ["..."]
     [receiver] = config["receivers"]
     assert receiver["name"] == "console"
-    assert receiver["webhook_configs"] == [
-        {"url": "http://127.0.0.1:18090/api/alerts/notifications", "send_resolved": True}
-    ]
+    credential = tmp_path / "auth" / "alertmanager-token"
+    assert receiver["webhook_configs"] == [{
+        "url": "http://127.0.0.1:18090/api/alerts/notifications",
+        "send_resolved": True,
+        "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(credential)}},
+    }]  # fmt: skip
+    assert credential.stat().st_mode & 0o077 == 0 and len(credential.read_text()) >= 32
+    assert credential.read_text() not in path.read_text()  # referenced, never copied
     checked = subprocess.run(
         [alertmanager.amtool(), "check-config", str(path)], capture_output=True, text=True
     )
@@ -156,7 +161,8 @@ def _am(platform, path: str) -> Any:
 
 
 def _console(platform, path: str) -> str:
-    return f"http://127.0.0.1:{platform.settings.console_port}{path}"
+    """The console as an operator (role admin), for Chromium and httpx alike."""
+    return browser.operator_url(platform.settings, path)
 
 
 def _at(stamp: str) -> datetime:
@@ -309,10 +315,12 @@ def test_a_resolved_alert_is_notified_and_shown_resolved(platform) -> None:
 def test_a_bad_notification_is_a_4xx_problem(platform, body: bytes, field: str) -> None:
     before = alerts.log_path(platform.settings)
     size = before.stat().st_size if before.exists() else 0
+    # as Alertmanager sends it: with the credential it holds for the webhook
+    credential = alertmanager.credential_path(platform.settings).read_text().strip()
     response = httpx.post(
-        _console(platform, "/api/alerts/notifications"),
+        f"http://127.0.0.1:{platform.settings.console_port}/api/alerts/notifications",
         content=body,
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", "Authorization": f"Bearer {credential}"},
         timeout=10,
     )
     assert response.status_code == 400, response.text

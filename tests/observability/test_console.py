@@ -25,7 +25,8 @@ DOCS = PROJECT_ROOT / "docs" / "operations"
 
 
 def console_url(platform, path: str = "/") -> str:
-    return f"http://127.0.0.1:{platform.settings.console_port}{path}"
+    """The console as an operator (the console is for role admin only): through the signing proxy."""
+    return browser.operator_url(platform.settings, path)
 
 
 def api(platform, path: str, **params) -> httpx.Response:
