@@ -36,6 +36,21 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Patroni (the HA profile's PostgreSQL failover) in a virtualenv of the system's Python: when the
+# platform runs as root, Patroni runs as the `postgres` account, which must be able to read it.
+pstamp=infra/patroni/venv/.installed
+if [ ! -f "$pstamp" ] || [ infra/patroni/requirements.txt -nt "$pstamp" ]; then
+  if ! /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
+  echo "bootstrap: installing Patroni into infra/patroni/venv"
+  rm -rf infra/patroni/venv
+  /usr/bin/python3 -m venv infra/patroni/venv
+  infra/patroni/venv/bin/pip install -q --disable-pip-version-check -r infra/patroni/requirements.txt
+  touch "$pstamp"
+fi
+
 # vegeta, the performance lab's open-loop constant-rate load generator, from the Go module proxy.
 if [ ! -x .tools/bin/vegeta ]; then
   GO=$(command -v go || echo /usr/local/go/bin/go)

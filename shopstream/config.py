@@ -102,6 +102,12 @@ class Settings:
 
     postgres_host: str = _doc("PostgreSQL host", "127.0.0.1")
     postgres_port: int = _doc("PostgreSQL port of the private cluster", 15432)
+    postgres_nodes: int = _doc(
+        "PostgreSQL servers of the private cluster: 1, or 2 in the HA profile (a primary and a"
+        " synchronous standby under Patroni, which fails over by itself)",
+        1,
+    )
+    postgres_node_port_step: int = _doc("PostgreSQL node n listens on port + (n-1) * step", 1)
     postgres_user: str = _doc(
         "PostgreSQL login role a service process connects as (empty: the service's own,"
         " `product_service` or `order_service`); never a superuser, never the tables' owner",
@@ -134,6 +140,12 @@ class Settings:
         "",
     )
     db_pool_size: int = _doc("connections in each service instance's pool", 10)
+    db_failover_seconds: float = _doc(
+        "how long a request that is safe to repeat (a read, a POST with an Idempotency-Key, a"
+        " reservation) is retried while PostgreSQL cannot be reached, before the client gets 503"
+        " (0: 503 at once; the HA profile waits out a failover)",
+        0.0,
+    )
     worker_db_pool_size: int = _doc(
         "connections in each consumer process's pool (one event at a time needs few)", 4
     )
@@ -329,10 +341,18 @@ class Settings:
         password = self.postgres_password_of(role)
         return quote(role, safe="") + (f":{quote(password, safe='')}" if password else "")
 
+    @property
+    def postgres_ports(self) -> list[int]:
+        """The port of each PostgreSQL node of the private cluster (one, or the HA pair)."""
+        step = self.postgres_node_port_step
+        return [self.postgres_port + n * step for n in range(self.postgres_nodes)]
+
     def _postgres_url(self, role: str, database: str) -> str:
-        host = f"{self.postgres_host}:{self.postgres_port}"
+        # every node, the primary found by libpq's rules: the first that takes writes
+        host = ",".join(f"{self.postgres_host}:{port}" for port in self.postgres_ports)
         url = f"postgresql://{self._userinfo(role)}@{host}/{database}"
-        tls = {"sslmode": self.postgres_sslmode, "sslrootcert": self.postgres_sslrootcert}
+        tls = {"sslmode": self.postgres_sslmode, "sslrootcert": self.postgres_sslrootcert,
+               "target_session_attrs": "read-write" if self.postgres_nodes > 1 else ""}  # fmt: skip
         query = urlencode({k: v for k, v in tls.items() if v}, safe="/")
         return f"{url}?{query}" if query else url
 

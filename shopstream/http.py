@@ -20,7 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Receive, Scope, Send
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from shopstream import contract, db, emf, tracing
+from shopstream import contract, db, emf, failover, tracing
 from shopstream.config import Settings
 from shopstream.logging import request_id
 
@@ -175,7 +175,14 @@ def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         log.warning("%s %s: database unavailable: %r", request.method, request.url.path, exc)
         return problem(
             503, "Service unavailable", "the database cannot be reached right now; retry shortly",
-            headers={"Retry-After": "2"},
+            # the marker lets failover.middleware repeat a request that is safe to repeat
+            headers={"Retry-After": "2", failover.MARKER.decode(): "1"},
+        )  # fmt: skip
+    if db.rolled_back(exc):  # a deadlock's victim: nothing was written, repeating is safe
+        log.warning("%s %s: transaction rolled back: %r", request.method, request.url.path, exc)
+        return problem(
+            503, "Service unavailable", "the transaction met a concurrent one; retry",
+            headers={"Retry-After": "1", failover.MARKER.decode(): "1"},
         )  # fmt: skip
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem(500, "Internal error", "the service failed to answer; see its log")
@@ -252,9 +259,12 @@ def create_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     guards: Sequence[Any] = (),
+    idempotent_paths: tuple[str, ...] = (),
 ) -> Litestar:
     """``guards`` run before every route: services pass shopstream.guards.authenticate, so a
-    request with a token that does not verify is refused everywhere (docs/security.md)."""
+    request with a token that does not verify is refused everywhere (docs/security.md).
+    ``idempotent_paths``: POSTs under them may be repeated while PostgreSQL fails over
+    (``failover``), as reads and requests with an Idempotency-Key are."""
     settings = Settings.from_env()
     tracing.setup(settings, service)
     emf.configure(settings.aws_emf_namespace)  # CloudWatch EMF on stdout, when on AWS
@@ -283,7 +293,10 @@ def create_app(
         on_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
         guards=list(guards),
-        middleware=[request_context_middleware(service)],
+        middleware=[
+            request_context_middleware(service),
+            failover.middleware(settings.db_failover_seconds, idempotent_paths),
+        ],
         exception_handlers={
             ValidationException: _on_validation,
             Problem: _on_problem,

@@ -34,3 +34,10 @@ def test_the_database_going_away_is_unavailable(error: BaseException) -> None:
 )
 def test_a_fault_of_the_request_or_the_code_is_not(error: BaseException) -> None:
     assert not db.unavailable(error)
+
+
+def test_a_deadlock_victim_was_rolled_back_and_may_run_again() -> None:
+    assert db.rolled_back(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))
+    assert db.rolled_back(asyncpg.exceptions.SerializationError("could not serialize"))
+    assert not db.rolled_back(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not db.unavailable(asyncpg.exceptions.DeadlockDetectedError("deadlock detected"))

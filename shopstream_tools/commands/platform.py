@@ -35,14 +35,16 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
     rows = platform.status(settings)
     print(
-        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<10}{'rss MB':>8}{'restarts':>9}  command"
+        f"{'process':<18}{'pid':>8}{'port':>7}  {'health':<13}{'rss MB':>8}{'restarts':>9}  command"
     )
     for r in rows:
         print(
-            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<10}{r.rss_mb:>8.0f}"
+            f"{r.name:<18}{r.pid or '-':>8}{r.port or '-':>7}  {r.health:<13}{r.rss_mb:>8.0f}"
             f"{r.restarts:>9}  {r.program}"
         )
-    return 0 if all(r.health in ("up", "ready") for r in rows) else 1
+    # the HA profile's PostgreSQL nodes show their role (and a standby not streaming, its state)
+    healthy = ("up", "ready", "primary", "sync standby", "standby")
+    return 0 if all(r.health in healthy for r in rows) else 1
 
 
 def cmd_logs(settings: Settings, args: argparse.Namespace) -> int:
@@ -125,7 +127,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int:
-    from shopstream_tools.runtime import database_roles, exporters, supervision
+    from shopstream_tools.runtime import database_roles, exporters, postgres_ha, supervision
 
     try:
         rotated = asyncio.run(database_roles.rotate_local_passwords(settings, tuple(args.roles)))
@@ -136,6 +138,8 @@ def cmd_rotate_db_passwords(settings: Settings, args: argparse.Namespace) -> int
         settings, exporters.POSTGRES_EXPORTER
     ):  # it read the admin's password file when it started
         supervision.restart(settings, exporters.POSTGRES_EXPORTER)
+    if settings.postgres_admin_user in rotated and postgres_ha.enabled(settings):
+        postgres_ha.reload(settings)  # Patroni logs in as the admin: its files get the new one
     print(f"new passwords for {', '.join(rotated)} (in {settings.postgres_credentials_path})")
     return 0
 

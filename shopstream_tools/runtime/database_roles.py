@@ -196,9 +196,10 @@ def ensure_local_passwords(settings: Settings, rotate: tuple[str, ...] = ()) -> 
         if role in rotate or not (folder / role).exists():
             _write_private(folder / role, secrets.token_urlsafe(32))
     lines = [
-        f"{settings.postgres_host}:{settings.postgres_port}:*:{_pgpass(role)}:"
+        f"{settings.postgres_host}:{port}:*:{_pgpass(role)}:"
         f"{_pgpass(settings.postgres_password_of(role))}"
         for role in local_roles(settings)
+        for port in settings.postgres_ports  # the HA profile's nodes, each
     ]
     _write_private(pgpass_path(settings), "\n".join(lines) + "\n")
     return pgpass_path(settings)

@@ -16,6 +16,7 @@ from shopstream_tools.runtime import (
     kafka_broker,
     observability,
     postgres,
+    postgres_ha,
     processes,
     profiles,
     prometheus,
@@ -94,7 +95,11 @@ def up(settings: Settings, log: Callable[[str], object] = print) -> float:
     auth.ensure_local_issuer(settings)  # before the services: they read its JWKS
     kafka_broker.start(settings)  # the JVM boots while PostgreSQL starts and migrates
     postgres.start(settings)
-    log(f"postgres  ready on :{settings.postgres_port}")
+    if postgres_ha.enabled(settings):
+        log(f"postgres  ready: primary {postgres_ha.primary(settings)} of nodes on "
+            f"{', '.join(f':{p}' for p in settings.postgres_ports)}")  # fmt: skip
+    else:
+        log(f"postgres  ready on :{settings.postgres_port}")
     for service, versions in migrate_all(settings).items():
         if versions:
             log(f"migrated  {service}: {', '.join(versions)}")
@@ -244,13 +249,17 @@ def status(settings: Settings) -> list[ProcessStatus]:
         if watcher is not None:
             add(watcher.name, watcher.pid, supervision.metrics_port(settings), "up")
 
-    pg_pid = postgres.pid(settings)
-    add(
-        "postgres",
-        pg_pid,
-        settings.postgres_port,
-        "up" if postgres.running(settings) else "starting",
-    )
+    if postgres_ha.enabled(settings):
+        roles = postgres_ha.roles(settings)  # primary, sync standby, standby: as Patroni sees them
+        for node in postgres_ha.nodes(settings):
+            name = postgres_ha.node_name(node)
+            add(name, postgres_ha.postmaster_pid(settings, node),
+                postgres_ha.port(settings, node), roles.get(node, "starting"))  # fmt: skip
+        witness = supervised.get(postgres_ha.RAFT)
+        add(postgres_ha.RAFT, witness.pid if witness else None, None, "up")
+    else:
+        add("postgres", postgres.pid(settings), settings.postgres_port,
+            "up" if postgres.running(settings) else "starting")  # fmt: skip
     for node in kafka_broker.nodes(settings):
         port = kafka_broker.broker_port(settings, node)
         add(

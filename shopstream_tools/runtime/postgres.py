@@ -19,46 +19,10 @@ import subprocess
 from pathlib import Path
 
 from shopstream.config import SERVICES, Settings
-from shopstream_tools.runtime import database_roles, processes, supervision
-
-SERVER_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
-    "max_connections": "400",
-    "shared_buffers": "256MB",
-    "work_mem": "8MB",
-    "max_wal_size": "2GB",
-    "checkpoint_timeout": "15min",
-    # After a checkpoint, the first change to each page logs the whole page; with UUID keys
-    # nearly every insert touches another index page, so full pages were most of the WAL's bytes
-    # (perf-check: 2.7 per order, ~22 of 35 KB). lz4 compresses them for little CPU.
-    "wal_compression": "lz4",
-    "log_min_duration_statement": "1000",
-    "log_line_prefix": "'%m [%p] %d '",
-    "password_encryption": "'scram-sha-256'",
-}
-# Passwords on every path in: no `trust`, no `peer`, loopback included (issue 12).
-HBA = """# shopstream private cluster: a SCRAM password on every connection (shopstream_tools/runtime/postgres.py)
-local   all all                scram-sha-256
-host    all all 127.0.0.1/32   scram-sha-256
-host    all all ::1/128        scram-sha-256
-"""
-
+from shopstream_tools.runtime import database_roles, postgres_ha, processes, supervision
+from shopstream_tools.runtime.postgres_server import HBA, SERVER_SETTINGS, bin_dir
 
 NAME = "postgres"
-
-
-def bin_dir() -> Path:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=_major)
-    if not candidates:
-        raise RuntimeError("PostgreSQL server not found: run scripts/bootstrap.sh")
-    return candidates[-1].parent
-
-
-def _major(path: Path) -> int:
-    try:
-        return int(path.parent.parent.name)
-    except ValueError:
-        return 0
 
 
 def cluster_dir(settings: Settings) -> Path:
@@ -78,6 +42,8 @@ def _give_to_server_user(path: Path) -> None:
 
 
 def initialised(settings: Settings) -> bool:
+    if postgres_ha.enabled(settings):
+        return postgres_ha.initialised(settings)
     return (cluster_dir(settings) / "PG_VERSION").exists()
 
 
@@ -145,6 +111,10 @@ def _trusting(settings: Settings) -> bool:
 
 
 def pid(settings: Settings) -> int | None:
+    """The postmaster's pid (in the HA profile, the primary's)."""
+    if postgres_ha.enabled(settings):
+        node = postgres_ha.primary(settings)
+        return postgres_ha.postmaster_pid(settings, node) if node else None
     try:
         return int((cluster_dir(settings) / "postmaster.pid").read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
@@ -152,12 +122,19 @@ def pid(settings: Settings) -> int | None:
 
 
 def running(settings: Settings) -> bool:
+    if postgres_ha.enabled(settings):
+        return postgres_ha.primary(settings) is not None
     return processes.alive(pid(settings)) and processes.port_open(settings.postgres_port)
 
 
 def start(settings: Settings) -> None:
     """Run the postmaster under supervisord (as the server user when we are root), so a killed
-    database is started again; wait until it accepts connections."""
+    database is started again; wait until it accepts connections. The HA profile's pair:
+    ``postgres_ha``."""
+    if postgres_ha.enabled(settings):
+        postgres_ha.start(settings)
+        ensure_databases(settings)
+        return
     init(settings)
     if running(settings):
         return
@@ -187,6 +164,9 @@ def _accepts(settings: Settings) -> bool:
 
 
 def stop(settings: Settings) -> None:
+    if postgres_ha.enabled(settings):
+        postgres_ha.stop(settings)
+        return
     if supervision.supervised(settings, NAME):
         supervision.stop(settings, NAME)
         return
@@ -209,7 +189,8 @@ def login_args(settings: Settings, database: str, role: str = "") -> list[str]:
 
 
 def libpq_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, **database_roles.libpq_env(settings)}
+    primary = {"PGTARGETSESSIONATTRS": "read-write"} if postgres_ha.enabled(settings) else {}
+    return {**os.environ, **database_roles.libpq_env(settings), **primary}
 
 
 def psql(settings: Settings, sql: str, database: str = "postgres") -> str:
@@ -239,3 +220,4 @@ def ensure_databases(settings: Settings) -> None:
 def destroy(settings: Settings) -> None:
     stop(settings)
     shutil.rmtree(cluster_dir(settings), ignore_errors=True)
+    shutil.rmtree(postgres_ha.home(settings), ignore_errors=True)

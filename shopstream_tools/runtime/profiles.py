@@ -2,7 +2,8 @@
 
 ``ha``: three KRaft brokers (every topic replicated three times, a write acknowledged once two
 brokers hold it, idempotent producers with acks=all as always), two instances of each service
-behind the gateway and two consumer processes per consumer group. The profile chosen by ``up`` is
+behind the gateway, two consumer processes per consumer group, and PostgreSQL as a primary with a
+synchronous standby that Patroni fails over by itself (``postgres_ha``). The profile chosen by ``up`` is
 kept in the data folder, so ``status``, ``scale``, ``down`` and the next ``up`` follow it. A data
 folder's Kafka cluster is made for one profile: switch profiles with ``reset`` (or a fresh
 ``SHOPSTREAM_DATA_DIR``).
@@ -24,6 +25,10 @@ PROFILES: dict[str, dict[str, Any]] = {
         "topic_replication": 3,
         "product_instances": 2,
         "order_instances": 2,
+        "postgres_nodes": 2,
+        # a request safe to repeat waits out a PostgreSQL failover (measured: 2-6 s) instead of
+        # answering 503
+        "db_failover_seconds": 15.0,
     },
 }
 CONSUMERS = {"default": 1, "ha": 2}  # consumer processes per group on the first `up`

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.runtime import exporters, satellites, supervision, topology
+from shopstream_tools.runtime import exporters, patroni_config, satellites, supervision, topology
 
 PROMETHEUS = "prometheus"
 PROMETHEUS_HOME = PROJECT_ROOT / "infra" / "prometheus"
@@ -65,6 +65,11 @@ def scrape_targets(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     ):
         if port:  # the lab runs Prometheus without the exporters (they would be measured too)
             jobs[job] = [_target(port, job)]
+    if settings.postgres_nodes > 1:  # the HA profile's Patroni: each node's role, timeline, lag
+        jobs["patroni"] = [
+            _target(patroni_config.api_port(settings, n), patroni_config.node_name(n))
+            for n in patroni_config.nodes(settings)
+        ]
     if settings.kafka_metrics_port and exporters.jmx_agent_jar() is not None:
         jobs["kafka"] = [_target(settings.kafka_metrics_port, "kafka")]
     # supervisord's event listener: restarts and crash loops of the supervised processes

@@ -31,6 +31,12 @@ LOCAL_ONLY = {
     "SHOPSTREAM_KAFKA_BROKERS": "brokers local `up` starts (3 in the HA profile); deployments "
     "give SHOPSTREAM_KAFKA_BOOTSTRAP",
     "SHOPSTREAM_KAFKA_BROKER_PORT_STEP": "ports of the local brokers only",
+    "SHOPSTREAM_POSTGRES_NODES": "PostgreSQL servers local `up` starts (2 in the HA profile, under "
+    "Patroni); deployments name their server (RDS Multi-AZ fails over behind one host name)",
+    "SHOPSTREAM_POSTGRES_NODE_PORT_STEP": "ports of the local PostgreSQL nodes only",
+    "SHOPSTREAM_DB_FAILOVER_SECONDS": "deployments take the default (503 at once): an RDS Multi-AZ "
+    "failover takes 60-120 s, longer than a client's request should wait; the local HA profile's "
+    "Patroni pair fails over in seconds",
     "SHOPSTREAM_INSTANCE_ID": "the image entrypoint sets it from the host name (pod name, task "
     "host, container id) so every replica has its own (deploy/docker/entrypoint.sh)",
     "SHOPSTREAM_PRODUCT_DATABASE_URL": "derived from SHOPSTREAM_POSTGRES_*, so the password stays "

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import asyncpg
 
@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class ChangeFeed:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: Callable[[], str]) -> None:
+        # asked on every connect: a rotated password (rotate-db-passwords) is used when the
+        # connection comes back after a PostgreSQL restart or failover
         self.database_url = database_url
         self._waiters: dict[str, set[asyncio.Event]] = defaultdict(set)
         self._conn: asyncpg.Connection | None = None
@@ -46,7 +48,7 @@ class ChangeFeed:
             await self._conn.close()
 
     async def _connect(self) -> None:
-        conn = await asyncpg.connect(self.database_url)
+        conn = await asyncpg.connect(self.database_url())
         await conn.add_listener(CHANGES_CHANNEL, self._on_notify)
         self._conn = conn
 

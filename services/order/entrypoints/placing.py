@@ -109,7 +109,12 @@ async def place_order(
         }
         view = await order_or_404(order_id) if placed.replayed else recorded_view(placed.state)
         return encoded(encode(view), 202, headers)
-    final = placed.state if placed.replayed else await service.process_sync(placed.order)
+    if not placed.replayed:
+        final = await service.process_sync(placed.order)
+    elif placed.state.is_terminal:
+        final = placed.state
+    else:  # a repeat of a request cut off half way (a PostgreSQL failover): carry the order on
+        final = await service.resume_sync(order_id) or placed.state
     return answer_sync(final, await order_or_404(order_id), placed.replayed)
 
 

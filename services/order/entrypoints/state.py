@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncpg
 
 from services.order.bootstrap import bootstrap
@@ -18,7 +20,7 @@ class State:
         # Bad values fail here, at start, rather than on the first order.
         self.default_mode = ProcessingMode(settings.order_default_mode)
         self.strategy = PartitionStrategy(settings.order_partition_strategy)
-        self.feed = ChangeFeed(settings.database_url("order"))
+        self.feed = ChangeFeed(partial(settings.database_url, "order"))
         self.pool: asyncpg.Pool | None = None
         self._service: OrderService | None = None
 

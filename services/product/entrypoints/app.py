@@ -47,4 +47,6 @@ def create(settings: Settings | None = None) -> Litestar:
         guards=[guards.authenticate],
         on_startup=[_startup],
         on_shutdown=[_shutdown],
+        # a reservation is keyed by its order: repeating one holds nothing twice
+        idempotent_paths=("/reservations",),
     )
