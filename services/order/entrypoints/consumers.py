@@ -4,8 +4,8 @@
   StockRejected for async orders, a polled batch at once through the message bus: the saga's
   decisions for the batch in one transaction, then the batch's payments concurrently, then their
   outcomes in one more (``service_layer/messagebus.py``). The saga is idempotent by itself (a
-  second answer is ignored, and what the order still waits for is carried out), so no
-  processed_events record is kept. ReservationReleased changes nothing: passed over by header.
+  second answer is ignored, and what the order still waits for is carried out), so no record of
+  applied events is kept. ReservationReleased changes nothing: passed over by header.
 - **catalog replica** (group ``order-catalog``, topic ``product-events``): version-guarded
   batch upserts of the products the order service validates and prices lines with (shared batch
   consumer: a redelivered event is older than the row and changes nothing).

@@ -4,8 +4,8 @@ Follows ``order-events``, reads each event as its contract (``shopstream/contrac
 and has the stock saga (``service_layer/saga.py``: which use case each event asks for, and the
 answer on ``stock-events``) apply it in a unit of work joining the consumer's transaction: a polled
 batch per transaction, the answers through the outbox in the same transaction as the stock
-changes. The saga is idempotent by its own records, so no row per applied event is written (the
-``processed_events`` row was 8 of an async order's ~90 WAL records): a redelivered order event
+changes. The saga is idempotent by its own records, so no row per applied event is written (such
+a row was 8 of an async order's ~90 WAL records): a redelivered order event
 finds its reservation, its refusal or nothing left to release, holds nothing twice, and at most
 answers again what it answered before, which the order saga ignores as it ignores a second answer
 to a follow-up. Beside it, the reservations-held figures are sampled
