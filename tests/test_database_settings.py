@@ -94,3 +94,12 @@ def test_server_settings_are_written_at_every_start_and_win(tmp_path: Path) -> N
     text = conf.read_text()
     assert text.count("include 'shopstream.conf'") == 1 and text.endswith("include 'shopstream.conf'\n")
     assert "wal_compression = lz4" in (tmp_path / "shopstream.conf").read_text()
+
+
+def test_libpq_tools_name_every_node_so_they_reach_the_primary() -> None:
+    from shopstream_tools.runtime import postgres
+
+    one = Settings(postgres_port=15432, postgres_nodes=1)
+    assert postgres.server_args(one) == ["-h", "127.0.0.1", "-p", "15432"]
+    pair = Settings(postgres_port=15432, postgres_nodes=2, postgres_node_port_step=1)
+    assert postgres.server_args(pair) == ["-h", "127.0.0.1,127.0.0.1", "-p", "15432,15433"]

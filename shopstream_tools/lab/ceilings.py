@@ -200,14 +200,13 @@ def pgbench(
 ) -> dict[str, Any]:
     """pgbench with weighted scripts (the same mix as the HTTP load); protocol prepared, like
     asyncpg."""
-    from shopstream_tools.runtime import database_roles, postgres
+    from shopstream_tools.runtime import postgres
 
     binary = shutil.which("pgbench") or str(postgres.bin_dir() / "pgbench")
     argv = [
         binary,
         # the admin, who made the scratch tables; its password from PGPASSFILE (libpq_env)
-        "-h", settings.postgres_host, "-p", str(settings.postgres_port),
-        "-U", settings.postgres_admin_user,
+        *postgres.server_args(settings), "-U", settings.postgres_admin_user,
         "-n", "-M", "prepared",
         "-c", str(PGBENCH_CLIENTS), "-j", str(PGBENCH_THREADS),
         "-T", str(max(1, round(seconds))),
@@ -216,7 +215,7 @@ def pgbench(
     for path, weight in scripts:
         argv += ["-f", f"{path}@{weight}"]
     argv.append("product")
-    env = database_roles.libpq_env(settings)
+    env = postgres.libpq_env(settings)  # the primary, in the HA profile
     child = Child(argv, workdir / f"ceiling-{name}.txt", env)
     done = child.run(stop, _noop)
     text = child.log.read_text(errors="replace")

@@ -184,8 +184,15 @@ def stop(settings: Settings) -> None:
 def login_args(settings: Settings, database: str, role: str = "") -> list[str]:
     """Where a libpq tool (psql, pg_dump, pgbench) logs in: the admin unless ``role`` names
     another; the password comes from ``libpq_env``, never from the command line."""
-    return ["-h", settings.postgres_host, "-p", str(settings.postgres_port),
-            "-U", role or settings.postgres_admin_user, "-d", database]  # fmt: skip
+    return [*server_args(settings), "-U", role or settings.postgres_admin_user, "-d", database]
+
+
+def server_args(settings: Settings) -> list[str]:
+    """Every node of the cluster (libpq's host and port lists): with ``libpq_env``'s
+    ``PGTARGETSESSIONATTRS=read-write``, a tool reaches whichever node is the primary now."""
+    ports = settings.postgres_ports
+    hosts = ",".join([settings.postgres_host] * len(ports))
+    return ["-h", hosts, "-p", ",".join(str(p) for p in ports)]
 
 
 def libpq_env(settings: Settings) -> dict[str, str]:
