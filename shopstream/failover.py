@@ -31,6 +31,14 @@ log = logging.getLogger(__name__)
 # set by the exception handler on a 503 that means "the database cannot be reached"; never sent
 MARKER = b"x-shopstream-database-unavailable"
 FIRST_PAUSE, LONGEST_PAUSE = 0.2, 2.0
+REPEAT = "shopstream.repeat"
+"""Set in the scope of a repeat: the attempt before it has ended (see ``is_repeat``)."""
+
+
+def is_repeat(scope: Scope) -> bool:
+    """True when this request is this middleware's repeat, so its earlier attempt is over and
+    holds nothing (an unfinished sync order may be carried on at once)."""
+    return bool(scope.get(REPEAT))
 
 
 def retry_safe(scope: Scope, idempotent_paths: tuple[str, ...]) -> bool:
@@ -59,7 +67,7 @@ def middleware(
             attempt = 1
             while True:
                 last = time.monotonic() + pause >= deadline
-                if await _attempt(app, scope, body, receive, send, hold=not last):
+                if await _attempt(app, scope, body, receive, send, hold=not last, repeat=attempt > 1):
                     return
                 log.warning("%s %s: database unavailable, repeating (attempt %d) in %.1fs",
                             scope.get("method"), scope.get("path"), attempt, pause)  # fmt: skip
@@ -95,7 +103,7 @@ async def _whole_body(receive: Receive) -> bytes:
 
 
 async def _attempt(
-    app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send, hold: bool
+    app: ASGIApp, scope: Scope, body: bytes, receive: Receive, send: Send, hold: bool, repeat: bool
 ) -> bool:
     """Run the request once; False when it met an unreachable database and ``hold`` kept its 503
     from the client (to be repeated). The marker header never leaves the service."""
@@ -123,6 +131,7 @@ async def _attempt(
     # a fresh copy each time (Litestar caches the parsed request in its scope); what routing
     # learnt (the route template the metrics label by) goes back to the caller's
     attempt: Any = {k: v for k, v in scope.items() if not str(k).startswith("_ls")}
+    attempt[REPEAT] = repeat
     await app(attempt, replay, forward)
     scope.update(attempt)
     return not held

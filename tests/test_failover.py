@@ -21,10 +21,12 @@ class FlakyDatabase:
     def __init__(self, outages: int) -> None:
         self.outages = outages
         self.bodies: list[bytes] = []
+        self.repeats: list[bool] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         message = await receive()
         self.bodies.append(message["body"])
+        self.repeats.append(failover.is_repeat(scope))
         scope["path_template"] = "/orders"
         if len(self.bodies) <= self.outages:
             headers = [(b"retry-after", b"2"), (failover.MARKER, b"1")]
@@ -65,6 +67,7 @@ def test_a_post_with_an_idempotency_key_is_repeated_until_the_database_is_back()
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [202]
     assert app.bodies == [b'{"lines":[]}'] * 4, "each attempt reads the whole body again"
     assert scope["path_template"] == "/orders", "routing's findings reach the metrics"
+    assert app.repeats == [False, True, True, True], "a repeat knows its first attempt is over"
 
 
 def test_reads_and_idempotent_paths_are_repeated_too() -> None:

@@ -104,6 +104,11 @@ class Order:
         return self._events
 
     @property
+    def last_changed_at(self) -> datetime:
+        """When its latest event happened."""
+        return self._events[-1].occurred_at
+
+    @property
     def pending_events(self) -> tuple[ev.OrderEvent, ...]:
         return self._events[len(self._events) - self._pending :]
 

@@ -29,8 +29,16 @@ from services.order.entrypoints.answers import (
 from services.order.entrypoints.schemas import CancelRequest, OrderView, PlaceOrderRequest
 from services.order.entrypoints.views import encode, recorded_view
 from services.order.service_layer.orders import KeyReused, OrderNotFound
+from shopstream.failover import is_repeat
 from shopstream.guards import require_user
 from shopstream.http import Problem, encoded, field_error, strict_body, uuid_param
+
+REPEAT_RESUMES_AFTER_SECONDS = 10.0
+"""A client's repeat of an unfinished sync order carries it on only after the order has been this
+long without a change: longer than a live request spends on one step (a reservation's 5 s
+timeout, the payment provider's timeout times its tries). A duplicate sent while the first
+request runs gets 409 "in progress" instead of taking the same steps beside it. A repeat made by
+the failover middleware carries it on at once: its first attempt is known to be over."""
 
 PLACE_RESPONSES = {
     201: ResponseSpec(OrderView, description="sync: confirmed; the final order", generate_examples=False),
@@ -113,8 +121,9 @@ async def place_order(
         final = await service.process_sync(placed.order)
     elif placed.state.is_terminal:
         final = placed.state
-    else:  # a repeat of a request cut off half way (a PostgreSQL failover): carry the order on
-        final = await service.resume_sync(order_id) or placed.state
+    else:  # carried on when no request holds it any more; otherwise 409, still in progress
+        quiet_for = 0.0 if is_repeat(request.scope) else REPEAT_RESUMES_AFTER_SECONDS
+        final = await service.resume_sync(order_id, quiet_for) or placed.state
     return answer_sync(final, await order_or_404(order_id), placed.replayed)
 
 

@@ -157,12 +157,15 @@ class OrderService:
         confirm, compensating over HTTP what a failed step leaves held. Returns the final state."""
         return await self._run_sync(order.id, order.events[0])
 
-    async def resume_sync(self, order_id: UUID) -> OrderState | None:
+    async def resume_sync(self, order_id: UUID, quiet_for: float = 0.0) -> OrderState | None:
         """Carry on with a sync order whose request died half way (a crash, a lost connection):
-        the step it waits for is taken again. Every step is idempotent, so a request that is
-        in fact still running does no harm. None when there is nothing to resume."""
+        the step it waits for is taken again. None when there is nothing to resume, or when the
+        order changed less than ``quiet_for`` seconds ago (a request may still hold it: two
+        writers taking the same steps at once only meet in deadlocks)."""
         order = await self.load(order_id)
         if order is None or order.state.is_terminal or order.state.mode is not ProcessingMode.SYNC:
+            return None
+        if (self.clock() - order.last_changed_at).total_seconds() < quiet_for:
             return None
         commands = waiting_for(order.state)
         if not commands:
