@@ -170,6 +170,17 @@ class Settings:
     kafka_ca_location: str = _doc(
         "CA bundle that verifies the brokers' TLS certificates (empty: the system's CAs)", ""
     )
+    kafka_fetch_wait_ms: int = _doc(
+        "longest a consumer's fetch waits at the broker for kafka_fetch_min_bytes to gather:"
+        " under light load events arrive in fewer, larger batches (each fetch answered costs"
+        " the broker a request), at the price of up to this much latency per hop",
+        50,
+    )
+    kafka_fetch_min_bytes: int = _doc(
+        "bytes a consumer's fetch waits for before it is answered, at most kafka_fetch_wait_ms"
+        " (1: every new event answers it at once)",
+        65536,
+    )
     kafka_brokers: int = _doc("brokers of the local KRaft cluster (3 in the HA profile)", 1)
     kafka_broker_port_step: int = _doc(
         "broker n listens on kafka_port + (n-1) * step, its controller likewise", 1000

@@ -75,6 +75,8 @@ def consumer(settings: Settings, group: str, **overrides: Any) -> Consumer:
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": 10000,
         "heartbeat.interval.ms": 1000,
+        "fetch.wait.max.ms": settings.kafka_fetch_wait_ms,
+        "fetch.min.bytes": settings.kafka_fetch_min_bytes,
         **security(settings),
     }
     config.update(overrides)

@@ -63,3 +63,12 @@ def test_every_client_carries_the_security_settings(monkeypatch: pytest.MonkeyPa
     built.append(kafka.admin_config(settings))
     for config in built:
         assert config["security.protocol"] == "SASL_SSL" and config["sasl.username"] == "shopstream"
+
+
+def test_consumers_fetch_in_batches_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[dict[str, object]] = []
+    monkeypatch.setattr(kafka, "Consumer", built.append)
+    kafka.consumer(Settings(), "order-saga")
+    kafka.consumer(Settings.from_env({"SHOPSTREAM_KAFKA_FETCH_WAIT_MS": "5",
+                                      "SHOPSTREAM_KAFKA_FETCH_MIN_BYTES": "1"}), "order-saga")  # fmt: skip
+    assert [(c["fetch.wait.max.ms"], c["fetch.min.bytes"]) for c in built] == [(50, 65536), (5, 1)]
