@@ -72,6 +72,21 @@ _ROW = ", ".join(
 _UPDATES = ", ".join(
     f"{c} = EXCLUDED.{c}" for c in projection.COLUMNS if c not in ("id", "created_at")
 )
+_PARAM = {c: f"${i}" for i, c in enumerate(projection.COLUMNS, start=8)}
+# An order's later steps update its row in place: a plain UPDATE (every parameter is used, so
+# each has a type; created_at is set to what it was, which keeps the update HOT), without the
+# speculative insertion and tuple lock of INSERT ... ON CONFLICT.
+_SET = ", ".join(
+    f"{c} = {p}::jsonb" if c in projection.JSON_COLUMNS else f"{c} = {p}"
+    for c, p in _PARAM.items() if c != "id"
+)  # fmt: skip
+_SAVE_NEW = (
+    f"INSERT INTO orders ({_COLUMNS}) VALUES ({_ROW})"
+    f" ON CONFLICT (id) DO UPDATE SET {_UPDATES} WHERE orders.version < EXCLUDED.version"
+)
+_SAVE_NEXT = (
+    f"UPDATE orders SET {_SET} WHERE id = {_PARAM['id']} AND version < {_PARAM['version']}"
+)
 _O = 8 + _N  # the outbox's parameters follow the row's
 # One round trip for a whole decision: the events (only if the stream is at the expected
 # version: RETURNING says how many went in), the projection row, the outbox messages and both
@@ -80,12 +95,12 @@ _O = 8 + _N  # the outbox's parameters follow the row's
 # of its own (atomic by itself), optionally with its Idempotency-Key claimed first.
 _RECORD = (
     f"WITH appended AS ({event_store.APPEND} RETURNING 1),"
-    f" saved AS (INSERT INTO orders ({_COLUMNS}) VALUES ({_ROW})"
-    f"  ON CONFLICT (id) DO UPDATE SET {_UPDATES} WHERE orders.version < EXCLUDED.version),"
+    f" saved AS ({_SAVE_NEW}),"
     f" published AS ({outbox.insert_sql(_O)})"
     f" SELECT (SELECT count(*) FROM appended) AS appended,"
     f" pg_notify(${_O + 6}, ''), pg_notify(${_O + 7}, ${_O + 8})"
 )
+_RECORD_NEXT = _RECORD.replace(_SAVE_NEW, _SAVE_NEXT, 1)
 _CLAIM = (
     "claimed AS (INSERT INTO idempotency_keys (customer_id, key, order_id, fingerprint)"
     f" VALUES (${_O + 9}, ${_O + 10}, $1, ${_O + 11}) ON CONFLICT DO NOTHING RETURNING 1), "
@@ -127,7 +142,7 @@ async def record(
             f"{state.order_id}:{state.version}:{state.status}"]  # fmt: skip
     try:
         if claim is None:
-            row = await conn.fetchrow(_RECORD, *args)
+            row = await conn.fetchrow(_RECORD_NEXT if expected else _RECORD, *args)
         else:
             row = await conn.fetchrow(_RECORD_CLAIMED, *args, *claim)
     except asyncpg.UniqueViolationError as exc:
