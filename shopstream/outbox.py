@@ -26,6 +26,7 @@ from shopstream import db, emf, kafka, tracing
 from shopstream.config import Settings
 from shopstream.db import Connection
 from shopstream.events import Event, encode
+from shopstream.outbox_floor import ScanFloor
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,7 @@ class Relay:
         self.on_published = on_published
         self.stopping = asyncio.Event()
         self._wakeup = asyncio.Event()
+        self._floor = ScanFloor()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -168,8 +170,9 @@ class Relay:
     async def publish_batch(self, conn: asyncpg.Connection, producer: Any) -> int:
         rows = await conn.fetch(
             "SELECT id, topic, message_key, event_type, payload, headers, created_at FROM outbox"
-            " ORDER BY id LIMIT $1",
+            " WHERE id > $2 ORDER BY id LIMIT $1",
             self.settings.relay_batch_size,
+            self._floor.start(time.monotonic()),
         )
         if not rows:
             return 0
@@ -203,6 +206,7 @@ class Relay:
             return 0
         ids = [row["id"] for row in rows]
         await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", ids)
+        self._floor.published(ids, time.monotonic())
         now = time.time()
         for row in rows:
             PUBLISHED.labels(self.service, row["topic"]).inc()
