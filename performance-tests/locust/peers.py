@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from catalog_search import search_path
 from locust import FastHttpUser, events, task
 
 CATEGORIES = os.environ.get("PEERS_CATEGORIES", "Books,Electronics").split(",")
@@ -74,13 +75,7 @@ class ShopstreamSearch(_Shopstream):
     def search(self) -> None:
         # the lab's search: a category's products in stock within a price window, cheapest first
         w = random.choice([w for w in DATA["windows"] if w[0] in CATEGORIES])
-        low = random.randint(w[1], w[2])
-        high = low + random.randint(w[3], w[4])
-        self.get(
-            f"/products?category={w[0]}&min_price={low}&max_price={high}"
-            "&in_stock=true&sort=price_asc&limit=20",
-            "search",
-        )
+        self.get(search_path(w), "search")
 
 
 class ShopstreamCategory(_Shopstream):

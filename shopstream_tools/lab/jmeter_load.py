@@ -28,6 +28,7 @@ from typing import Any
 from shopstream.config import PROJECT_ROOT
 from shopstream_tools.lab.hdr import Latencies
 from shopstream_tools.lab.load import Child, Progress, loadgen_record
+from shopstream_tools.lab.step_result import timeline, totals
 from shopstream_tools.lab.workload import Workload
 
 JMETER_DIR = PROJECT_ROOT / "performance-tests" / "jmeter"
@@ -133,26 +134,12 @@ def summarize_jtl(rows: Iterable[dict[str, str]], seconds: float) -> dict[str, A
         second = stamp // 1000
         per_second.setdefault(second, []).append(elapsed)
         fails[second] += bad
-    timeline = []
-    if first is not None:
-        start = first // 1000
-        for second in sorted(per_second):
-            values = Latencies.of_ms(per_second[second])
-            timeline.append({"t": second - start + 1, "requests": len(per_second[second]), "failures": fails[second],
-                             "p50": values.percentile_ms(50), "p95": values.percentile_ms(95), "p99": values.percentile_ms(99)})  # fmt: skip
     return {
-        "tool": "jmeter",
-        "seconds": seconds,
-        "requests": count,
-        "failures": failures,
-        "rate": count / seconds if seconds > 0 else 0.0,
-        "ok_rate": (count - failures) / seconds if seconds > 0 else 0.0,
+        **totals("jmeter", seconds, count, failures, latencies),
         "statuses": dict(statuses),
         "requests_by_name": dict(labels),
-        "latency_ms": latencies.summary() if count else {},
-        "spectrum_ms": latencies.spectrum() if count else [],
         "hdr": latencies.encode(),
-        "timeline": timeline,
+        "timeline": timeline(per_second, fails, first // 1000) if first is not None else [],
     }
 
 

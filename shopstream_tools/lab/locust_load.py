@@ -23,6 +23,7 @@ from shopstream_tools.lab.load import (
     Progress,
     loadgen_record,
 )
+from shopstream_tools.lab.step_result import totals
 
 
 @dataclass
@@ -117,14 +118,7 @@ def summarize_locust(raw: dict[str, Any]) -> dict[str, Any]:
     requests = sum(v["requests"] for v in per_name.values())
     failures = sum(v["failures"] for v in per_name.values())
     return {
-        "tool": "locust",
-        "seconds": seconds,
-        "requests": requests,
-        "failures": failures,
-        "rate": requests / seconds if seconds > 0 else 0.0,
-        "ok_rate": (requests - failures) / seconds if seconds > 0 else 0.0,
-        "latency_ms": everything.summary(),
-        "spectrum_ms": everything.spectrum(),
+        **totals("locust", seconds, requests, failures, everything),
         "per_name": per_name,
         "timeline": raw["timeline"],
         "users": raw.get("users"),

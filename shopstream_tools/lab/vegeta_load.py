@@ -27,6 +27,7 @@ from shopstream_tools.lab.load import (
     Progress,
     loadgen_record,
 )
+from shopstream_tools.lab.step_result import timeline, totals
 
 
 # --- vegeta --------------------------------------------------------------------------------------
@@ -96,35 +97,15 @@ def summarize_vegeta(hits: Sequence[VegetaHit], rate: float, seconds: float) -> 
         fails_per_second[second] += bad
     last_sent = max(h.sent_ns for h in hits)
     sent_seconds = max((last_sent - start) / 1e9, 1e-9)
-    timeline = []
-    for second in sorted(per_second):
-        values = Latencies.of_ms(per_second[second])
-        timeline.append(
-            {
-                "t": second + 1,
-                "requests": len(per_second[second]),
-                "failures": fails_per_second[second],
-                "p50": values.percentile_ms(50),
-                "p95": values.percentile_ms(95),
-                "p99": values.percentile_ms(99),
-            }
-        )
     return {
-        "tool": "vegeta",
+        **totals("vegeta", seconds, len(hits), failures, corrected),
         "target_rate": rate,
-        "seconds": seconds,
-        "requests": len(hits),
-        "failures": failures,
-        "rate": len(hits) / seconds if seconds > 0 else 0.0,
-        "ok_rate": (len(hits) - failures) / seconds if seconds > 0 else 0.0,
         "sent_rate": len(hits) / sent_seconds if len(hits) > 1 else 0.0,
         "statuses": dict(statuses),
-        "latency_ms": corrected.summary(),
-        "spectrum_ms": corrected.spectrum(),
         "uncorrected_latency_ms": raw.summary(),
         "send_lateness_ms": lateness.summary(),
         "hdr": corrected.encode(),
-        "timeline": timeline,
+        "timeline": timeline(per_second, fails_per_second),
     }
 
 
