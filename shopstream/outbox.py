@@ -139,7 +139,14 @@ class Relay:
         # The delete after Kafka's acknowledgement need not wait for its WAL flush: lost in a
         # crash, the rows come back and go again, which consumers drop as duplicates. Saves a
         # flush per batch. The setting also tells the database the deletes are publications.
-        await conn.execute("SET synchronous_commit = off; SET shopstream.relay = 'publishing'")
+        # No sequential scans on this session: between two vacuums the outbox's heap is thousands
+        # of pages of deleted rows while its statistics say it is empty, so the planner read it
+        # all for every batch (1.4 ms of PostgreSQL CPU per order, perf record on the backend)
+        # instead of walking the key from the relay's floor.
+        await conn.execute(
+            "SET synchronous_commit = off; SET shopstream.relay = 'publishing';"
+            " SET enable_seqscan = off"
+        )
         producer = kafka.producer(self.settings, **{"client.id": f"{self.service}-relay"})
         try:
             await db.lead(conn, RELAY_LOCK, self.stopping, 2, lambda: log.info(
@@ -216,8 +223,13 @@ class Relay:
         return len(rows)
 
     async def _refresh_gauges(self, conn: asyncpg.Connection) -> None:
+        # From the floor, like the reads: the rows below it are published (a straggler is
+        # published by the next full read within seconds), and counting from the head of the key
+        # visited every deleted row vacuum had not removed yet, once a second.
         row = await conn.fetchrow(
             "SELECT count(*) AS n, extract(epoch FROM now() - min(created_at)) AS age FROM outbox"
+            " WHERE id > $1",
+            self._floor.floor,
         )
         assert row is not None
         age = float(row["age"] or 0)
