@@ -174,8 +174,10 @@ def test_alertmanager_runs_and_prometheus_knows_it(platform) -> None:
     rows = {r.name: r for r in runtime.status(platform.settings)}
     assert rows["alertmanager"].health == "up" and rows["alertmanager"].pid, rows["alertmanager"]
     assert rows["alertmanager"].port == platform.settings.alertmanager_port
-    found = prom.api(platform.settings, "alertmanagers")["activeAlertmanagers"]
     url = f"http://127.0.0.1:{platform.settings.alertmanager_port}/api/v2/alerts"
+    # Prometheus's notifier takes up its alertmanagers a few seconds after a fresh start
+    found = prom.poll(lambda: prom.api(platform.settings, "alertmanagers")["activeAlertmanagers"],
+                      30, lambda: "Prometheus never listed an alertmanager")  # fmt: skip
     assert [a["url"] for a in found] == [url]
     [receiver] = _am(platform, "/api/v2/receivers")
     assert receiver["name"] == "console"

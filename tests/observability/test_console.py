@@ -174,6 +174,16 @@ def drawn(platform, path: str) -> dict[str, tuple[int, int, int]]:
 
 
 def test_health_view_draws_time_series(platform, product) -> None:
+    # the request rate is a recording rule over a minute: on a platform just started it takes
+    # traffic and a few evaluations before there is a line to draw
+    with platform.client("product") as c:
+
+        def rate_recorded_twice() -> list | None:
+            c.get(f"/products/{product['id']}")
+            counts = prom.query(platform.settings, "count_over_time(service:http_requests:rate1m[10m])")
+            return [r for r in counts if float(r["value"][1]) >= 3] or None
+
+        prom.poll(rate_recorded_twice, 120, lambda: "no request rate recorded")
     charts = drawn(platform, "/")
     assert all(canvases == 1 for _, _, canvases in charts.values()), charts  # every chart drawn
     for title in ("Requests per second", "p99 latency", "Consumer lag", "Outbox pending"):
