@@ -2,13 +2,15 @@
 
 Each batch goes into both databases with COPY (asyncpg's binary ``copy_records_to_table``, the
 driver the services use), the order database's tables in one transaction and the product
-database's in another, so a load stopped half way leaves whole orders. Loading the same count
-again is a no-op (the first order's id is looked up). The orders are made of the seeded catalog,
-which must be there first (``seed --products``).
+database's in another, so a load stopped half way leaves whole orders (the two copies run at
+once, while the next batch is made). Loading the same count again is a no-op (the first order's
+id is looked up). The orders are made of the seeded catalog, which must be there first
+(``seed --products``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -112,9 +114,14 @@ async def load_orders(
         started = time.perf_counter()
         for conn in (order, product):
             await conn.execute("SET synchronous_commit = off")  # a bulk load; ANALYZE syncs it
-        for batch in history.batches(count, catalog, windows, size=batch_size, seed=seed):
-            await _copy(order, batch, ORDER_TABLES)
-            await _copy(product, batch, PRODUCT_TABLES)
+        # a pipeline: the next batch is made (in a thread) while both databases copy this one
+        batches = history.batches(count, catalog, windows, size=batch_size, seed=seed)
+        batch = await asyncio.to_thread(next, batches, None)
+        while batch is not None:
+            copies = asyncio.gather(
+                _copy(order, batch, ORDER_TABLES), _copy(product, batch, PRODUCT_TABLES)
+            )
+            batch, _ = await asyncio.gather(asyncio.to_thread(next, batches, None), copies)
         await order.execute("ANALYZE order_events; ANALYZE orders; ANALYZE order_publications")
         await product.execute("ANALYZE reservations; ANALYZE reservation_refusals")
         seconds = time.perf_counter() - started

@@ -113,7 +113,7 @@ ORDER_PATH_SCHEMA = f"""
 DROP SCHEMA IF EXISTS {CEILING_SCHEMA} CASCADE;
 CREATE SCHEMA {CEILING_SCHEMA};
 CREATE TABLE {CEILING_SCHEMA}.order_events (
-    order_id uuid NOT NULL, version integer NOT NULL, event_id uuid NOT NULL UNIQUE,
+    order_id uuid NOT NULL, version integer NOT NULL, event_id uuid NOT NULL,
     type text NOT NULL, data jsonb NOT NULL, occurred_at timestamptz NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (order_id, version));
 CREATE TABLE {CEILING_SCHEMA}.orders (

@@ -9,6 +9,7 @@ import asyncio
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
 
 from services.order.adapters import projection, queries
@@ -75,3 +76,17 @@ def test_hot_queries_use_their_indexes_on_a_large_projection(platform) -> None:
     assert [index for _, _, index in _scans(plans["in-flight gauge"])] == ["orders_created_at_idx"]
     # the sweep's follow-ups read the same partial index, whichever mode
     assert all(index == "orders_created_at_idx" for _, _, index in _scans(plans["quiet orders"]))
+
+
+async def test_the_event_store_keeps_one_index(platform) -> None:
+    """Only the primary key (order_id, version), which every read uses. The event id is derived
+    from that pair (migration 0005 dropped its unique index: a random insert per event into an
+    index nothing reads, growing with the history)."""
+    conn = await asyncpg.connect(platform.settings.database_url("order"))
+    try:
+        indexes = await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'order_events' ORDER BY 1"
+        )
+    finally:
+        await conn.close()
+    assert [row["indexname"] for row in indexes] == ["order_events_pkey"]
