@@ -72,9 +72,9 @@ PERF_ARGS ?=
 perf-check: install
 	@$(SHOPSTREAM) perf-check $(PERF_ARGS)
 
-# The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +30000): ~15 min, then
+# The performance lab (PT-01..PT-05) on its own platform (data-lab/, ports +8000): ~15 min, then
 # performance-tests/results/<run-id>/report.html. PROFILE=full: 60 s steps; PROFILE=plan: the seed's plan (hours);
-# LAB_ARGS="--port-offset 33000" when another program holds one of the lab's ports.
+# LAB_ARGS="--port-offset 9000" when another program holds one of the lab's ports.
 PROFILE ?= quick
 LAB_ARGS ?=
 peers: install  ## the peers comparison (django-oscar and Medusa vs shopstream), docs/performance/peers.md

@@ -201,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
         p_.add_argument(
             "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
         )
-        p_.add_argument("--port-offset", type=int, default=30000, help="added to every default port")
+        p_.add_argument("--port-offset", type=int, default=8000, help="added to every default port")
         p_.set_defaults(func=lab_commands.cmd_lab)
     r = actions.add_parser("report", help="summary, charts and report.html again from a run folder")
     r.add_argument("run_dir", type=Path)

@@ -36,7 +36,7 @@ from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.ha
 
-# Apart from the test platform (2xxxx), the lab's (+30000: 38xxx-39xxx, 45432, 49092..) and the
+# Apart from the test platform (2xxxx), the lab's (+8000: 16xxx-17xxx, 23432, 27092..) and the
 # broker-kill test (36xxx): brokers 40092/41092/42092, PostgreSQL 41432-41433 (Patroni 41532-3,
 # Raft 41633-5), gateway 42080, services 42081-42182 and their relays and consumers 43081-43990.
 PORTS = {

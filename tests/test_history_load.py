@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from services.order.adapters import event_store
 from services.order.adapters.projection import row_of
 from services.order.domain.state import fold
 from services.product.entrypoints.seed import seed_catalog
+from shopstream_tools import growth_partitions
 from shopstream_tools.history_load import load_orders
 from shopstream_tools.lab import audit
 
@@ -111,3 +113,12 @@ def test_loaded_history_reads_back_through_the_api_and_passes_the_audit(platform
 
     # loading the same history again changes nothing
     assert not _load(settings, seed).loaded
+
+    # partitioning the store by month (growth.md): a read by order id visits every month's
+    # partition, and the partitioned key (order_id, version, occurred_at) lets a second version 1
+    # of an order in, which the store's key refuses: its optimistic lock
+    found = asyncio.run(growth_partitions.probe(settings))
+    visited = set(re.findall(r"by_month_\d+", found["one stream, by month"]))
+    assert len(visited) == int(found["partitions"]) > 12, found["one stream, by month"]
+    assert found["a second version 1, plain"].startswith("refused")
+    assert found["a second version 1, by_month"] == "accepted"

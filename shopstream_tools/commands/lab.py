@@ -16,7 +16,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_lab(settings: Settings, args: argparse.Namespace) -> int:
-    """Run the performance lab's tests against its own platform (data-lab/, ports +30000)."""
+    """Run the performance lab's tests against its own platform (data-lab/, ports +8000)."""
 
     from shopstream_tools.lab import runner, testbed
     from shopstream_tools.lab.profiles import PROFILES

@@ -1,8 +1,9 @@
 """The lab's own platform: the real one (``shopstream_tools.runtime.platform``) on its own ports and data
 folder, so a run never disturbs a developer's platform (``data/``) or the tests' (``data-test/``).
 
-Every port setting is moved by an offset (+30000 by default: gateway 38080, PostgreSQL 45432, Kafka
-49092); of observability only Prometheus runs (it scrapes the services and, while one runs, the
+Every port setting is moved by an offset (+8000 by default: gateway 16080, PostgreSQL 23432, Kafka
+27092; every port below Linux's ephemeral range, 32768-60999, where an outgoing connection can take
+a port between the free-port check and the bind); of observability only Prometheus runs (it scrapes the services and, while one runs, the
 load generator; its CPU is sampled like any process's): the exporters, Alertmanager and the console
 are not started, and Zipkin and tracing only for the tracing-cost test (``set_tracing``), so the
 rest of the plan measures the services without them. The gateway's per-client rate limit is raised
@@ -23,7 +24,7 @@ from shopstream.contracts.topics import EVENT_TOPICS
 from shopstream_tools.runtime import topology
 
 LAB_DATA = PROJECT_ROOT / "data-lab"
-LAB_PORT_OFFSET = 30000
+LAB_PORT_OFFSET = 8000
 # Settings that name a port of an observability process the lab does not start: 0 means "not
 # started" (for Zipkin also "no tracing").
 OBSERVABILITY_PORTS = (

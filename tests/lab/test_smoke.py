@@ -18,7 +18,7 @@ from shopstream_tools.lab.profiles import PROFILES
 from shopstream_tools.lab.tests import pt07_faults
 
 DATA = PROJECT_ROOT / "data-test-lab"
-# Away from the platforms people and tests run (+0, +20000) and the lab's own default (+30000),
+# Away from the platforms people and tests run (+0, +20000) and the lab's own default (+8000),
 # and below Linux's ephemeral range (32768-60999): a port in that range can be taken by an outgoing
 # connection between the free-port check and the service's bind (seen: "order-2 exited while
 # starting"). +5000 spans 13079-14411, 20432 and 24092-24093; +2000 spans 10079-11411, 17432 and 21092-21093.
