@@ -2,7 +2,7 @@
 SHOPSTREAM := .venv/bin/shopstream
 PY := .venv/bin/python
 
-.PHONY: peers install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down compose-compare test-containers jmeter
+.PHONY: peers install up down status logs seed reset test lint typecheck unit bench perf-check kafka-topics lab lab-smoke dashboards compose-up compose-down compose-compare test-containers containers-engine jmeter
 
 install:
 	@scripts/bootstrap.sh
@@ -44,7 +44,7 @@ test: install lint typecheck
 # builds, starts in order, waits for health, prints the URLs. COMPOSE_ARGS="--port-offset -6000"
 # publishes elsewhere; `make compose-down COMPOSE_ARGS=--volumes` deletes the data too.
 COMPOSE_ARGS ?=
-compose-up: install
+compose-up: install containers-engine
 	@$(SHOPSTREAM) compose up $(COMPOSE_ARGS)
 
 compose-down:
@@ -52,13 +52,17 @@ compose-down:
 
 # The compose stack beside the local processes in one run: start time, memory, the same open-loop
 # async orders (COMPOSE_ARGS="--rate 150 --seconds 20"); images must be built (make compose-up).
-compose-compare: install
+compose-compare: install containers-engine
 	@flock /tmp/shopstream-bench.lock $(SHOPSTREAM) compose compare --project shopstream-cmp --port-offset -6000 --no-build $(COMPOSE_ARGS)
+
+# podman (runc, debootstrap) from Debian when nothing here can run containers yet
+containers-engine: install
+	@scripts/bootstrap-containers.sh
 
 # Builds every image, runs the compose stack and drives it end to end (tests/containers): ~3 min
 # with the stand-in bases and layer cache warm, 6-7 min on a fresh machine (debootstrap, stand-ins,
 # every layer), so not part of `make test`. Under the machine-wide lock: it burns CPU for minutes.
-test-containers: install
+test-containers: install containers-engine
 	@flock /tmp/shopstream-bench.lock $(PY) -m pytest -q -m containers tests/containers
 
 bench: install
