@@ -34,9 +34,24 @@ KILL_AFTER = 3.0
 
 
 def _settings(tmp_path: Path) -> Settings:
-    base = Settings(data_dir=str(tmp_path), kafka_port=36092, kafka_controller_port=36093,
-                    kafka_heap="256m", kafka_metrics_port=0, gateway_port=36080)  # fmt: skip
+    # Below Linux's ephemeral range (32768-60999), where an outgoing connection can hold a port
+    # between two broker starts (seen in CI: "kafka: process exited while starting" at 36092), and
+    # apart from the test platform (25432, 28xxx-29xxx), the lab's (+8000) and the other HA test's
+    # (30xxx-32xxx): brokers 22092/22102/22112, controllers 22093/22103/22113.
+    base = Settings(data_dir=str(tmp_path), kafka_port=22092, kafka_controller_port=22093,
+                    kafka_broker_port_step=10, kafka_heap="256m", kafka_metrics_port=0,
+                    gateway_port=22080)  # fmt: skip
     return dataclasses.replace(base, **profiles.PROFILES["ha"])
+
+
+def test_the_clusters_ports_are_outside_the_ephemeral_range(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    nodes = kafka_broker.nodes(settings)
+    ports = [kafka_broker.broker_port(settings, n) for n in nodes]
+    ports += [kafka_broker.controller_port(settings, n) for n in nodes]
+    ports.append(supervision.metrics_port(settings))
+    assert len(set(ports)) == 7
+    assert max(ports) < processes.ephemeral_ports()[0]
 
 
 def test_a_broker_killed_mid_stream_loses_nothing_and_reorders_nothing(tmp_path: Path) -> None:

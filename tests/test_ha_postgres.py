@@ -30,27 +30,48 @@ import pytest
 from services.order.tests.integration.helpers import APPROVE, body, create, wait_until_ended
 from shopstream import auth
 from shopstream.config import PROJECT_ROOT, Settings
-from shopstream_tools.lab import audit
-from shopstream_tools.runtime import kafka_broker, postgres_ha, profiles, supervision
+from shopstream_tools.lab import audit, testbed
+from shopstream_tools.runtime import (
+    kafka_broker,
+    patroni_config,
+    postgres_ha,
+    processes,
+    profiles,
+    supervision,
+)
 from shopstream_tools.runtime import platform as runtime
 
 pytestmark = pytest.mark.ha
 
-# Apart from the test platform (2xxxx), the lab's (+8000: 16xxx-17xxx, 23432, 27092..) and the
-# broker-kill test (36xxx): brokers 40092/41092/42092, PostgreSQL 41432-41433 (Patroni 41532-3,
-# Raft 41633-5), gateway 42080, services 42081-42182 and their relays and consumers 43081-43990.
+# Below Linux's ephemeral range (32768-60999), where an outgoing connection can take a port between
+# two starts of a server, and apart from the test platform (25432, 28xxx-29xxx), the lab's (+8000)
+# and the broker-kill test (22xxx): gateway 30080, services 30081-30182, PostgreSQL 30432-30433
+# (Patroni 30532-3, Raft 30633-5), relays and consumers 31081-31990, brokers 32092/32102/32112.
 PORTS = {
-    "gateway_port": 42080, "gateway_status_port": 42079, "product_port": 42081,
-    "order_port": 42082, "console_port": 0, "postgres_port": 41432, "kafka_port": 40092,
-    "kafka_controller_port": 40093, "kafka_heap": "256m", "prometheus_port": 0,
-    "alertmanager_port": 0, "node_exporter_port": 0, "nginx_exporter_port": 0,
-    "postgres_exporter_port": 0, "kafka_metrics_port": 0, "zipkin_port": 0,
-    "tracing_sample_ratio": 0.0,
+    "gateway_port": 30080, "gateway_status_port": 30079, "product_port": 30081,
+    "order_port": 30082, "console_port": 0, "postgres_port": 30432, "kafka_port": 32092,
+    "kafka_controller_port": 32093, "kafka_broker_port_step": 10, "kafka_heap": "256m",
+    "prometheus_port": 0, "alertmanager_port": 0, "node_exporter_port": 0,
+    "nginx_exporter_port": 0, "postgres_exporter_port": 0, "kafka_metrics_port": 0,
+    "zipkin_port": 0, "tracing_sample_ratio": 0.0,
 }  # fmt: skip
 CLIENTS = {"async": 2, "sync": 2}  # each places an order, waits for the answer, pauses
 PAUSE = 0.15
 KILL_AFTER, LOAD_SECONDS = 6.0, 30.0
 STOCK = 2000
+
+
+def test_the_platforms_ports_are_outside_the_ephemeral_range() -> None:
+    settings = dataclasses.replace(Settings(), **PORTS, **profiles.PROFILES["ha"])
+    platform = set(testbed.ports(settings)) - {0}  # services, workers, gateway, first broker
+    brokers = kafka_broker.nodes(settings)[1:]
+    others = [supervision.metrics_port(settings)]
+    others += [kafka_broker.broker_port(settings, n) for n in brokers]
+    others += [kafka_broker.controller_port(settings, n) for n in brokers]
+    others += [patroni_config.api_port(settings, n) for n in patroni_config.nodes(settings)]
+    others += [patroni_config.raft_port(settings, m) for m in range(1, settings.postgres_nodes + 2)]
+    assert max(platform | set(others)) < processes.ephemeral_ports()[0]
+    assert len(set(others)) == len(others) and not platform & set(others)
 
 
 @pytest.fixture

@@ -204,7 +204,8 @@ def wait_ready(settings: Settings, timeout: float = 60.0) -> None:
         except Exception:
             return False
 
-    processes.wait_until(answers, timeout, "kafka", pid(settings))
+    log = supervision.log_file(settings, node_name(1))
+    processes.wait_until(answers, timeout, "kafka", pid(settings), log=log)
 
 
 class TopicPartitionsMismatch(RuntimeError):

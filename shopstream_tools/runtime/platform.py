@@ -39,9 +39,8 @@ def wait_instance_ready(
 ) -> None:
     name = topology.instance_name(service, instance)
     url = f"http://127.0.0.1:{settings.service_port(service, instance)}/health/ready"
-    processes.wait_until(
-        lambda: processes.http_ok(url), timeout, name, processes.read_pid(settings, name)
-    )
+    pid, log = processes.read_pid(settings, name), supervision.log_file(settings, name)
+    processes.wait_until(lambda: processes.http_ok(url), timeout, name, pid, log=log)
 
 
 def start_relay(settings: Settings, service: str) -> int:
@@ -155,7 +154,8 @@ def scale_consumers(settings: Settings, service: str, count: int) -> None:
     for worker in topology.workers(settings, spec):
         url = f"http://127.0.0.1:{worker.metrics_port}/metrics"
         pid = processes.read_pid(settings, worker.name)
-        processes.wait_until(partial(processes.http_ok, url), 60, worker.name, pid)
+        log = supervision.log_file(settings, worker.name)
+        processes.wait_until(partial(processes.http_ok, url), 60, worker.name, pid, log=log)
     prometheus.write_targets(settings)
     wanted = {w.name for w in topology.workers(settings, spec)}
     for worker in before:

@@ -151,15 +151,38 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, pid: int | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], timeout: float, what: str, pid: int | None = None,
+    log: Path | None = None,
+) -> None:
+    """Wait for ``check``; fail at once when ``pid`` exits, quoting the end of its ``log``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         if pid is not None and not alive(pid):
-            raise RuntimeError(f"{what}: process {pid} exited while starting")
+            raise RuntimeError(f"{what}: process {pid} exited while starting{_tail(log)}")
         time.sleep(0.05)
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+def ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel takes outgoing connections' ports from: a server port inside it can be
+    taken by a client between a free-port check and the bind."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _tail(log: Path | None, lines: int = 15) -> str:
+    if log is None or not log.exists():
+        return ""
+    with log.open("rb") as f:
+        f.seek(max(0, log.stat().st_size - 8192))
+        end = f.read().decode(errors="replace").splitlines()[-lines:]
+    return f"; the end of {log}:\n" + "\n".join(end)
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:

@@ -71,6 +71,11 @@ def _logs(settings: Settings) -> Path:
     return path
 
 
+def log_file(settings: Settings, name: str) -> Path:
+    """Where program ``name``'s output (stdout and stderr) goes."""
+    return _logs(settings) / f"{name}.log"
+
+
 def _ini(sections: dict[str, dict[str, str]]) -> str:
     parser = configparser.RawConfigParser()
     for section, values in sections.items():
@@ -143,7 +148,7 @@ def program_config(
         "stopasgroup": "true",
         "killasgroup": "true",
         "redirect_stderr": "true",
-        "stdout_logfile": str(_logs(settings) / f"{name}.log"),
+        "stdout_logfile": str(log_file(settings, name)),
         "stdout_logfile_maxbytes": "50MB",
         "stdout_logfile_backups": "2",
     }
