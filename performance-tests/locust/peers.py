@@ -6,6 +6,9 @@ PEERS_PRODUCTS    number of seeded products (Oscar's ids are 1..N)
 PEERS_DATA        JSON written by the runner (shopstream_tools.lab.peers_cli): shopstream's catalog,
                   products in stock, search price windows, customers with the bearer tokens the
                   local issuer minted for them, Oscar's category ids
+PEERS_PACING      seconds: each user starts its work once every PEERS_PACING seconds, from a random
+                  phase (an open loop of users / PEERS_PACING per second while every answer comes
+                  within PEERS_PACING); unset: each user starts again as soon as it is answered
 PEERS_STATUSES    where to write, at the end, each request name's HTTP statuses and its exact
                   median and 99th percentile (Locust's CSV rounds them to whole milliseconds)
 Order answers 409 (out of stock) and 402 (payment declined) on shopstream and 406 (the basket went
@@ -14,16 +17,20 @@ out of stock) on Oscar count as successes: business outcomes, not failures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
+import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import gevent
 from catalog_search import search_path
-from locust import FastHttpUser, events, task
+from locust import FastHttpUser, constant, constant_pacing, events, task
 
 CATEGORIES = os.environ.get("PEERS_CATEGORIES", "Books,Electronics").split(",")
 PRODUCTS = int(os.environ.get("PEERS_PRODUCTS", "100000"))
@@ -34,7 +41,38 @@ ADDRESS = {"name": "Lab Customer", "line1": "1 Benchmark Way", "city": "Lisbon",
            "postal_code": "1000-001", "country": "PT"}  # fmt: skip
 
 
-class _Shopstream(FastHttpUser):
+PACING = float(os.environ.get("PEERS_PACING") or 0)
+
+
+class _Paced(FastHttpUser):
+    """Closed loop unless PEERS_PACING is set; then an open loop, every user on a schedule of its
+    own, started at a random phase so that the arrivals are spread from the first second."""
+
+    abstract = True
+    wait_time = constant_pacing(PACING) if PACING else constant(0)
+
+    def on_start(self) -> None:
+        if PACING:
+            gevent.sleep(random.uniform(0, PACING))
+
+    @contextlib.contextmanager
+    def flow(self, name: str) -> Iterator[None]:
+        """Time a flow of several requests as one request `name` (a peer's order: basket or cart,
+        shipping, payment, checkout), from its first request to the end of its last."""
+        started = time.perf_counter()
+        failed: Exception | None = None
+        try:
+            yield
+        except Exception as exc:  # the flow's own failure: counted, then Locust sees it too
+            failed = exc
+            raise
+        finally:
+            self.environment.events.request.fire(
+                request_type="FLOW", name=name, response_time=1000 * (time.perf_counter() - started),
+                response_length=0, exception=failed, context={}, response=None)  # fmt: skip
+
+
+class _Shopstream(_Paced):
     """A signed-in shopper, as the lab's (shopstream_users.py): its own X-Client-Id, so the
     gateway's limiter counts it apart, and a customer's bearer token on orders; the catalog is
     browsed without credentials, as a storefront does."""
@@ -42,6 +80,7 @@ class _Shopstream(FastHttpUser):
     abstract = True
 
     def on_start(self) -> None:
+        super().on_start()
         self.customer, token = random.choice(DATA["customers"])
         self.browsing = {
             "X-Client-Id": f"peers-{uuid.uuid4().hex[:12]}",
@@ -96,13 +135,13 @@ class ShopstreamOrderAsync(_Shopstream):
         self.order("async")
 
 
-class OscarById(FastHttpUser):
+class OscarById(_Paced):
     @task
     def by_id(self) -> None:
         self.client.get(f"/api/products/{random.randint(1, PRODUCTS)}/", name="by_id")
 
 
-class OscarSearch(FastHttpUser):
+class OscarSearch(_Paced):
     @task
     def search(self) -> None:
         # Oscar's storefront search (Haystack), a kind of product of the category, cheapest first
@@ -110,7 +149,7 @@ class OscarSearch(FastHttpUser):
         self.client.get(f"/search/?q={kind}&sort_by=price-asc", name="search")
 
 
-class OscarCategory(FastHttpUser):
+class OscarCategory(_Paced):
     @task
     def category(self) -> None:
         # the shopsite's listing over oscar-api (peers/oscar/shopsite/views.py): Oscar's storefront
@@ -119,9 +158,13 @@ class OscarCategory(FastHttpUser):
         self.client.get(f"/api/categories/{pk}/products/?limit=20", name="category")
 
 
-class OscarOrder(FastHttpUser):
+class OscarOrder(_Paced):
     @task
     def place(self) -> None:
+        with self.flow("order flow"):
+            self.checkout()
+
+    def checkout(self) -> None:
         self.client.cookiejar.clear()  # a new guest (session, basket) per order
         product = f"{self.host}/api/products/{random.choice(DATA['oscar_order_products'])}/"
         self.client.post("/api/basket/add-product/", json={"url": product, "quantity": 1},
@@ -136,13 +179,14 @@ class OscarOrder(FastHttpUser):
                 r.success()
 
 
-class _Medusa(FastHttpUser):
+class _Medusa(_Paced):
     """Medusa's store API, as its storefronts call it: the publishable key of the sales channel
     and the region (prices in its currency) on every request."""
 
     abstract = True
 
     def on_start(self) -> None:
+        super().on_start()
         self.medusa = DATA["medusa"]
         self.headers = {"x-publishable-api-key": self.medusa["publishable_key"]}
         self.region = self.medusa["region_id"]
@@ -181,6 +225,10 @@ class MedusaOrder(_Medusa):
     def place(self) -> None:
         """A guest's cart, one line, the flat shipping option, the system payment provider, then
         the cart completed into an order (Medusa's completeCartWorkflow: it reserves stock)."""
+        with self.flow("order flow"):
+            self.checkout()
+
+    def checkout(self) -> None:
         h, m = self.headers, self.medusa
         cart = self.client.post("/store/carts", headers=h, name="order: cart", json={
             "region_id": self.region, "email": "lab@example.com", "shipping_address": {

@@ -29,6 +29,9 @@ WORK = {  # platform -> {work: (Locust user class, request name)}
     "medusa": {"by_id": ("MedusaById", "by_id"), "search": ("MedusaSearch", "search"),
                "category": ("MedusaCategory", "category"), "order": ("MedusaOrder", "order")},
 }  # fmt: skip
+# An open-loop user starts its work once every PACING_SECONDS: an answer slower than that delays
+# its next start, which `peers_report.fell_behind` catches (the loop was no longer open).
+PACING_SECONDS = 30.0
 DATABASES = {"shopstream": ("product", "order"), "oscar": ("oscar",), "medusa": ("medusa",)}
 
 
@@ -92,16 +95,23 @@ def settle(find: Callable[[], list[psutil.Process]], idle_cores: float = 0.25,
 
 def measure(platform: str, host: str, user_class: str, name: str, users: int, seconds: int,
             find: Callable[[], list[psutil.Process]], out: Path,
-            everyone: Callable[[], list[psutil.Process]] | None = None) -> dict[str, Any]:  # fmt: skip
+            everyone: Callable[[], list[psutil.Process]] | None = None,
+            rate: float = 0.0) -> dict[str, Any]:  # fmt: skip
+    """One Locust step. `rate` > 0: an open loop at that many operations per second (users each
+    paced at PACING_SECONDS, all started at once at random phases) instead of `users` users."""
     settled = settle(everyone or find)
     before = _cpu(find())
-    prefix = out / f"{platform}-{user_class}-{users}"
+    if rate:
+        users = max(1, round(rate * PACING_SECONDS))
+    prefix = out / f"{platform}-{user_class}-{f'open{rate:g}' if rate else users}"
     env = {**os.environ, "PEERS_CATEGORIES": "Books,Electronics,Garden",
            "PEERS_DATA": str(out / "peers-data.json"),
+           "PEERS_PACING": str(PACING_SECONDS) if rate else "",
            "PEERS_STATUSES": f"{prefix}_statuses.json"}  # fmt: skip
+    spawn = users if rate else max(users // 5, 1)
     subprocess.run(
         [str(ROOT / ".venv" / "bin" / "locust"), "-f", str(LOCUSTFILE), user_class, "--headless",
-         "-u", str(users), "-r", str(max(users // 5, 1)), "-t", f"{seconds}s", "-H", host,
+         "-u", str(users), "-r", str(spawn), "-t", f"{seconds}s", "-H", host,
          "--csv", str(prefix), "--only-summary"],
         check=False, capture_output=True, env=env,
     )  # fmt: skip
@@ -121,16 +131,25 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
     figures["settled_s"] = round(settled, 1)
     statuses = Path(f"{prefix}_statuses.json")
     if statuses.exists():  # exact percentiles and the statuses, from the Locust file's listener
-        figures.update(json.loads(statuses.read_text()).get(name, {}))
+        by_name = json.loads(statuses.read_text())
+        figures.update(by_name.get(name, {}))
+        if "order flow" in by_name:  # a peer's whole order, first request to last
+            figures["flow"] = by_name["order flow"]
+    if rate:
+        figures["offered_rps"] = rate
+        figures["behind"] = peers_report.fell_behind(figures, rate, seconds, PACING_SECONDS)
     return figures
 
 
 def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, users: list[int],
         seconds: int, out: Path, order_seconds: int = 60,
-        only: set[tuple[str, str]] | None = None) -> dict[str, Any]:  # fmt: skip
+        only: set[tuple[str, str]] | None = None, open_rates: dict[str, float] | None = None,
+        open_seconds: int = 60) -> dict[str, Any]:  # fmt: skip
     """Each (platform, work) for `seconds`, orders for `order_seconds` at least: a peer's order is
     six requests (Medusa) and, at 50 users, takes over 20 s, so a short step completes none.
-    `only`: just those (platform, work) steps."""
+    Then, for each work in `open_rates`, an open loop at that rate for `open_seconds` (rows
+    `work@open`; "order" stands for every kind of order). `only`: just those (platform, work)
+    steps."""
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
 
@@ -146,14 +165,19 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
         def find(platform: str = platform) -> list[psutil.Process]:
             return processes(platform, roots[platform], postmaster)
 
-        for n in users:
+        steps = [(n, 0.0) for n in users] + [(0, -1.0)] * bool(open_rates)
+        for n, opened in steps:
             for work, (cls, name) in WORK[platform].items():
                 if only is not None and (platform, work) not in only:
                     continue
-                key = work if n == users[0] else f"{work}@{n}"
+                rate = (open_rates or {}).get(work.split("_")[0], 0.0) if opened else 0.0
+                if opened and not rate:
+                    continue
+                key = f"{work}@open" if opened else work if n == users[0] else f"{work}@{n}"
                 length = max(seconds, order_seconds) if work.startswith("order") else seconds
                 results.setdefault(platform, {})[key] = measure(
-                    platform, host, cls, name, n, length, find, out, everyone
+                    platform, host, cls, name, n, open_seconds if opened else length, find, out,
+                    everyone, rate,
                 )
                 (out / "results.json").write_text(json.dumps(results, indent=1))
     return results

@@ -92,6 +92,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, nargs="+", default=[50])
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--order-seconds", type=int, default=60, help="steps of orders: at least this")
+    ap.add_argument("--open-rates", nargs="*", default=[], metavar="WORK=RATE",
+                    help="open-loop steps, e.g. by_id=10 search=0.5 category=4 order=0.4")  # fmt: skip
+    ap.add_argument("--open-seconds", type=int, default=60)
     ap.add_argument("--oscar-pid", type=int, required=True, help="the gunicorn master")
     ap.add_argument(
         "--medusa-pid", type=int, help="the `medusa start` node process (no pid: no Medusa)"
@@ -118,14 +121,16 @@ def main() -> None:
     if args.medusa_pid:
         hosts["medusa"] = f"http://127.0.0.1:{os.environ['MEDUSA_PORT']}"
         roots["medusa"] = [args.medusa_pid]
+    rates = {k: float(v) for k, _, v in (pair.partition("=") for pair in args.open_rates)}
     results = peers.run(
-        hosts, roots, postmaster, args.users, args.seconds, args.out, args.order_seconds
+        hosts, roots, postmaster, args.users, args.seconds, args.out, args.order_seconds,
+        open_rates=rates, open_seconds=args.open_seconds,
     )
     buyers = [tuple(c) for c in work["customers"][:50]]
+    product, admin = work["products"][0], work["admin_token"]
     checks = {
-        "shopstream": peers_oversell.shopstream(
-            shop, work["products"][0], 20, buyers, work["admin_token"]
-        ),
+        "shopstream": peers_oversell.shopstream(shop, product, 20, buyers, admin),
+        "shopstream_async": peers_oversell.shopstream(shop, product, 20, buyers, admin, "async"),
         "oscar": peers_oversell.oscar(oscar, 2, 20, 50, pg_port),
     }
     if args.medusa_pid:
@@ -138,9 +143,12 @@ def main() -> None:
     (args.out / "results.json").write_text(
         json.dumps({"results": results, "oversell": checks}, indent=1)
     )
-    (args.out / "table.md").write_text(peers_report.table(results))
+    (args.out / "table.md").write_text(
+        peers_report.table(results) + "\n" + peers_report.open_table(results)
+    )
     peers_report.chart(results, args.out / "peers.png")
     print(peers_report.table(results))
+    print(peers_report.open_table(results))
     print(json.dumps(checks, indent=1))
 
 

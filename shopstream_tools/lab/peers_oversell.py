@@ -25,9 +25,11 @@ def verdict(stock: int, confirmed: int, stock_after: int) -> dict[str, Any]:
 
 
 def shopstream(
-    host: str, product: str, stock: int, customers: list[tuple[str, str]], admin: str
+    host: str, product: str, stock: int, customers: list[tuple[str, str]], admin: str,
+    mode: str = "sync",
 ) -> dict[str, Any]:
-    """Each of `customers` (id, bearer token) orders one unit with its own token."""
+    """Each of `customers` (id, bearer token) orders one unit with its own token. An async order
+    is answered 202 before the stock is looked at: it counts once its saga has ended."""
     httpx.put(
         f"{host}/products/{product}/stock",
         json={"stock": stock, "reason": "peers oversell"},
@@ -36,23 +38,38 @@ def shopstream(
     ).raise_for_status()
     body = {
         "lines": [{"product_id": product, "quantity": 1}],
-        "mode": "sync",
+        "mode": mode,
         "shipping_address": ADDRESS,
     }
 
-    async def buy() -> list[int]:
-        async with httpx.AsyncClient(base_url=host, timeout=120) as c:
-            rs = await asyncio.gather(*(c.post("/orders", json={**body, "customer_id": who},
-                                               headers={"Idempotency-Key": str(uuid.uuid4()),
-                                                        "Authorization": f"Bearer {token}",
-                                                        "X-Client-Id": f"oversell-{n}"})
-                                        for n, (who, token) in enumerate(customers)))  # fmt: skip
-            return [r.status_code for r in rs]
+    async def buy(n: int, who: str, token: str, c: httpx.AsyncClient) -> tuple[int, str]:
+        headers = {"Authorization": f"Bearer {token}", "X-Client-Id": f"oversell-{n}"}
+        r = await c.post("/orders", json={**body, "customer_id": who},
+                         headers={**headers, "Idempotency-Key": str(uuid.uuid4())})  # fmt: skip
+        if r.status_code != 202:
+            return r.status_code, "confirmed" if r.status_code in (200, 201) else "refused"
+        order = r.json()
+        while order.get("outcome", "in_progress") == "in_progress":  # the saga's end, long-polled
+            params = {"wait": 5, "version": order.get("version", 0)}
+            got = await c.get(f"/orders/{order['id']}", params=params, headers=headers)
+            got.raise_for_status()
+            order = got.json()
+        return r.status_code, order["outcome"]
 
-    codes = asyncio.run(buy())
+    async def everyone() -> list[tuple[int, str]]:
+        async with httpx.AsyncClient(base_url=host, timeout=120) as c:
+            return await asyncio.gather(
+                *(buy(n, who, token, c) for n, (who, token) in enumerate(customers))
+            )
+
+    answers = asyncio.run(everyone())
+    codes = [code for code, _ in answers]
+    outcomes = [outcome for _, outcome in answers]
     left = int(httpx.get(f"{host}/products/{product}", timeout=30).json()["stock"])
-    return verdict(stock, sum(1 for c in codes if c in (200, 201)), left) | {
-        "statuses": {str(c): codes.count(c) for c in sorted(set(codes))}
+    return verdict(stock, outcomes.count("confirmed"), left) | {
+        "mode": mode,
+        "statuses": {str(c): codes.count(c) for c in sorted(set(codes))},
+        "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))},
     }
 
 

@@ -40,7 +40,15 @@ def valid(figures: dict[str, Any]) -> bool:
         figures.get("count", 0) > 0
         and not figures.get("failures")
         and not figures.get("flow_failures")
+        and not figures.get("behind")
     )
+
+
+def fell_behind(figures: dict[str, Any], rate: float, seconds: float, pacing: float) -> bool:
+    """An open-loop step stopped being open: fewer than 90% of the offered operations ended, or
+    the slowest answers took longer than a user's pacing (its next start came late)."""
+    p99 = max(figures.get("p99_ms", 0.0), figures.get("flow", {}).get("p99_ms", 0.0))
+    return bool(figures.get("count", 0) < 0.9 * rate * seconds or p99 > 1000 * pacing)
 
 
 def ratio(peer: float, base: float) -> float | None:
@@ -84,7 +92,7 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     head = ["work", "platform", *(LABELS[m] for m in METRICS), "errors", "valid",
             "throughput vs shopstream", "CPU per request vs shopstream"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    works = list(dict.fromkeys(w for figures in results.values() for w in figures))
+    works = _closed(results)
     for work in works:
         for platform, figures in results.items():
             row = figures.get(work)
@@ -103,12 +111,41 @@ def table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _closed(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """The closed-loop works (by_id, by_id@500, ...), in the order they ran."""
+    every = dict.fromkeys(w for figures in results.values() for w in figures)
+    return [w for w in every if not w.endswith("@open")]
+
+
+def open_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The open-loop steps: offered and achieved rate, latency (a peer's order: the whole flow,
+    first request to last), CPU per operation."""
+    head = ["work", "platform", "offered/s", "done/s", "p50 ms", "p99 ms", "CPU ms per op",
+            "errors", "valid"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    works = dict.fromkeys(w for figures in results.values() for w in figures if w.endswith("@open"))
+    for work in works:
+        for platform, figures in results.items():
+            row = figures.get(work)
+            if row is None:
+                continue
+            timing = row.get("flow", row)
+            errors = int(max(row.get("failures", 0), row.get("flow_failures", 0)))
+            why = " (fell behind)" if row.get("behind") else ""
+            cells = [work.removesuffix("@open"), platform, _fmt(row.get("offered_rps")),
+                     _fmt(row.get("rps")), _fmt(timing.get("p50_ms")), _fmt(timing.get("p99_ms")),
+                     _fmt(row.get("cpu_ms_per_op")), str(errors),
+                     ("yes" if valid(row) else "**no**") + why]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
     """Throughput, p99 and CPU per request of the valid rows, platforms side by side per work
     (log scales: the platforms differ by orders of magnitude)."""
     from shopstream_tools.lab.plotting import plt, save
 
-    works = list(dict.fromkeys(w for figures in results.values() for w in figures))
+    works = _closed(results)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
     width = 0.8 / max(len(results), 1)
     for i, (platform, figures) in enumerate(results.items()):

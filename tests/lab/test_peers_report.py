@@ -76,3 +76,35 @@ def test_small_ratios_keep_their_digits() -> None:
     assert peers_report._fmt(0.00048) == "0.00048"
     assert peers_report._fmt(0.25) == "0.25"
     assert peers_report._fmt(1681.4) == "1,681"
+
+
+def test_an_open_loop_step_that_fell_behind_is_invalid() -> None:
+    kept_up = {"count": 595.0, "p99_ms": 80.0}
+    assert not peers_report.fell_behind(kept_up, rate=10, seconds=60, pacing=30)
+    too_few = {"count": 400.0, "p99_ms": 80.0}
+    assert peers_report.fell_behind(too_few, rate=10, seconds=60, pacing=30)
+    # a peer's order flow slower than the pacing: that user's next order started late
+    slow_flow = {"count": 24.0, "p99_ms": 900.0, "flow": {"p99_ms": 31_000.0}}
+    assert peers_report.fell_behind(slow_flow, rate=0.4, seconds=60, pacing=30)
+    assert not peers_report.valid({**kept_up, "behind": True})
+
+
+def test_the_open_loop_table_shows_a_peers_whole_order_and_skips_the_closed_rows() -> None:
+    results = {
+        "shopstream": {
+            "order_sync": {"count": 900.0, "rps": 90.0, "p50_ms": 400.0, "p99_ms": 900.0},
+            "order_sync@open": {"count": 24.0, "rps": 0.4, "p50_ms": 30.0, "p99_ms": 60.0,
+                                "offered_rps": 0.4, "cpu_ms_per_op": 18.0},
+        },
+        "medusa": {
+            "order@open": {"count": 20.0, "rps": 0.33, "p50_ms": 200.0, "p99_ms": 500.0,
+                           "offered_rps": 0.4, "behind": True,
+                           "flow": {"p50_ms": 1500.0, "p99_ms": 40_000.0}},
+        },
+    }
+    table = peers_report.open_table(results)
+    assert "| order_sync | shopstream | 0.40 | 0.40 | 30 | 60 | 18 | 0 | yes |" in table
+    assert "| order | medusa | 0.40 | 0.33 | 1,500 | 40,000 |" in table
+    assert "**no** (fell behind)" in table
+    assert "order_sync@open" not in peers_report.table(results)
+    assert "| order_sync | shopstream |" in peers_report.table(results)
