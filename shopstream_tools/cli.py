@@ -12,6 +12,7 @@ from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.commands import lab as lab_commands
 from shopstream_tools.commands import platform as platform_commands
 from shopstream_tools.commands import services as service_commands
+from shopstream_tools.lab.testbed import LAB_PORT_OFFSET
 
 
 def parser() -> argparse.ArgumentParser:
@@ -166,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
     s.add_argument("--order-rate", type=float, default=100.0)
     s.add_argument("--order-seconds", type=float, default=30.0)
+    s.add_argument("--tracing", type=float, metavar="RATIO",
+                   help="trace at this sample ratio (Zipkin up); reported, not gated")  # fmt: skip
     s.set_defaults(func=lab_commands.cmd_perf_check)
 
     from shopstream_tools.compose import command as compose_command
@@ -201,7 +204,8 @@ def parser() -> argparse.ArgumentParser:
         p_.add_argument(
             "--data-dir", default=str(PROJECT_ROOT / "data-lab"), help="the lab platform's folder"
         )
-        p_.add_argument("--port-offset", type=int, default=8000, help="added to every default port")
+        p_.add_argument("--port-offset", type=int, default=LAB_PORT_OFFSET,
+                        help="added to every default port")  # fmt: skip
         p_.set_defaults(func=lab_commands.cmd_lab)
     r = actions.add_parser("report", help="summary, charts and report.html again from a run folder")
     r.add_argument("run_dir", type=Path)

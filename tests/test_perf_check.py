@@ -15,7 +15,7 @@ from shopstream_tools.perf import check, measure, profile
     [("order-1", "order http"), ("product-3", "product http"), ("order-relay", "order relay"),
      ("product-consume", "product consumers"), ("order-consume-2", "order consumers"),
      ("kafka", "kafka"), ("postgres", "postgres"), ("gateway", "gateway"),
-     ("prometheus", "other")],
+     ("zipkin", "zipkin"), ("prometheus", "other")],
 )  # fmt: skip
 def test_every_process_is_costed_in_its_stage(process: str, stage: str) -> None:
     assert measure.stage_of(process) == stage

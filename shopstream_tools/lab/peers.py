@@ -127,6 +127,7 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
     # a failure of any of them is a failed order
     figures["flow_failures"] = peers_report.locust_row(stats, "Aggregated")["failures"]
     figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
+    figures["cores"] = cpu_s / seconds
     figures["rss_mb"] = _rss_mb(procs)
     figures["settled_s"] = round(settled, 1)
     statuses = Path(f"{prefix}_statuses.json")
@@ -135,10 +136,16 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
         figures.update(by_name.get(name, {}))
         if "order flow" in by_name:  # a peer's whole order, first request to last
             figures["flow"] = by_name["order flow"]
-    if rate:
+    if rate:  # Locust's rate runs from the first to the last request, not over the step
+        figures["rps"] = figures["count"] / seconds
         figures["offered_rps"] = rate
         figures["behind"] = peers_report.fell_behind(figures, rate, seconds, PACING_SECONDS)
     return figures
+
+
+def _open_rate(rates: dict[str, float], work: str) -> float:
+    """The rate asked for the work, or for its kind ("order" for order_sync and order_async)."""
+    return rates.get(work, rates.get(work.partition("_")[0] if work.startswith("order") else "", 0.0))
 
 
 def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, users: list[int],
@@ -170,7 +177,7 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
             for work, (cls, name) in WORK[platform].items():
                 if only is not None and (platform, work) not in only:
                     continue
-                rate = (open_rates or {}).get(work.split("_")[0], 0.0) if opened else 0.0
+                rate = _open_rate(open_rates or {}, work) if opened else 0.0
                 if opened and not rate:
                     continue
                 key = f"{work}@open" if opened else work if n == users[0] else f"{work}@{n}"

@@ -119,9 +119,10 @@ def _closed(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
 
 def open_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
     """The open-loop steps: offered and achieved rate, latency (a peer's order: the whole flow,
-    first request to last), CPU per operation."""
-    head = ["work", "platform", "offered/s", "done/s", "p50 ms", "p99 ms", "CPU ms per op",
-            "errors", "valid"]  # fmt: skip
+    first request to last), the cores the platform kept busy (its idle cost included, which at a
+    low rate is most of its CPU per operation)."""
+    head = ["work", "platform", "offered/s", "done/s", "p50 ms", "p99 ms", "cores busy",
+            "CPU ms per op", "errors", "valid"]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     works = dict.fromkeys(w for figures in results.values() for w in figures if w.endswith("@open"))
     for work in works:
@@ -134,7 +135,7 @@ def open_table(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             why = " (fell behind)" if row.get("behind") else ""
             cells = [work.removesuffix("@open"), platform, _fmt(row.get("offered_rps")),
                      _fmt(row.get("rps")), _fmt(timing.get("p50_ms")), _fmt(timing.get("p99_ms")),
-                     _fmt(row.get("cpu_ms_per_op")), str(errors),
+                     _fmt(row.get("cores")), _fmt(row.get("cpu_ms_per_op")), str(errors),
                      ("yes" if valid(row) else "**no**") + why]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

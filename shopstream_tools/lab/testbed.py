@@ -3,12 +3,14 @@ folder, so a run never disturbs a developer's platform (``data/``) or the tests'
 
 Every port setting is moved by an offset (+8000 by default: gateway 16080, PostgreSQL 23432, Kafka
 27092; every port below Linux's ephemeral range, 32768-60999, where an outgoing connection can take
-a port between the free-port check and the bind); of observability only Prometheus runs (it scrapes the services and, while one runs, the
-load generator; its CPU is sampled like any process's): the exporters, Alertmanager and the console
-are not started, and Zipkin and tracing only for the tracing-cost test (``set_tracing``), so the
-rest of the plan measures the services without them. The gateway's per-client rate limit is raised
-so the limiter is not what gets measured. Partition counts are a lab step (PT-04): topics are deleted and created again, since
-Kafka can only grow a topic's partitions.
+a port between the free-port check and the bind).
+
+Of observability only Prometheus runs (it scrapes the services and, while one runs, the load
+generator; its CPU is sampled like any process's): the exporters, Alertmanager and the console are
+not started, and Zipkin and tracing only for the tracing-cost test (``set_tracing``), so the rest
+of the plan measures the services without them. The gateway's per-client rate limit is raised so
+the limiter is not what gets measured. Partition counts are a lab step (PT-04): topics are deleted
+and created again, since Kafka can only grow a topic's partitions.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from shopstream.config import Settings
 from shopstream_tools.bench.cpu import CLOCK_TICKS_PER_SECOND, group_ticks, read_proc_stats
 
 # Every process counted, grouped the way the report reads them.
-INFRASTRUCTURE = ("kafka", "postgres", "gateway")
+INFRASTRUCTURE = ("kafka", "postgres", "gateway", "zipkin")
 
 
 def stage_of(process: str) -> str:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shopstream_tools.lab import peers_oversell, peers_report
+from shopstream_tools.lab import peers, peers_oversell, peers_report
 
 STATS = """Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%
 GET,by_id,200,10,12,14,3,90,500,40.0,2.0,12,13,14,15,20,30,40,55,80,90,90
@@ -94,7 +94,7 @@ def test_the_open_loop_table_shows_a_peers_whole_order_and_skips_the_closed_rows
         "shopstream": {
             "order_sync": {"count": 900.0, "rps": 90.0, "p50_ms": 400.0, "p99_ms": 900.0},
             "order_sync@open": {"count": 24.0, "rps": 0.4, "p50_ms": 30.0, "p99_ms": 60.0,
-                                "offered_rps": 0.4, "cpu_ms_per_op": 18.0},
+                                "offered_rps": 0.4, "cpu_ms_per_op": 18.0, "cores": 0.2},
         },
         "medusa": {
             "order@open": {"count": 20.0, "rps": 0.33, "p50_ms": 200.0, "p99_ms": 500.0,
@@ -103,8 +103,15 @@ def test_the_open_loop_table_shows_a_peers_whole_order_and_skips_the_closed_rows
         },
     }
     table = peers_report.open_table(results)
-    assert "| order_sync | shopstream | 0.40 | 0.40 | 30 | 60 | 18 | 0 | yes |" in table
+    assert "| order_sync | shopstream | 0.40 | 0.40 | 30 | 60 | 0.20 | 18 | 0 | yes |" in table
     assert "| order | medusa | 0.40 | 0.33 | 1,500 | 40,000 |" in table
     assert "**no** (fell behind)" in table
     assert "order_sync@open" not in peers_report.table(results)
     assert "| order_sync | shopstream |" in peers_report.table(results)
+
+
+def test_an_open_rate_is_asked_by_work_or_for_every_order() -> None:
+    rates = {"by_id": 10.0, "order": 0.4}
+    assert peers._open_rate(rates, "by_id") == 10.0
+    assert peers._open_rate(rates, "order_async") == peers._open_rate(rates, "order") == 0.4
+    assert peers._open_rate(rates, "search") == 0.0
