@@ -151,14 +151,14 @@ def _open_rate(rates: dict[str, float], work: str) -> float:
 def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, users: list[int],
         seconds: int, out: Path, order_seconds: int = 60,
         only: set[tuple[str, str]] | None = None, open_rates: dict[str, float] | None = None,
-        open_seconds: int = 60) -> dict[str, Any]:  # fmt: skip
+        open_seconds: int = 60, done: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Each (platform, work) for `seconds`, orders for `order_seconds` at least: a peer's order is
     six requests (Medusa) and, at 50 users, takes over 20 s, so a short step completes none.
     Then, for each work in `open_rates`, an open loop at that rate for `open_seconds` (rows
     `work@open`; "order" stands for every kind of order). `only`: just those (platform, work)
-    steps."""
+    steps. `done`: the steps an interrupted run of the same folder finished, kept, not run again."""
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
+    results: dict[str, Any] = {platform: dict(steps) for platform, steps in (done or {}).items()}
 
     def everyone() -> list[psutil.Process]:
         """Every platform's processes: a step starts when all are idle, so that the saga still
@@ -181,6 +181,8 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
                 if opened and not rate:
                     continue
                 key = f"{work}@open" if opened else work if n == users[0] else f"{work}@{n}"
+                if key in results.get(platform, {}):
+                    continue
                 length = max(seconds, order_seconds) if work.startswith("order") else seconds
                 results.setdefault(platform, {})[key] = measure(
                     platform, host, cls, name, n, open_seconds if opened else length, find, out,

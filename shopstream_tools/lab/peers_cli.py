@@ -95,6 +95,8 @@ def main() -> None:
     ap.add_argument("--open-rates", nargs="*", default=[], metavar="WORK=RATE",
                     help="open-loop steps, e.g. by_id=10 search=0.5 category=4 order=0.4")  # fmt: skip
     ap.add_argument("--open-seconds", type=int, default=60)
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the steps --out's results.json has and run the rest")  # fmt: skip
     ap.add_argument("--oscar-pid", type=int, required=True, help="the gunicorn master")
     ap.add_argument(
         "--medusa-pid", type=int, help="the `medusa start` node process (no pid: no Medusa)"
@@ -122,9 +124,12 @@ def main() -> None:
         hosts["medusa"] = f"http://127.0.0.1:{os.environ['MEDUSA_PORT']}"
         roots["medusa"] = [args.medusa_pid]
     rates = {k: float(v) for k, _, v in (pair.partition("=") for pair in args.open_rates)}
+    kept = args.out / "results.json"
+    done = json.loads(kept.read_text()) if args.resume and kept.exists() else {}
+    done = done.get("results", done)  # a finished run's file holds the oversell checks too
     results = peers.run(
         hosts, roots, postmaster, args.users, args.seconds, args.out, args.order_seconds,
-        open_rates=rates, open_seconds=args.open_seconds,
+        open_rates=rates, open_seconds=args.open_seconds, done=done,
     )
     buyers = [tuple(c) for c in work["customers"][:50]]
     product, admin = work["products"][0], work["admin_token"]

@@ -25,12 +25,19 @@ def locust_row(stats_csv: str, name: str) -> dict[str, float]:
             return {
                 "count": float(count),
                 "rps": float(row["Requests/s"]),
-                "p50_ms": float(row["50%"]),
-                "p99_ms": float(row["99%"]),
+                "p50_ms": _number(row["50%"]),  # N/A when no request of the name completed
+                "p99_ms": _number(row["99%"]),
                 "failures": float(row["Failure Count"]),
                 "error_pct": 100.0 * int(row["Failure Count"]) / count if count else 0.0,
             }
     raise ValueError(f"no request named {name!r} in the Locust stats")
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def valid(figures: dict[str, Any]) -> bool:

@@ -115,3 +115,13 @@ def test_an_open_rate_is_asked_by_work_or_for_every_order() -> None:
     assert peers._open_rate(rates, "by_id") == 10.0
     assert peers._open_rate(rates, "order_async") == peers._open_rate(rates, "order") == 0.4
     assert peers._open_rate(rates, "search") == 0.0
+
+
+def test_a_step_in_which_no_request_completed_reads_as_zero() -> None:
+    stats = (
+        "Type,Name,Request Count,Failure Count,Requests/s,50%,99%\n"
+        ",Aggregated,0,0,0.0,N/A,N/A\n"
+    )
+    row = peers_report.locust_row(stats, "Aggregated")
+    assert row["count"] == 0 and row["p99_ms"] == 0.0
+    assert not peers_report.valid(row)
