@@ -125,7 +125,7 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
         figures = {"count": 0.0, "rps": 0.0, "failures": 0.0, "note": "no request completed"}
     # an order is several requests on the peers (basket or cart, shipping, payment, checkout):
     # a failure of any of them is a failed order
-    figures["flow_failures"] = peers_report.locust_row(stats, "Aggregated")["failures"]
+    figures["flow_failures"] = peers_report.flow_failures(stats)
     figures["cpu_ms_per_op"] = 1000 * cpu_s / figures["count"] if figures["count"] else 0.0
     figures["cores"] = cpu_s / seconds
     figures["rss_mb"] = _rss_mb(procs)

@@ -4,6 +4,7 @@ docs/performance/peers.md."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 from pathlib import Path
@@ -31,6 +32,15 @@ def locust_row(stats_csv: str, name: str) -> dict[str, float]:
                 "error_pct": 100.0 * int(row["Failure Count"]) / count if count else 0.0,
             }
     raise ValueError(f"no request named {name!r} in the Locust stats")
+
+
+def flow_failures(stats_csv: str) -> float:
+    """Failed requests of the whole step (an order's basket, shipping, payment...), without the
+    `order flow` timer's own, which repeats a failure of the flow's request as its own."""
+    failed = locust_row(stats_csv, "Aggregated")["failures"]
+    with contextlib.suppress(ValueError):
+        failed -= locust_row(stats_csv, "order flow")["failures"]
+    return failed
 
 
 def _number(text: str) -> float:
@@ -154,7 +164,7 @@ def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
     from shopstream_tools.lab.plotting import plt, save
 
     works = _closed(results)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
     width = 0.8 / max(len(results), 1)
     for i, (platform, figures) in enumerate(results.items()):
         xs = [n + i * width for n in range(len(works))]
@@ -164,7 +174,7 @@ def chart(results: dict[str, dict[str, dict[str, Any]]], path: Path) -> Path:
             ]
             ax.bar(xs, values, width, label=platform)
     for ax, metric in zip(axes, ("rps", "p99_ms", "cpu_ms_per_op"), strict=True):
-        ax.set_xticks([n + 0.4 - width / 2 for n in range(len(works))], works, rotation=20)
+        ax.set_xticks([n + 0.4 - width / 2 for n in range(len(works))], works, rotation=40, ha="right")
         ax.set_title(f"{LABELS[metric]} (log)")
         ax.set_yscale("log")
         ax.grid(axis="y", alpha=0.3)

@@ -125,3 +125,14 @@ def test_a_step_in_which_no_request_completed_reads_as_zero() -> None:
     row = peers_report.locust_row(stats, "Aggregated")
     assert row["count"] == 0 and row["p99_ms"] == 0.0
     assert not peers_report.valid(row)
+
+
+def test_a_failed_flow_counts_its_failed_request_once() -> None:
+    stats = (
+        "Type,Name,Request Count,Failure Count,Requests/s,50%,99%\n"
+        "POST,order,35,0,0.6,13000,14000\n"
+        "FLOW,order flow,37,2,0.6,14000,15000\n"
+        "POST,order: cart,61,2,1.0,300,900\n"
+        ",Aggregated,133,4,2.2,900,14000\n"
+    )
+    assert peers_report.flow_failures(stats) == 2
