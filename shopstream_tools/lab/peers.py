@@ -145,7 +145,8 @@ def measure(platform: str, host: str, user_class: str, name: str, users: int, se
 
 def _open_rate(rates: dict[str, float], work: str) -> float:
     """The rate asked for the work, or for its kind ("order" for order_sync and order_async)."""
-    return rates.get(work, rates.get(work.partition("_")[0] if work.startswith("order") else "", 0.0))
+    kind = "order" if work.startswith("order") else work
+    return rates.get(work, rates.get(kind, 0.0))
 
 
 def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, users: list[int],
@@ -172,8 +173,8 @@ def run(hosts: dict[str, str], roots: dict[str, list[int]], postmaster: int, use
         def find(platform: str = platform) -> list[psutil.Process]:
             return processes(platform, roots[platform], postmaster)
 
-        steps = [(n, 0.0) for n in users] + [(0, -1.0)] * bool(open_rates)
-        for n, opened in steps:
+        loads = [(n, False) for n in users] + ([(0, True)] if open_rates else [])
+        for n, opened in loads:
             for work, (cls, name) in WORK[platform].items():
                 if only is not None and (platform, work) not in only:
                     continue
