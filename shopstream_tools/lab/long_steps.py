@@ -1,6 +1,6 @@
 """What a long step shows that a short one cannot: whether the platform holds steady over minutes
-(``python -m shopstream_tools.lab.long_steps RUN [--against SUMMARY] [--chart PNG]``, markdown on
-stdout).
+(``python -m shopstream_tools.lab.long_steps RUN [--against SUMMARY] [--chart PNG] [--json OUT]``,
+markdown on stdout).
 
 Each step of at least two full minutes is cut into minutes: answered requests per second, the
 p99 of a typical second (the median of the per-second p99s: the load tools keep one histogram
@@ -181,30 +181,47 @@ def _cpu_ms(row: Mapping[str, Any]) -> float:
     return 1000.0 * cores / rate if rate else float("nan")
 
 
+def _styles(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """A shade of the mode's colour per step, darker with more users; open loops dashed."""
+    from matplotlib import colormaps
+
+    names = list(names)
+    out: dict[str, dict[str, Any]] = {}
+    for mode, cmap in (("sync", "Reds"), ("async", "Blues")):
+        mine = [n for n in names if f" {mode} " in f"{n} "]
+        for i, name in enumerate(mine):
+            shade = colormaps[cmap](0.45 + 0.5 * i / max(len(mine) - 1, 1))
+            out[name] = {"color": shade, "linestyle": "--" if "open loop" in name else "-"}
+    for name in names:
+        out.setdefault(name, {"color": "#1e8449", "linestyle": "-"})
+    return out
+
+
 def chart(steps: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
-    """Minute by minute, one line per long step: rate, a typical second's p99, CPU per request and
-    the platform's memory."""
+    """Minute by minute, one line per long step: rate, a typical second's p99, CPU per request,
+    the platform's memory and the Kafka lag."""
     from shopstream_tools.lab import plotting
 
-    fig, axes = plotting.plt.subplots(2, 2, figsize=(13, 8), sharex=True)
+    fig, axes = plotting.plt.subplots(3, 2, figsize=(13, 11), sharex=True)
     panels = (("rate", "answered requests/s"), ("p99_ms", "p99 of a typical second (ms, log)"),
-              ("cpu_ms_per_op", "platform CPU ms per request"), ("pss_mb", "platform memory, PSS MB"))  # fmt: skip
-    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+              ("cpu_ms_per_op", "platform CPU ms per request"), ("pss_mb", "platform memory, PSS MB"),
+              ("peak_lag", "Kafka lag, peak of the minute (messages, log)"))  # fmt: skip
+    styles = _styles(steps)
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
         for name, entry in steps.items():
             m = entry["minutes"]
-            mode = "sync" if " sync" in name else "async" if " async" in name else None
-            style = "--" if "open loop" in name else "-"
-            ax.plot([x["minute"] for x in m], [x[key] for x in m], style, marker=".",
-                    color=plotting.COLORS.get(mode or "", None), alpha=0.45 + 0.15 * len(m) / 15,
-                    label=name)  # fmt: skip
+            ax.plot([x["minute"] for x in m], [x[key] for x in m], marker=".", label=name,
+                    **styles[name])  # fmt: skip
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        if key == "p99_ms":
+        if key in ("p99_ms", "peak_lag"):
             ax.set_yscale("log")
-    for ax in axes[1]:
+    for ax in axes[-1]:
         ax.set_xlabel("minute of the step")
-    axes[0][0].legend(fontsize=7, ncol=2)
-    fig.suptitle("Long steps minute by minute: steady state, drift, memory")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[-1][-1].axis("off")
+    axes[-1][-1].legend(handles, labels, loc="center", fontsize=9)
+    fig.suptitle("Long steps minute by minute: steady state, drift, memory, backlog")
     return plotting.save(fig, path)
 
 
@@ -213,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("run", type=Path, help="a lab run's folder (its PT-0N.json)")
     parser.add_argument("--against", type=Path, help="another run's summary.json, e.g. quick")
     parser.add_argument("--chart", type=Path, help="write the minute-by-minute chart here")
+    parser.add_argument("--json", type=Path, help="write the minutes and memory slopes here")
     args = parser.parse_args(argv)
     steps = long_steps(args.run)
     print(drift_table(steps))
@@ -222,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
         print(against_table(long, json.loads(args.against.read_text())))
     if args.chart:
         chart(steps, args.chart)
+    if args.json:
+        args.json.write_text(json.dumps(steps, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ every platform process spent (services, relays, consumers, Kafka, PostgreSQL, ga
 first request until the work is drained, divided by the operations done. It compares them with the
 committed baseline (``performance-tests/perf-baseline.json``) and fails beyond +25%.
 ``--profile DIR`` also samples every Python process of the pipeline with py-spy during the order
-step (collapsed stacks per process, and a table of where the CPU goes).
+step (collapsed stacks per process, and a table of where the CPU goes) and during the read step
+(the same in ``DIR/reads/``).
 """
 
 from __future__ import annotations
@@ -232,7 +233,8 @@ def run(plan: Plan, profile: Path | None, update_baseline: bool, keep_up: bool) 
                       plan.order_rate, plan.order_seconds, plan, profile)  # fmt: skip
         count = int(plan.read_rate * plan.read_seconds * 1.05) + 10
         reads = step(settings, folder, "reads", read_targets(gateway, work.products, windows, count),
-                     plan.read_rate, plan.read_seconds, plan)  # fmt: skip
+                     plan.read_rate, plan.read_seconds, plan,
+                     profile / "reads" if profile is not None else None)  # fmt: skip
     finally:
         if not keep_up:
             testbed.down(settings)
