@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,28 @@ GOAL = 1.2
 NOT_PLATFORM = frozenset({"loadgen", "lab", "machine", "prometheus"})
 
 
+def platform_cores(cores: Mapping[str, float]) -> float:
+    """The cores of the platform's own processes among ``cores`` (by process name)."""
+    return sum(v for k, v in cores.items() if k not in NOT_PLATFORM)
+
+
+def cpu_ms_per_op(cores: Mapping[str, float], rate: float) -> float:
+    """The platform's CPU per answered request, in ms, at ``rate`` requests per second."""
+    return 1000.0 * platform_cores(cores) / rate if rate else float("nan")
+
+
+def step_kind(name: str) -> str:
+    """An open-loop step runs at its run's own rate: steps are compared by kind."""
+    return re.sub(r"open loop [\d.]+/s", "open loop", name)
+
+
 def figures(step: dict[str, Any]) -> dict[str, float]:
     load = step["load"]
     rate = float(load["ok_rate"])
-    cores = sum(v for k, v in step.get("cpu_cores", {}).items() if k not in NOT_PLATFORM)
     return {
         "throughput": rate,
         "p99_ms": float(load["latency_ms"]["p99"]),
-        "cpu_ms_per_op": 1000.0 * cores / rate if rate else float("nan"),
+        "cpu_ms_per_op": cpu_ms_per_op(step.get("cpu_cores", {}), rate),
     }
 
 
@@ -35,9 +50,7 @@ def steps(run: Path) -> dict[str, dict[str, float]]:
     for path in sorted(run.glob("PT-0*.json")):
         for step in json.loads(path.read_text()).get("steps", []):
             if step.get("load"):
-                # an open-loop step's rate follows the run's own capacity: compared by kind
-                name = re.sub(r"open loop [\d.]+/s", "open loop", f"{step['test']} {step['step']}")
-                out[name] = figures(step)
+                out[step_kind(f"{step['test']} {step['step']}")] = figures(step)
     return out
 
 

@@ -15,22 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from shopstream_tools.lab.growth import NOT_PLATFORM
+from shopstream_tools.lab.growth import NOT_PLATFORM, cpu_ms_per_op, platform_cores, step_kind
 
 MINUTE = 60.0
 STEADY = 0.10
 """A figure within this share of its early value over the step is steady."""
 NOT_MEMORY = NOT_PLATFORM | {"zipkin"}
-
-
-def platform_cores(sample: Mapping[str, Any]) -> float:
-    return sum(v for k, v in (sample.get("cpu") or {}).items() if k not in NOT_PLATFORM)
 
 
 def platform_pss(sample: Mapping[str, Any]) -> dict[str, float]:
@@ -55,7 +50,9 @@ def minutes(step: Mapping[str, Any]) -> list[dict[str, float]]:
         answered = sum(e["requests"] - e["failures"] for e in seconds)
         p99s = [e["p99"] for e in seconds if e["requests"] and e.get("p99") is not None]
         window = [s for s in samples if lo < s["t"] <= hi]
-        cores = statistics.fmean(platform_cores(s) for s in window) if window else 0.0
+        cores = (
+            statistics.fmean(platform_cores(s.get("cpu") or {}) for s in window) if window else 0.0
+        )
         out.append({
             "minute": k + 1,
             "rate": answered / MINUTE,
@@ -86,12 +83,18 @@ def slope_mb_per_10_min(
     return out
 
 
-def drift(per_minute: list[dict[str, float]], key: str, span: int = 2) -> float:
-    """Late ÷ early: the mean of the last ``span`` minutes over minutes 2..1+span."""
+def early_late(per_minute: list[dict[str, float]], key: str, span: int = 2) -> tuple[float, float]:
+    """The mean of minutes 2..1+``span`` (the first is the warm-up) and of the last ``span``;
+    both NaN when the step is too short for the two to be apart."""
     if len(per_minute) < 1 + 2 * span:
-        return float("nan")
+        return float("nan"), float("nan")
     early = statistics.fmean(m[key] for m in per_minute[1 : 1 + span])
-    late = statistics.fmean(m[key] for m in per_minute[-span:])
+    return early, statistics.fmean(m[key] for m in per_minute[-span:])
+
+
+def drift(per_minute: list[dict[str, float]], key: str, span: int = 2) -> float:
+    """Late ÷ early (``early_late``)."""
+    early, late = early_late(per_minute, key, span)
     return late / early if early else float("nan")
 
 
@@ -121,13 +124,13 @@ def drift_table(steps: Mapping[str, Mapping[str, Any]]) -> str:
     ]
     for name, entry in steps.items():
         m = entry["minutes"]
-        ratios = {k: drift(m, k) for k in ("rate", "p99_ms", "cpu_ms_per_op")}
-        moved = [k for k, r in ratios.items() if r == r and abs(r - 1) > STEADY]
-        cells = []
+        cells, moved = [], []
         for key, digits in (("rate", 1), ("p99_ms", 0), ("cpu_ms_per_op", 2)):
-            early = statistics.fmean(x[key] for x in m[1:3]) if len(m) >= 3 else m[-1][key]
-            late = statistics.fmean(x[key] for x in m[-2:])
-            cells.append(f"{_fmt(early, digits)} → {_fmt(late, digits)} ({_fmt(ratios[key], 2)}x)")
+            early, late = early_late(m, key)
+            ratio = late / early if early else float("nan")
+            if ratio == ratio and abs(ratio - 1) > STEADY:
+                moved.append(key)
+            cells.append(f"{_fmt(early, digits)} → {_fmt(late, digits)} ({_fmt(ratio, 2)}x)")
         memory = entry["memory"].get("total", float("nan"))
         lag = max(x["peak_lag"] for x in m)
         verdict = "steady" if not moved else "moved: " + ", ".join(moved)
@@ -137,18 +140,13 @@ def drift_table(steps: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(rows)
 
 
-def _kind(name: str) -> str:
-    """Open-loop steps run at each run's own rate: compared by kind."""
-    return re.sub(r"open loop [\d.]+/s", "open loop", name)
-
-
 def summary_steps(summary: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """A run's summary rows by step kind (open-loop steps run at each run's own rate)."""
     out: dict[str, Mapping[str, Any]] = {}
     for test, entry in summary.get("tests", {}).items():
         rows = entry.get("rows") or ([entry["row"]] if entry.get("row") else [])
         for row in rows:
-            out[_kind(f"{test} {row['step']}")] = row
+            out[step_kind(f"{test} {row['step']}")] = row
     return out
 
 
@@ -176,9 +174,7 @@ def _num(value: Any, digits: int) -> str:
 
 
 def _cpu_ms(row: Mapping[str, Any]) -> float:
-    cores = sum(v for k, v in (row.get("cpu_cores") or {}).items() if k not in NOT_PLATFORM)
-    rate = float(row.get("ok_rate") or 0.0)
-    return 1000.0 * cores / rate if rate else float("nan")
+    return cpu_ms_per_op(row.get("cpu_cores") or {}, float(row.get("ok_rate") or 0.0))
 
 
 def _styles(names: Iterable[str]) -> dict[str, dict[str, Any]]:
