@@ -58,12 +58,17 @@ def principal(connection: ASGIConnection[Any, Any, Any, Any]) -> auth.Principal 
     if "principal" in state:
         return state["principal"]
     try:
-        token = auth.bearer(_header(connection, b"authorization"))
-        found = None if token is None else _verifier().verify(token)
+        found = verified(_header(connection, b"authorization"))
     except auth.Unauthenticated as exc:
         raise unauthenticated(f"invalid bearer token: {exc}") from None
     state["principal"] = found
     return found
+
+
+def verified(authorization: str | None) -> auth.Principal | None:
+    """The caller an ``Authorization`` header names, None for none; raises auth.Unauthenticated."""
+    token = auth.bearer(authorization)
+    return None if token is None else _verifier().verify(token)
 
 
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:

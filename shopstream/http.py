@@ -188,6 +188,14 @@ def _on_crash(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     return problem(500, "Internal error", "the service failed to answer; see its log")
 
 
+def record_request(service: str, method: str, route: str, status: int, started: float) -> None:
+    """Count one answered request and its latency, by route template."""
+    elapsed = time.perf_counter() - started
+    LATENCY.labels(service, method, route).observe(elapsed)
+    REQUESTS.labels(service, method, route, str(status)).inc()
+    emf.record(service, method, route, status, elapsed)
+
+
 def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
     """Request id in and out, request count and latency by route template."""
 
@@ -222,10 +230,7 @@ def request_context_middleware(service: str) -> Callable[[ASGIApp], ASGIApp]:
                 finally:
                     route = scope.get("path_template") or "unmatched"
                     method = str(scope.get("method", ""))
-                    elapsed = time.perf_counter() - started
-                    LATENCY.labels(service, method, route).observe(elapsed)
-                    REQUESTS.labels(service, method, route, str(status)).inc()
-                    emf.record(service, method, route, status, elapsed)
+                    record_request(service, method, route, status, started)
                     span.finish(method, route, status)
                     request_id.reset(token)
 

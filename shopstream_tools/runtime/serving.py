@@ -38,4 +38,5 @@ def die_with_parent() -> None:
 def create() -> Any:
     die_with_parent()
     module = importlib.import_module(f"services.{os.environ[SERVICE_ENV]}.entrypoints.app")
-    return module.create()
+    # a service may put a layer in front of its app (product: hot_reads); `create` is the app alone
+    return getattr(module, "serve", module.create)()

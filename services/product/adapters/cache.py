@@ -21,6 +21,7 @@ INVALIDATION_LAG = Histogram(
     "From a product change to its eviction from this instance's cache",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10),
 )
+HITS, MISSES = LOOKUPS.labels("hit"), LOOKUPS.labels("miss")  # bound once: a lookup per read
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,10 @@ class ProductCache:
         with self._lock:
             entry = self._entries.get(product_id)
             if entry is None or time.monotonic() - entry.stored_at > self.ttl:
-                LOOKUPS.labels("miss").inc()
+                MISSES.inc()
                 return None
             self._entries.move_to_end(product_id)
-        LOOKUPS.labels("hit").inc()
+        HITS.inc()
         return entry
 
     def put(self, product_id: str, version: int, body: bytes, etag: str) -> None:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from litestar import Litestar
+from litestar.types import ASGIApp
 
 from services.product.bootstrap import bootstrap
-from services.product.entrypoints import catalog_routes, reservation_routes, search_routes
+from services.product.entrypoints import (
+    catalog_routes,
+    hot_reads,
+    reservation_routes,
+    search_routes,
+)
 from services.product.entrypoints import state as runtime
 from shopstream import db, guards
 from shopstream import logging as shop_logging
@@ -50,3 +56,8 @@ def create(settings: Settings | None = None) -> Litestar:
         # a reservation is keyed by its order: repeating one holds nothing twice
         idempotent_paths=("/reservations",),
     )
+
+
+def serve(settings: Settings | None = None) -> ASGIApp:
+    """What granian runs: the app, with product pages answered in front of it (hot_reads)."""
+    return hot_reads.in_front_of(create(settings))

@@ -138,21 +138,27 @@ async def create_product(
 async def read_product(request: Request[Any, Any, Any], product_id: str) -> Response[ProductView]:
     """A product by id, with its ETag; served from this instance's cache when warm."""
     pid = _product_id(product_id)
-    entry = runtime.STATE.cache.get(pid)
-    if entry is None:
-        assert runtime.STATE.pool is not None
-        product = await repository.get(runtime.STATE.pool, pid)
-        if product is None:
-            raise _not_found(pid)
-        body = _encode(view(product))
-        runtime.STATE.cache.put(pid, product.version, body, product.etag)
-        etag = product.etag
-    else:
-        body, etag = entry.body, entry.etag
+    found = await product_json(pid)
+    if found is None:
+        raise _not_found(pid)
+    body, etag = found
     headers = {"ETag": etag, **shared_cache()}
     if request.headers.get("if-none-match") == etag:
         return encoded(b"", 304, headers)
     return encoded(body, headers=headers)
+
+
+async def product_json(pid: str) -> tuple[bytes, str] | None:
+    """A product's JSON and ETag from this instance's cache, else from the database (then kept)."""
+    entry = runtime.STATE.cache.get(pid)
+    if entry is not None:
+        return entry.body, entry.etag
+    product = await repository.get(runtime.STATE.db, pid)
+    if product is None:
+        return None
+    body = _encode(view(product))
+    runtime.STATE.cache.put(pid, product.version, body, product.etag)
+    return body, product.etag
 
 
 def shared_cache() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import pytest
@@ -118,3 +119,24 @@ def test_openapi_document_is_served(platform) -> None:
         assert "/products" in doc["paths"] and "/products/{product_id}" in doc["paths"]
         assert "NewProduct" in str(doc["components"])
         assert c.get("/docs").status_code == 200
+
+
+def test_a_product_page_reads_the_same_in_front_of_the_framework(platform) -> None:
+    """`/products/<uuid>` is answered by hot_reads; the same id spelt without hyphens goes through
+    the framework's route. Both answers, anonymous and signed in, must be the same."""
+    with platform.client("product") as c:
+        pid = create(c, price=12.5)["id"]
+    compact = pid.replace("-", "")
+    for token in (None, platform.customer_token(uuid.uuid4())):
+        with platform.client("product", token=token) as c:
+            layer, framework = c.get(f"/products/{pid}"), c.get(f"/products/{compact}")
+            for answer in (layer, framework):
+                assert answer.status_code == 200, answer.text
+            assert layer.json() == framework.json() and layer.json()["price"] == 12.5
+            for header in ("etag", "cache-control", "content-type"):
+                assert layer.headers[header] == framework.headers[header], header
+            echoed = c.get(f"/products/{pid}", headers={"X-Request-Id": "page-1"})
+            assert echoed.headers["x-request-id"] == "page-1"
+    with platform.client("product", token="forged") as c:
+        refused = c.get(f"/products/{pid}")
+        assert refused.status_code == 401 and refused.json()["errors"][0]["field"] == "Authorization"
