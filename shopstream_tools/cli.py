@@ -167,6 +167,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
     s.add_argument("--order-rate", type=float, default=100.0)
     s.add_argument("--order-seconds", type=float, default=30.0)
+    s.add_argument("--warmup-rate", type=float, default=150.0,
+                   help="orders/s of the unmeasured warm-up minute (lower it with a costlier "
+                   "setting, e.g. --tracing 1, so the measured step starts with nothing queued)")  # fmt: skip
     s.add_argument("--tracing", type=float, metavar="RATIO",
                    help="trace at this sample ratio (Zipkin up); reported, not gated")  # fmt: skip
     s.set_defaults(func=lab_commands.cmd_perf_check)

@@ -77,7 +77,7 @@ def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
     from shopstream_tools.perf import check
 
     plan = check.Plan(order_rate=args.order_rate, order_seconds=args.order_seconds,
-                      tracing_ratio=args.tracing)  # fmt: skip
+                      warmup_rate=args.warmup_rate, tracing_ratio=args.tracing)  # fmt: skip
     # One benchmark at a time on this machine: two would measure each other.
     with open(check.BENCH_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

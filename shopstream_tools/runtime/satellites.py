@@ -40,11 +40,26 @@ def zipkin_argv(settings: Settings) -> list[str]:
     ]
 
 
+# Zipkin's in-memory store keeps MEM_MAX_SPANS spans (default 500,000) whatever its heap. A
+# sampled order's spans take ~1.5 KB each there: 170k of them filled a 256m heap, after which every
+# span cost full collections and then a 500 (docs/performance, tracing). Four KiB per span of heap
+# keeps the store under half of it.
+HEAP_PER_SPAN = 4096
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def zipkin_max_spans(heap: str) -> int:
+    """The spans Zipkin may keep in a heap of ``heap`` (the JVM's -Xmx syntax: 256m, 1g)."""
+    unit = _UNITS.get(heap[-1:].lower(), 1)
+    digits = heap[:-1] if unit != 1 else heap
+    return int(digits) * unit // HEAP_PER_SPAN
+
+
 def zipkin_env(settings: Settings) -> dict[str, str]:
     return {
         "QUERY_PORT": str(settings.zipkin_port),
         "STORAGE_TYPE": "mem",
-        "MEM_MAX_SPANS": "200000",
+        "MEM_MAX_SPANS": str(zipkin_max_spans(settings.zipkin_heap)),
     }
 
 

@@ -631,3 +631,31 @@ def test_prometheus_adapter_reads_this_prometheus_by_namespace_and_pod(overlay: 
         (target,) = targets[service_name]
         assert target["namespace"] == NAMESPACE
         assert target["pod"] == f"{service_name}-0", "the pod label must be the pod's name"
+
+
+def _zipkin_containers() -> list[tuple[str, dict[str, str]]]:
+    found = [
+        ("compose", {k: str(v) for k, v in svc.get("environment", {}).items()})
+        for svc in h.compose_config()["services"].values()
+        if svc.get("image", "").startswith("openzipkin/zipkin:")
+    ]
+    for d in of_kind("dev", "Deployment"):
+        for c in d["spec"]["template"]["spec"]["containers"]:
+            if c["image"].startswith("openzipkin/zipkin:"):
+                found.append(("k8s-dev", {e["name"]: str(e.get("value", "")) for e in c["env"]}))
+    return found
+
+
+def test_every_zipkin_keeps_no_more_spans_than_its_heap_holds() -> None:
+    """The image keeps 500,000 spans whatever its heap; a 256m heap filled at ~170k and Zipkin
+    answered 500 from then on. Each Zipkin caps its store at 4 KiB of heap per span."""
+    containers = _zipkin_containers()
+    assert {name for name, _ in containers} == {"compose", "k8s-dev"}
+    for name, env in containers:
+        (heap,) = re.findall(r"-Xmx(\S+)", env.get("JAVA_OPTS", ""))
+        assert "MEM_MAX_SPANS" in env, f"{name}: Zipkin keeps the image's 500,000 spans"
+        assert int(env["MEM_MAX_SPANS"]) <= satellites.zipkin_max_spans(heap), name
+    local = satellites.zipkin_env(DEFAULTS)
+    assert int(local["MEM_MAX_SPANS"]) == satellites.zipkin_max_spans(DEFAULTS.zipkin_heap)
+    assert satellites.zipkin_max_spans("256m") == 65536
+    assert satellites.zipkin_max_spans("1G") == 4 * satellites.zipkin_max_spans("256m")

@@ -50,6 +50,17 @@ class ProductCache:
         HITS.inc()
         return entry
 
+    def at_version(self, product_id: str, version: int) -> Entry | None:
+        """The cached copy of exactly ``version`` (what a search just read), else None."""
+        with self._lock:
+            entry = self._entries.get(product_id)
+            if entry is None or entry.version != version:
+                MISSES.inc()
+                return None
+            self._entries.move_to_end(product_id)
+        HITS.inc()
+        return entry
+
     def put(self, product_id: str, version: int, body: bytes, etag: str) -> None:
         with self._lock:
             if version < self._newest_version.get(product_id, 0):

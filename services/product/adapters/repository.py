@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -101,7 +101,17 @@ def _filters(query: SearchQuery, args: list[Any], skip_category: bool = False) -
     return where
 
 
+class Hit(NamedTuple):
+    """A product a search found, at the version it found: the page is the cached copy of exactly
+    that version, or the row read again (``get_many``)."""
+
+    id: str
+    version: int
+    rank: float
+
+
 def search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
+    """The page's ids and versions, the sort key (for the next cursor) and the relevance."""
     args: list[Any] = []
     where = _filters(query, args)
     column, descending = SORTS[query.effective_sort]
@@ -124,13 +134,13 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
     args.append(query.limit + 1)
     if column == "rank":
         # rank is computed, so the keyset applies to the ranked rows
-        inner = f"SELECT {COLUMNS}, {rank} AS rank FROM products WHERE " + " AND ".join(where)
+        inner = f"SELECT id, version, {rank} AS rank FROM products WHERE " + " AND ".join(where)
         return f"SELECT * FROM ({inner}) AS hit" + (
             f" WHERE {keyset}" if keyset else ""
         ) + order, args
     # a plain column: the keyset condition sits beside the filters and uses the sort's index
     conditions = [*where, keyset] if keyset else where
-    sql = f"SELECT {COLUMNS}, {rank} AS rank FROM products"
+    sql = f"SELECT id, version, {column}, {rank} AS rank FROM products"
     if conditions:
         sql += " WHERE " + " AND ".join(conditions)
     return sql + order, args
@@ -138,8 +148,8 @@ def search_sql(query: SearchQuery) -> tuple[str, list[Any]]:
 
 async def search(
     conn: Connection | asyncpg.Pool, query: SearchQuery
-) -> tuple[list[Product], list[float], str | None]:
-    """One page of products, their relevance, and the cursor of the next page (None at the end)."""
+) -> tuple[list[Hit], str | None]:
+    """One page of hits and the cursor of the next page (None at the end)."""
     sql, args = search_sql(query)
     rows = await conn.fetch(sql, *args)
     page = rows[: query.limit]
@@ -151,7 +161,12 @@ async def search(
         if isinstance(value, datetime):
             value = value.isoformat()
         next_cursor = encode_cursor(query, value, str(last["id"]))
-    return [to_product(r) for r in page], [r["rank"] for r in page], next_cursor
+    return [Hit(str(r["id"]), r["version"], r["rank"]) for r in page], next_cursor
+
+
+async def get_many(conn: Connection | asyncpg.Pool, product_ids: list[str]) -> list[Product]:
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM products WHERE id = ANY($1::uuid[])", product_ids)
+    return [to_product(r) for r in rows]
 
 
 async def category_facets(conn: Connection | asyncpg.Pool, query: SearchQuery) -> dict[str, int]:

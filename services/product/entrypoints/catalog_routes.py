@@ -161,6 +161,27 @@ async def product_json(pid: str) -> tuple[bytes, str] | None:
     return body, product.etag
 
 
+async def pages_of(hits: list[repository.Hit]) -> list[tuple[repository.Hit, bytes]]:
+    """Each hit's product JSON at the version the search read: the cached copy when it is that
+    version, else the rows read again in one query (then kept). A product deleted in between is
+    left out."""
+    cache = runtime.STATE.cache
+    found: dict[str, bytes] = {}
+    missing = []
+    for hit in hits:
+        entry = cache.at_version(hit.id, hit.version)
+        if entry is None:
+            missing.append(hit.id)
+        else:
+            found[hit.id] = entry.body
+    if missing:
+        for product in await repository.get_many(runtime.STATE.db, missing):
+            body = _encode(view(product))
+            cache.put(product.id, product.version, body, product.etag)
+            found[product.id] = body
+    return [(hit, found[hit.id]) for hit in hits if hit.id in found]
+
+
 def shared_cache() -> dict[str, str]:
     """The gateway may keep a public catalog read this long (docs/gateway.md#read-cache)."""
     age = runtime.STATE.settings.product_read_max_age

@@ -101,3 +101,43 @@ def test_a_verified_token_is_answered_and_a_bad_one_handed_to_the_guard(settings
 def test_everything_else_goes_to_the_app(settings: Settings, path: str, method: str) -> None:
     handed, sent = get(path, method=method)
     assert handed == [path] and sent == []
+
+
+def test_a_plain_search_is_answered_with_the_routes_headers(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.product.entrypoints import search_routes
+
+    asked = []
+
+    async def result_json(query: Any) -> bytes:
+        asked.append(query)
+        return b'{"items":[],"next_cursor":null}'
+
+    monkeypatch.setattr(search_routes, "result_json", result_json)
+    handed, sent = get_query("/products", b"category=Office&limit=5", {"X-Request-Id": "r-2"})
+    assert handed == [] and asked[0].category == "Office" and asked[0].limit == 5
+    start, body = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 200 and body["body"] == b'{"items":[],"next_cursor":null}'
+    assert headers[b"cache-control"] == b"public, max-age=1" and headers[b"x-request-id"] == b"r-2"
+    assert b"etag" not in headers
+    # an unusual query string, or a token that does not verify: the route answers
+    assert get_query("/products", b"limit=0")[0] == ["/products"]
+    assert get_query("/products", b"", {"Authorization": "Bearer forged"})[0] == ["/products"]
+    assert len(asked) == 1
+
+
+def get_query(path: str, query_string: bytes, headers: dict[str, str] | None = None) -> tuple:
+    app = Recorder()
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http", "method": "GET", "path": path, "query_string": query_string,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+    }  # fmt: skip
+    asyncio.run(hot_reads.in_front_of(app)(scope, None, send))  # type: ignore[arg-type]
+    return app.paths, sent

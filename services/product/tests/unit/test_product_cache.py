@@ -36,3 +36,12 @@ def test_lru_bound_and_ttl() -> None:
     assert len(cache) == 2 and cache.get("0") is None
     time.sleep(0.06)
     assert cache.get("2") is None
+
+
+def test_a_search_takes_only_the_version_it_read() -> None:
+    cache = ProductCache(10, 60)
+    cache.put("p", 2, b"v2", '"2"')
+    assert cache.at_version("p", 2).body == b"v2"
+    assert cache.at_version("p", 3) is None  # the row moved on: read it again
+    assert cache.at_version("p", 1) is None  # the search's snapshot is older than the copy
+    assert cache.at_version("q", 1) is None
