@@ -499,3 +499,25 @@ def test_zipf_draws_concentrate_on_a_hot_set_like_zipfs_law() -> None:
     assert abs(counts[1][1] / counts[0][1] - 0.5) < 0.05  # rank 2 half as often as rank 1
     top_100 = sum(n for _, n in counts[:100]) / len(drawn)
     assert 0.45 < top_100 < 0.60  # H(100)/H(10000) = 0.53: a hot set, not uniform (0.01)
+
+
+def test_no_process_is_counted_in_two_cpu_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor manages PostgreSQL and the gateway too: counted in "background" as well as in
+    their own columns, "other" came out negative by their CPU."""
+    from shopstream_tools.bench import platform_probes
+    from shopstream_tools.runtime import gateway, kafka_broker, postgres, processes
+
+    pids = {"gateway": 10, "postgres": 11, "kafka": 12, "product-1": 13, "product-relay": 14,
+            "order-1": 15}  # fmt: skip
+    monkeypatch.setattr(gateway, "pid", lambda s: pids["gateway"])
+    monkeypatch.setattr(postgres, "pid", lambda s: pids["postgres"])
+    monkeypatch.setattr(kafka_broker, "pid", lambda s: pids["kafka"])
+    monkeypatch.setattr(processes, "read_pid", lambda s, name: pids.get(name))
+    monkeypatch.setattr(processes, "managed_names", lambda s: sorted(pids))
+    monkeypatch.setattr(processes, "alive", lambda pid: True)
+    monkeypatch.setattr(platform_probes, "product_ports", lambda s: [8081])
+    from shopstream.config import Settings
+
+    groups = platform_probes.process_groups(Settings())
+    assert groups == {"gateway": [10], "product": [13], "postgres": [11], "kafka": [12],
+                      "background": [15, 14]}  # fmt: skip

@@ -62,18 +62,20 @@ def process_groups(settings: Settings) -> dict[str, list[int]]:
     from shopstream_tools.runtime import gateway, kafka_broker, postgres, processes
 
     product_instances = {f"product-{i}" for i in range(1, len(product_ports(settings)) + 1)}
-    managed = processes.managed_names(settings)
     groups: dict[str, list[int | None]] = {
         "gateway": [gateway.pid(settings)],
         "product": [processes.read_pid(settings, n) for n in sorted(product_instances)],
         "postgres": [postgres.pid(settings)],
         "kafka": [kafka_broker.pid(settings)],
-        "background": [
-            processes.read_pid(settings, n)
-            for n in managed
-            if n not in product_instances and n != kafka_broker.NAME
-        ],
     }
+    # by pid, not by name: the supervisor also manages PostgreSQL, and a process counted twice
+    # made "other" negative by its CPU
+    named = {p for pids in groups.values() for p in pids}
+    groups["background"] = [
+        pid
+        for pid in (processes.read_pid(settings, n) for n in processes.managed_names(settings))
+        if pid not in named
+    ]
     return {name: [p for p in pids if p and processes.alive(p)] for name, pids in groups.items()}
 
 

@@ -40,11 +40,12 @@ def zipkin_argv(settings: Settings) -> list[str]:
     ]
 
 
-# Zipkin's in-memory store keeps MEM_MAX_SPANS spans (default 500,000) whatever its heap. A
-# sampled order's spans take ~1.5 KB each there: 170k of them filled a 256m heap, after which every
-# span cost full collections and then a 500 (docs/performance, tracing). Four KiB per span of heap
-# keeps the store under half of it.
-HEAP_PER_SPAN = 4096
+# Zipkin's in-memory store keeps MEM_MAX_SPANS spans (default 500,000) whatever its heap. A sampled
+# order's spans take ~3.5 KB each there (a full store of 65,536 left 230-247 MB of a 256m heap
+# live): past that every allocation meant a full collection, which made Zipkin the costliest
+# process of a traced order (docs/performance, tracing). 8 KiB of heap per span keeps the store
+# under half of it.
+HEAP_PER_SPAN = 8192
 _UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
