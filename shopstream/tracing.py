@@ -25,8 +25,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shopstream.config import Settings
 
@@ -37,6 +38,9 @@ _configured: str | None = None
 _ratio = 0.0
 TRACER_NAME = "shopstream"
 TRACE_HEADERS = ("traceparent", "tracestate")
+# Only W3C trace context crosses a hop (no baggage): the global composite propagator would run the
+# baggage propagator on every traced hop for nothing.
+_W3C = TraceContextTextMapPropagator()
 
 
 def zipkin_endpoint(settings: Settings) -> str:
@@ -119,14 +123,15 @@ def tracer() -> trace.Tracer:
     return _tracer
 
 
-def current_headers() -> dict[str, str]:
-    """The current trace context as W3C headers (empty when there is no sampled span)."""
-    span = trace.get_current_span()
+def current_headers(span: Span | None = None) -> dict[str, str]:
+    """The trace context of ``span`` (else the current one) as W3C headers (empty when there is
+    no sampled span)."""
+    span = span or trace.get_current_span()
     if not span.get_span_context().is_valid:
         return {}
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return {k: v for k, v in carrier.items() if k in TRACE_HEADERS}
+    _W3C.inject(carrier, trace.set_span_in_context(span))
+    return carrier
 
 
 def context_of(headers: Mapping[str, Any]) -> otel_context.Context:
@@ -136,7 +141,7 @@ def context_of(headers: Mapping[str, Any]) -> otel_context.Context:
         for k, v in headers.items()
         if k.lower() in TRACE_HEADERS and v is not None
     }
-    return propagate.extract(carrier)
+    return _W3C.extract(carrier)
 
 
 @contextlib.contextmanager
@@ -235,7 +240,10 @@ def client_span(method: str, path: str, server: str) -> Iterator[dict[str, str]]
 
 
 def publish_headers(headers: Mapping[str, Any], topic: str, key: str) -> list[tuple[str, bytes]]:
-    """An outbox row's headers for Kafka; a traced row gets a PRODUCER span and its context."""
+    """An outbox row's headers for Kafka; a traced row gets a PRODUCER span and its context. The
+    span marks the send and wraps nothing, so it is started and ended here, never made current:
+    with every row traced, making it current (context attached, detached, errors recorded) was
+    18-25% of a relay's samples."""
     out = {k: str(v) for k, v in headers.items()}
     if _configured not in (None, "") and "traceparent" in out:
         attributes = {
@@ -244,8 +252,11 @@ def publish_headers(headers: Mapping[str, Any], topic: str, key: str) -> list[tu
             "messaging.destination.name": topic,
             "messaging.kafka.message.key": key,
         }
-        with span(f"publish {topic}", SpanKind.PRODUCER, out, attributes):
-            out.update(current_headers())
+        producer = tracer().start_span(
+            f"publish {topic}", context=context_of(out), kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        out.update(current_headers(producer))
+        producer.end()
     return [(k, v.encode()) for k, v in out.items()]
 
 

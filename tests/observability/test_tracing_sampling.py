@@ -73,3 +73,32 @@ def test_the_ratio_is_drawn_per_new_trace(configured) -> None:
     configured(0.25)
     drawn = sum(tracing.sampled_root() for _ in range(20_000))
     assert 4_000 < drawn < 6_000
+
+
+def test_a_traced_row_is_published_under_a_producer_span_and_an_untraced_one_as_is(
+    configured, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    configured(0.0)
+    finished = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(finished))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    sent = dict(tracing.publish_headers({"traceparent": parent, "event_type": "X"}, "order-events", "k"))
+    (producer,) = finished.get_finished_spans()
+    assert producer.kind == trace.SpanKind.PRODUCER and producer.name == "publish order-events"
+    assert producer.parent is not None and producer.parent.span_id == 0xB7AD6B7169203331
+    assert producer.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    assert producer.attributes["messaging.kafka.message.key"] == "k"
+    # the consumer continues from the producer span, in the same trace
+    assert sent == {
+        "traceparent": f"00-{producer.context.trace_id:032x}-{producer.context.span_id:016x}-01".encode(),
+        "event_type": b"X",
+    }
+    assert not trace.get_current_span().get_span_context().is_valid  # nothing left current
+    assert dict(tracing.publish_headers({"event_type": "X"}, "order-events", "k")) == {"event_type": b"X"}
+    assert len(finished.get_finished_spans()) == 1  # an untraced row makes no span
