@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from litestar.types import (
     ASGIApp,
@@ -76,6 +77,9 @@ def _caller(scope: Scope) -> tuple[bool, str, str | None]:
     return True, rid, if_none_match
 
 
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
+
+
 async def _searched(scope: Scope, send: Send, shared: list[tuple[bytes, bytes]]) -> bool:
     started = time.perf_counter()
     query = search_routes.strict_query(scope.get("query_string", b""))
@@ -84,33 +88,13 @@ async def _searched(scope: Scope, send: Send, shared: list[tuple[bytes, bytes]])
     allowed, rid, _ = _caller(scope)
     if not allowed:
         return False
-    token = request_id.set(rid)
-    try:
-        with tracing.server_span(scope, rid) as span:
-            try:
-                body = await search_routes.result_json(query)
-            except Exception:  # the route repeats the search and answers the failure
-                log.debug("GET %s: handing a failed search to the app", SEARCH, exc_info=True)
-                return False
-            headers = [(b"content-type", b"application/json"), *shared,
-                       (b"content-length", str(len(body)).encode())]  # fmt: skip
-            await _respond(send, 200, headers, body, rid)
-            span.finish("GET", SEARCH, 200)
-    finally:
-        request_id.reset(token)
-    record_request("product", "GET", SEARCH, 200, started)
-    return True
 
+    async def search() -> Answer:
+        body = await search_routes.result_json(query)
+        length = (b"content-length", str(len(body)).encode())
+        return 200, [(b"content-type", b"application/json"), *shared, length], body
 
-async def _respond(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, rid: str
-) -> None:
-    if rid:
-        headers.append((b"x-request-id", rid.encode()))
-    start: HTTPResponseStartEvent = {"type": "http.response.start", "status": status, "headers": headers}
-    end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
-    await send(start)
-    await send(end)
+    return await _answer(scope, send, SEARCH, rid, started, search)
 
 
 async def _answered(scope: Scope, send: Send, shared: list[tuple[bytes, bytes]]) -> bool:
@@ -122,24 +106,47 @@ async def _answered(scope: Scope, send: Send, shared: list[tuple[bytes, bytes]])
     allowed, rid, if_none_match = _caller(scope)
     if not allowed:
         return False
+
+    async def page() -> Answer | None:
+        found = await catalog_routes.product_json(pid)
+        if found is None:
+            return None  # the app's 404
+        body, etag = found
+        headers = [(b"content-type", b"application/json"), (b"etag", etag.encode()), *shared]
+        if if_none_match == etag:
+            return 304, headers, b""
+        return 200, [*headers, (b"content-length", str(len(body)).encode())], body
+
+    return await _answer(scope, send, ROUTE, rid, started, page)
+
+
+async def _answer(
+    scope: Scope, send: Send, route: str, rid: str, started: float,
+    read: Callable[[], Awaitable[Answer | None]],
+) -> bool:  # fmt: skip
+    """Send what ``read`` answers, with the route's request id, span and metrics; False (nothing
+    sent) when it has no answer or fails: the app repeats the read and answers that its own way."""
     token = request_id.set(rid)
     try:
         with tracing.server_span(scope, rid) as span:
             try:
-                found = await catalog_routes.product_json(pid)
-            except Exception:  # the app repeats the read and answers the failure (503, 500)
+                answer = await read()
+            except Exception:  # a database error: the app's 503 or 500
                 log.debug("GET %s: handing a failed read to the app", scope["path"], exc_info=True)
                 return False
-            if found is None:
-                return False  # the app's 404
-            body, etag = found
-            status = 304 if if_none_match == etag else 200
-            headers = [(b"content-type", b"application/json"), (b"etag", etag.encode()), *shared]
-            if status == 200:
-                headers.append((b"content-length", str(len(body)).encode()))
-            await _respond(send, status, headers, body if status == 200 else b"", rid)
-            span.finish("GET", ROUTE, status)
+            if answer is None:
+                return False
+            status, headers, body = answer
+            if rid:
+                headers.append((b"x-request-id", rid.encode()))
+            start: HTTPResponseStartEvent = {
+                "type": "http.response.start", "status": status, "headers": headers,
+            }  # fmt: skip
+            await send(start)
+            end: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+            await send(end)
+            span.finish("GET", route, status)
     finally:
         request_id.reset(token)
-    record_request("product", "GET", ROUTE, status, started)
+    record_request("product", "GET", route, status, started)
     return True
