@@ -194,6 +194,18 @@ class ServerSpan:
         if status >= 500:
             self.span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
 
+    def hand_over(
+        self, headers: list[tuple[bytes, bytes]], method: str, to: str
+    ) -> list[tuple[bytes, bytes]]:
+        """The request's headers for ``to``, when the request goes on there after this span began
+        (a layer in front of an app that could not answer): they carry this span's context, so
+        the app's own SERVER span is its child in the same trace, not a second root."""
+        if self.span is None or not self.span.is_recording():
+            return headers
+        self.span.update_name(f"{method} handed to {to}")
+        kept = [(k, v) for k, v in headers if k not in (b"traceparent", b"tracestate")]
+        return kept + [(k.encode(), v.encode()) for k, v in current_headers(self.span).items()]
+
 
 @contextlib.contextmanager
 def server_span(scope: Mapping[str, Any], request_id: str) -> Iterator[ServerSpan]:

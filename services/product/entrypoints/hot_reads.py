@@ -133,8 +133,9 @@ async def _answer(
                 answer = await read()
             except Exception:  # a database error: the app's 503 or 500
                 log.debug("GET %s: handing a failed read to the app", scope["path"], exc_info=True)
-                return False
+                answer = None
             if answer is None:
+                scope["headers"] = span.hand_over(list(scope["headers"]), "GET", "the app")
                 return False
             status, headers, body = answer
             if rid:

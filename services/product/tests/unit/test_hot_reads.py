@@ -141,3 +141,37 @@ def get_query(path: str, query_string: bytes, headers: dict[str, str] | None = N
     }  # fmt: skip
     asyncio.run(hot_reads.in_front_of(app)(scope, None, send))  # type: ignore[arg-type]
     return app.paths, sent
+
+
+def test_a_traced_request_handed_to_the_app_stays_one_trace(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The layer's span began before the read failed: the app's span must be its child, not a
+    second root (the scope the app gets carries the layer's span as its traceparent)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shopstream import tracing
+
+    finished = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(finished))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    monkeypatch.setattr(tracing, "_configured", "product")
+    monkeypatch.setattr(tracing, "_ratio", 1.0)
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope["headers"]))
+
+    path = f"/products/{uuid.uuid4()}"  # not cached, and no database: the read fails
+    scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"x-request-id", b"r")]}
+    asyncio.run(hot_reads.in_front_of(app)(scope, None, None))  # type: ignore[arg-type]
+    (front,) = finished.get_finished_spans()
+    assert front.name == "GET handed to the app"
+    (headers,) = seen
+    assert headers[b"traceparent"].startswith(
+        f"00-{front.context.trace_id:032x}-{front.context.span_id:016x}-".encode()
+    )
+    assert headers[b"x-request-id"] == b"r"
