@@ -66,7 +66,8 @@ def nginx_binary() -> str:
 
 
 def size_bytes(size: str) -> int:
-    """An nginx size ("64k", "1m", "512") in bytes; rejects anything nginx would not take."""
+    """An nginx size ("64k", "1m", "512") in bytes; rejects anything nginx would not take. The
+    JVM's heap sizes (-Xmx256m) are written the same way."""
     match = _SIZE.match(size.strip())
     if not match:
         raise ValueError(f"not an nginx size: {size!r} (use e.g. 64k, 1m)")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.runtime import exporters, serving
+from shopstream_tools.runtime.gateway_conf import size_bytes
 
 ALERTMANAGER = "alertmanager"
 ZIPKIN = "zipkin"
@@ -46,14 +47,11 @@ def zipkin_argv(settings: Settings) -> list[str]:
 # process of a traced order (docs/performance, tracing). 8 KiB of heap per span keeps the store
 # under half of it.
 HEAP_PER_SPAN = 8192
-_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
 def zipkin_max_spans(heap: str) -> int:
     """The spans Zipkin may keep in a heap of ``heap`` (the JVM's -Xmx syntax: 256m, 1g)."""
-    unit = _UNITS.get(heap[-1:].lower(), 1)
-    digits = heap[:-1] if unit != 1 else heap
-    return int(digits) * unit // HEAP_PER_SPAN
+    return size_bytes(heap) // HEAP_PER_SPAN
 
 
 def zipkin_env(settings: Settings) -> dict[str, str]:
