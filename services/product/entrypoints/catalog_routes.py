@@ -156,9 +156,14 @@ async def product_json(pid: str) -> tuple[bytes, str] | None:
     product = await repository.get(runtime.STATE.db, pid)
     if product is None:
         return None
+    return _kept(product), product.etag
+
+
+def _kept(product: model.Product) -> bytes:
+    """A product page's JSON, kept in this instance's cache at the product's version."""
     body = _encode(view(product))
-    runtime.STATE.cache.put(pid, product.version, body, product.etag)
-    return body, product.etag
+    runtime.STATE.cache.put(product.id, product.version, body, product.etag)
+    return body
 
 
 async def pages_of(hits: list[repository.Hit]) -> list[tuple[repository.Hit, bytes]]:
@@ -176,9 +181,7 @@ async def pages_of(hits: list[repository.Hit]) -> list[tuple[repository.Hit, byt
             found[hit.id] = entry.body
     if missing:
         for product in await repository.get_many(runtime.STATE.db, missing):
-            body = _encode(view(product))
-            cache.put(product.id, product.version, body, product.etag)
-            found[product.id] = body
+            found[product.id] = _kept(product)
     return [(hit, found[hit.id]) for hit in hits if hit.id in found]
 
 
