@@ -208,6 +208,12 @@ class Settings:
     order_partition_strategy: str = _doc(
         "message key of order events: order_id, customer_id or product_id", "order_id"
     )
+    order_backlog_limit: int = _doc(
+        "async orders in flight (accepted, not ended) at which POST /orders refuses new async"
+        " orders with 503 + Retry-After until the saga catches up: past its sustained rate the"
+        " backlog, and so accepted -> ended, would grow without bound (0: never refuse)",
+        1000,
+    )
     product_service_url: str = _doc(
         "where order-service reaches product-service (derived: product instance 1; the gateway"
         " does not route the internal /reservations API)",

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +148,17 @@ async def confirmed_latency_ms(settings: Settings, since: float) -> dict[str, fl
     return {k: round(float(row[k] or 0), 1) for k in ("n", "p50", "p95", "p99")}
 
 
+def stage_latency_ms(settings: Settings, since: float) -> dict[str, dict[str, float]]:
+    """p50/p99 of each saga stage (publish, reserve, pay, confirm) of the step's async orders:
+    where accepted -> ended goes."""
+    from shopstream_tools.lab import orders
+
+    start = datetime.fromtimestamp(since, UTC)
+    rows = asyncio.run(orders.fetch(settings, start, datetime.now(UTC)))
+    stages = orders.breakdown(r for r in rows if r["mode"] == "async")["stages_ms"]
+    return {name: {k: round(s[k], 1) for k in ("p50", "p99")} for name, s in stages.items() if s}
+
+
 def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: float,
          seconds: float, plan: Plan, profile: Path | None = None) -> dict[str, Any]:  # fmt: skip
     """Run one load, wait until drained, and cost it per operation."""
@@ -202,6 +214,7 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
     }
     if name == "orders":
         record["accepted_to_ended_ms"] = asyncio.run(confirmed_latency_ms(settings, wall_started))
+        record["stages_ms"] = stage_latency_ms(settings, wall_started)
     return record
 
 
@@ -299,6 +312,9 @@ def report(result: dict[str, Any]) -> str:
         )
         if "accepted_to_ended_ms" in r:
             lines.append(f"  accepted -> ended: {r['accepted_to_ended_ms']}")
+        if r.get("stages_ms"):
+            stages = ", ".join(f"{k} {v['p50']:g}/{v['p99']:g}" for k, v in r["stages_ms"].items())
+            lines.append(f"  stages p50/p99 ms: {stages}")
         if "wal_per_op" in r:
             wal = r["wal_per_op"]
             lines.append(f"  PostgreSQL WAL per operation: {wal['wal_records']:g} records,"

@@ -8,6 +8,8 @@ Stage times come from the events' own timestamps, so they mean the same in every
   on Kafka), ``reserve`` (accepted to the stock answer), ``pay`` (stock reserved to the payment
   answer), ``confirm`` (payment authorized to confirmed).
 - ``order_end_to_end_seconds{mode, outcome}``: accepted to the terminal state.
+- ``orders_shed_total`` and ``orders_async_backlog``: async orders refused while the backlog was
+  full, and the backlog each order instance counts for that decision (``backlog.py``).
 - ``order_transitions_total{status, mode}``, ``order_compensations_total{action, reason, mode}`` and the
   gauge ``orders{status, mode}`` (refreshed from the projection by the consumer process).
 
@@ -50,6 +52,12 @@ COMPENSATIONS = Counter(
 )
 FOLLOW_UPS = Counter(
     "order_follow_ups_total", "Async orders followed up after no news for saga_follow_up_seconds"
+)
+SHED = Counter(
+    "orders_shed_total", "Async orders refused with 503 while order_backlog_limit were in flight"
+)
+BACKLOG = Gauge(
+    "orders_async_backlog", "Async orders in flight as this instance last counted them (admission)"
 )
 ORDERS = Gauge(
     "orders_in_flight", "Orders not ended yet, by status and mode (projection)", ["status", "mode"]

@@ -10,6 +10,8 @@ from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
+from services.order.adapters import metrics
+from services.order.adapters.backlog import RETRY_AFTER_SECONDS, Backlog
 from services.order.adapters.product_client import ProductServiceUnavailable
 from services.order.domain.errors import CannotCancel, InvalidOrder
 from services.order.domain.placement import parse_place_order
@@ -52,7 +54,10 @@ PLACE_RESPONSES = {
         "invalid order: every broken rule, by field; unknown product;"
         " Idempotency-Key reused for a different order"
     ),
-    503: problem_spec("the product service could not be reached"),
+    503: problem_spec(
+        "the product service could not be reached, or async orders are refused for now: the"
+        " saga's backlog is full (order_backlog_limit); retry after Retry-After"
+    ),
 }
 
 
@@ -89,6 +94,8 @@ async def place_order(
         )
     except InvalidOrder as exc:
         raise invalid(exc) from exc
+    if command.mode is ProcessingMode.ASYNC and runtime.STATE.backlog.full:
+        raise backlog_full(runtime.STATE.backlog)
     service = runtime.STATE.service
     try:
         placed = await service.place(command)
@@ -125,6 +132,19 @@ async def place_order(
         quiet_for = 0.0 if is_repeat(request.scope) else REPEAT_RESUMES_AFTER_SECONDS
         final = await service.resume_sync(order_id, quiet_for) or placed.state
     return answer_sync(final, await order_or_404(order_id), placed.replayed)
+
+
+def backlog_full(backlog: Backlog) -> Problem:
+    """Refused before anything is written: a retry with the same Idempotency-Key places it."""
+    metrics.SHED.inc()
+    return Problem(
+        503,
+        "Too many orders in flight",
+        f"{backlog.in_flight} async orders are still being processed (limit {backlog.limit});"
+        " nothing was written, retry after Retry-After",
+        [field_error("mode", "async orders are refused until the backlog drains")],
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 @post(

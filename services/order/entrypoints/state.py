@@ -6,6 +6,7 @@ from functools import partial
 
 import asyncpg
 
+from services.order.adapters.backlog import Backlog
 from services.order.bootstrap import bootstrap
 from services.order.domain.partitioning import PartitionStrategy
 from services.order.domain.values import ProcessingMode
@@ -21,6 +22,7 @@ class State:
         self.default_mode = ProcessingMode(settings.order_default_mode)
         self.strategy = PartitionStrategy(settings.order_partition_strategy)
         self.feed = ChangeFeed(partial(settings.database_url, "order"))
+        self.backlog = Backlog(settings.order_backlog_limit)
         self.pool: asyncpg.Pool | None = None
         self._service: OrderService | None = None
 
@@ -28,8 +30,10 @@ class State:
         self.pool = pool
         self._service = bootstrap(self.settings, pool, strategy=self.strategy)
         await self.feed.start()
+        self.backlog.start(pool)
 
     async def stop(self) -> None:
+        await self.backlog.stop()
         await self.feed.stop()
         if self._service is not None:
             await self._service.products.close()
