@@ -311,6 +311,10 @@ class Shopper(FastHttpUser):
         ) as r:
             if r.status_code in (200, 201, 202) or r.status_code in BUSINESS:
                 r.success()
+            elif r.status_code == 503 and r.headers.get("Retry-After"):
+                # Refused, nothing written (the saga's backlog is full): a client waits as asked.
+                r.failure("HTTP 503 refused, Retry-After")
+                time.sleep(float(r.headers["Retry-After"]))
             else:
                 r.failure(f"HTTP {r.status_code}")
 
