@@ -211,8 +211,9 @@ class Settings:
     order_backlog_limit: int = _doc(
         "async orders in flight (accepted, not ended) at which POST /orders refuses new async"
         " orders with 503 + Retry-After until the saga catches up: past its sustained rate the"
-        " backlog, and so accepted -> ended, would grow without bound (0: never refuse)",
-        1000,
+        " backlog, and so accepted -> ended, would grow without bound; 3000 is 15-20 s of saga"
+        " work at the sustained rate measured on two cores (0: never refuse)",
+        3000,
     )
     product_service_url: str = _doc(
         "where order-service reaches product-service (derived: product instance 1; the gateway"
