@@ -87,3 +87,39 @@ def test_kafka_outage_costs_clients_nothing_and_heals(platform) -> None:
         ended = wait_until_ended(gw, placed.json()["id"])
         assert ended["status"] == "CONFIRMED", ended
     _all_running_again(settings)
+
+
+def test_a_frozen_broker_under_load_heals_without_an_operator(platform) -> None:
+    """The broker frozen (SIGSTOP) for 15 s while async orders come in: longer than a consumer's
+    session, so the group coordinator stops answering every member at once. librdkafka can then
+    leave a member polling outside its group for good; the member notices (``membership``), its
+    process is started again, and every order ends."""
+    import os
+    import signal
+
+    settings = platform.settings
+    with platform.client() as gw:
+        products = [create(gw, stock=10_000)["id"] for _ in range(3)]
+        kafka = supervision.pid(settings, "kafka")
+        assert kafka
+        placed: list[str] = []
+        started = time.monotonic()
+        frozen = False
+        try:
+            while time.monotonic() - started < 30:
+                if not frozen and time.monotonic() - started > 5:
+                    os.kill(kafka, signal.SIGSTOP)
+                    frozen = True
+                elif frozen and time.monotonic() - started > 20:
+                    os.kill(kafka, signal.SIGCONT)
+                line = products[len(placed) % len(products)]
+                answer = gw.post("/orders", params={"mode": "async"}, json=body([(line, 1)]))
+                assert answer.status_code == 202, answer.text
+                placed.append(answer.json()["id"])
+                time.sleep(0.05)
+        finally:
+            os.kill(kafka, signal.SIGCONT)
+        for order_id in placed:  # each within the session, a lost member's two checks and a restart
+            assert wait_until_ended(gw, order_id, timeout=150)["status"] in {
+                "CONFIRMED", "CANCELLED"}  # fmt: skip
+    _all_running_again(settings)

@@ -99,6 +99,13 @@ ORDER_PIPELINE = Dashboard(
             " ended orders are counted by order_transitions_total.",
         ),
         p(
+            "Async orders refused per second (backlog full)",
+            "sum(rate(orders_shed_total[5m]))",
+            "refused", "ops",
+            description="POST /orders answers 503 + Retry-After to new async orders while"
+            " order_backlog_limit are in flight; the order instances' count is orders_async_backlog.",
+        ),
+        p(
             "Orders entering a status per second",
             "sum by (status, mode) (rate(order_transitions_total[5m]))",
             "{{status}} {{mode}}",

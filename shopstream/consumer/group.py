@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
@@ -20,10 +21,12 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 from prometheus_client import Counter, Gauge
 
 from shopstream import emf, kafka, tracing
 from shopstream.config import Settings
+from shopstream.consumer.membership import LOST_GROUP_EXIT, MEMBERSHIP_CHECK_SECONDS, Membership
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +130,8 @@ class GroupMember:
         )
         self._producer: Producer | None = None  # made by the first dead letter: most never need one
         self._last_lag = 0.0
+        self._membership = Membership()
+        self._admin: AdminClient | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -145,6 +150,8 @@ class GroupMember:
                     self._store(batch)
                 if time.monotonic() - self._last_lag > 2:
                     await asyncio.to_thread(self._export_lag)
+                if self._membership.due(time.monotonic()):
+                    await asyncio.to_thread(self._check_membership)
         finally:
             if self._producer is not None:
                 self._producer.flush(10)
@@ -222,6 +229,30 @@ class GroupMember:
             message.offset(),
             reason,
         )
+
+    def _check_membership(self) -> None:
+        """Leave the process when the group has not counted this member for two checks in a row:
+        librdkafka (2.16) can lose the group after its coordinator stopped answering for longer
+        than the session (a broker frozen for 15 s: the group stayed empty while the consumer
+        polled on, for as long as anyone watched). supervisord, or the orchestrator, starts a
+        new process, which joins; what was applied and not committed comes again and changes
+        nothing. Closing the consumer first could wait on the same lost coordinator: the process
+        ends at once instead."""
+        try:
+            if self._admin is None:
+                self._admin = AdminClient(kafka.admin_config(self.settings))
+            described = self._admin.describe_consumer_groups([self.group])[self.group].result(10)
+            members = {m.member_id for m in described.members}
+        except Exception as exc:  # the broker out of reach says nothing about this member
+            log.debug("group %s: membership not checked: %s", self.group, exc)
+            self._membership.unknown(time.monotonic())
+            return
+        if self._membership.seen(time.monotonic(), self._consumer.memberid() in members):
+            log.critical("group %s: this member has been out of the group for %.0f s while"
+                         " polling (lost coordinator): exiting so that a new process joins",
+                         self.group, MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
+            logging.shutdown()
+            os._exit(LOST_GROUP_EXIT)
 
     def _export_lag(self) -> None:
         self._last_lag = time.monotonic()
