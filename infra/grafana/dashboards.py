@@ -100,7 +100,7 @@ ORDER_PIPELINE = Dashboard(
         ),
         p(
             "Async orders refused per second (backlog full)",
-            "sum(rate(orders_shed_total[5m]))",
+            "sum(rate(orders_shed_total[1m]))",
             "refused", "ops",
             description="POST /orders answers 503 + Retry-After to new async orders while"
             " order_backlog_limit are in flight; the order instances' count is orders_async_backlog.",
