@@ -131,7 +131,6 @@ class GroupMember:
         self._producer: Producer | None = None  # made by the first dead letter: most never need one
         self._last_lag = 0.0
         self._membership = Membership()
-        self._admin: AdminClient | None = None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -238,19 +237,21 @@ class GroupMember:
         new process, which joins; what was applied and not committed comes again and changes
         nothing. Closing the consumer first could wait on the same lost coordinator: the process
         ends at once instead."""
+        # A client of its own each time: a long-lived one met the same lost coordinator (its
+        # question went unanswered while a new client's was answered at once).
+        admin = AdminClient(kafka.admin_config(self.settings))
         try:
-            if self._admin is None:
-                self._admin = AdminClient(kafka.admin_config(self.settings))
-            described = self._admin.describe_consumer_groups([self.group])[self.group].result(10)
-            members = {m.member_id for m in described.members}
-        except Exception as exc:  # the broker out of reach says nothing about this member
-            log.debug("group %s: membership not checked: %s", self.group, exc)
-            self._membership.unknown(time.monotonic())
-            return
-        if self._membership.seen(time.monotonic(), self._consumer.memberid() in members):
-            log.critical("group %s: this member has been out of the group for %.0f s while"
-                         " polling (lost coordinator): exiting so that a new process joins",
-                         self.group, MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
+            described = admin.describe_consumer_groups([self.group])[self.group].result(10)
+            lost = self._membership.seen(
+                time.monotonic(), self._consumer.memberid() in {m.member_id for m in described.members}
+            )
+        except Exception as exc:
+            log.warning("group %s: membership not checked: %s", self.group, exc)
+            lost = self._membership.unknown(time.monotonic())
+        if lost:
+            log.critical("group %s: this member has been out of its group (or without an answer"
+                         " from it) for %.0f s while polling: exiting so that a new process"
+                         " joins", self.group, 2 * MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
             logging.shutdown()
             os._exit(LOST_GROUP_EXIT)
 
