@@ -18,7 +18,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from services.order.adapters import metrics
-from services.order.adapters.backlog import IN_FLIGHT_ASYNC
+from services.order.adapters.projection import IN_FLIGHT_ASYNC
 from services.order.entrypoints import app as order_app
 from services.order.entrypoints import state as runtime
 from services.order.tests.integration.helpers import APPROVE, body, create, new_customer, order_db

@@ -17,10 +17,10 @@ import logging
 import asyncpg
 
 from services.order.adapters import metrics
+from services.order.adapters.projection import IN_FLIGHT_ASYNC
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT_ASYNC = "SELECT count(*) FROM orders WHERE outcome = 'in_progress' AND mode = 'async'"
 COUNT_EVERY_SECONDS = 0.5
 RETRY_AFTER_SECONDS = 1
 

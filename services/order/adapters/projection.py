@@ -32,6 +32,8 @@ CHANGES_CHANNEL = "order_changes"
 IN_FLIGHT_BY_STATUS = (
     "SELECT status, mode, count(*) AS n FROM orders WHERE outcome = 'in_progress' GROUP BY 1, 2"
 )
+# Async orders in flight, one number for admission (``backlog.py``), over the same index.
+IN_FLIGHT_ASYNC = "SELECT count(*) FROM orders WHERE outcome = 'in_progress' AND mode = 'async'"
 
 # Orders of one mode in flight and unchanged for a while, quietest first (orders_open again: it
 # holds only the orders in flight, so sorting them by their last change is cheap).

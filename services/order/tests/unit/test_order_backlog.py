@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from services.order.adapters.backlog import IN_FLIGHT_ASYNC, Backlog
+from services.order.adapters.backlog import Backlog
+from services.order.adapters.projection import IN_FLIGHT_ASYNC
 
 
 class CountingPool:
