@@ -44,6 +44,12 @@ class Settings:
         "requests per second (and burst) allowed per client address, whatever tokens it sends",
         20000,
     )
+    gateway_route_concurrency: int = _doc(
+        "requests one route (/products, /orders) may have in flight at the gateway (1-65535);"
+        " past it the gateway answers 503 + Retry-After at once, instead of queueing requests"
+        " until its connections run out (then 500s) and its clients time out",
+        1024,
+    )
     gateway_body_limit: str = _doc("largest request body the gateway accepts (nginx size)", "64k")
     gateway_tls_port: int = _doc("HTTPS port of the gateway (0: plain HTTP only)", 0)
     gateway_tls_cert: str = _doc(

@@ -567,6 +567,57 @@ def test_upstream_down_is_502_and_none_running_is_503(start_gateway: StartGatewa
 
 
 @pytest.mark.integration
+def test_a_route_with_its_requests_in_flight_refuses_more_with_503_and_others_still_pass(
+    settings: Settings, echo: Echo
+) -> None:
+    limited = dataclasses.replace(settings, gateway_route_concurrency=2)
+    gateway.stop(limited, timeout=10)
+    gateway.start(limited, {"product": [31181], "order": [31183]})
+    orders = echo[31183]
+    slow: list[Reply] = []
+    try:
+        threads = [
+            threading.Thread(target=lambda: slow.append(call("GET", "/orders/slow?delay=2")))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 5
+        while len(orders.seen()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(orders.seen()) == 2, orders.seen()
+
+        busy = call("GET", "/orders/1")
+        problem = assert_problem(busy, 503, "Service Unavailable")
+        assert problem["detail"].startswith("the order service has 2 requests in flight"), problem
+        assert busy.header("Retry-After") == "1"
+        # A POST with an Idempotency-Key goes through the route's retry-safe location: counted too.
+        post = call("POST", "/orders", body="{}", headers={
+            "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})  # fmt: skip
+        assert_problem(post, 503, "Service Unavailable")
+        assert len(orders.seen()) == 2, "a refused request reached the service"
+        assert not slow, "refused only while the two were still in flight"
+        # Another route has a count of its own.
+        assert served_by(call("GET", "/products/1")) == 31181
+
+        for thread in threads:
+            thread.join(10)
+        assert [r.status for r in slow] == [200, 200]
+        assert served_by(call("GET", "/orders/1")) == 31183
+    finally:
+        gateway.stop(limited, timeout=10)
+
+
+def test_render_refuses_a_route_concurrency_nginx_cannot_take() -> None:
+    for concurrency in (0, 65536):
+        with pytest.raises(ValueError, match="gateway_route_concurrency"):
+            gateway.render(Settings(gateway_route_concurrency=concurrency), {"order": [31183]})
+    conf = gateway.render(Settings(gateway_route_concurrency=7), {"product": [1], "order": [2]})
+    # each route, and the orders' retry-safe location
+    assert conf.count("limit_conn gw_routes 7;") == 3
+
+
+@pytest.mark.integration
 def test_upstream_errors_pass_through_untouched(standard: Echo) -> None:
     # Only nginx's own errors become problem pages; a service's 502 or 404 is its business.
     for status in (404, 502, 503):

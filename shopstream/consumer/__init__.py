@@ -13,10 +13,9 @@ message at fault, which is retried and then dead-lettered.
 """
 
 from shopstream.consumer.batch import BatchApplier, BatchConsumer, Delivery, apply_isolating
+from shopstream.consumer.dead_letters import DEAD_LETTER_TOPIC, DEAD_LETTERED
 from shopstream.consumer.group import (
     APPLIED,
-    DEAD_LETTER_TOPIC,
-    DEAD_LETTERED,
     EMF_LAG,
     LAG,
     Poison,

@@ -6,40 +6,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Gauge
 
 from shopstream import emf, kafka, tracing
 from shopstream.config import Settings
-from shopstream.consumer.membership import LOST_GROUP_EXIT, MEMBERSHIP_CHECK_SECONDS, Membership
+from shopstream.consumer.dead_letters import DeadLetters
+from shopstream.consumer.membership import Membership, leave_if_lost
 
 log = logging.getLogger(__name__)
 
-DEAD_LETTER_TOPIC = "dead-letter"
 COMMIT_INTERVAL_MS = 500
 LONGEST_WAIT = 5.0
 """Between two attempts at a failing batch or event: long enough not to hammer a database that is
 recovering, short enough to resume soon after it did."""
 
 APPLIED = Counter("consumer_events_applied_total", "Events applied", ["group", "type"])
-DEAD_LETTERED = Counter(
-    "consumer_dead_lettered_total", "Messages sent to the dead-letter topic", ["group", "topic"]
-)
 LAG = Gauge(
     "kafka_consumer_lag_messages", "Messages behind the log end", ["group", "topic", "partition"]
 )
@@ -128,7 +116,7 @@ class GroupMember:
                 "auto.commit.interval.ms": COMMIT_INTERVAL_MS,
             },
         )
-        self._producer: Producer | None = None  # made by the first dead letter: most never need one
+        self._dead_letters = DeadLetters(settings, group)
         self._last_lag = 0.0
         self._membership = Membership()
 
@@ -150,10 +138,11 @@ class GroupMember:
                 if time.monotonic() - self._last_lag > 2:
                     await asyncio.to_thread(self._export_lag)
                 if self._membership.due(time.monotonic()):
-                    await asyncio.to_thread(self._check_membership)
+                    await asyncio.to_thread(
+                        leave_if_lost, self.settings, self.group, self._consumer, self._membership
+                    )
         finally:
-            if self._producer is not None:
-                self._producer.flush(10)
+            self._dead_letters.flush()
             await asyncio.to_thread(self._consumer.close)
 
     async def process(self, batch: list[Message]) -> None:
@@ -188,72 +177,9 @@ class GroupMember:
 
     async def _dead_letter(self, message: Message, reason: str, attempts: int) -> None:
         """Returns once Kafka holds the dead letter: only then may the offset move past it."""
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("dlq.reason", reason[:1000].encode()),
-            ("dlq.original_topic", (message.topic() or "").encode()),
-            ("dlq.original_partition", str(message.partition()).encode()),
-            ("dlq.original_offset", str(message.offset()).encode()),
-            ("dlq.consumer_group", self.group.encode()),
-            ("dlq.attempts", str(attempts).encode()),
-        ]
-        original: Any = message.headers() or []
-        headers.extend(original)
-        if self._producer is None:
-            self._producer = kafka.producer(self.settings, **{"client.id": f"{self.group}-dlq"})
-        producer = self._producer
-        refused: list[KafkaError] = []
-        tries = 0
-        while True:
-            refused.clear()
-            producer.produce(
-                DEAD_LETTER_TOPIC,
-                key=message.key(),
-                value=message.value(),
-                headers=headers,
-                on_delivery=lambda err, _: refused.append(err) if err else None,
-            )
-            if await asyncio.to_thread(producer.flush, 30) == 0 and not refused:
-                break
-            tries += 1
-            log.warning(
-                "group %s: dead letter not delivered, trying again: %s", self.group, refused
-            )
-            await self._wait(pause(self.retry_backoff, tries))
-        DEAD_LETTERED.labels(self.group, message.topic() or "").inc()
-        log.error(
-            "group %s: message %s/%s@%s dead-lettered: %s",
-            self.group,
-            message.topic(),
-            message.partition(),
-            message.offset(),
-            reason,
+        await self._dead_letters.send(
+            message, reason, attempts, lambda tries: self._wait(pause(self.retry_backoff, tries))
         )
-
-    def _check_membership(self) -> None:
-        """Leave the process when the group has not counted this member for two checks in a row:
-        librdkafka (2.16) can lose the group after its coordinator stopped answering for longer
-        than the session (a broker frozen for 15 s: the group stayed empty while the consumer
-        polled on, for as long as anyone watched). supervisord, or the orchestrator, starts a
-        new process, which joins; what was applied and not committed comes again and changes
-        nothing. Closing the consumer first could wait on the same lost coordinator: the process
-        ends at once instead."""
-        # A client of its own each time: a long-lived one met the same lost coordinator (its
-        # question went unanswered while a new client's was answered at once).
-        admin = AdminClient(kafka.admin_config(self.settings))
-        try:
-            described = admin.describe_consumer_groups([self.group])[self.group].result(10)
-            lost = self._membership.seen(
-                time.monotonic(), self._consumer.memberid() in {m.member_id for m in described.members}
-            )
-        except Exception as exc:
-            log.warning("group %s: membership not checked: %s", self.group, exc)
-            lost = self._membership.unknown(time.monotonic())
-        if lost:
-            log.critical("group %s: this member has been out of its group (or without an answer"
-                         " from it) for %.0f s while polling: exiting so that a new process"
-                         " joins", self.group, 2 * MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
-            logging.shutdown()
-            os._exit(LOST_GROUP_EXIT)
 
     def _export_lag(self) -> None:
         self._last_lag = time.monotonic()

@@ -1,10 +1,20 @@
-"""Whether the consumer group still counts a member that keeps polling (``GroupMember`` asks the
-broker every ``MEMBERSHIP_CHECK_SECONDS``, and leaves the process when two answers in a row said
-no: see ``GroupMember._check_membership``)."""
+"""Whether the consumer group still counts a member that keeps polling: ``GroupMember`` asks the
+broker every ``MEMBERSHIP_CHECK_SECONDS`` (``leave_if_lost``) and leaves the process when two
+answers in a row said no."""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
+
+from shopstream import kafka
+from shopstream.config import Settings
+
+log = logging.getLogger(__name__)
 
 MEMBERSHIP_CHECK_SECONDS = 30.0
 LOST_GROUP_EXIT = 75  # EX_TEMPFAIL: start it again
@@ -37,3 +47,32 @@ class Membership:
         self._unanswered = 0
         self._outside = 0 if member else self._outside + 1
         return self._outside >= 2
+
+
+def leave_if_lost(
+    settings: Settings, group: str, consumer: Consumer, membership: Membership
+) -> None:
+    """Leave the process when the group has not counted this member for two checks in a row:
+    librdkafka (2.16) can lose the group after its coordinator stopped answering for longer
+    than the session (a broker frozen for 15 s: the group stayed empty while the consumer
+    polled on, for as long as anyone watched). supervisord, or the orchestrator, starts a
+    new process, which joins; what was applied and not committed comes again and changes
+    nothing. Closing the consumer first could wait on the same lost coordinator: the process
+    ends at once instead."""
+    # A client of its own each time: a long-lived one met the same lost coordinator (its
+    # question went unanswered while a new client's was answered at once).
+    admin = AdminClient(kafka.admin_config(settings))
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(10)
+        lost = membership.seen(
+            time.monotonic(), consumer.memberid() in {m.member_id for m in described.members}
+        )
+    except Exception as exc:
+        log.warning("group %s: membership not checked: %s", group, exc)
+        lost = membership.unknown(time.monotonic())
+    if lost:
+        log.critical("group %s: this member has been out of its group (or without an answer"
+                     " from it) for %.0f s while polling: exiting so that a new process"
+                     " joins", group, 2 * MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
+        logging.shutdown()
+        os._exit(LOST_GROUP_EXIT)

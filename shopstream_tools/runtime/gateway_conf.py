@@ -15,6 +15,7 @@ from pathlib import Path
 from shopstream.config import PROJECT_ROOT, Settings
 from shopstream_tools.runtime import gateway_tls, processes
 from shopstream_tools.runtime.gateway_routes import (
+    BUSY_STATUS,
     PROBLEMS,
     ROUTES,
     SECURITY_HEADERS,
@@ -156,6 +157,8 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
                 raise ValueError(f"not a port: {port}")
     if settings.gateway_rate_limit < 1 or settings.gateway_rate_burst < 0:
         raise ValueError("gateway_rate_limit must be >= 1 and gateway_rate_burst >= 0")
+    if not 1 <= settings.gateway_route_concurrency <= 65535:  # nginx's limit_conn range
+        raise ValueError("gateway_route_concurrency must be 1-65535")
     _balancing(settings.gateway_balancing)
     body_limit = size_bytes(settings.gateway_body_limit)
     size_bytes(settings.gateway_header_limit)
@@ -197,8 +200,10 @@ def render(settings: Settings, upstreams: dict[str, list[int]]) -> str:
         "error_pages": "\n".join(
             f"        error_page {s} {problem_target(s).removeprefix('= ')};" for s in PROBLEMS
         )
-        + "\n        error_page 494 =431 @problem_431;",
-        "routes": route_locations(upstreams),
+        + "\n        error_page 494 =431 @problem_431;"
+        + f"\n        error_page {BUSY_STATUS} =503 @problem_busy;",
+        "busy_status": str(BUSY_STATUS),
+        "routes": route_locations(upstreams, settings.gateway_route_concurrency),
         "problems": problem_locations(settings),
         "status_404_body": problem_body(404, "the status port serves /nginx_status and /fixed"),
     }

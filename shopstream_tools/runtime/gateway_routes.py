@@ -80,6 +80,13 @@ PROBLEM_HEADERS: dict[int, dict[str, str]] = {
     429: {"Retry-After": "1"},
     503: {"Retry-After": "1"},
 }
+# A route with gateway_route_concurrency requests in flight: limit_conn refuses with this code of
+# its own, which error_page answers as a 503 whose detail says why (the plain 503 means no instance).
+BUSY_STATUS = 529
+BUSY_DETAIL = (
+    "the $gw_route service has {concurrency} requests in flight at the gateway; try again after"
+    " Retry-After"
+)
 
 
 
@@ -93,6 +100,25 @@ def problem_target(status: int) -> str:
     return f"= /__problem_{status}" if status in LINE_PROBLEMS else f"@problem_{status}"
 
 
+def _problem_location(target: str, status: int, detail: str) -> str:
+    # add_header in a location replaces the server's, so the server's are repeated here.
+    headers = {
+        "X-Request-Id": "$gw_request_id",
+        **SECURITY_HEADERS,
+        **TLS_ONLY_HEADERS,
+        **PROBLEM_HEADERS.get(status, {}),
+    }
+    lines = [
+        f"        location {target} {{",
+        *(["            internal;"] if target.startswith("= ") else []),
+        "            default_type application/problem+json;",
+        *(f"            add_header {k} {v} always;" for k, v in headers.items()),
+        f"            return {status} '{problem_body(status, detail)}';",
+        "        }",
+    ]
+    return "\n".join(lines)
+
+
 def problem_locations(settings: Settings) -> str:
     blocks = []
     for status, (_title, detail) in PROBLEMS.items():
@@ -102,22 +128,9 @@ def problem_locations(settings: Settings) -> str:
             burst=settings.gateway_rate_burst,
             header_limit=settings.gateway_header_limit,
         )
-        # add_header in a location replaces the server's, so the server's are repeated here.
-        headers = {
-            "X-Request-Id": "$gw_request_id",
-            **SECURITY_HEADERS,
-            **TLS_ONLY_HEADERS,
-            **PROBLEM_HEADERS.get(status, {}),
-        }
-        lines = [
-            f"        location {problem_target(status)} {{",
-            *(["            internal;"] if status in LINE_PROBLEMS else []),
-            "            default_type application/problem+json;",
-            *(f"            add_header {k} {v} always;" for k, v in headers.items()),
-            f"            return {status} '{problem_body(status, detail)}';",
-            "        }",
-        ]
-        blocks.append("\n".join(lines))
+        blocks.append(_problem_location(problem_target(status), status, detail))
+    busy = BUSY_DETAIL.format(concurrency=settings.gateway_route_concurrency)
+    blocks.append(_problem_location("@problem_busy", 503, busy))
     return "\n\n".join(blocks)
 
 
@@ -146,7 +159,10 @@ READ_CACHE = """            proxy_cache gw_reads;
 """
 
 
-def route_locations(upstreams: dict[str, list[int]]) -> str:
+def route_locations(upstreams: dict[str, list[int]], concurrency: int) -> str:
+    # In both locations of a route: a POST diverted to the retry-safe one leaves the first in its
+    # rewrite phase, before limit_conn's; nginx counts a request once however many it passes.
+    limit = f"            limit_conn gw_routes {concurrency};\n"
     blocks = []
     for route in ROUTES:
         target = (
@@ -172,6 +188,7 @@ def route_locations(upstreams: dict[str, list[int]]) -> str:
             "                return 415;\n"
             "            }\n"
             f"{divert}"
+            f"{limit}"
             f"            {target}\n"
             "        }\n"
         )
@@ -181,6 +198,7 @@ def route_locations(upstreams: dict[str, list[int]]) -> str:
                 "            internal;\n"
                 f"            rewrite ^{retry_safe}(/.*)$ $1 break;\n"
                 "            proxy_next_upstream error timeout non_idempotent;\n"
+                f"{limit}"
                 f"            {target}\n"
                 "        }\n"
             )

@@ -144,6 +144,18 @@ def test_rate_limit_body_limit_and_request_id_rules_are_present() -> None:
     assert "return 415;" in text
 
 
+def test_requests_in_flight_per_route_are_limited_as_in_the_local_gateway() -> None:
+    text = template()
+    assert "limit_conn_zone $gw_route zone=gw_routes:1m;" in text
+    assert f"limit_conn_status {gateway_routes.BUSY_STATUS};" in text
+    assert f"error_page {gateway_routes.BUSY_STATUS} =503 @problem_busy;" in text
+    assert text.count(
+        "limit_conn gw_routes ${SHOPSTREAM_GATEWAY_ROUTE_CONCURRENCY};"
+    ) == len(gateway_routes.ROUTES)
+    detail = gateway_routes.BUSY_DETAIL.format(concurrency="${SHOPSTREAM_GATEWAY_ROUTE_CONCURRENCY}")
+    assert f'"status":503,"detail":"{detail}"' in text
+
+
 # TLS in the container gateway: deploy/docker/gateway/tls.sh, the image's entrypoint,
 # then the rendered template served by this machine's real nginx in front of echo servers.
 TLS_SCRIPT = h.DOCKER / "gateway" / "tls.sh"
