@@ -1,6 +1,6 @@
 """Whether the consumer group still counts a member that keeps polling: ``GroupMember`` asks the
 broker every ``MEMBERSHIP_CHECK_SECONDS`` (``leave_if_lost``) and leaves the process when two
-answers in a row said no."""
+answers in a row said no, or three checks in a row got no answer."""
 
 from __future__ import annotations
 
@@ -52,13 +52,13 @@ class Membership:
 def leave_if_lost(
     settings: Settings, group: str, consumer: Consumer, membership: Membership
 ) -> None:
-    """Leave the process when the group has not counted this member for two checks in a row:
-    librdkafka (2.16) can lose the group after its coordinator stopped answering for longer
-    than the session (a broker frozen for 15 s: the group stayed empty while the consumer
-    polled on, for as long as anyone watched). supervisord, or the orchestrator, starts a
-    new process, which joins; what was applied and not committed comes again and changes
-    nothing. Closing the consumer first could wait on the same lost coordinator: the process
-    ends at once instead."""
+    """Leave the process when the group has not counted this member in two answers in a row, or
+    three checks in a row got no answer: librdkafka (2.16) can lose the group after its
+    coordinator stopped answering for longer than the session (a broker frozen for 15 s: the
+    group stayed empty while the consumer polled on, for as long as anyone watched).
+    supervisord, or the orchestrator, starts a new process, which joins; what was applied and
+    not committed comes again and changes nothing. Closing the consumer first could wait on the
+    same lost coordinator: the process ends at once instead."""
     # A client of its own each time: a long-lived one met the same lost coordinator (its
     # question went unanswered while a new client's was answered at once).
     admin = AdminClient(kafka.admin_config(settings))
@@ -67,12 +67,14 @@ def leave_if_lost(
         lost = membership.seen(
             time.monotonic(), consumer.memberid() in {m.member_id for m in described.members}
         )
+        why, checks = "out of its group in", 2
     except Exception as exc:
         log.warning("group %s: membership not checked: %s", group, exc)
         lost = membership.unknown(time.monotonic())
+        why, checks = "without an answer from the broker for", 3
     if lost:
-        log.critical("group %s: this member has been out of its group (or without an answer"
-                     " from it) for %.0f s while polling: exiting so that a new process"
-                     " joins", group, 2 * MEMBERSHIP_CHECK_SECONDS)  # fmt: skip
+        log.critical("group %s: this member has been %s %d checks in a row (%.0f s) while"
+                     " polling: exiting so that a new process joins",
+                     group, why, checks, checks * membership.every)  # fmt: skip
         logging.shutdown()
         os._exit(LOST_GROUP_EXIT)
