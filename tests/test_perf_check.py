@@ -117,3 +117,21 @@ def test_the_wal_profile_counts_records_bytes_and_full_pages_by_relation() -> No
     md = wal_profile.table(wal, operations=2)
     assert "| `order.outbox` | 1.00 | 356 | 0.00 | Heap/INSERT 0.50, Heap/DELETE 0.50 |" in md
     assert "| **total** | **2.00** |" in md
+
+
+def test_saga_latency_reads_ended_and_stages_from_the_same_async_orders() -> None:
+    def order(mode: str, offsets_ms: dict[str, int]) -> dict:
+        at = "2026-12-07T00:00:00.{:03d}000+00:00"
+        return {"mode": mode, "outcome": "confirmed", "published_at": None,
+                "timestamps": {k: at.format(v) for k, v in offsets_ms.items()}}  # fmt: skip
+
+    stamps = {"accepted": 0, "stock_reserved": 40, "payment_authorized": 100, "confirmed": 120}
+    rows = [order("async", stamps), order("async", {**stamps, "confirmed": 300}),
+            order("async", {"accepted": 0, "stock_reserved": 30}),  # still in flight: no end
+            order("sync", {"accepted": 0, "confirmed": 900})]  # fmt: skip
+    latency = check.saga_latency(rows)
+    assert latency["ended"]["n"] == 2, "only the async orders that ended"
+    assert latency["ended"]["p50"] == pytest.approx(120, rel=0.01)
+    assert latency["ended"]["p99"] == pytest.approx(300, rel=0.01)
+    assert latency["stages"]["pay"]["p50"] == pytest.approx(60, rel=0.01)
+    assert latency["stages"]["confirm"]["p99"] == pytest.approx(200, rel=0.01)

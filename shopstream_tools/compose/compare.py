@@ -9,7 +9,6 @@ memory, the rate the platform answered at, the HTTP latencies and accepted -> en
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
@@ -79,7 +78,7 @@ def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
         "failures": answered.get("failures", 0),
         "http_ms": answered.get("latency_ms", {}),
         "drained_s": drained,
-        "accepted_to_ended_ms": asyncio.run(check.confirmed_latency_ms(settings, started)),
+        "accepted_to_ended_ms": check.saga_latency_ms(settings, started)["ended"],
     }
 
 

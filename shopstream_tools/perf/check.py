@@ -126,37 +126,28 @@ def open_loop(
         targets.unlink(missing_ok=True)
 
 
-async def confirmed_latency_ms(settings: Settings, since: float) -> dict[str, float]:
-    """Accepted -> ended, from the projection, for the async orders of the step."""
-    import asyncpg
-
-    conn = await asyncpg.connect(settings.database_url("order"))
-    try:
-        row = await conn.fetchrow(
-            "SELECT count(*) AS n,"
-            " percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,"
-            " percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95,"
-            " percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99"
-            " FROM (SELECT extract(epoch FROM updated_at - created_at) * 1000 AS ms FROM orders"
-            "       WHERE created_at >= to_timestamp($1) AND mode = 'async'"
-            "       AND status IN ('CONFIRMED', 'CANCELLED', 'REJECTED')) t",
-            since,
-        )
-    finally:
-        await conn.close()
-    assert row is not None  # an aggregate always has its row
-    return {k: round(float(row[k] or 0), 1) for k in ("n", "p50", "p95", "p99")}
-
-
-def stage_latency_ms(settings: Settings, since: float) -> dict[str, dict[str, float]]:
-    """p50/p99 of each saga stage (publish, reserve, pay, confirm) of the step's async orders:
-    where accepted -> ended goes."""
+def saga_latency_ms(settings: Settings, since: float) -> dict[str, Any]:
+    """``saga_latency`` of the async orders created since ``since``, read once from the projection."""
     from shopstream_tools.lab import orders
 
     start = datetime.fromtimestamp(since, UTC)
-    rows = asyncio.run(orders.fetch(settings, start, datetime.now(UTC)))
-    stages = orders.breakdown(r for r in rows if r["mode"] == "async")["stages_ms"]
-    return {name: {k: round(s[k], 1) for k in ("p50", "p99")} for name, s in stages.items() if s}
+    return saga_latency(asyncio.run(orders.fetch(settings, start, datetime.now(UTC))))
+
+
+def saga_latency(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Of the async orders among ``rows`` (``lab.orders.fetch``'s): accepted -> ended (``ended``:
+    n, p50, p95, p99 in ms) and each saga stage's p50/p99 (``stages``: publish, reserve, pay,
+    confirm), where that latency goes."""
+    from shopstream_tools.lab import orders
+
+    summary = orders.breakdown(r for r in rows if r["mode"] == "async")
+    ended = summary["end_to_end_ms"]
+    return {
+        "ended": {"n": ended.get("count", 0.0),
+                  **{k: round(ended.get(k, 0.0), 1) for k in ("p50", "p95", "p99")}},
+        "stages": {name: {k: round(s[k], 1) for k in ("p50", "p99")}
+                   for name, s in summary["stages_ms"].items() if s},
+    }  # fmt: skip
 
 
 def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: float,
@@ -213,8 +204,9 @@ def step(settings: Settings, folder: Path, name: str, lines: list[str], rate: fl
         },
     }
     if name == "orders":
-        record["accepted_to_ended_ms"] = asyncio.run(confirmed_latency_ms(settings, wall_started))
-        record["stages_ms"] = stage_latency_ms(settings, wall_started)
+        latency = saga_latency_ms(settings, wall_started)
+        record["accepted_to_ended_ms"] = latency["ended"]
+        record["stages_ms"] = latency["stages"]
     return record
 
 
