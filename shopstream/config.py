@@ -202,10 +202,9 @@ class Settings:
         120.0,
     )
     relay_linger_ms: float = _doc(
-        "least time between two batches of the relay while it is busy (rows were committed while"
-        " its last batch was out): under load rows gather into fewer, larger produce requests"
-        " (each costs the broker a request and every follower a fetch); at a light rate every"
-        " row goes at once",
+        "least time between two batches of the relay: under load rows gather into fewer, larger"
+        " produce requests (each costs the broker a request and every follower a fetch); the"
+        " first row after a quiet spell goes at once",
         20.0,
     )
 

@@ -27,7 +27,6 @@ from shopstream.config import Settings
 from shopstream.db import Connection
 from shopstream.events import Event, encode
 from shopstream.outbox_floor import ScanFloor
-from shopstream.outbox_pace import Pace
 
 log = logging.getLogger(__name__)
 
@@ -154,22 +153,19 @@ class Relay:
                 "another relay holds the outbox of %s; standing by", self.service))  # fmt: skip
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: self._wakeup.set())
             log.info("relay for %s is publishing", self.service)
-            last_gauges = 0.0
-            pace = Pace(self.settings.relay_linger_ms / 1000)
+            last_gauges = last_batch = 0.0
+            linger = self.settings.relay_linger_ms / 1000
             while not self.stopping.is_set():
-                if (wait := pace.wait_before_next(time.monotonic())) > 0:
-                    await asyncio.sleep(wait)  # rows keep coming: let them gather
                 self._wakeup.clear()  # before reading, so a commit during the batch wakes the next wait
-                pace.batch_started(time.monotonic())
+                since = time.monotonic() - last_batch
+                if since < linger:  # rows keep coming: let them gather into one produce request
+                    await asyncio.sleep(linger - since)
+                last_batch = time.monotonic()
                 published = await self.publish_batch(conn, producer)
-                committed_meanwhile = self._wakeup.is_set()
-                pace.batch_done(published, committed_meanwhile)
                 if time.monotonic() - last_gauges > 1:
                     await self._refresh_gauges(conn)
                     last_gauges = time.monotonic()
-                # The batch took all there was and nothing was committed since it read: the next
-                # read waits for a commit's notification (a read now would find nothing).
-                if published < self.settings.relay_batch_size and not committed_meanwhile:
+                if published == 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
                             self._wakeup.wait(), timeout=self.settings.relay_idle_seconds
