@@ -26,6 +26,9 @@ class Membership:
     whole interval), or three checks in a row with no answer at all (a broker out of reach for
     that long: starting the consumer again costs nothing then)."""
 
+    LOST_AFTER_ANSWERS = 2
+    LOST_AFTER_SILENCES = 3
+
     def __init__(self, every: float = MEMBERSHIP_CHECK_SECONDS) -> None:
         self.every = every
         self._next = time.monotonic() + every
@@ -39,14 +42,14 @@ class Membership:
         """Record a check with no answer; True when the member counts as lost."""
         self._next = now + self.every
         self._unanswered += 1
-        return self._unanswered >= 3
+        return self._unanswered >= self.LOST_AFTER_SILENCES
 
     def seen(self, now: float, member: bool) -> bool:
         """Record one answer; True when the member is lost."""
         self._next = now + self.every
         self._unanswered = 0
         self._outside = 0 if member else self._outside + 1
-        return self._outside >= 2
+        return self._outside >= self.LOST_AFTER_ANSWERS
 
 
 def leave_if_lost(
@@ -67,11 +70,11 @@ def leave_if_lost(
         lost = membership.seen(
             time.monotonic(), consumer.memberid() in {m.member_id for m in described.members}
         )
-        why, checks = "out of its group in", 2
+        why, checks = "out of its group in", Membership.LOST_AFTER_ANSWERS
     except Exception as exc:
         log.warning("group %s: membership not checked: %s", group, exc)
         lost = membership.unknown(time.monotonic())
-        why, checks = "without an answer from the broker for", 3
+        why, checks = "without an answer from the broker for", Membership.LOST_AFTER_SILENCES
     if lost:
         log.critical("group %s: this member has been %s %d checks in a row (%.0f s) while"
                      " polling: exiting so that a new process joins",
