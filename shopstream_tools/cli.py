@@ -165,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", type=Path, help="also sample the pipeline with py-spy into DIR")
     s.add_argument("--update-baseline", action="store_true", help="write the baseline from this run")
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
+    s.add_argument("--runs", type=int, default=1,
+                   help="measure N times (~2.6 min each) and judge the medians")  # fmt: skip
     s.add_argument("--order-rate", type=float, default=100.0)
     s.add_argument("--order-seconds", type=float, default=30.0)
     s.add_argument("--warmup-rate", type=float, default=150.0,

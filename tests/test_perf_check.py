@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream_tools.perf import check, measure, profile
+from shopstream_tools.perf import check, gate, measure, profile
 
 
 @pytest.mark.parametrize(
@@ -21,10 +21,11 @@ def test_every_process_is_costed_in_its_stage(process: str, stage: str) -> None:
     assert measure.stage_of(process) == stage
 
 
-def _result(order_ms: float, read_ms: float, failures: int = 0, wal: float = 100.0) -> dict:
+def _result(order_ms: float, read_ms: float, failures: int = 0, wal: float = 100.0,
+            unit: float | None = None) -> dict:  # fmt: skip
     def step(ms: float) -> dict:
         return {"cpu_ms_per_op": ms, "failures": failures, "drain_seconds": 0.5,
-                "wal_per_op": {"wal_records": wal}}  # fmt: skip
+                "wal_per_op": {"wal_records": wal}, "machine_ms_per_unit": unit}  # fmt: skip
 
     return {"orders": step(order_ms), "reads": step(read_ms), "plan": {}}
 
@@ -32,20 +33,41 @@ def _result(order_ms: float, read_ms: float, failures: int = 0, wal: float = 100
 def test_the_gate_fails_beyond_a_quarter_more_cpu_per_operation(tmp_path: Path, monkeypatch) -> None:
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"cpu_ms_per_order": 10.0, "cpu_ms_per_read": 1.0}))
-    monkeypatch.setattr(check, "BASELINE", baseline)
-    assert check.compare(_result(12.4, 1.2)) == 0
-    assert check.compare(_result(12.6, 1.0)) == 1, "orders 1.26x"
-    assert check.compare(_result(10.0, 1.3)) == 1, "reads 1.3x"
-    assert check.compare(_result(5.0, 0.5, failures=3)) == 1, "failed requests fail the gate"
+    monkeypatch.setattr(gate, "BASELINE", baseline)
+    assert gate.compare(_result(12.4, 1.2)) == 0
+    assert gate.compare(_result(12.6, 1.0)) == 1, "orders 1.26x"
+    assert gate.compare(_result(10.0, 1.3)) == 1, "reads 1.3x"
+    assert gate.compare(_result(5.0, 0.5, failures=3)) == 1, "failed requests fail the gate"
 
 
 def test_the_gate_fails_beyond_a_quarter_more_wal_per_order(tmp_path: Path, monkeypatch) -> None:
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps({"cpu_ms_per_order": 10.0, "cpu_ms_per_read": 1.0,
                                     "wal_records_per_order": 100.0}))  # fmt: skip
-    monkeypatch.setattr(check, "BASELINE", baseline)
-    assert check.compare(_result(10.0, 1.0, wal=124.0)) == 0
-    assert check.compare(_result(10.0, 1.0, wal=130.0)) == 1, "WAL records 1.3x"
+    monkeypatch.setattr(gate, "BASELINE", baseline)
+    assert gate.compare(_result(10.0, 1.0, wal=124.0)) == 0
+    assert gate.compare(_result(10.0, 1.0, wal=130.0)) == 1, "WAL records 1.3x"
+
+
+def test_cpu_is_compared_at_the_baselines_machine_speed(tmp_path: Path, monkeypatch) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(gate.baseline_of(_result(10.0, 1.0, unit=0.30))))
+    monkeypatch.setattr(gate, "BASELINE", baseline)
+    assert gate.compare(_result(13.0, 1.3, unit=0.36)) == 0, "1.3x raw on a machine 1.2x slower"
+    assert gate.compare(_result(13.0, 1.0, unit=0.30)) == 1, "1.3x at the same speed"
+    assert gate.compare(_result(11.0, 1.0, unit=0.24)) == 1, "a faster machine hides nothing"
+    assert gate.compare(_result(13.0, 1.0)) == 1, "no probe in the run: compared raw"
+
+
+def test_several_runs_are_judged_by_their_medians_at_the_median_machine_speed() -> None:
+    runs = [_result(10.0, 1.0, unit=0.30), _result(14.0, 1.2, unit=0.40),
+            _result(12.0, 2.0, unit=0.30, failures=1)]  # fmt: skip
+    merged = gate.median_result(runs)
+    # per unit of machine: orders 33.3, 35.0, 40.0 -> 35.0 at the median speed 0.30
+    assert merged["orders"]["cpu_ms_per_op"] == pytest.approx(10.5)
+    assert merged["reads"]["cpu_ms_per_op"] == pytest.approx(1.0), "3.33, 3.0, 6.67 per unit"
+    assert merged["orders"]["failures"] == 1 and merged["orders"]["machine_ms_per_unit"] == 0.30
+    assert gate.median_result(runs[:1]) is runs[0]
 
 
 def test_wal_per_operation_is_the_counters_difference_over_the_operations() -> None:
@@ -55,7 +77,7 @@ def test_wal_per_operation_is_the_counters_difference_over_the_operations() -> N
 
 
 def test_a_baseline_is_written_from_a_run(tmp_path: Path) -> None:
-    baseline = check.baseline_of(_result(9.5, 0.9, wal=97.8))
+    baseline = gate.baseline_of(_result(9.5, 0.9, wal=97.8))
     assert baseline["cpu_ms_per_order"] == 9.5 and baseline["wal_records_per_order"] == 97.8
 
 

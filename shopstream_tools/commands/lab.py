@@ -81,4 +81,4 @@ def cmd_perf_check(settings: Settings, args: argparse.Namespace) -> int:
     # One benchmark at a time on this machine: two would measure each other.
     with open(check.BENCH_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return check.run(plan, args.profile, args.update_baseline, args.keep_up)
+        return check.run(plan, args.profile, args.update_baseline, args.keep_up, args.runs)
