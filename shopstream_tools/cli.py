@@ -163,7 +163,8 @@ def parser() -> argparse.ArgumentParser:
         "perf-check", help="CPU per order and per read on a fixed load, against the baseline"
     )
     s.add_argument("--profile", type=Path, help="also sample the pipeline with py-spy into DIR")
-    s.add_argument("--update-baseline", action="store_true", help="write the baseline from this run")
+    s.add_argument("--update-baseline", action="store_true",
+                   help="write the baseline from this run (the medians with --runs)")  # fmt: skip
     s.add_argument("--keep-up", action="store_true", help="leave the perf platform running")
     s.add_argument("--runs", type=int, default=1,
                    help="measure N times (~2.6 min each) and judge the medians")  # fmt: skip
