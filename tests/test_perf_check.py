@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shopstream_tools.perf import check, gate, measure, profile
+from shopstream_tools.perf import gate, load, measure, profile
 
 
 @pytest.mark.parametrize(
@@ -151,7 +151,7 @@ def test_saga_latency_reads_ended_and_stages_from_the_same_async_orders() -> Non
     rows = [order("async", stamps), order("async", {**stamps, "confirmed": 300}),
             order("async", {"accepted": 0, "stock_reserved": 30}),  # still in flight: no end
             order("sync", {"accepted": 0, "confirmed": 900})]  # fmt: skip
-    latency = check.saga_latency(rows)
+    latency = load.saga_latency(rows)
     assert latency["ended"]["n"] == 2, "only the async orders that ended"
     assert latency["ended"]["p50"] == pytest.approx(120, rel=0.01)
     assert latency["ended"]["p99"] == pytest.approx(300, rel=0.01)

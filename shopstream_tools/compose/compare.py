@@ -60,15 +60,16 @@ def local_memory_mb(settings: Settings) -> float:
 def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
     """The same signed-in async orders as perf-check, open loop, then drained."""
     from shopstream_tools.lab import workload
-    from shopstream_tools.perf import check, measure
+    from shopstream_tools.perf import load as perf_load
+    from shopstream_tools.perf import measure
 
     folder.mkdir(parents=True, exist_ok=True)
     work = workload.prepare(settings, folder, catalog=1000)
     gateway = f"http://127.0.0.1:{settings.gateway_port}"
     count = int(load.rate * load.seconds * 1.05) + 10
-    targets = check.order_targets(gateway, work.order_products, work.customers, count, work.tokens)
+    targets = perf_load.order_targets(gateway, work.order_products, work.customers, count, work.tokens)
     started = time.time()
-    answered = check.open_loop(folder, "orders", targets, load.rate, load.seconds)
+    answered = perf_load.open_loop(folder, "orders", targets, load.rate, load.seconds)
     drained = measure.wait_drained(settings, load.drain_timeout)
     statuses = answered.get("statuses", {})
     ok = sum(n for s, n in statuses.items() if s.startswith("2"))
@@ -78,7 +79,7 @@ def order_load(settings: Settings, folder: Path, load: Load) -> dict[str, Any]:
         "failures": answered.get("failures", 0),
         "http_ms": answered.get("latency_ms", {}),
         "drained_s": drained,
-        "accepted_to_ended_ms": check.saga_latency_ms(settings, started)["ended"],
+        "accepted_to_ended_ms": perf_load.saga_latency_ms(settings, started)["ended"],
     }
 
 
