@@ -3,9 +3,10 @@
 
 CPU per operation is compared at the baseline's machine speed: each figure is divided by how much
 slower the speed probe (``speed.SpeedProbe``) found the machine during that step than during the
-baseline's. On this shared machine the same code's raw CPU per order moved 1.03-1.30x within an
-hour, every process together; what the probe cancels is that common factor, so what is left is
-what the code changed. WAL records per order do not move with the machine and are compared as
+baseline's. On this shared machine the same code's raw CPU per order moved 1.25x between runs
+of one morning, every process together; divided by the probe, 1.14x (thirteen runs, 2026-12-07:
+the probe follows part of that drift, and reads more of it than the platform shows, so it errs
+on the lenient side). WAL records per order do not move with the machine and are compared as
 they are.
 """
 
