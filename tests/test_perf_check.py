@@ -53,7 +53,8 @@ def test_cpu_is_compared_at_the_baselines_machine_speed(tmp_path: Path, monkeypa
     baseline = tmp_path / "baseline.json"
     baseline.write_text(json.dumps(gate.baseline_of(_result(10.0, 1.0, unit=0.30))))
     monkeypatch.setattr(gate, "BASELINE", baseline)
-    assert gate.compare(_result(13.0, 1.3, unit=0.36)) == 0, "1.3x raw on a machine 1.2x slower"
+    assert gate.compare(_result(13.0, 1.3, unit=0.36)) == 0, "1.3x raw, the probe 1.2x slower"
+    assert gate.compare(_result(14.0, 1.0, unit=0.36)) == 1, "1.4x raw: more than the speed explains"
     assert gate.compare(_result(13.0, 1.0, unit=0.30)) == 1, "1.3x at the same speed"
     assert gate.compare(_result(11.0, 1.0, unit=0.24)) == 1, "a faster machine hides nothing"
     assert gate.compare(_result(13.0, 1.0)) == 1, "no probe in the run: compared raw"
@@ -63,9 +64,10 @@ def test_several_runs_are_judged_by_their_medians_at_the_median_machine_speed() 
     runs = [_result(10.0, 1.0, unit=0.30), _result(14.0, 1.2, unit=0.40),
             _result(12.0, 2.0, unit=0.30, failures=1)]  # fmt: skip
     merged = gate.median_result(runs)
-    # per unit of machine: orders 33.3, 35.0, 40.0 -> 35.0 at the median speed 0.30
-    assert merged["orders"]["cpu_ms_per_op"] == pytest.approx(10.5)
-    assert merged["reads"]["cpu_ms_per_op"] == pytest.approx(1.0), "3.33, 3.0, 6.67 per unit"
+    slower = (0.40 / 0.30) ** gate.SPEED_ELASTICITY  # the second run's machine, against the median
+    # at the median speed 0.30: orders 10.0, 14.0 / slower (11.78), 12.0
+    assert merged["orders"]["cpu_ms_per_op"] == pytest.approx(14.0 / slower, abs=0.001)
+    assert merged["reads"]["cpu_ms_per_op"] == pytest.approx(1.2 / slower, abs=0.001), "1.0, 1.01, 2.0"
     assert merged["orders"]["failures"] == 1 and merged["orders"]["machine_ms_per_unit"] == 0.30
     assert gate.median_result(runs[:1]) is runs[0]
 
