@@ -29,11 +29,10 @@ and 0.86x of the baseline for runs whose raw figures were 0.97x and 0.98x."""
 
 def baseline_of(result: dict[str, Any]) -> dict[str, Any]:
     return {
-        "cpu_ms_per_order": result["orders"]["cpu_ms_per_op"],
-        "cpu_ms_per_read": result["reads"]["cpu_ms_per_op"],
+        **{key: result[step]["cpu_ms_per_op"] for key, step in CPU_GATES.items()},
         "wal_records_per_order": result["orders"]["wal_per_op"]["wal_records"],
         "machine_ms_per_unit": {
-            n: result[n].get("machine_ms_per_unit") for n in ("orders", "reads")
+            step: result[step].get("machine_ms_per_unit") for step in CPU_GATES.values()
         },
         "plan": result["plan"],
     }

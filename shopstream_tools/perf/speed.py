@@ -5,7 +5,7 @@ This machine is shared, and the CPU the same work takes moves with what its neig
 commit's code read 13.7 to 17.3 ms of CPU per order within an hour, every process of the platform
 up or down together (perf-check runs of 2026-12-07), and a fixed loop of Python read 243 to 426 ms
 a few seconds apart with no steal time counted. A probe thread that does a small fixed unit every
-``period`` seconds (about 3% of a core) measures that factor while the platform runs, so a
+``period`` seconds (a 0.3 ms unit every 30 ms: about 1% of a core) measures that factor while the platform runs, so a
 figure can be divided by the speed it was measured at.
 """
 
